@@ -1,0 +1,464 @@
+//! Configuration: loading and checking `flavors/matriochka.toml`.
+//!
+//! Everything that can be checked without a flavor is checked here, at load time: unknown keys
+//! (with their line), patterns naming unknown variables, image names and globs.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+/// Where the configuration lives, relative to the root.
+pub const DEFAULT_CONFIG: &str = "flavors/matriochka.toml";
+
+/// Variables every flavor has (besides one `<IMAGE>_IMAGE` per image).
+pub const FLAVOR_VARIABLES: &[&str] = &[
+    "BASEOS_REGISTRY",
+    "BASEOS_REPO",
+    "BASEOS_TAG",
+    "BASE_IMAGE",
+    "CEPH_POINT_RELEASE",
+    "CEPH_VERSION",
+    "DISTRO",
+    "DISTRO_VERSION",
+    "GIT_BRANCH",
+    "GIT_CLEAN",
+    "GIT_COMMIT",
+    "GIT_REPO",
+    "GO_ARCH",
+    "HOST_ARCH",
+    "IMAGES_TO_BUILD",
+    "RELEASE",
+    "STAGING_DIR",
+    "TAG_REGISTRY",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    layout: RawLayout,
+    #[serde(default)]
+    flavors: RawFlavors,
+    #[serde(default)]
+    modified: RawModified,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayout {
+    #[serde(default = "default_templates")]
+    templates: String,
+    layers: Vec<String>,
+    images: Vec<String>,
+    staging_dir: String,
+    #[serde(default = "default_staging_root")]
+    staging_root: String,
+    image_tag: String,
+    #[serde(default)]
+    keep_fragments: bool,
+    #[serde(default)]
+    env: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFlavors {
+    #[serde(default)]
+    default: Vec<String>,
+    #[serde(default)]
+    buildable: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawModified {
+    #[serde(default)]
+    always: Vec<String>,
+}
+
+fn default_templates() -> String {
+    "templates".into()
+}
+
+fn default_staging_root() -> String {
+    "staging".into()
+}
+
+/// A string with `{NAME}` placeholders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    pub text: String,
+    pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    Var(String),
+}
+
+impl Pattern {
+    /// Parses `{NAME}` placeholders; `{` without a matching `}` is an error.
+    pub fn parse(text: &str) -> Result<Pattern, String> {
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                pieces.push(Piece::Literal(rest[..open].to_string()));
+            }
+            let Some(close) = rest[open..].find('}') else {
+                return Err(format!("unclosed `{{` in `{text}`"));
+            };
+            let name = &rest[open + 1..open + close];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("`{{{name}}}` in `{text}` is not a variable name"));
+            }
+            pieces.push(Piece::Var(name.to_string()));
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Literal(rest.to_string()));
+        }
+        Ok(Pattern {
+            text: text.to_string(),
+            pieces,
+        })
+    }
+
+    /// The variables the pattern names, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|piece| match piece {
+            Piece::Var(name) => Some(name.as_str()),
+            Piece::Literal(_) => None,
+        })
+    }
+
+    /// Fills the placeholders; the error is the first variable `lookup` does not know.
+    pub fn expand<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> Result<String, String> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Var(name) => out.push_str(lookup(name).ok_or_else(|| name.clone())?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The project root: paths below are relative to it.
+    pub root: PathBuf,
+    /// The configuration file, as it was named.
+    pub path: PathBuf,
+    pub templates: PathBuf,
+    /// Layer patterns, relative to `templates`, least to most specific.
+    pub layers: Vec<Pattern>,
+    pub images: Vec<String>,
+    pub staging_dir: Pattern,
+    pub staging_root: PathBuf,
+    pub image_tag: Pattern,
+    pub keep_fragments: bool,
+    pub env_globs: Vec<String>,
+    env: GlobSet,
+    pub default_flavors: Vec<String>,
+    pub buildable: Vec<String>,
+    pub always_globs: Vec<String>,
+    always: GlobSet,
+}
+
+impl Config {
+    /// Loads `<root>/flavors/matriochka.toml`, or `config` when given (relative to the current
+    /// directory).
+    pub fn load(root: &Path, config: Option<&Path>) -> Result<Config> {
+        let path = match config {
+            Some(path) => path.to_path_buf(),
+            None => root.join(DEFAULT_CONFIG),
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        Config::parse(root, &path, &text)
+            .with_context(|| format!("failed to load `{}`", path.display()))
+    }
+
+    /// Parses and checks a configuration's text.
+    pub fn parse(root: &Path, path: &Path, text: &str) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| {
+            let line = err
+                .span()
+                .map(|span| text[..span.start].matches('\n').count() + 1);
+            let message = err.message().trim_end().to_string();
+            match line {
+                Some(line) => anyhow::anyhow!("line {line}: {message}"),
+                None => anyhow::anyhow!("{message}"),
+            }
+        })?;
+        let layout = raw.layout;
+        if layout.images.is_empty() {
+            bail!("`layout.images` is empty: name at least one image");
+        }
+        for image in &layout.images {
+            check_image_name(image)?;
+        }
+        if let Some(dup) = first_duplicate(&layout.images) {
+            bail!("`layout.images` names `{dup}` twice");
+        }
+        let env = build_globs(&layout.env, "layout.env")?;
+        let mut known: Vec<String> = FLAVOR_VARIABLES
+            .iter()
+            .map(|name| name.to_string())
+            .collect();
+        known.extend(layout.images.iter().map(|image| image_variable(image)));
+        let is_known = |name: &str| known.iter().any(|known| known == name) || env.is_match(name);
+        let pattern = |key: &str, text: &str, extra: &[&str]| -> Result<Pattern> {
+            let pattern = Pattern::parse(text).map_err(|err| anyhow::anyhow!("`{key}`: {err}"))?;
+            if let Some(name) = pattern
+                .variables()
+                .find(|name| !is_known(name) && !extra.contains(name))
+            {
+                bail!(
+                    "`{key}` pattern `{text}` names unknown variable `{{{name}}}`; known: {}",
+                    itertools::join(
+                        known
+                            .iter()
+                            .map(String::as_str)
+                            .chain(extra.iter().copied()),
+                        ", "
+                    )
+                );
+            }
+            Ok(pattern)
+        };
+        let layers = layout
+            .layers
+            .iter()
+            .map(|text| {
+                let layer = pattern("layout.layers", text, &[])?;
+                check_relative("layout.layers", text)?;
+                Ok(layer)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if layers.is_empty() {
+            bail!("`layout.layers` is empty: name at least one layer directory");
+        }
+        check_relative("layout.templates", &layout.templates)?;
+        check_relative("layout.staging_root", &layout.staging_root)?;
+        check_relative("layout.staging_dir", &layout.staging_dir)?;
+        let staging_dir = pattern("layout.staging_dir", &layout.staging_dir, &[])?;
+        if !Path::new(&layout.staging_dir).starts_with(&layout.staging_root) {
+            bail!(
+                "`layout.staging_dir` `{}` is not inside `layout.staging_root` `{}`",
+                layout.staging_dir,
+                layout.staging_root
+            );
+        }
+        let image_tag = pattern("layout.image_tag", &layout.image_tag, &["IMAGE"])?;
+        let always = build_globs(&raw.modified.always, "modified.always")?;
+        Ok(Config {
+            root: root.to_path_buf(),
+            path: path.to_path_buf(),
+            templates: PathBuf::from(layout.templates),
+            layers,
+            images: layout.images,
+            staging_dir,
+            staging_root: PathBuf::from(layout.staging_root),
+            image_tag,
+            keep_fragments: layout.keep_fragments,
+            env_globs: layout.env,
+            env,
+            default_flavors: raw.flavors.default,
+            buildable: raw.flavors.buildable,
+            always_globs: raw.modified.always,
+            always,
+        })
+    }
+
+    /// Whether templates may read the environment variable `name`.
+    pub fn env_allowed(&self, name: &str) -> bool {
+        self.env.is_match(name)
+    }
+
+    /// Whether a changed path always affects every flavor (`modified.always`).
+    pub fn always_matches(&self, path: &Path) -> bool {
+        self.always.is_match(path)
+    }
+
+    /// The configuration file's path relative to the root when it lies below it.
+    pub fn display_path(&self) -> String {
+        self.path
+            .strip_prefix(&self.root)
+            .unwrap_or(&self.path)
+            .display()
+            .to_string()
+    }
+}
+
+/// `daemon-base` → `DAEMON_BASE_IMAGE`.
+pub fn image_variable(image: &str) -> String {
+    format!("{}_IMAGE", image_stem(image))
+}
+
+/// `daemon-base` → `DAEMON_BASE_TAG`, the environment variable that overrides its tag.
+pub fn image_tag_override(image: &str) -> String {
+    format!("{}_TAG", image_stem(image))
+}
+
+fn image_stem(image: &str) -> String {
+    image.to_ascii_uppercase().replace(['-', '.'], "_")
+}
+
+fn check_image_name(image: &str) -> Result<()> {
+    let ok = !image.is_empty()
+        && image.split(['.', '_', '-']).all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    if !ok {
+        bail!(
+            "`layout.images`: `{image}` is not a valid image name: use lowercase letters and digits \
+             separated by single `.`, `_` or `-`"
+        );
+    }
+    Ok(())
+}
+
+fn check_relative(key: &str, text: &str) -> Result<()> {
+    let path = Path::new(text);
+    if path
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        bail!("`{key}` `{text}` must be a relative path without `..`");
+    }
+    Ok(())
+}
+
+fn build_globs(globs: &[String], key: &str) -> Result<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for glob in globs {
+        let glob = globset::GlobBuilder::new(glob)
+            .literal_separator(true)
+            .build()
+            .or_else(|_| Glob::new(glob))
+            .with_context(|| format!("`{key}`: bad glob `{glob}`"))?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .with_context(|| format!("`{key}`: bad globs"))
+}
+
+fn first_duplicate(items: &[String]) -> Option<&str> {
+    items
+        .iter()
+        .enumerate()
+        .find(|(i, item)| items[..*i].contains(item))
+        .map(|(_, item)| item.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[layout]
+layers = ["src", "rel/{CEPH_VERSION}"]
+images = ["daemon-base", "daemon"]
+staging_dir = "staging/{CEPH_VERSION}-{DISTRO}"
+image_tag = "{IMAGE}:{RELEASE}"
+env = ["CEPH_*"]
+
+[flavors]
+default = ["squid,centos,9"]
+"#;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(
+            Path::new("/r"),
+            Path::new("/r/flavors/matriochka.toml"),
+            text,
+        )
+    }
+
+    #[test]
+    fn loads_defaults() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.templates, Path::new("templates"));
+        assert_eq!(config.staging_root, Path::new("staging"));
+        assert!(!config.keep_fragments);
+        assert!(config.env_allowed("CEPH_DEVEL"));
+        assert!(!config.env_allowed("HOME"));
+        assert_eq!(config.default_flavors, ["squid,centos,9"]);
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let text = GOOD.replace("env =", "colour = 1\nenv =");
+        let err = format!("{:#}", parse(&text).err().unwrap());
+        assert!(
+            err.starts_with("line 7: unknown field `colour`, expected one of"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_variable_in_pattern() {
+        let text = GOOD.replace("{RELEASE}", "{RELEAS}");
+        let err = format!("{:#}", parse(&text).err().unwrap());
+        assert!(
+            err.starts_with(
+                "`layout.image_tag` pattern `{IMAGE}:{RELEAS}` names unknown variable `{RELEAS}`"
+            ),
+            "{err}"
+        );
+        let text = GOOD.replace("rel/{CEPH_VERSION}", "rel/{IMAGE}");
+        assert!(parse(&text).is_err(), "IMAGE is only known in image_tag");
+    }
+
+    #[test]
+    fn staging_dir_must_be_inside_staging_root() {
+        let text = GOOD.replace("staging/{CEPH", "elsewhere/{CEPH");
+        let err = format!("{:#}", parse(&text).err().unwrap());
+        assert_eq!(
+            err,
+            "`layout.staging_dir` `elsewhere/{CEPH_VERSION}-{DISTRO}` is not inside `layout.staging_root` `staging`"
+        );
+        let text = GOOD.replace("staging/{CEPH", "staging/../{CEPH");
+        assert!(parse(&text).is_err());
+    }
+
+    #[test]
+    fn pattern_expansion() {
+        let pattern = Pattern::parse("a/{X}-{Y}").unwrap();
+        assert_eq!(pattern.variables().collect::<Vec<_>>(), ["X", "Y"]);
+        let lookup = |name: &str| match name {
+            "X" => Some("1"),
+            "Y" => Some("2"),
+            _ => None,
+        };
+        assert_eq!(pattern.expand(lookup).unwrap(), "a/1-2");
+        assert_eq!(
+            Pattern::parse("{Z}").unwrap().expand(lookup).unwrap_err(),
+            "Z"
+        );
+        assert!(Pattern::parse("a/{X").is_err());
+    }
+
+    #[test]
+    fn image_variables() {
+        assert_eq!(image_variable("daemon-base"), "DAEMON_BASE_IMAGE");
+        assert_eq!(image_tag_override("daemon-base"), "DAEMON_BASE_TAG");
+    }
+}

@@ -1,0 +1,121 @@
+//! Git facts about the project root: repository, branch, commit and which files are modified.
+//!
+//! Read once per run; outside a git repository every fact takes its documented "Unknown" value.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What the variables and `files-sources` need to know from git.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitFacts {
+    pub repo: String,
+    pub branch: String,
+    pub commit: String,
+    /// The commit's date (ISO 8601), empty outside git.
+    pub commit_date: String,
+    pub clean: bool,
+    /// Paths relative to the project root that differ from HEAD (staged, unstaged, untracked).
+    pub modified: BTreeSet<PathBuf>,
+}
+
+impl GitFacts {
+    /// The values used outside a git repository.
+    pub fn unknown() -> GitFacts {
+        GitFacts {
+            repo: "Unknown repo".into(),
+            branch: "Unknown branch".into(),
+            commit: "Unknown commit hash".into(),
+            commit_date: String::new(),
+            clean: false,
+            modified: BTreeSet::new(),
+        }
+    }
+
+    /// Reads the facts of the repository holding `root`.
+    pub fn read(root: &Path) -> GitFacts {
+        let git = |args: &[&str]| -> Option<String> {
+            let output = Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args(args)
+                .output()
+                .ok()?;
+            output
+                .status
+                .success()
+                .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+        };
+        let Some(prefix) = git(&["rev-parse", "--show-prefix"]) else {
+            return GitFacts::unknown();
+        };
+        let prefix = prefix.trim_end_matches('\n').to_string();
+        let unknown = GitFacts::unknown();
+        let line = |args: &[&str]| {
+            git(args)
+                .map(|out| out.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let repo = line(&["ls-remote", "--get-url", "origin"])
+            .filter(|url| url != "origin")
+            .unwrap_or(unknown.repo);
+        let branch = line(&["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or(unknown.branch);
+        let commit = line(&["rev-parse", "--verify", "-q", "HEAD"]).unwrap_or(unknown.commit);
+        let commit_date = line(&["show", "-s", "--format=%cI", "HEAD"]).unwrap_or_default();
+        let status = git(&["status", "--porcelain", "-z", "--untracked-files=all"]);
+        let (clean, modified) = match status {
+            Some(status) => (status.is_empty(), parse_status(&status, &prefix)),
+            None => (false, BTreeSet::new()),
+        };
+        GitFacts {
+            repo,
+            branch,
+            commit,
+            commit_date,
+            clean,
+            modified,
+        }
+    }
+}
+
+/// Paths of `git status --porcelain -z`, relative to the directory whose prefix is `prefix`.
+fn parse_status(status: &str, prefix: &str) -> BTreeSet<PathBuf> {
+    let mut paths = BTreeSet::new();
+    let mut entries = status.split('\0');
+    while let Some(entry) = entries.next() {
+        if entry.len() < 4 {
+            continue;
+        }
+        let (code, path) = entry.split_at(3);
+        let mut names = vec![path];
+        if code.starts_with('R') || code.starts_with('C') {
+            names.extend(entries.next());
+        }
+        for name in names {
+            if let Some(rel) = name.strip_prefix(prefix) {
+                paths.insert(PathBuf::from(rel));
+            }
+        }
+    }
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_paths_are_made_relative() {
+        let status = " M sub/templates/a\0?? sub/b\0R  sub/new\0sub/old\0 M other/c\0";
+        let paths: Vec<_> = parse_status(status, "sub/").into_iter().collect();
+        assert_eq!(
+            paths,
+            [
+                PathBuf::from("b"),
+                "new".into(),
+                "old".into(),
+                "templates/a".into()
+            ]
+        );
+    }
+}

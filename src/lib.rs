@@ -1,0 +1,16 @@
+//! matriochka: turns flavor tuples into staged build contexts and Makefile fragments.
+
+pub mod cli;
+pub mod config;
+pub mod flavor;
+pub mod git;
+pub mod graph;
+pub mod makefile;
+pub mod modified;
+pub mod overlay;
+pub mod render;
+pub mod run;
+pub mod stage;
+pub mod suggest;
+pub mod tree;
+pub mod vars;

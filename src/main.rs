@@ -1,0 +1,15 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let invocation = matriochka::cli::Cli::parse().into_invocation();
+    match matriochka::run::run(&invocation) {
+        Ok(code) => code.into(),
+        Err(err) if matriochka::run::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            matriochka::run::EXIT_FAILURE.into()
+        }
+    }
+}

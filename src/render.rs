@@ -1,0 +1,445 @@
+//! Render: fragments, `__ENV_[NAME]__` variables and `.tera` templates, in memory.
+//!
+//! Turns an image's overlay (staged path → source) into the staged files' bytes. Every error
+//! names the template file and line to fix, the staged file, and what was searched.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::config::Config;
+use crate::overlay::{Layer, Source};
+use crate::tree::Tree;
+use crate::vars::{Lookup, Vars};
+
+/// `__NAME__` or `__ENV_[NAME]__`. A name holds at least one letter or digit, so that a line of
+/// underscores is not a token.
+static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"__ENV_\[([A-Za-z_][A-Za-z0-9_]*)\]__|__([A-Z0-9_]*[A-Z0-9][A-Z0-9_]*)__").unwrap()
+});
+static FRAGMENT_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^__[A-Z0-9_]*[A-Z0-9][A-Z0-9_]*__").unwrap());
+
+/// A file of a staged image context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedFile {
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+    /// The template file it was made from.
+    pub source: PathBuf,
+    /// The fragments it used, directly or through other fragments: token → template file.
+    pub fragments: BTreeMap<String, PathBuf>,
+}
+
+/// Whether a file name makes the file a fragment.
+pub fn is_fragment_name(name: &str) -> bool {
+    FRAGMENT_NAME.is_match(name)
+}
+
+/// Where a token was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The template file holding the token.
+    pub source: PathBuf,
+    pub line: usize,
+    /// The staged file being rendered (`daemon/Dockerfile`).
+    pub staged: String,
+    /// Set when the token came from a variable's value.
+    pub in_variable: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.source.display(), self.line)
+    }
+}
+
+/// A template error the user fixes in a template or in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RenderError {
+    MissingFragment {
+        at: Location,
+        token: String,
+        searched: Vec<PathBuf>,
+        suggestion: Option<String>,
+    },
+    UnsetVariable {
+        at: Location,
+        name: String,
+    },
+    DisallowedVariable {
+        at: Location,
+        name: String,
+        config: String,
+    },
+    Cycle {
+        at: Location,
+        chain: Vec<String>,
+    },
+    NotText {
+        at: Location,
+        token: String,
+        fragment: PathBuf,
+    },
+    Tera {
+        source: PathBuf,
+        staged: String,
+        message: String,
+    },
+    Clash {
+        staged: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let context = |at: &Location| {
+            let mut text = format!("staged as `{}`", at.staged);
+            if let Some(name) = &at.in_variable {
+                text.push_str(&format!(", in the value of `{name}`"));
+            }
+            text
+        };
+        match self {
+            RenderError::MissingFragment { at, token, searched, suggestion } => {
+                let searched = itertools::join(searched.iter().map(|dir| format!("`{}`", dir.display())), ", ");
+                write!(f, "{at}: fragment `{token}` not found ({}; searched {searched})", context(at))?;
+                if let Some(suggestion) = suggestion {
+                    write!(f, "; did you mean `{suggestion}`?")?;
+                }
+                Ok(())
+            }
+            RenderError::UnsetVariable { at, name } => write!(
+                f,
+                "{at}: variable `{name}` is not set ({}); set it in the environment",
+                context(at)
+            ),
+            RenderError::DisallowedVariable { at, name, config } => write!(
+                f,
+                "{at}: `{name}` is not a flavor variable and not allowed by `layout.env` in `{config}` ({})",
+                context(at)
+            ),
+            RenderError::Cycle { at, chain } => write!(
+                f,
+                "{at}: fragment cycle {} ({})",
+                itertools::join(chain.iter().map(|token| format!("`{token}`")), " -> "),
+                context(at)
+            ),
+            RenderError::NotText { at, token, fragment } => write!(
+                f,
+                "{at}: fragment `{token}` (`{}`) is not UTF-8 text ({})",
+                fragment.display(),
+                context(at)
+            ),
+            RenderError::Tera { source, staged, message } => {
+                write!(f, "{}: {message} (staged as `{staged}`)", source.display())
+            }
+            RenderError::Clash { staged, first, second } => write!(
+                f,
+                "`{}` and `{}` both make `{staged}` in the same layer: remove one",
+                first.display(),
+                second.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+type Expanded = Rc<(String, BTreeMap<String, PathBuf>)>;
+
+struct Renderer<'a> {
+    tree: &'a dyn Tree,
+    overlay: &'a BTreeMap<String, Source>,
+    vars: &'a Vars,
+    config: &'a Config,
+    layers: &'a [Layer],
+    image: &'a str,
+    memo: HashMap<String, Expanded>,
+}
+
+/// Where the text being expanded comes from.
+struct Origin<'a> {
+    source: &'a Path,
+    staged: &'a str,
+    /// For a variable's value: its name and the line of the token that brought it in.
+    variable: Option<(&'a str, usize)>,
+}
+
+impl Origin<'_> {
+    fn at(&self, line: usize) -> Location {
+        let (in_variable, line) = match self.variable {
+            Some((name, line)) => (Some(name.to_string()), line),
+            None => (None, line),
+        };
+        Location {
+            source: self.source.to_path_buf(),
+            line,
+            staged: self.staged.to_string(),
+            in_variable,
+        }
+    }
+}
+
+impl Renderer<'_> {
+    fn expand(
+        &mut self,
+        text: &str,
+        origin: &Origin,
+        stack: &mut Vec<String>,
+    ) -> Result<Expanded, anyhow::Error> {
+        let mut out = String::with_capacity(text.len());
+        let mut used = BTreeMap::new();
+        let mut last = 0;
+        let mut line = 1;
+        for captures in TOKEN.captures_iter(text) {
+            let whole = captures.get(0).unwrap();
+            line += text[last..whole.start()].matches('\n').count();
+            out.push_str(&text[last..whole.start()]);
+            last = whole.end();
+            let key = whole.as_str().to_string();
+            if stack.contains(&key) {
+                let start = stack.iter().position(|frame| *frame == key).unwrap();
+                let mut chain = stack[start..].to_vec();
+                chain.push(key);
+                return Err(RenderError::Cycle {
+                    at: origin.at(line),
+                    chain,
+                }
+                .into());
+            }
+            let expanded = match self.memo.get(&key) {
+                Some(expanded) => expanded.clone(),
+                None => {
+                    stack.push(key.clone());
+                    let result = match captures.get(1) {
+                        Some(name) => self.expand_variable(name.as_str(), origin, line, stack),
+                        None => self.expand_fragment(&key, origin, line, stack),
+                    };
+                    stack.pop();
+                    let expanded = result?;
+                    self.memo.insert(key.clone(), expanded.clone());
+                    expanded
+                }
+            };
+            out.push_str(&expanded.0);
+            used.extend(expanded.1.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out.push_str(&text[last..]);
+        Ok(Rc::new((out, used)))
+    }
+
+    fn expand_variable(
+        &mut self,
+        name: &str,
+        origin: &Origin,
+        line: usize,
+        stack: &mut Vec<String>,
+    ) -> Result<Expanded, anyhow::Error> {
+        let value = match self.vars.lookup_in(name, self.config) {
+            Lookup::Value(value) => value,
+            Lookup::Unset => {
+                return Err(RenderError::UnsetVariable {
+                    at: origin.at(line),
+                    name: name.into(),
+                }
+                .into())
+            }
+            Lookup::NotAllowed => {
+                return Err(RenderError::DisallowedVariable {
+                    at: origin.at(line),
+                    name: name.into(),
+                    config: self.config.display_path(),
+                }
+                .into())
+            }
+        };
+        let line = origin.variable.map_or(line, |(_, line)| line);
+        let inner = Origin {
+            source: origin.source,
+            staged: origin.staged,
+            variable: Some((name, line)),
+        };
+        // The memo is keyed by token only, and a variable's value does not depend on where it is used.
+        self.expand(value, &inner, stack)
+    }
+
+    fn expand_fragment(
+        &mut self,
+        token: &str,
+        origin: &Origin,
+        line: usize,
+        stack: &mut Vec<String>,
+    ) -> Result<Expanded, anyhow::Error> {
+        let Some(source) = self.overlay.get(token) else {
+            let searched = self
+                .layers
+                .iter()
+                .flat_map(|layer| [layer.dir.clone(), layer.dir.join(self.image)])
+                .collect();
+            let known = self
+                .overlay
+                .keys()
+                .filter(|path| !path.contains('/') && is_fragment_name(path));
+            let suggestion =
+                crate::suggest::closest(token, known.map(String::as_str)).map(str::to_string);
+            return Err(RenderError::MissingFragment {
+                at: origin.at(line),
+                token: token.into(),
+                searched,
+                suggestion,
+            }
+            .into());
+        };
+        let bytes = self.tree.read(&source.path)?;
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return Err(RenderError::NotText {
+                at: origin.at(line),
+                token: token.into(),
+                fragment: source.path.clone(),
+            }
+            .into());
+        };
+        let staged = format!("{}/{token}", self.image);
+        let inner = Origin {
+            source: &source.path,
+            staged: &staged,
+            variable: None,
+        };
+        let expanded = self.expand(text.trim_end(), &inner, stack)?;
+        let mut used = expanded.1.clone();
+        used.insert(token.to_string(), source.path.clone());
+        Ok(Rc::new((expanded.0.clone(), used)))
+    }
+}
+
+/// Renders the files of one image's overlay.
+pub fn render_image(
+    tree: &dyn Tree,
+    overlay: &BTreeMap<String, Source>,
+    image: &str,
+    vars: &Vars,
+    config: &Config,
+    layers: &[Layer],
+) -> anyhow::Result<BTreeMap<String, StagedFile>> {
+    let mut renderer = Renderer {
+        tree,
+        overlay,
+        vars,
+        config,
+        layers,
+        image,
+        memo: HashMap::new(),
+    };
+    let mut out: BTreeMap<String, (usize, StagedFile)> = BTreeMap::new();
+    for (path, source) in overlay {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let fragment = is_fragment_name(name);
+        if fragment && !config.keep_fragments {
+            continue;
+        }
+        let bytes = tree.read(&source.path)?;
+        let staged_name = format!("{image}/{path}");
+        let mut file = StagedFile {
+            bytes: bytes.to_vec(),
+            mode: source.mode,
+            source: source.path.clone(),
+            fragments: BTreeMap::new(),
+        };
+        let mut path = path.clone();
+        if let (false, Ok(text)) = (fragment, std::str::from_utf8(&bytes)) {
+            let origin = Origin {
+                source: &source.path,
+                staged: &staged_name,
+                variable: None,
+            };
+            let expanded = renderer.expand(text, &origin, &mut Vec::new())?;
+            file.fragments = expanded.1.clone();
+            match path.strip_suffix(".tera") {
+                Some(stem) if !stem.ends_with('/') && !stem.is_empty() => {
+                    let stem = stem.to_string();
+                    let staged = format!("{image}/{stem}");
+                    file.bytes =
+                        render_tera(&expanded.0, vars, &source.path, &staged)?.into_bytes();
+                    path = stem;
+                }
+                _ => file.bytes = expanded.0.as_bytes().to_vec(),
+            }
+        }
+        match out.get(&path) {
+            Some((layer, other)) if *layer == source.layer => {
+                return Err(RenderError::Clash {
+                    staged: format!("{image}/{path}"),
+                    first: other.source.clone(),
+                    second: source.path.clone(),
+                }
+                .into())
+            }
+            Some((layer, _)) if *layer > source.layer => {}
+            _ => {
+                out.insert(path, (source.layer, file));
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(path, (_, file))| (path, file))
+        .collect())
+}
+
+fn render_tera(text: &str, vars: &Vars, source: &Path, staged: &str) -> anyhow::Result<String> {
+    let error = |err: tera::Error| {
+        let mut message = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(inner) = cause {
+            message.push_str(": ");
+            message.push_str(inner.to_string().trim());
+            cause = inner.source();
+        }
+        RenderError::Tera {
+            source: source.to_path_buf(),
+            staged: staged.to_string(),
+            message,
+        }
+    };
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![]);
+    // Templates see the flavor's variables only: the environment goes through `layout.env`.
+    tera.register_function("get_env", |_: &HashMap<String, tera::Value>| {
+        Err(tera::Error::msg(
+            "`get_env` is disabled: use a variable allowed by `layout.env`",
+        ))
+    });
+    let name = source.display().to_string();
+    tera.add_raw_template(&name, text).map_err(error)?;
+    let context = tera::Context::from_serialize(vars.all()).map_err(error)?;
+    Ok(tera.render(&name, &context).map_err(error)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        let found: Vec<_> = TOKEN
+            .find_iter("a __FOO__ b __ENV_[X_1]__ __init__ ______ __A__B__ __9__")
+            .map(|m| m.as_str())
+            .collect();
+        assert_eq!(found, ["__FOO__", "__ENV_[X_1]__", "__A__B__", "__9__"]);
+    }
+
+    #[test]
+    fn fragment_names() {
+        assert!(is_fragment_name("__CEPH_PACKAGES__"));
+        assert!(is_fragment_name("__README__.md"));
+        assert!(!is_fragment_name("Dockerfile"));
+        assert!(!is_fragment_name("__init__.py"));
+    }
+}

@@ -1,0 +1,376 @@
+//! Run: executes a subcommand on the project, printing to stdout and warnings to stderr.
+//!
+//! Exit codes live here: 0 ok, 1 failed run, 2 usage (clap's own).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::config::Config;
+use crate::flavor::Flavor;
+use crate::git::GitFacts;
+use crate::makefile;
+use crate::stage::{self, Prepared, WriteStats};
+use crate::tree::FsTree;
+use crate::vars::{Env, Vars};
+
+pub const EXIT_SUCCESS: u8 = 0;
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// A checked command line.
+#[derive(Debug)]
+pub struct Invocation {
+    pub root: PathBuf,
+    pub config: Option<PathBuf>,
+    pub command: Command,
+}
+
+/// What `modified` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModifiedOutput {
+    Lines,
+    Json,
+    Make,
+}
+
+/// The subcommands.
+#[derive(Debug)]
+pub enum Command {
+    Stage {
+        flavors: Vec<String>,
+    },
+    ShowFlavors,
+    ShowDefault,
+    ShowVars {
+        flavor: String,
+    },
+    Plan {
+        flavors: Vec<String>,
+        json: bool,
+    },
+    Modified {
+        vs: Option<String>,
+        fetch: bool,
+        by_path: bool,
+        output: ModifiedOutput,
+    },
+}
+
+/// Whether an error is stdout being closed (`matriochka show flavors | head -1`): not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The project, the environment and the git facts a command works with.
+pub struct Project {
+    pub config: Config,
+    pub env: Env,
+    git: OnceLock<GitFacts>,
+}
+
+impl Project {
+    pub fn load(root: &Path, config: Option<&Path>, env: Env) -> Result<Project> {
+        let config = Config::load(root, config)?;
+        Ok(Project {
+            config,
+            env,
+            git: OnceLock::new(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.config.root
+    }
+
+    /// Git facts, read on first use.
+    pub fn git(&self) -> &GitFacts {
+        self.git.get_or_init(|| GitFacts::read(&self.config.root))
+    }
+
+    /// Uses these git facts instead of reading them.
+    pub fn set_git(&self, facts: GitFacts) {
+        let _ = self.git.set(facts);
+    }
+
+    /// Flavors from the arguments, else `$FLAVORS`, else `flavors.default`.
+    pub fn requested_flavors(&self, args: &[String]) -> Result<Vec<Flavor>> {
+        let defaults = self.env.short_form_defaults();
+        let texts: Vec<String> = if !args.is_empty() {
+            args.to_vec()
+        } else if let Some(flavors) = self
+            .env
+            .get_nonempty("FLAVORS")
+            .filter(|f| !f.trim().is_empty())
+        {
+            vec![flavors.to_string()]
+        } else {
+            self.config.default_flavors.clone()
+        };
+        let flavors = Flavor::parse_list(&texts, &defaults)?;
+        if flavors.is_empty() {
+            bail!(
+                "no flavor given: pass flavors, set FLAVORS or `flavors.default` in `{}`",
+                self.config.display_path()
+            );
+        }
+        Ok(flavors)
+    }
+
+    /// The buildable flavors, in configuration order.
+    pub fn buildable(&self) -> Result<Vec<Flavor>> {
+        Flavor::parse_list(&self.config.buildable, &self.env.short_form_defaults()).with_context(
+            || {
+                format!(
+                    "bad `flavors.buildable` in `{}`",
+                    self.config.display_path()
+                )
+            },
+        )
+    }
+
+    /// Computes each flavor's variables; two flavors in one staging dir are an error.
+    pub fn prepare(&self, flavors: Vec<Flavor>) -> Result<Vec<Prepared>> {
+        let buildable: BTreeSet<String> = self.buildable()?.iter().map(Flavor::tuple).collect();
+        let mut prepared: Vec<Prepared> = Vec::new();
+        for flavor in flavors {
+            let vars = Vars::for_flavor(&flavor, &self.config, &self.env, self.git())?;
+            if let Some(other) = prepared
+                .iter()
+                .find(|p| p.vars.staging_dir() == vars.staging_dir())
+            {
+                if other.flavor.tuple() == flavor.tuple() {
+                    continue;
+                }
+                bail!(
+                    "flavors `{}` and `{}` both stage into `{}`: add the differing field to `layout.staging_dir`",
+                    other.flavor.text,
+                    flavor.text,
+                    vars.staging_dir().display()
+                );
+            }
+            let is_buildable = buildable.contains(&flavor.tuple());
+            prepared.push(Prepared {
+                flavor,
+                vars,
+                buildable: is_buildable,
+            });
+        }
+        Ok(prepared)
+    }
+}
+
+/// Runs a command with the process environment.
+pub fn run(invocation: &Invocation) -> Result<u8> {
+    let project = Project::load(
+        &invocation.root,
+        invocation.config.as_deref(),
+        Env::from_process(),
+    )?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    execute(&project, &invocation.command, &mut out, &mut err)
+}
+
+/// Runs a command on a loaded project.
+pub fn execute(
+    project: &Project,
+    command: &Command,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8> {
+    match command {
+        Command::Stage { flavors } => stage_command(project, flavors, out, err),
+        Command::ShowFlavors => {
+            for flavor in project.buildable()? {
+                writeln!(out, "{}", flavor.text)?;
+            }
+            Ok(EXIT_SUCCESS)
+        }
+        Command::ShowDefault => {
+            for flavor in &project.config.default_flavors {
+                writeln!(out, "{flavor}")?;
+            }
+            Ok(EXIT_SUCCESS)
+        }
+        Command::ShowVars { flavor } => {
+            let flavors = project.requested_flavors(std::slice::from_ref(flavor))?;
+            for prepared in project.prepare(flavors)? {
+                for (name, value) in prepared.vars.all() {
+                    writeln!(out, "{name}={value}")?;
+                }
+            }
+            Ok(EXIT_SUCCESS)
+        }
+        Command::Plan { flavors, json } => {
+            let prepared = project.prepare(project.requested_flavors(flavors)?)?;
+            plan(&prepared, *json, out)?;
+            Ok(EXIT_SUCCESS)
+        }
+        Command::Modified {
+            vs,
+            fetch,
+            by_path,
+            output,
+        } => crate::modified::command(project, vs.as_deref(), *fetch, *by_path, *output, out, err),
+    }
+}
+
+fn plan(prepared: &[Prepared], json: bool, out: &mut dyn Write) -> Result<()> {
+    if !json {
+        for p in prepared {
+            for (image, tag) in &p.vars.image_tags {
+                let context = p.vars.staging_dir().join(image);
+                writeln!(out, "{} {image} {tag} {}", p.id(), context.display())?;
+            }
+        }
+        return Ok(());
+    }
+    let items: Vec<serde_json::Value> = prepared
+        .iter()
+        .map(|p| {
+            let images: Vec<serde_json::Value> = p
+                .vars
+                .image_tags
+                .iter()
+                .map(|(image, tag)| {
+                    serde_json::json!({
+                        "name": image,
+                        "tag": tag,
+                        "context": p.vars.staging_dir().join(image).display().to_string(),
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "flavor": p.flavor.text,
+                "id": p.id(),
+                "staging_dir": p.vars.staging_dir().display().to_string(),
+                "vars": p.vars.all(),
+                "images": images,
+            })
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &items)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The outcome of staging one flavor.
+struct Staged {
+    stats: WriteStats,
+}
+
+fn stage_command(
+    project: &Project,
+    args: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8> {
+    let prepared = project.prepare(project.requested_flavors(args)?)?;
+    for p in prepared.iter().filter(|p| !p.buildable) {
+        writeln!(
+            err,
+            "warning: flavor `{}` is not in `flavors.buildable` of `{}`",
+            p.flavor.text,
+            project.config.display_path()
+        )?;
+    }
+    let results = stage_all(project, &prepared);
+    let mut failed = 0;
+    let mut staged = Vec::new();
+    for (p, result) in prepared.iter().zip(results) {
+        match result {
+            Ok(Staged { stats }) => {
+                writeln!(
+                    out,
+                    "staged {}: {} written, {} unchanged, {} removed",
+                    p.vars.staging_dir().display(),
+                    stats.written,
+                    stats.unchanged,
+                    stats.removed
+                )?;
+                staged.push(p);
+            }
+            Err(error) => {
+                failed += 1;
+                writeln!(err, "error: failed to stage `{}`: {error:#}", p.flavor.text)?;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} flavors failed to stage", prepared.len());
+    }
+    let build_mk = makefile::build_mk(&project.config, &staged);
+    let path = project.config.staging_root.join(makefile::BUILD_MK);
+    stage::write_one(
+        project.root(),
+        &project.config.staging_root,
+        &path,
+        &build_mk,
+    )?;
+    Ok(EXIT_SUCCESS)
+}
+
+/// Stages every flavor, on as many threads as there are cores; results in input order.
+fn stage_all(project: &Project, prepared: &[Prepared]) -> Vec<Result<Staged>> {
+    let tree = FsTree::new(project.root(), &project.config.templates);
+    let git = project.git();
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(prepared.len())
+        .max(1);
+    let mut results: Vec<Option<Result<Staged>>> = (0..prepared.len()).map(|_| None).collect();
+    let slots: Vec<std::sync::Mutex<&mut Option<Result<Staged>>>> =
+        results.iter_mut().map(std::sync::Mutex::new).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = prepared.get(index) else { break };
+                let result = stage_one(project, &tree, git, p);
+                **slots[index].lock().unwrap() = Some(result);
+            });
+        }
+    });
+    drop(slots);
+    results
+        .into_iter()
+        .map(|r| r.expect("every flavor staged"))
+        .collect()
+}
+
+fn stage_one(
+    project: &Project,
+    tree: &FsTree,
+    git: &GitFacts,
+    prepared: &Prepared,
+) -> Result<Staged> {
+    let config = &project.config;
+    let staged = stage::compute(tree, config, prepared)?;
+    let sources = stage::files_sources(&staged, git);
+    let digests = stage::digest_files(&staged);
+    let mut extra = std::collections::BTreeMap::new();
+    extra.insert(
+        makefile::FLAVOR_MK.to_string(),
+        makefile::flavor_mk(config, &staged, git),
+    );
+    let outputs = stage::outputs(&staged, &sources, &extra, &digests);
+    let stats = stage::write_dir(
+        project.root(),
+        &config.staging_root,
+        prepared.vars.staging_dir(),
+        &outputs,
+    )?;
+    Ok(Staged { stats })
+}

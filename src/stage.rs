@@ -1,0 +1,360 @@
+//! Stage: a flavor computed completely in memory, then written incrementally.
+//!
+//! Guarantees: a flavor that fails to compute writes nothing; a file is rewritten (temp file +
+//! rename) only when its bytes or mode changed, so unchanged files keep their mtime; files no
+//! longer produced are removed; nothing outside the staging root is written or removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::flavor::Flavor;
+use crate::git::GitFacts;
+use crate::graph;
+use crate::overlay::{self, Layer};
+use crate::render::{self, StagedFile};
+use crate::tree::{Tree, MODE_FILE};
+use crate::vars::Vars;
+
+/// The name of the provenance file in each staging dir.
+pub const FILES_SOURCES: &str = "files-sources";
+/// The directory, in each staging dir, of the per-image context digests.
+pub const CONTEXT_DIR: &str = ".matriochka";
+
+/// A flavor whose variables are known, ready to stage.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub flavor: Flavor,
+    pub vars: Vars,
+    pub buildable: bool,
+}
+
+impl Prepared {
+    pub fn id(&self) -> String {
+        self.vars.id()
+    }
+}
+
+/// One staged image context.
+#[derive(Clone, Debug)]
+pub struct StagedImage {
+    pub name: String,
+    pub tag: String,
+    pub files: BTreeMap<String, StagedFile>,
+    /// sha256 over the context's paths, modes and bytes.
+    pub digest: String,
+    /// Images of the same flavor this one is built from (FROM, COPY --from).
+    pub parents: Vec<String>,
+    /// Whether a FROM names an image outside the flavor (the build then pulls it).
+    pub external_base: bool,
+}
+
+/// A whole flavor, in memory.
+#[derive(Clone, Debug)]
+pub struct StagedFlavor {
+    pub prepared: Prepared,
+    pub layers: Vec<Layer>,
+    pub images: Vec<StagedImage>,
+}
+
+/// Computes every image of a flavor; reads templates only.
+pub fn compute(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<StagedFlavor> {
+    let vars = &prepared.vars;
+    let layers = overlay::layers(config, vars, tree)?;
+    if !prepared.buildable {
+        overlay::check_known_values(config, vars, &layers, tree)?;
+    }
+    let mut images = Vec::new();
+    for (name, tag) in &vars.image_tags {
+        let sources = overlay::overlay(tree, &layers, name)?;
+        let files = render::render_image(tree, &sources, name, vars, config, &layers)?;
+        let digest = context_digest(&files);
+        images.push(StagedImage {
+            name: name.clone(),
+            tag: tag.clone(),
+            files,
+            digest,
+            parents: Vec::new(),
+            external_base: false,
+        });
+    }
+    graph::link(&mut images)?;
+    Ok(StagedFlavor {
+        prepared: prepared.clone(),
+        layers,
+        images,
+    })
+}
+
+/// sha256 over each file's path, mode and bytes, in path order.
+pub fn context_digest(files: &BTreeMap<String, StagedFile>) -> String {
+    let mut hasher = Sha256::new();
+    for (path, file) in files {
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update(format!("{:o}", file.mode).as_bytes());
+        hasher.update([0]);
+        hasher.update((file.bytes.len() as u64).to_le_bytes());
+        hasher.update(&file.bytes);
+    }
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+/// The `files-sources` text: every staged file, its source and the fragments it used.
+pub fn files_sources(staged: &StagedFlavor, git: &GitFacts) -> String {
+    let mark = |path: &Path| if git.modified.contains(path) { "*" } else { "" };
+    let mut out = format!(
+        "# files of {} and the template each one comes from; `*` marks a source modified in git,\n\
+         # indented lines are the fragments a file used\n",
+        staged.prepared.flavor.tuple()
+    );
+    for image in &staged.images {
+        for (path, file) in &image.files {
+            let _ = writeln!(
+                out,
+                "{}/{path} <- {}{}",
+                image.name,
+                mark(&file.source),
+                file.source.display()
+            );
+            for (token, source) in &file.fragments {
+                let _ = writeln!(out, "    {token} <- {}{}", mark(source), source.display());
+            }
+        }
+    }
+    out
+}
+
+/// How many files a write changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub written: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+}
+
+/// A file to write, relative to the directory it is written in.
+pub struct Output<'a> {
+    pub bytes: &'a [u8],
+    pub mode: u32,
+}
+
+/// All the files of a flavor's staging dir: image contexts, digests, provenance and extras.
+pub fn outputs<'a>(
+    staged: &'a StagedFlavor,
+    sources: &'a str,
+    extra: &'a BTreeMap<String, String>,
+    digests: &'a BTreeMap<String, String>,
+) -> BTreeMap<String, Output<'a>> {
+    let mut out = BTreeMap::new();
+    for image in &staged.images {
+        for (path, file) in &image.files {
+            out.insert(
+                format!("{}/{path}", image.name),
+                Output {
+                    bytes: &file.bytes,
+                    mode: file.mode,
+                },
+            );
+        }
+    }
+    for (path, text) in digests.iter().chain(extra) {
+        out.insert(
+            path.clone(),
+            Output {
+                bytes: text.as_bytes(),
+                mode: MODE_FILE,
+            },
+        );
+    }
+    out.insert(
+        FILES_SOURCES.to_string(),
+        Output {
+            bytes: sources.as_bytes(),
+            mode: MODE_FILE,
+        },
+    );
+    out
+}
+
+/// The digest files: `.matriochka/<image>.sha256`, whose mtimes make reports exact.
+pub fn digest_files(staged: &StagedFlavor) -> BTreeMap<String, String> {
+    staged
+        .images
+        .iter()
+        .map(|image| {
+            (
+                format!("{CONTEXT_DIR}/{}.sha256", image.name),
+                format!("{}\n", image.digest),
+            )
+        })
+        .collect()
+}
+
+/// Makes `dir` (relative to `root`) hold exactly `files`, touching only what differs.
+///
+/// `dir` must lie below `staging_root`; links found below `staging_root` are replaced, never
+/// followed, so nothing outside it is written.
+pub fn write_dir(
+    root: &Path,
+    staging_root: &Path,
+    dir: &Path,
+    files: &BTreeMap<String, Output>,
+) -> Result<WriteStats> {
+    assert!(
+        dir.starts_with(staging_root),
+        "staging dir outside the staging root"
+    );
+    let base = root.join(dir);
+    let mut current = root.join(staging_root);
+    std::fs::create_dir_all(&current)
+        .with_context(|| format!("failed to create `{}`", current.display()))?;
+    for component in dir.strip_prefix(staging_root).unwrap().components() {
+        current.push(component);
+        ensure_real_dir(&current)?;
+    }
+    let mut stats = WriteStats::default();
+    let mut existing = BTreeSet::new();
+    let mut dirs = Vec::new();
+    for entry in walkdir::WalkDir::new(&base).min_depth(1) {
+        let entry = entry.with_context(|| format!("failed to list `{}`", base.display()))?;
+        let rel = entry
+            .path()
+            .strip_prefix(&base)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if entry.file_type().is_dir() {
+            dirs.push(entry.path().to_path_buf());
+        } else {
+            existing.insert(rel);
+        }
+    }
+    for rel in &existing {
+        let keep = files.contains_key(rel.as_str()) || is_own_temp(rel);
+        if !keep {
+            let path = base.join(rel);
+            std::fs::remove_file(&path)
+                .with_context(|| format!("failed to remove `{}`", path.display()))?;
+            stats.removed += 1;
+        }
+    }
+    for dir in dirs.iter().rev() {
+        // Only empty directories go; the error for a non-empty one is expected.
+        let _ = std::fs::remove_dir(dir);
+    }
+    for (rel, output) in files {
+        let path = base.join(rel);
+        if existing.contains(rel) && same_file(&path, output)? {
+            stats.unchanged += 1;
+            continue;
+        }
+        write_file(&base, rel, output)?;
+        stats.written += 1;
+    }
+    Ok(stats)
+}
+
+fn is_own_temp(rel: &str) -> bool {
+    rel.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with(".tmp-matriochka-"))
+}
+
+fn ensure_real_dir(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => std::fs::remove_file(path)
+            .with_context(|| format!("failed to remove `{}`", path.display()))?,
+        Err(_) => {}
+    }
+    std::fs::create_dir(path).with_context(|| format!("failed to create `{}`", path.display()))
+}
+
+fn same_file(path: &Path, output: &Output) -> Result<bool> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    if !meta.is_file()
+        || meta.len() != output.bytes.len() as u64
+        || meta.permissions().mode() & 0o7777 != output.mode
+    {
+        return Ok(false);
+    }
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    Ok(bytes == output.bytes)
+}
+
+fn write_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
+    let path = base.join(rel);
+    let mut parent = base.to_path_buf();
+    if let Some(dirs) = Path::new(rel).parent() {
+        for component in dirs.components() {
+            parent.push(component);
+            ensure_real_dir(&parent)?;
+        }
+    }
+    if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir()) {
+        std::fs::remove_dir_all(&path)
+            .with_context(|| format!("failed to remove `{}`", path.display()))?;
+    }
+    let name = path.file_name().unwrap().to_string_lossy();
+    let temp = parent.join(format!(".tmp-matriochka-{}-{name}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(output.bytes)?;
+        file.set_permissions(std::fs::Permissions::from_mode(output.mode))?;
+        drop(file);
+        std::fs::rename(&temp, &path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// Writes one file below the staging root when its bytes changed; true when written.
+pub fn write_one(root: &Path, staging_root: &Path, rel: &Path, text: &str) -> Result<bool> {
+    assert!(
+        rel.starts_with(staging_root),
+        "file outside the staging root"
+    );
+    let path = root.join(rel);
+    let output = Output {
+        bytes: text.as_bytes(),
+        mode: MODE_FILE,
+    };
+    if same_file(&path, &output)? {
+        return Ok(false);
+    }
+    let base = root.join(staging_root);
+    std::fs::create_dir_all(&base)
+        .with_context(|| format!("failed to create `{}`", base.display()))?;
+    write_file(
+        &base,
+        &rel.strip_prefix(staging_root).unwrap().to_string_lossy(),
+        &output,
+    )?;
+    Ok(true)
+}
+
+/// The staging dir of a flavor, as a path relative to the root.
+pub fn staging_dir(prepared: &Prepared) -> PathBuf {
+    prepared.vars.staging_dir().to_path_buf()
+}

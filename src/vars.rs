@@ -1,0 +1,336 @@
+//! Variables: the per-flavor name → value map that patterns, fragments and templates read.
+//!
+//! Computed values always win over the environment; other environment variables are visible only
+//! when they match a `layout.env` glob.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::LazyLock;
+
+use anyhow::{bail, Result};
+use regex::Regex;
+
+use crate::config::{image_tag_override, image_variable, Config};
+use crate::flavor::{Flavor, ShortFormDefaults};
+use crate::git::GitFacts;
+
+/// A snapshot of the environment, taken once per run (tests build their own).
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    /// The process environment; variables whose name or value is not UTF-8 are left out.
+    pub fn from_process() -> Env {
+        let vars = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Env { vars }
+    }
+
+    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Env {
+        Env {
+            vars: pairs.into_iter().collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// A non-empty value.
+    pub fn get_nonempty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|value| !value.is_empty())
+    }
+
+    /// What the short flavor form takes from the host and the environment.
+    pub fn short_form_defaults(&self) -> ShortFormDefaults {
+        let owned = |name: &str| self.get_nonempty(name).map(str::to_string);
+        ShortFormDefaults {
+            host_arch: owned("HOST_ARCH").unwrap_or_else(host_arch),
+            baseos_registry: owned("BASEOS_REGISTRY"),
+            baseos_repo: owned("BASEOS_REPO"),
+            baseos_tag: owned("BASEOS_TAG"),
+        }
+    }
+}
+
+/// `uname -m`.
+fn host_arch() -> String {
+    match std::env::consts::ARCH {
+        "x86" => "i686".into(),
+        "arm" => "armv7l".into(),
+        arch => arch.into(),
+    }
+}
+
+/// How a name resolved.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    Value(&'a str),
+    /// Allowed by `layout.env`, but not set.
+    Unset,
+    /// Not a flavor variable, and not allowed by `layout.env`.
+    NotAllowed,
+}
+
+/// The variables of one flavor.
+#[derive(Clone, Debug)]
+pub struct Vars {
+    computed: BTreeMap<String, String>,
+    environment: BTreeMap<String, String>,
+    /// Each image with its full tag, in build order.
+    pub image_tags: Vec<(String, String)>,
+}
+
+impl Vars {
+    /// Computes the variables of `flavor`.
+    pub fn for_flavor(flavor: &Flavor, config: &Config, env: &Env, git: &GitFacts) -> Result<Vars> {
+        let mut computed = BTreeMap::new();
+        let mut set =
+            |name: &str, value: &str| computed.insert(name.to_string(), value.to_string());
+        set("CEPH_VERSION", &flavor.ceph_version);
+        set("CEPH_POINT_RELEASE", &flavor.point_release);
+        set("HOST_ARCH", &flavor.arch);
+        set("DISTRO", &flavor.distro);
+        set("DISTRO_VERSION", &flavor.distro_version);
+        set("BASEOS_REGISTRY", &flavor.base_registry);
+        set("BASEOS_REPO", &flavor.base_repo);
+        set("BASEOS_TAG", &flavor.base_tag);
+        set("BASE_IMAGE", &flavor.base_image());
+        set("GO_ARCH", go_arch(&flavor.arch));
+        let release = env.get_nonempty("RELEASE").unwrap_or(&git.branch);
+        set("RELEASE", &sanitize_tag(release));
+        set("TAG_REGISTRY", env.get("TAG_REGISTRY").unwrap_or("ceph"));
+        set("IMAGES_TO_BUILD", &config.images.join(" "));
+        set("GIT_REPO", &git.repo);
+        set("GIT_BRANCH", &git.branch);
+        set("GIT_COMMIT", &git.commit);
+        set("GIT_CLEAN", if git.clean { "True" } else { "False" });
+        let environment: BTreeMap<String, String> = env
+            .vars
+            .iter()
+            .filter(|(name, _)| config.env_allowed(name) && !computed.contains_key(*name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let mut vars = Vars {
+            computed,
+            environment,
+            image_tags: Vec::new(),
+        };
+
+        let staging_dir = vars.expand(config, &config.staging_dir, "layout.staging_dir")?;
+        check_staging_dir(&staging_dir, &config.staging_root, flavor)?;
+        vars.computed.insert("STAGING_DIR".into(), staging_dir);
+
+        let registry = vars.computed["TAG_REGISTRY"].clone();
+        for image in &config.images {
+            let name = match env.get_nonempty(&image_tag_override(image)) {
+                Some(name) => name.to_string(),
+                None => {
+                    let lookup = |var: &str| {
+                        if var == "IMAGE" {
+                            Some(image.as_str())
+                        } else {
+                            vars.value(var)
+                        }
+                    };
+                    config.image_tag.expand(lookup).map_err(|name| {
+                        anyhow::anyhow!(
+                            "flavor `{}`: `layout.image_tag` names `{{{name}}}`, which is not set",
+                            flavor.text
+                        )
+                    })?
+                }
+            };
+            let tag = if registry.is_empty() {
+                name
+            } else {
+                format!("{registry}/{name}")
+            };
+            if let Err(why) = check_reference(&tag) {
+                bail!(
+                    "flavor `{}`: image `{image}` gets tag `{tag}`, which is not a valid image reference ({why}); \
+                     check `layout.image_tag`, TAG_REGISTRY, RELEASE and {}",
+                    flavor.text,
+                    image_tag_override(image)
+                );
+            }
+            vars.image_tags.push((image.clone(), tag));
+        }
+        for (image, tag) in vars.image_tags.clone() {
+            vars.computed.insert(image_variable(&image), tag);
+        }
+        Ok(vars)
+    }
+
+    fn expand(
+        &self,
+        config: &Config,
+        pattern: &crate::config::Pattern,
+        key: &str,
+    ) -> Result<String> {
+        pattern.expand(|name| self.value(name)).map_err(|name| {
+            anyhow::anyhow!(
+                "`{key}` names `{{{name}}}`, which is not set (in {})",
+                config.display_path()
+            )
+        })
+    }
+
+    /// The value of a variable that is set and allowed.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        match self.lookup(name) {
+            Lookup::Value(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Resolves a name: computed variables first, then allowed environment variables.
+    pub fn lookup(&self, name: &str) -> Lookup<'_> {
+        if let Some(value) = self
+            .computed
+            .get(name)
+            .or_else(|| self.environment.get(name))
+        {
+            return Lookup::Value(value);
+        }
+        Lookup::NotAllowed
+    }
+
+    /// Like [`Vars::lookup`], telling an allowed but unset variable from a disallowed one.
+    pub fn lookup_in(&self, name: &str, config: &Config) -> Lookup<'_> {
+        match self.lookup(name) {
+            Lookup::NotAllowed if config.env_allowed(name) => Lookup::Unset,
+            other => other,
+        }
+    }
+
+    /// Every variable, sorted by name.
+    pub fn all(&self) -> BTreeMap<&str, &str> {
+        self.computed
+            .iter()
+            .chain(&self.environment)
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect()
+    }
+
+    /// The staging dir, relative to the root.
+    pub fn staging_dir(&self) -> &Path {
+        Path::new(&self.computed["STAGING_DIR"])
+    }
+
+    /// The flavor's id: the staging dir's base name.
+    pub fn id(&self) -> String {
+        self.staging_dir()
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// x86_64 → amd64, aarch64 → arm64, anything else unchanged.
+pub fn go_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Replaces every character not allowed in an image tag by `-`.
+pub fn sanitize_tag(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn check_staging_dir(dir: &str, root: &Path, flavor: &Flavor) -> Result<()> {
+    let path = PathBuf::from(dir);
+    let normal = path.components().all(|c| matches!(c, Component::Normal(_)));
+    if !normal || !path.starts_with(root) || path == root {
+        bail!(
+            "flavor `{}`: staging dir `{dir}` is not a directory below `{}`",
+            flavor.text,
+            root.display()
+        );
+    }
+    Ok(())
+}
+
+static COMPONENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$").unwrap());
+static HOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?$")
+        .unwrap()
+});
+static TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
+
+/// Checks `[host[:port]/]path:tag`.
+pub fn check_reference(reference: &str) -> Result<(), String> {
+    let Some((name, tag)) = reference
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+    else {
+        return Err("no `:tag`".into());
+    };
+    if !TAG.is_match(tag) {
+        return Err(format!("bad tag `{tag}`"));
+    }
+    let components: Vec<&str> = name.split('/').collect();
+    for (index, component) in components.iter().enumerate() {
+        // As docker reads it: a first component is a registry when it looks like a host.
+        let looks_like_host = component.contains(['.', ':']) || *component == "localhost";
+        let host_ok =
+            index == 0 && components.len() > 1 && looks_like_host && HOST.is_match(component);
+        if !host_ok && !COMPONENT.is_match(component) {
+            return Err(format!("bad name component `{component}`"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert!(check_reference("ceph/daemon-base:main-squid-centos-stream9-x86_64").is_ok());
+        assert!(check_reference("127.0.0.1:5000/test/daemon:v1").is_ok());
+        assert!(check_reference("daemon:v1").is_ok());
+        assert_eq!(check_reference("daemon").unwrap_err(), "no `:tag`");
+        assert_eq!(
+            check_reference("Ceph/daemon:v1").unwrap_err(),
+            "bad name component `Ceph`"
+        );
+        assert_eq!(
+            check_reference("ceph/daemon:-x").unwrap_err(),
+            "bad tag `-x`"
+        );
+        assert_eq!(
+            check_reference("127.0.0.1:5000/daemon").unwrap_err(),
+            "no `:tag`"
+        );
+    }
+
+    #[test]
+    fn tags_are_sanitized() {
+        assert_eq!(sanitize_tag("feature/new_thing.2"), "feature-new_thing.2");
+    }
+
+    #[test]
+    fn go_arches() {
+        assert_eq!(go_arch("x86_64"), "amd64");
+        assert_eq!(go_arch("aarch64"), "arm64");
+        assert_eq!(go_arch("ppc64le"), "ppc64le");
+    }
+}
