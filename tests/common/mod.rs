@@ -1,0 +1,231 @@
+//! The test builder: a temp project, a command line, and what must come out of it.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// A minimal configuration: two images, layers by release and distro.
+pub const CONFIG: &str = r#"
+[layout]
+templates = "templates"
+layers = ["src", "rel/ALL", "rel/ALL/{DISTRO}", "rel/ALL/{DISTRO}/{DISTRO_VERSION}", "rel/{CEPH_VERSION}", "rel/{CEPH_VERSION}/{DISTRO}"]
+images = ["base", "app"]
+staging_dir = "staging/{CEPH_VERSION}{CEPH_POINT_RELEASE}-{DISTRO}-{DISTRO_VERSION}-{HOST_ARCH}"
+image_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}-{BASEOS_TAG}-{HOST_ARCH}"
+env = ["CEPH_DEVEL", "OPT_*"]
+
+[flavors]
+default = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9"]
+buildable = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9", "reef,x86_64,centos,9,quay.io,centos/centos,stream9", "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04"]
+"#;
+
+/// Removes the common indentation and a leading newline, so expected text can be indented.
+pub fn unindent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out: String = text
+        .lines()
+        .map(|line| if line.len() >= indent { &line[indent..] } else { line.trim_start() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    if text.ends_with('\n') || text.ends_with("\n    ") || text.lines().last().is_some_and(|l| l.trim().is_empty()) {
+        out = out.trim_end_matches([' ']).to_string();
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// What a run printed.
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+/// A temp project and a command to run in it.
+pub struct Test {
+    pub dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    code: i32,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Test {
+    /// An empty project.
+    pub fn new() -> Test {
+        Test {
+            dir: tempfile::Builder::new().prefix("matriochka-test").tempdir().unwrap(),
+            args: Vec::new(),
+            env: vec![("RELEASE".into(), "test".into()), ("HOST_ARCH".into(), "x86_64".into())],
+            stdout: None,
+            stderr: None,
+            code: 0,
+        }
+    }
+
+    /// A project with [`CONFIG`].
+    pub fn with_config() -> Test {
+        Test::new().write("flavors/matriochka.toml", CONFIG)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (parents made), text unindented only when it starts with a newline.
+    pub fn write(self, path: &str, text: &str) -> Test {
+        let text = if text.starts_with('\n') { unindent(text) } else { text.to_string() };
+        self.write_bytes(path, text.as_bytes(), 0o644)
+    }
+
+    pub fn write_bytes(self, path: &str, bytes: &[u8], mode: u32) -> Test {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, bytes).unwrap();
+        std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode)).unwrap();
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Test {
+        self.args = args.iter().map(|arg| arg.to_string()).collect();
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn unset(mut self, name: &str) -> Test {
+        self.env.retain(|(n, _)| n != name);
+        self
+    }
+
+    pub fn stdout(mut self, text: &str) -> Test {
+        self.stdout = Some(unindent(text));
+        self
+    }
+
+    pub fn stderr(mut self, text: &str) -> Test {
+        self.stderr = Some(unindent(text));
+        self
+    }
+
+    pub fn status(mut self, code: i32) -> Test {
+        self.code = code;
+        self
+    }
+
+    /// The command, run in the project with a clean environment.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("matriochka"));
+        command.current_dir(self.dir.path()).env_clear();
+        command.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        command.env("GIT_CEILING_DIRECTORIES", self.dir.path().parent().unwrap());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command.args(&self.args);
+        command
+    }
+
+    /// Runs and checks the exit code and, when given, stdout and stderr.
+    pub fn run(&self) -> Output {
+        let output = self.command().output().unwrap();
+        let out = Output {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: output.status.code().unwrap_or(-1),
+        };
+        if let Some(expected) = &self.stdout {
+            assert_text(&out.stdout, expected, "stdout");
+        }
+        if let Some(expected) = &self.stderr {
+            assert_text(&out.stderr, expected, "stderr");
+        }
+        assert_eq!(out.code, self.code, "exit code; stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+        out
+    }
+
+    /// The text of a file of the project.
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(path)).unwrap_or_else(|err| panic!("read {path}: {err}"))
+    }
+
+    pub fn expect_file(&self, path: &str, text: &str) {
+        assert_text(&self.read(path), &unindent(text), path);
+    }
+
+    /// Every file below `dir`: relative path → (mode, bytes).
+    pub fn tree(&self, dir: &str) -> BTreeMap<String, (u32, Vec<u8>)> {
+        snapshot(&self.dir.path().join(dir))
+    }
+
+    /// The text files below `dir`, leaving out the staging bookkeeping files.
+    pub fn texts(&self, dir: &str) -> BTreeMap<String, String> {
+        self.tree(dir)
+            .into_iter()
+            .filter(|(path, _)| !path.starts_with(".matriochka/") && path != "flavor.mk" && path != "files-sources")
+            .map(|(path, (_, bytes))| (path, String::from_utf8(bytes).unwrap()))
+            .collect()
+    }
+}
+
+/// Every file below `dir`: relative path → (mode, bytes).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            out.insert(rel, (mode, std::fs::read(entry.path()).unwrap()));
+        }
+    }
+    out
+}
+
+/// Modification times of every file below `dir`.
+pub fn mtimes(dir: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| (entry.path().to_path_buf(), entry.metadata().unwrap().modified().unwrap()))
+        .collect()
+}
+
+/// Expected text files: `[("base/Dockerfile", "...")]` → map, each unindented.
+pub fn texts(files: &[(&str, &str)]) -> BTreeMap<String, String> {
+    files.iter().map(|(path, text)| (path.to_string(), unindent(text))).collect()
+}
+
+pub fn assert_text(actual: &str, expected: &str, what: &str) {
+    if actual != expected {
+        panic!("{what} differs\n--- expected\n{expected}\n--- actual\n{actual}\n---");
+    }
+}

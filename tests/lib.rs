@@ -1,0 +1,8 @@
+//! The integration tests: one binary, one module per feature.
+
+mod common;
+
+mod ceph_templates;
+mod errors;
+mod modified;
+mod staging;
