@@ -126,7 +126,7 @@ pub fn flavor_mk(config: &Config, staged: &StagedFlavor, git: &GitFacts) -> Stri
             quote(&path(Path::new(&stamp_file).parent().unwrap())),
             quote(&stamp_file),
         );
-        let _ = writeln!(out, "push.{target}: $(_M_PUSH_AFTER)");
+        let _ = writeln!(out, "push.{target}:");
         let _ = writeln!(out, "\t@$(call _m_start,push,{tag},{})", quote(&push_log));
         let _ = writeln!(
             out,
@@ -190,7 +190,7 @@ ifneq ($(filter-out $(_M_ALL_IMAGES),$(IMAGES)),)
 $(error unknown image(s) in IMAGES: $(filter-out $(_M_ALL_IMAGES),$(IMAGES)); known: $(_M_ALL_IMAGES))
 endif
 _M_PULL := $(if $(filter 0,$(PULL)),,--pull )
-_M_PROXY_ARGS := $(foreach v,HTTP_PROXY HTTPS_PROXY FTP_PROXY NO_PROXY http_proxy https_proxy ftp_proxy no_proxy,$(if $($(v)),--build-arg $(v) ))
+_M_PROXY_ARGS := $(strip $(foreach v,HTTP_PROXY HTTPS_PROXY FTP_PROXY NO_PROXY http_proxy https_proxy ftp_proxy no_proxy,$(if $($(v)),--build-arg $(v) )))
 _M_EXISTING := $(shell $(CONTAINER_ENGINE) images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 2>/dev/null)
 # An image missing from the engine (or FORCE=1) is rebuilt even when its stamp is up to date.
 _m_missing = $(if $(FORCE),_m_force,$(if $(filter $(1) localhost/$(1) docker.io/$(1) docker.io/library/$(1),$(_M_EXISTING)),,_m_force))
@@ -216,6 +216,7 @@ _M_ORDERED := $(foreach id,$(_M_IDS),$(foreach image,$(_M_IMAGES.$(id)),$(filter
 _M_TOTAL := $(words $(_M_ORDERED))
 # A push starts only after every build of the set succeeded.
 _M_PUSH_AFTER := $(foreach t,$(_M_ORDERED),$(_M_STAMP.$(t)))
+$(foreach t,$(_M_ORDERED),$(eval push.$(t): $(_M_PUSH_AFTER)))
 _M_SEQ :=
 $(foreach t,$(_M_ORDERED),$(eval _M_SEQ += x)$(eval _M_N.$(_M_STAMP.$(t)) := $(words $(_M_SEQ)))$(eval _M_N.push.$(t) := $(words $(_M_SEQ))))
 

@@ -1,12 +1,14 @@
 //! Trees: the only way overlay and render read template files.
 //!
-//! `FsTree` reads the working directory (following symbolic links only while they stay inside
-//! the templates tree); other implementations (a git revision) plug in behind the same trait, so
-//! staging never knows which one it reads.
+//! `FsTree` reads the working directory and `GitTree` a git revision (both following symbolic
+//! links only while they stay inside the templates tree), behind the same trait, so staging never
+//! knows which one it reads.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
@@ -152,5 +154,351 @@ impl Tree for FsTree {
             .unwrap()
             .insert(file.to_path_buf(), bytes.clone());
         Ok(bytes)
+    }
+}
+
+/// A git revision's files below the templates directory: listed once with `git ls-tree`, file
+/// contents read lazily through one `git cat-file --batch` process and cached.
+pub struct GitTree {
+    root: PathBuf,
+    templates: PathBuf,
+    /// Each directory (relative to the project root) → its entries by name; the templates'
+    /// ancestors are included so that paths resolve from the root.
+    dirs: HashMap<PathBuf, BTreeMap<String, Node>>,
+    lists: Mutex<HashMap<PathBuf, Option<Arc<[Entry]>>>>,
+    blobs: Mutex<HashMap<String, Arc<[u8]>>>,
+    cat_file: Mutex<Option<CatFile>>,
+}
+
+/// An entry of a git tree, before symbolic links are followed.
+#[derive(Clone, Debug)]
+enum Node {
+    File { blob: String, mode: u32 },
+    Link { blob: String },
+    Dir,
+}
+
+/// Where a path leads once symbolic links are followed.
+enum Resolved {
+    File {
+        blob: String,
+        mode: u32,
+        path: PathBuf,
+    },
+    Dir(PathBuf),
+    /// Nothing there; the path where the walk stopped.
+    Missing(PathBuf),
+}
+
+struct CatFile {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// Links followed in one lookup before giving up, as the kernel does.
+const MAX_LINKS: usize = 40;
+
+impl GitTree {
+    /// The tree of commit `rev` of the repository holding `root`; `prefix` is `root`'s path
+    /// inside the repository (`git rev-parse --show-prefix`), `templates` is relative to `root`.
+    pub fn new(root: &Path, prefix: &str, rev: &str, templates: &Path) -> Result<GitTree> {
+        let pathspec = format!("{prefix}{}", templates.display());
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args([
+                "--literal-pathspecs",
+                "ls-tree",
+                "-r",
+                "-z",
+                "--full-tree",
+                rev,
+                "--",
+            ])
+            .arg(&pathspec)
+            .stdin(Stdio::null())
+            .output()
+            .context("failed to run `git ls-tree`")?;
+        if !output.status.success() {
+            bail!(
+                "failed to list `{pathspec}` at `{rev}` with `git ls-tree`: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let mut dirs: HashMap<PathBuf, BTreeMap<String, Node>> = HashMap::new();
+        for record in output.stdout.split(|&byte| byte == 0) {
+            if record.is_empty() {
+                continue;
+            }
+            let Ok(record) = std::str::from_utf8(record) else {
+                bail!(
+                    "`{}` has a name that is not UTF-8",
+                    String::from_utf8_lossy(record)
+                );
+            };
+            let (meta, path) = record
+                .split_once('\t')
+                .with_context(|| format!("unexpected `git ls-tree` output `{record}`"))?;
+            let mut fields = meta.split(' ');
+            let (Some(mode), Some(_kind), Some(blob)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                bail!("unexpected `git ls-tree` output `{record}`");
+            };
+            let node = match mode {
+                "120000" => Node::Link { blob: blob.into() },
+                // A submodule: its files are not part of this tree.
+                "160000" => continue,
+                mode => Node::File {
+                    blob: blob.into(),
+                    mode: git_mode(u32::from_str_radix(mode, 8).unwrap_or(0o644)),
+                },
+            };
+            let Some(path) = path.strip_prefix(prefix) else {
+                continue;
+            };
+            let path = Path::new(path);
+            let mut dir = PathBuf::new();
+            let names: Vec<&str> = path.iter().filter_map(|name| name.to_str()).collect();
+            let Some((last, parents)) = names.split_last() else {
+                continue;
+            };
+            for name in parents {
+                dirs.entry(dir.clone())
+                    .or_default()
+                    .insert(name.to_string(), Node::Dir);
+                dir.push(name);
+            }
+            dirs.entry(dir).or_default().insert(last.to_string(), node);
+        }
+        Ok(GitTree {
+            root: root.to_path_buf(),
+            templates: templates.to_path_buf(),
+            dirs,
+            lists: Mutex::default(),
+            blobs: Mutex::default(),
+            cat_file: Mutex::new(None),
+        })
+    }
+
+    /// Whether the templates hold a symbolic link.
+    pub fn has_links(&self) -> bool {
+        self.dirs
+            .values()
+            .flat_map(BTreeMap::values)
+            .any(|node| matches!(node, Node::Link { .. }))
+    }
+
+    /// Follows `path` through directories and symbolic links.
+    fn resolve(&self, path: &Path) -> Result<Resolved> {
+        let mut todo: Vec<String> = Vec::new();
+        push_components(&mut todo, path);
+        let mut current = PathBuf::new();
+        let mut links = 0;
+        while let Some(name) = todo.pop() {
+            match name.as_str() {
+                "." => continue,
+                ".." => {
+                    if !current.pop() {
+                        return Ok(Resolved::Missing(PathBuf::from("..")));
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let node = self
+                .dirs
+                .get(&current)
+                .and_then(|entries| entries.get(&name));
+            match node {
+                None => return Ok(Resolved::Missing(current.join(name))),
+                Some(Node::Dir) => current.push(name),
+                Some(Node::File { blob, mode }) if todo.is_empty() => {
+                    return Ok(Resolved::File {
+                        blob: blob.clone(),
+                        mode: *mode,
+                        path: current.join(name),
+                    })
+                }
+                Some(Node::File { .. }) => return Ok(Resolved::Missing(current.join(name))),
+                Some(Node::Link { blob }) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        bail!("too many levels of symbolic links in `{}`", path.display());
+                    }
+                    let target = self.blob(blob)?;
+                    let target = String::from_utf8_lossy(&target).into_owned();
+                    if target.starts_with('/') {
+                        return Ok(Resolved::Missing(PathBuf::from(target)));
+                    }
+                    // The link lives in `current`: its target is read from there.
+                    push_components(&mut todo, Path::new(&target));
+                }
+            }
+        }
+        Ok(Resolved::Dir(current))
+    }
+
+    fn entries(&self, dir: &Path, shown: &Path) -> Result<Arc<[Entry]>> {
+        let Some(nodes) = self.dirs.get(dir) else {
+            return Ok(Arc::new([]));
+        };
+        let mut entries = Vec::with_capacity(nodes.len());
+        for (name, node) in nodes {
+            let kind = match node {
+                Node::File { mode, .. } => Kind::File { mode: *mode },
+                Node::Dir => Kind::Dir,
+                Node::Link { .. } => {
+                    let link = shown.join(name);
+                    let (kind, target) = match self.resolve(&dir.join(name))? {
+                        Resolved::File { mode, path, .. } => (Kind::File { mode }, path),
+                        Resolved::Dir(path) => (Kind::Dir, path),
+                        Resolved::Missing(path) if path.starts_with(&self.templates) => {
+                            bail!("symbolic link `{}` is broken", link.display())
+                        }
+                        Resolved::Missing(path) => (Kind::Dir, path),
+                    };
+                    if !target.starts_with(&self.templates) {
+                        bail!(
+                            "symbolic link `{}` points outside the templates tree (to `{}`): copy \
+                             the file into the templates instead",
+                            link.display(),
+                            target.display()
+                        );
+                    }
+                    kind
+                }
+            };
+            entries.push(Entry {
+                name: name.clone(),
+                kind,
+            });
+        }
+        Ok(entries.into())
+    }
+
+    /// The bytes of a blob, read through the one `git cat-file --batch` process.
+    fn blob(&self, blob: &str) -> Result<Arc<[u8]>> {
+        if let Some(bytes) = self.blobs.lock().unwrap().get(blob) {
+            return Ok(bytes.clone());
+        }
+        let mut cat_file = self.cat_file.lock().unwrap();
+        if cat_file.is_none() {
+            *cat_file = Some(self.spawn_cat_file()?);
+        }
+        let process = cat_file.as_mut().unwrap();
+        let bytes = match read_blob(process, blob) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                // The protocol is out of step: start afresh next time.
+                if let Some(mut process) = cat_file.take() {
+                    let _ = process.child.kill();
+                    let _ = process.child.wait();
+                }
+                return Err(err.context(format!("failed to read blob `{blob}` from git")));
+            }
+        };
+        drop(cat_file);
+        let bytes: Arc<[u8]> = bytes.into();
+        self.blobs
+            .lock()
+            .unwrap()
+            .insert(blob.to_string(), bytes.clone());
+        Ok(bytes)
+    }
+
+    fn spawn_cat_file(&self) -> Result<CatFile> {
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("failed to run `git cat-file`")?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Ok(CatFile {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+}
+
+/// Pushes `path`'s components so that the first one is popped first.
+fn push_components(stack: &mut Vec<String>, path: &Path) {
+    let names: Vec<String> = path
+        .components()
+        .filter_map(|component| match component {
+            Component::Normal(name) => Some(name.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    stack.extend(names.into_iter().rev());
+}
+
+/// One request of the `git cat-file --batch` protocol: `<blob>\n` in, `<oid> <type> <size>\n`,
+/// the bytes and `\n` out.
+fn read_blob(process: &mut CatFile, blob: &str) -> Result<Vec<u8>> {
+    writeln!(process.stdin, "{blob}")?;
+    process.stdin.flush()?;
+    let mut header = String::new();
+    process.stdout.read_line(&mut header)?;
+    let header = header.trim_end();
+    let size = match header.split(' ').collect::<Vec<_>>()[..] {
+        [_, "blob", size] => size
+            .parse::<usize>()
+            .with_context(|| format!("unexpected answer `{header}`"))?,
+        _ => bail!("unexpected answer `{header}`"),
+    };
+    let mut bytes = vec![0; size + 1];
+    process.stdout.read_exact(&mut bytes)?;
+    bytes.pop();
+    Ok(bytes)
+}
+
+impl Drop for GitTree {
+    fn drop(&mut self) {
+        if let Some(CatFile {
+            mut child,
+            stdin,
+            stdout,
+        }) = self.cat_file.get_mut().ok().and_then(Option::take)
+        {
+            // Closing its input ends `git cat-file`.
+            drop(stdin);
+            drop(stdout);
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Tree for GitTree {
+    fn list(&self, dir: &Path) -> Result<Option<Arc<[Entry]>>> {
+        if let Some(cached) = self.lists.lock().unwrap().get(dir) {
+            return Ok(cached.clone());
+        }
+        let entries = match self.resolve(dir)? {
+            Resolved::Dir(real) => Some(self.entries(&real, dir)?),
+            Resolved::File { .. } | Resolved::Missing(_) => None,
+        };
+        self.lists
+            .lock()
+            .unwrap()
+            .insert(dir.to_path_buf(), entries.clone());
+        Ok(entries)
+    }
+
+    fn read(&self, file: &Path) -> Result<Arc<[u8]>> {
+        match self.resolve(file)? {
+            Resolved::File { blob, .. } => self.blob(&blob),
+            Resolved::Dir(_) | Resolved::Missing(_) => {
+                bail!("failed to read `{}`: no such file", file.display())
+            }
+        }
     }
 }

@@ -1,0 +1,128 @@
+# matriochka: stage and build families of container images. `make help` lists the targets.
+#
+# This Makefile is the user's interface: it builds the tool when its sources change, runs
+# `matriochka stage`, then hands over to the generated $(STAGING_ROOT)/build.mk, where every image
+# is a target. Copy it next to another project's flavors/ and templates/ and set MATRIOCHKA to an
+# installed binary to use the tool there.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+_M_HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+ifneq ($(wildcard $(_M_HERE)Cargo.toml),)
+MATRIOCHKA ?= $(_M_HERE)target/release/matriochka
+_M_TOOL_SOURCES := $(_M_HERE)Cargo.toml $(_M_HERE)Cargo.lock $(shell find $(_M_HERE)src -name '*.rs')
+else
+MATRIOCHKA ?= matriochka
+endif
+# The tool is rebuilt only when it is the checkout's own binary.
+_M_TOOL := $(filter $(_M_HERE)target/release/matriochka,$(MATRIOCHKA))
+
+STAGING_ROOT ?= staging
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+VS_BRANCH ?=
+# docker when its daemon answers, else podman when installed.
+CONTAINER_ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
+	elif command -v podman >/dev/null 2>&1; then echo podman; fi)
+export CONTAINER_ENGINE
+
+_M_SUB = $(MAKE) --no-print-directory -f $(STAGING_ROOT)/build.mk
+_M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install docker or podman, \
+	or run `make stage` to stage without building))
+
+.PHONY: help stage build build.parallel build.all push push.parallel push.all \
+	clean clean.nones clean.all clean.nuke lint test test.e2e bench show.flavors flavors.modified
+
+ifneq ($(_M_TOOL),)
+$(_M_TOOL): $(_M_TOOL_SOURCES)
+	cd $(_M_HERE) && cargo build --release --locked
+	@touch $@
+endif
+
+help: ## Show this help
+	@printf 'Usage: make TARGET [FLAVORS="rel,arch,os,version,registry,repo,tag ..."] [OPTION=value ...]\n'
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z.]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' \
+		$(firstword $(MAKEFILE_LIST))
+	@printf '%s\n' 'Options (make variables or environment):' \
+	'  FLAVORS            flavors to stage and build (default: `matriochka show default`)' \
+	'  TAG_REGISTRY       registry/namespace prepended to image tags (default: ceph)' \
+	'  RELEASE            release part of the tags (default: the git branch)' \
+	'  <IMAGE>_TAG        full tag of one image, e.g. DAEMON_BASE_TAG=daemon-base:v1' \
+	'  IMAGES             build only these images of each flavor (with their parents)' \
+	'  CONTAINER_ENGINE   docker or podman (default: docker when its daemon answers, else podman)' \
+	'  BUILD_ARGS         extra arguments to every build, e.g. "--isolation chroot"' \
+	'  PUSH_ARGS          extra arguments to every push, e.g. --tls-verify=false' \
+	'  PULL=0             do not pull newer base images' \
+	'  FORCE=1            rebuild images even when up to date' \
+	'  JOBS               parallel jobs of the .parallel targets (default: CPU count)' \
+	'  PUSH_RETRIES       retries of a failed push, with growing back-off (default: 3)' \
+	'  MATRIOCHKA         the matriochka binary (default: built from this checkout)' \
+	'  VS_BRANCH, FETCH=1 branch that flavors.modified compares with, and fetch it first'
+
+stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
+	+$(MATRIOCHKA) stage
+
+build: stage ## Stage, then build the flavors' images in dependency order
+	$(_M_NEED_ENGINE)
+	+$(_M_SUB) build
+
+build.parallel: stage ## Like build, with JOBS parallel builds and per-image output
+	$(_M_NEED_ENGINE)
+	+$(_M_SUB) --jobs $(JOBS) --output-sync=target build
+
+build.all: $(_M_TOOL) ## Build every buildable flavor, in parallel
+	+$(MAKE) --no-print-directory build.parallel FLAVORS="$$($(MATRIOCHKA) show flavors | tr '\n' ' ')"
+
+push: stage ## Build, then push the flavors' images once every build succeeded
+	$(_M_NEED_ENGINE)
+	+$(_M_SUB) push
+
+push.parallel: stage ## Like push, with JOBS parallel builds and pushes
+	$(_M_NEED_ENGINE)
+	+$(_M_SUB) --jobs $(JOBS) --output-sync=target push
+
+push.all: $(_M_TOOL) ## Build and push every buildable flavor, in parallel
+	+$(MAKE) --no-print-directory push.parallel FLAVORS="$$($(MATRIOCHKA) show flavors | tr '\n' ' ')"
+
+clean: stage ## Remove the flavors' images (only those labelled by matriochka) and staging dirs
+	+$(_M_SUB) clean
+
+clean.nones: ## Remove dangling images left by matriochka builds
+	$(_M_NEED_ENGINE)
+	$(CONTAINER_ENGINE) image prune --force --filter label=io.matriochka.flavor
+
+clean.all: ## Remove all staging dirs and every matriochka image tagged in TAG_REGISTRY
+	$(_M_NEED_ENGINE)
+	@registry='$(or $(TAG_REGISTRY),ceph)'; \
+	$(CONTAINER_ENGINE) images --filter label=io.matriochka.flavor --format '{{.Repository}}:{{.Tag}}' \
+	| grep -E "^(localhost/)?$${registry//./\\.}/" | xargs -r $(CONTAINER_ENGINE) rmi
+	find $(STAGING_ROOT) -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
+
+clean.nuke: ## Risky: like clean.all, for matriochka images of every registry
+	$(_M_NEED_ENGINE)
+	$(CONTAINER_ENGINE) images --filter label=io.matriochka.flavor --format '{{.Repository}}:{{.Tag}}' \
+	| grep -v '<none>' | xargs -r $(CONTAINER_ENGINE) rmi
+	find $(STAGING_ROOT) -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
+
+lint: stage ## cargo fmt --check, clippy, and shellcheck on staged shell scripts
+	cd $(_M_HERE) && cargo fmt --check && cargo clippy --all-targets -- -D warnings
+	@if command -v shellcheck >/dev/null; then \
+		grep -rlE '^#!(/usr)?/bin/(env )?(ba)?sh' $(STAGING_ROOT) --include='*' \
+		| grep -v '/\.' | xargs -r shellcheck -x && echo 'shellcheck: ok'; \
+	else echo 'shellcheck is not installed: staged scripts not checked'; fi
+
+test: ## Run the tests (no container engine needed)
+	cd $(_M_HERE) && cargo test
+
+test.e2e: ## Build, rebuild and push real images with podman and a local registry
+	cd $(_M_HERE) && bash tests/e2e/run.sh
+
+bench: ## Run the benchmark and print its table
+	cd $(_M_HERE) && bench/run
+
+show.flavors: $(_M_TOOL) ## List the buildable flavors
+	@$(MATRIOCHKA) show flavors
+
+flavors.modified: $(_M_TOOL) ## List the buildable flavors this branch changes (VS_BRANCH, FETCH=1)
+	@$(MATRIOCHKA) modified $(if $(VS_BRANCH),--vs '$(VS_BRANCH)') $(if $(filter 1,$(FETCH)),--fetch)
