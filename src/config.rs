@@ -209,6 +209,10 @@ impl Config {
         }
         for image in &layout.images {
             check_image_name(image)?;
+            let variable = image_variable(image);
+            if FLAVOR_VARIABLES.contains(&variable.as_str()) {
+                bail!("`layout.images`: image `{image}` would set `{variable}`, a flavor variable: rename the image");
+            }
         }
         if let Some(dup) = first_duplicate(&layout.images) {
             bail!("`layout.images` names `{dup}` twice");

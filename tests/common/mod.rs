@@ -14,7 +14,7 @@ pub const CONFIG: &str = r#"
 [layout]
 templates = "templates"
 layers = ["src", "rel/ALL", "rel/ALL/{DISTRO}", "rel/ALL/{DISTRO}/{DISTRO_VERSION}", "rel/{CEPH_VERSION}", "rel/{CEPH_VERSION}/{DISTRO}"]
-images = ["base", "app"]
+images = ["core", "app"]
 staging_dir = "staging/{CEPH_VERSION}{CEPH_POINT_RELEASE}-{DISTRO}-{DISTRO_VERSION}-{HOST_ARCH}"
 image_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}-{BASEOS_TAG}-{HOST_ARCH}"
 env = ["CEPH_DEVEL", "OPT_*"]
@@ -35,10 +35,19 @@ pub fn unindent(text: &str) -> String {
         .unwrap_or(0);
     let mut out: String = text
         .lines()
-        .map(|line| if line.len() >= indent { &line[indent..] } else { line.trim_start() })
+        .map(|line| {
+            if line.len() >= indent {
+                &line[indent..]
+            } else {
+                line.trim_start()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
-    if text.ends_with('\n') || text.ends_with("\n    ") || text.lines().last().is_some_and(|l| l.trim().is_empty()) {
+    if text.ends_with('\n')
+        || text.ends_with("\n    ")
+        || text.lines().last().is_some_and(|l| l.trim().is_empty())
+    {
         out = out.trim_end_matches([' ']).to_string();
         if !out.ends_with('\n') {
             out.push('\n');
@@ -74,9 +83,15 @@ impl Test {
     /// An empty project.
     pub fn new() -> Test {
         Test {
-            dir: tempfile::Builder::new().prefix("matriochka-test").tempdir().unwrap(),
+            dir: tempfile::Builder::new()
+                .prefix("matriochka-test")
+                .tempdir()
+                .unwrap(),
             args: Vec::new(),
-            env: vec![("RELEASE".into(), "test".into()), ("HOST_ARCH".into(), "x86_64".into())],
+            env: vec![
+                ("RELEASE".into(), "test".into()),
+                ("HOST_ARCH".into(), "x86_64".into()),
+            ],
             stdout: None,
             stderr: None,
             code: 0,
@@ -94,7 +109,11 @@ impl Test {
 
     /// Writes a file (parents made), text unindented only when it starts with a newline.
     pub fn write(self, path: &str, text: &str) -> Test {
-        let text = if text.starts_with('\n') { unindent(text) } else { text.to_string() };
+        let text = if text.starts_with('\n') {
+            unindent(text)
+        } else {
+            text.to_string()
+        };
         self.write_bytes(path, text.as_bytes(), 0o644)
     }
 
@@ -106,8 +125,11 @@ impl Test {
         self
     }
 
+    /// The command line; clears the expected output of an earlier command.
     pub fn args(mut self, args: &[&str]) -> Test {
         self.args = args.iter().map(|arg| arg.to_string()).collect();
+        self.stdout = None;
+        self.stderr = None;
         self
     }
 
@@ -164,13 +186,18 @@ impl Test {
         if let Some(expected) = &self.stderr {
             assert_text(&out.stderr, expected, "stderr");
         }
-        assert_eq!(out.code, self.code, "exit code; stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.code, self.code,
+            "exit code; stdout:\n{}\nstderr:\n{}",
+            out.stdout, out.stderr
+        );
         out
     }
 
     /// The text of a file of the project.
     pub fn read(&self, path: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(path)).unwrap_or_else(|err| panic!("read {path}: {err}"))
+        std::fs::read_to_string(self.dir.path().join(path))
+            .unwrap_or_else(|err| panic!("read {path}: {err}"))
     }
 
     pub fn expect_file(&self, path: &str, text: &str) {
@@ -186,7 +213,9 @@ impl Test {
     pub fn texts(&self, dir: &str) -> BTreeMap<String, String> {
         self.tree(dir)
             .into_iter()
-            .filter(|(path, _)| !path.starts_with(".matriochka/") && path != "flavor.mk" && path != "files-sources")
+            .filter(|(path, _)| {
+                !path.starts_with(".matriochka/") && path != "flavor.mk" && path != "files-sources"
+            })
             .map(|(path, (_, bytes))| (path, String::from_utf8(bytes).unwrap()))
             .collect()
     }
@@ -201,7 +230,12 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
             out.insert(rel, (mode, std::fs::read(entry.path()).unwrap()));
         }
@@ -215,13 +249,21 @@ pub fn mtimes(dir: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_file())
-        .map(|entry| (entry.path().to_path_buf(), entry.metadata().unwrap().modified().unwrap()))
+        .map(|entry| {
+            (
+                entry.path().to_path_buf(),
+                entry.metadata().unwrap().modified().unwrap(),
+            )
+        })
         .collect()
 }
 
 /// Expected text files: `[("base/Dockerfile", "...")]` → map, each unindented.
 pub fn texts(files: &[(&str, &str)]) -> BTreeMap<String, String> {
-    files.iter().map(|(path, text)| (path.to_string(), unindent(text))).collect()
+    files
+        .iter()
+        .map(|(path, text)| (path.to_string(), unindent(text)))
+        .collect()
 }
 
 pub fn assert_text(actual: &str, expected: &str, what: &str) {
