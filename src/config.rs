@@ -183,6 +183,7 @@ impl Config {
     pub fn load(root: &Path, config: Option<&Path>) -> Result<Config> {
         let path = match config {
             Some(path) => path.to_path_buf(),
+            None if root == Path::new(".") => PathBuf::from(DEFAULT_CONFIG),
             None => root.join(DEFAULT_CONFIG),
         };
         let text = std::fs::read_to_string(&path)

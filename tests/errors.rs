@@ -1,0 +1,346 @@
+//! Every user-facing error: its exact message, its exit code, and that nothing was written.
+
+use crate::common::{snapshot, Test, CONFIG};
+
+const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
+
+/// A project staged once, so that each test can check the failure left it untouched.
+fn staged() -> Test {
+    let test = Test::with_config()
+        .write("templates/src/core/Dockerfile", "FROM __ENV_[BASE_IMAGE]__\n__INSTALL__\n")
+        .write("templates/src/core/__INSTALL__", "RUN install\n")
+        .write("templates/src/app/Dockerfile", "FROM __ENV_[CORE_IMAGE]__\n")
+        .write("templates/rel/ALL/centos/9/.keep", "")
+        .write("templates/rel/squid/centos/.keep", "")
+        .write("templates/rel/reef/.keep", "")
+        .args(&["stage", SQUID]);
+    test.run();
+    test
+}
+
+/// Runs `args` in `test`, expecting exit 1 with `stderr`, and nothing below `staging/` changed.
+fn fails(test: Test, args: &[&str], stderr: &str) {
+    let before = snapshot(&test.path().join("staging"));
+    let test = test.args(args).stderr(stderr).status(1);
+    let out = test.run();
+    assert_eq!(out.stdout, "");
+    assert!(before == snapshot(&test.path().join("staging")), "staging/ changed");
+}
+
+#[test]
+fn flavor_with_wrong_arity() {
+    fails(
+        staged(),
+        &["stage", "squid,centos"],
+        "error: invalid flavor `squid,centos`: expected 7 comma-separated fields `<ceph rel>,<arch>,<os name>,<os version>,<base registry>,<base repo>,<base tag>` or 3 `<ceph rel>,<os name>,<os version>`, found 2\n",
+    );
+}
+
+#[test]
+fn flavor_with_an_empty_field() {
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,,9,_,centos,9"],
+        "error: invalid flavor `squid,x86_64,,9,_,centos,9`: field 3 (os name) is empty\n",
+    );
+}
+
+#[test]
+fn flavor_with_shell_characters() {
+    for (flavor, problem) in [
+        ("squid,x86_64,cen;tos,9,_,centos,9", "field 3 (os name) `cen;tos` contains `;`"),
+        ("squid,x86_64,centos,$9,_,centos,9", "field 4 (os version) `$9` contains `$`"),
+        ("squid,x86'64,centos,9,_,centos,9", "field 2 (arch) `x86'64` contains `'`"),
+        ("squid,x86_64,centos,9,_,centos,9\"", "field 7 (base tag) `9\"` contains `\"`"),
+    ] {
+        let rule = if problem.starts_with("field 7") {
+            "an image tag: letters, digits, `_`, `.` and `-`, at most 128"
+        } else {
+            "letters, digits, `.`, `_` and `-`, starting with a letter or digit, no `..`"
+        };
+        fails(staged(), &["stage", SQUID, flavor], &format!("error: invalid flavor `{flavor}`: {problem}: use {rule}\n"));
+    }
+}
+
+#[test]
+fn flavors_separated_by_whitespace_in_one_argument_are_split() {
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,centos,9,_,centos,9 reef,x86 64"],
+        "error: invalid flavor `reef,x86`: expected 7 comma-separated fields `<ceph rel>,<arch>,<os name>,<os version>,<base registry>,<base repo>,<base tag>` or 3 `<ceph rel>,<os name>,<os version>`, found 2\n",
+    );
+}
+
+#[test]
+fn flavor_with_slash_or_dots() {
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,centos,../9,_,centos,9"],
+        "error: invalid flavor `squid,x86_64,centos,../9,_,centos,9`: field 4 (os version) `../9` contains `/`, allowed only in the base repo: use letters, digits, `.`, `_` and `-`, starting with a letter or digit, no `..`\n",
+    );
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,centos,9..1,_,centos,9"],
+        "error: invalid flavor `squid,x86_64,centos,9..1,_,centos,9`: field 4 (os version) `9..1` contains `..`: use letters, digits, `.`, `_` and `-`, starting with a letter or digit, no `..`\n",
+    );
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,centos,9,_,Centos/Stream,9"],
+        "error: invalid flavor `squid,x86_64,centos,9,_,Centos/Stream,9`: field 6 (base repo) `Centos/Stream` is not allowed: use an image repository path: lowercase letters and digits separated by `.`, `_`, `-` or `/`, such as `centos/centos`\n",
+    );
+}
+
+#[test]
+fn unknown_release_suggests_the_closest() {
+    fails(
+        staged(),
+        &["stage", "sqiud,x86_64,centos,9,quay.io,centos/centos,stream9"],
+        "
+        warning: flavor `sqiud,x86_64,centos,9,quay.io,centos/centos,stream9` is not in `flavors.buildable` of `flavors/matriochka.toml`
+        error: failed to stage `sqiud,x86_64,centos,9,quay.io,centos/centos,stream9`: CEPH_VERSION `sqiud` has no layer directory (looked for `templates/rel/sqiud`, `templates/rel/sqiud/centos`); known values: reef, squid; did you mean `squid`?
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn unknown_distro_lists_the_known_ones() {
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,centso,9,_,centos,9"],
+        "
+        warning: flavor `squid,x86_64,centso,9,_,centos,9` is not in `flavors.buildable` of `flavors/matriochka.toml`
+        error: failed to stage `squid,x86_64,centso,9,_,centos,9`: DISTRO `centso` has no layer directory (looked for `templates/rel/ALL/centso`, `templates/rel/ALL/centso/9`, `templates/rel/squid/centso`); known values: centos; did you mean `centos`?
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn one_failing_flavor_does_not_stop_the_others_but_fails_the_run() {
+    let test = staged();
+    let reef = "reef,x86_64,centos,9,quay.io,centos/centos,stream9";
+    let test = test
+        .write("templates/rel/squid/core/__INSTALL__", "RUN __MISSING__\n")
+        .args(&["stage", reef, SQUID])
+        .status(1)
+        .stdout("staged staging/reef-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
+    let before = snapshot(&test.path().join("staging/squid-centos-9-x86_64"));
+    let out = test.run();
+    assert!(out.stderr.ends_with("error: 1 of 2 flavors failed to stage\n"), "{}", out.stderr);
+    assert!(before == snapshot(&test.path().join("staging/squid-centos-9-x86_64")));
+    assert!(!test.path().join("staging/build.mk").exists() || {
+        let build_mk = test.read("staging/build.mk");
+        !build_mk.contains("reef")
+    });
+}
+
+#[test]
+fn unknown_config_key_names_its_line() {
+    let config = CONFIG.replace("env = [", "envs = [\"X\"]\nenv = [");
+    fails(
+        staged().write("flavors/matriochka.toml", &config),
+        &["stage", SQUID],
+        "error: failed to load `flavors/matriochka.toml`: line 7: unknown field `envs`, expected one of `templates`, `layers`, `images`, `staging_dir`, `staging_root`, `image_tag`, `keep_fragments`, `env`\n",
+    );
+}
+
+#[test]
+fn missing_config_file() {
+    fails(
+        staged(),
+        &["--config", "nope.toml", "stage"],
+        "error: failed to read `nope.toml`: No such file or directory (os error 2)\n",
+    );
+}
+
+#[test]
+fn pattern_with_an_unknown_variable() {
+    let config = CONFIG.replace("{DISTRO_VERSION}\",", "{DISTRO_VERSON}\",");
+    let test = staged().write("flavors/matriochka.toml", &config);
+    let before = snapshot(&test.path().join("staging"));
+    let test = test.args(&["stage", SQUID]).status(1);
+    let out = test.run();
+    assert!(
+        out.stderr.starts_with(
+            "error: failed to load `flavors/matriochka.toml`: `layout.layers` pattern `rel/ALL/{DISTRO}/{DISTRO_VERSON}` names unknown variable `{DISTRO_VERSON}`; known: BASEOS_REGISTRY, "
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(before == snapshot(&test.path().join("staging")));
+}
+
+#[test]
+fn image_named_after_a_flavor_variable() {
+    let config = CONFIG.replace("images = [\"core\", \"app\"]", "images = [\"base\", \"app\"]");
+    fails(
+        staged().write("flavors/matriochka.toml", &config),
+        &["stage", SQUID],
+        "error: failed to load `flavors/matriochka.toml`: `layout.images`: image `base` would set `BASE_IMAGE`, a flavor variable: rename the image\n",
+    );
+}
+
+#[test]
+fn missing_fragment_names_file_line_layers_and_suggestion() {
+    fails(
+        staged().write("templates/rel/squid/centos/core/Dockerfile", "FROM x\n# line 2\nRUN __INSTAL__\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/rel/squid/centos/core/Dockerfile:3: fragment `__INSTAL__` not found (staged as `core/Dockerfile`; searched `templates/src`, `templates/src/core`, `templates/rel/ALL`, `templates/rel/ALL/core`, `templates/rel/ALL/centos`, `templates/rel/ALL/centos/core`, `templates/rel/ALL/centos/9`, `templates/rel/ALL/centos/9/core`, `templates/rel/squid`, `templates/rel/squid/core`, `templates/rel/squid/centos`, `templates/rel/squid/centos/core`); did you mean `__INSTALL__`?
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn missing_fragment_inside_a_fragment_points_at_the_fragment() {
+    fails(
+        staged().write("templates/rel/squid/__INSTALL__", "RUN a\nRUN __NOPE__\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/rel/squid/__INSTALL__:2: fragment `__NOPE__` not found (staged as `core/__INSTALL__`; searched `templates/src`, `templates/src/core`, `templates/rel/ALL`, `templates/rel/ALL/core`, `templates/rel/ALL/centos`, `templates/rel/ALL/centos/core`, `templates/rel/ALL/centos/9`, `templates/rel/ALL/centos/9/core`, `templates/rel/squid`, `templates/rel/squid/core`, `templates/rel/squid/centos`, `templates/rel/squid/centos/core`)
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn unset_allowed_variable() {
+    fails(
+        staged().write("templates/src/core/devel", "#\n#\ndevel=__ENV_[CEPH_DEVEL]__\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/devel:3: variable `CEPH_DEVEL` is not set (staged as `core/devel`); set it in the environment
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn disallowed_variable() {
+    fails(
+        staged().env("HOME", "/root").write("templates/src/app/home", "__ENV_[HOME]__\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/app/home:1: `HOME` is not a flavor variable and not allowed by `layout.env` in `flavors/matriochka.toml` (staged as `app/home`)
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn token_in_a_variable_value_is_reported_where_the_variable_is_used() {
+    fails(
+        staged().env("OPT_X", "a __ENV_[OPT_Y]__").write("templates/src/app/x", "# x\nx=__ENV_[OPT_X]__\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/app/x:2: variable `OPT_Y` is not set (staged as `app/x`, in the value of `OPT_X`); set it in the environment
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn fragment_cycle_shows_the_chain() {
+    fails(
+        staged()
+            .write("templates/src/core/__INSTALL__", "RUN __A__\n")
+            .write("templates/src/core/__A__", "a\n__B__\n")
+            .write("templates/rel/squid/core/__B__", "b __A__"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/rel/squid/core/__B__:1: fragment cycle `__A__` -> `__B__` -> `__A__` (staged as `core/__B__`)
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn tera_error_names_the_file_and_line() {
+    let test = staged().write("templates/src/core/conf.tera", "ok\n{% if %}\n");
+    let before = snapshot(&test.path().join("staging"));
+    let test = test.args(&["stage", SQUID]).status(1);
+    let out = test.run();
+    assert!(
+        out.stderr.starts_with(
+            "error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera: Failed to parse 'templates/src/core/conf.tera': "
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("2:7"), "the line and column: {}", out.stderr);
+    assert!(before == snapshot(&test.path().join("staging")));
+}
+
+#[test]
+fn tera_cannot_read_the_environment() {
+    let test = staged().env("SECRET", "x").write("templates/src/core/conf.tera", "{{ get_env(name=\"SECRET\") }}\n");
+    let out = test.args(&["stage", SQUID]).status(1).run();
+    assert!(out.stderr.contains("`get_env` is disabled: use a variable allowed by `layout.env`"), "{}", out.stderr);
+}
+
+#[test]
+fn symlink_out_of_the_templates() {
+    let test = staged();
+    std::fs::write(test.path().join("outside"), "secret\n").unwrap();
+    std::os::unix::fs::symlink("../../../outside", test.path().join("templates/src/core/leak")).unwrap();
+    let target = test.path().canonicalize().unwrap().join("outside");
+    fails(
+        test,
+        &["stage", SQUID],
+        &format!(
+            "error: failed to stage `{SQUID}`: symbolic link `templates/src/core/leak` points outside the templates tree (to `{}`): copy the file into the templates instead\nerror: 1 of 1 flavors failed to stage\n",
+            target.display()
+        ),
+    );
+}
+
+#[test]
+fn two_flavors_in_one_staging_dir() {
+    fails(
+        staged(),
+        &["stage", SQUID, "squid,x86_64,centos,9,_,centos,9"],
+        "
+        error: flavors `squid,x86_64,centos,9,quay.io,centos/centos,stream9` and `squid,x86_64,centos,9,_,centos,9` both stage into `staging/squid-centos-9-x86_64`: add the differing field to `layout.staging_dir`
+        ",
+    );
+}
+
+#[test]
+fn invalid_image_tag() {
+    fails(
+        staged().env("TAG_REGISTRY", "My Registry"),
+        &["stage", SQUID],
+        "error: flavor `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: image `core` gets tag `My Registry/core:test-squid-centos-stream9-x86_64`, which is not a valid image reference (bad name component `My Registry`); check `layout.image_tag`, TAG_REGISTRY, RELEASE and CORE_TAG\n",
+    );
+}
+
+#[test]
+fn image_dependency_cycle() {
+    fails(
+        staged().write("templates/src/core/Dockerfile", "FROM x\nCOPY --from=__ENV_[APP_IMAGE]__ /a /a\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: image dependency cycle core -> app -> core: `core/Dockerfile` line 2 uses `app`, `app/Dockerfile` line 1 uses `core`
+        error: 1 of 1 flavors failed to stage
+        ",
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = Test::with_config().args(&["stage", "--frobnicate"]).status(2).run();
+    assert!(out.stderr.starts_with("error: unexpected argument '--frobnicate' found"), "{}", out.stderr);
+    Test::with_config().args(&["show"]).status(2).run();
+}
+
+#[test]
+fn no_flavor_at_all() {
+    let config = CONFIG.replace("default = [\"squid,x86_64,centos,9,quay.io,centos/centos,stream9\"]", "default = []");
+    fails(
+        staged().write("flavors/matriochka.toml", &config),
+        &["stage"],
+        "error: no flavor given: pass flavors, set FLAVORS or `flavors.default` in `flavors/matriochka.toml`\n",
+    );
+}
