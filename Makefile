@@ -42,7 +42,7 @@ endif
 
 help: ## Show this help
 	@printf 'Usage: make TARGET [FLAVORS="rel,arch,os,version,registry,repo,tag ..."] [OPTION=value ...]\n'
-	@awk 'BEGIN { FS = ":.*## " } /^[a-z.]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' \
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z0-9.]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' \
 		$(firstword $(MAKEFILE_LIST))
 	@printf '%s\n' 'Options (make variables or environment):' \
 	'  FLAVORS            flavors to stage and build (default: `matriochka show default`)' \

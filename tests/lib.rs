@@ -4,5 +4,6 @@ mod common;
 
 mod ceph_templates;
 mod errors;
+mod make;
 mod modified;
 mod staging;

@@ -1,0 +1,309 @@
+//! The Makefile front end, without an engine: `make -n` command lines, help, and bad input.
+//! Real builds and pushes are in tests/e2e/run.sh (`make test.e2e`).
+
+use std::process::Command;
+
+use crate::common::Test;
+
+const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
+
+fn project() -> Test {
+    Test::with_config()
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
+        )
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
+}
+
+/// `make -f <repo>/Makefile ARGS` in the project, with the test binary as MATRIOCHKA.
+fn make(test: &Test, args: &[&str]) -> (i32, String) {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let output = Command::new("make")
+        .current_dir(test.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RELEASE", "test")
+        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
+        .arg("--no-print-directory")
+        .arg("-f")
+        .arg(format!("{repo}/Makefile"))
+        .arg(format!(
+            "MATRIOCHKA={}",
+            assert_cmd::cargo::cargo_bin("matriochka").display()
+        ))
+        .args(args)
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// The engine command lines, with runs of spaces (left by empty make variables) folded.
+fn engine_lines(text: &str, verb: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| line.contains(&format!("docker {verb} ")))
+        .map(|line| {
+            line.split(' ')
+                .filter(|word| !word.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn dry_run_prints_docker_builds_in_dependency_order() {
+    let test = project();
+    let (code, out) = make(
+        &test,
+        &[
+            "-n",
+            "build",
+            &format!("FLAVORS={SQUID}"),
+            "CONTAINER_ENGINE=docker",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let builds = engine_lines(&out, "build");
+    assert_eq!(builds.len(), 2, "{out}");
+    let core = "set -o pipefail; if docker build --platform 'linux/amd64' -t 'ceph/core:test-squid-centos-stream9-x86_64' \
+                --file 'staging/squid-centos-9-x86_64/core/Dockerfile' --pull --label 'org.opencontainers.image.title=core' \
+                --label 'org.opencontainers.image.version=test' --label 'org.opencontainers.image.revision=Unknown commit hash' \
+                --label 'org.opencontainers.image.source=Unknown repo' --label 'org.opencontainers.image.created=' \
+                --label 'io.matriochka.flavor=squid,x86_64,centos,9,quay.io,centos/centos,stream9' --label 'io.matriochka.context=sha256:";
+    assert!(builds[0].starts_with(core), "{}", builds[0]);
+    assert!(builds[0].contains(
+        "--label 'io.matriochka.git-clean=False' 'staging/squid-centos-9-x86_64/core' 2>&1 | tee -a 'staging/logs/squid-centos-9-x86_64/core.build.log'"
+    ));
+    assert!(
+        builds[1].contains("-t 'ceph/app:test-squid-centos-stream9-x86_64'"),
+        "the child comes second"
+    );
+    assert!(
+        !builds[1].contains("--pull"),
+        "a child of a flavor image does not pull: {}",
+        builds[1]
+    );
+    for line in &builds {
+        let status = Command::new("bash")
+            .args(["-n", "-c", line.as_str()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "not valid shell: {line}");
+    }
+    assert!(
+        out.contains("echo \"[1/2] build \"'ceph/core:test-squid-centos-stream9-x86_64'"),
+        "{out}"
+    );
+}
+
+#[test]
+fn options_reach_the_build_command() {
+    let test = project();
+    let args = [
+        "-n",
+        "build",
+        "CONTAINER_ENGINE=docker",
+        "PULL=0",
+        "BUILD_ARGS=--network=host",
+        "HTTPS_PROXY=http://proxy:3128",
+        "TAG_REGISTRY=registry.example:5000/team",
+        "CORE_TAG=core:pinned",
+    ];
+    let (code, out) = make(&test, &args);
+    assert_eq!(code, 0, "{out}");
+    let builds = engine_lines(&out, "build");
+    assert!(!builds[0].contains("--pull"), "{}", builds[0]);
+    assert!(
+        builds[0].contains("-t 'registry.example:5000/team/core:pinned'"),
+        "{}",
+        builds[0]
+    );
+    assert!(
+        builds[0].contains(" --build-arg HTTPS_PROXY --label"),
+        "{}",
+        builds[0]
+    );
+    assert!(
+        builds[0].contains(" --network=host 'staging/"),
+        "{}",
+        builds[0]
+    );
+}
+
+#[test]
+fn pushes_come_after_every_build_of_the_set() {
+    let test = project();
+    let (code, out) = make(
+        &test,
+        &["-n", "push", "CONTAINER_ENGINE=docker", "PUSH_ARGS=--quiet"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<String> = engine_lines(&out, "build")
+        .into_iter()
+        .chain(engine_lines(&out, "push"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let last_build = lines
+        .iter()
+        .rposition(|line| line.contains("docker build "))
+        .unwrap();
+    let first_push = lines
+        .iter()
+        .position(|line| line.contains("docker push "))
+        .unwrap();
+    assert!(last_build < first_push, "{out}");
+    assert!(
+        lines[first_push]
+            .contains("docker push --quiet 'ceph/core:test-squid-centos-stream9-x86_64'"),
+        "{out}"
+    );
+    assert!(
+        lines[first_push].contains("if [ $try -gt 3 ]"),
+        "three retries by default: {out}"
+    );
+}
+
+#[test]
+fn images_selects_images_with_their_parents() {
+    let test = project();
+    let (code, out) = make(
+        &test,
+        &["-n", "build", "CONTAINER_ENGINE=docker", "IMAGES=app"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        engine_lines(&out, "build").len(),
+        2,
+        "app needs core: {out}"
+    );
+    let (code, out) = make(
+        &test,
+        &["-n", "build", "CONTAINER_ENGINE=docker", "IMAGES=core"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(engine_lines(&out, "build").len(), 1, "{out}");
+}
+
+#[test]
+fn unknown_image_in_images() {
+    let test = project();
+    let (code, out) = make(
+        &test,
+        &["build", "CONTAINER_ENGINE=docker", "IMAGES=core ap"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("*** unknown image(s) in IMAGES: ap; known: core app.  Stop."),
+        "{out}"
+    );
+    assert!(engine_lines(&out, "build").is_empty());
+}
+
+#[test]
+fn no_engine_is_a_one_line_error_and_stage_still_works() {
+    let test = project();
+    let (code, out) = make(&test, &["build", "CONTAINER_ENGINE="]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("*** no container engine: install docker or podman, or run `make stage` to stage without building.  Stop."),
+        "{out}"
+    );
+    let (code, out) = make(&test, &["stage", "CONTAINER_ENGINE="]);
+    assert_eq!(code, 0, "{out}");
+    assert!(test
+        .path()
+        .join("staging/squid-centos-9-x86_64/core/Dockerfile")
+        .exists());
+}
+
+#[test]
+fn invalid_flavors_stop_make_before_any_build() {
+    let test = project();
+    let (code, out) = make(
+        &test,
+        &[
+            "-n",
+            "build",
+            "CONTAINER_ENGINE=docker",
+            "FLAVORS=squid,x86_64,centos,9,_,centos,9;rm",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(out.contains(
+        "error: invalid flavor `squid,x86_64,centos,9,_,centos,9;rm`: field 7 (base tag) `9;rm` contains `;`"
+    ), "{out}");
+    assert!(engine_lines(&out, "build").is_empty(), "{out}");
+}
+
+#[test]
+fn help_lists_every_target_within_100_columns() {
+    let test = project();
+    let (code, out) = make(&test, &["help"]);
+    assert_eq!(code, 0);
+    for target in [
+        "stage",
+        "build",
+        "build.parallel",
+        "build.all",
+        "push",
+        "push.parallel",
+        "push.all",
+        "clean",
+        "clean.nones",
+        "clean.all",
+        "clean.nuke",
+        "lint",
+        "test",
+        "test.e2e",
+        "bench",
+        "help",
+        "show.flavors",
+        "flavors.modified",
+    ] {
+        assert!(
+            out.lines()
+                .any(|line| line.starts_with(&format!("  {target} "))),
+            "{target} missing:\n{out}"
+        );
+    }
+    for option in [
+        "FLAVORS",
+        "TAG_REGISTRY",
+        "RELEASE",
+        "<IMAGE>_TAG",
+        "IMAGES",
+        "CONTAINER_ENGINE",
+        "BUILD_ARGS",
+        "PUSH_ARGS",
+        "PULL=0",
+        "FORCE=1",
+        "JOBS",
+        "PUSH_RETRIES",
+        "MATRIOCHKA",
+    ] {
+        assert!(
+            out.contains(&format!("  {option} ")),
+            "{option} missing:\n{out}"
+        );
+    }
+    assert!(out.lines().all(|line| line.chars().count() <= 100), "{out}");
+    assert!(out.contains("Risky"), "clean.nuke says it is risky");
+}
+
+#[test]
+fn show_flavors_target() {
+    let test = project();
+    let (code, out) = make(&test, &["show.flavors"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "squid,x86_64,centos,9,quay.io,centos/centos,stream9\nreef,x86_64,centos,9,quay.io,centos/centos,stream9\nsquid,x86_64,ubuntu,22.04,_,ubuntu,22.04\n"
+    );
+}
