@@ -45,7 +45,7 @@ mkdir -p "$work/rootfs/bin"
 cp "$(command -v busybox)" "$work/rootfs/bin/busybox"
 for applet in sh cat echo true false ls; do ln -s busybox "$work/rootfs/bin/$applet"; done
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
-podman import --change 'LABEL io.matriochka.e2e=1' "$work/rootfs.tar" localhost/matriochka-e2e/busybox:1 >/dev/null || exit 1
+podman import --change 'LABEL io.matriochka.e2e=1' "$work/rootfs.tar" localhost/matriochka-e2e/busybox:1 >/dev/null 2>&1 || exit 1
 
 project="$work/project"
 cp -r "$here/fixture" "$project"
@@ -171,6 +171,21 @@ check "unknown IMAGES: one-line cause" grep -q 'unknown image(s) in IMAGES: deam
 make -f "$repo/Makefile" build FLAVORS="$one" CONTAINER_ENGINE= >"$work/noengine.log" 2>&1
 check "missing engine fails" test $? -ne 0
 check "missing engine: says what to do" grep -q 'no container engine: install docker or podman, or run `make stage`' "$work/noengine.log"
+
+echo "== 8. clean removes only matriochka's labelled images"
+podman tag localhost/matriochka-e2e/busybox:1 ceph/unlabelled:e2e
+mk clean FLAVORS="$two" >"$work/clean.log" 2>&1
+equals "make clean exits 0" 0 $?
+check "clean removed the flavor's images" bash -c '! podman image exists ceph/daemon:e2e-two-x86_64 && ! podman image exists ceph/daemon-base:e2e-two-x86_64'
+check "clean removed the flavor's staging dir" test ! -e staging/two-busybox-1-x86_64
+check "clean kept the other flavor" podman image exists ceph/daemon:e2e-one-x86_64
+mk clean.all >"$work/cleanall.log" 2>&1
+equals "make clean.all exits 0" 0 $?
+check "clean.all removed labelled images in TAG_REGISTRY" bash -c '! podman image exists ceph/daemon:e2e-one-x86_64'
+check "clean.all kept an unlabelled image" podman image exists ceph/unlabelled:e2e
+check "clean.all kept images of another registry" podman image exists "127.0.0.1:$port/e2e/daemon:e2e-one-x86_64"
+equals "clean.all emptied the staging root" "" "$(ls staging)"
+podman rmi ceph/unlabelled:e2e >/dev/null
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
