@@ -491,3 +491,31 @@ fn build_mk_includes_the_flavors_of_the_run() {
     ]);
     assert_eq!(before, after, "the generated text is deterministic");
 }
+
+#[test]
+fn links_in_the_staging_dir_are_replaced_not_followed() {
+    let test = Test::with_config()
+        .write("templates/src/core/a", "a\n")
+        .write("outside/keep", "keep\n");
+    std::fs::create_dir_all(test.path().join("staging/squid-centos-9-x86_64")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../outside",
+        test.path().join("staging/squid-centos-9-x86_64/core"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "../outside",
+        test.path().join("staging/squid-centos-9-x86_64-link"),
+    )
+    .unwrap();
+    let test = test.args(&["stage", SQUID]);
+    test.run();
+    assert_eq!(
+        crate::common::snapshot(&test.path().join("outside")),
+        BTreeMap::from([("keep".to_string(), (0o644, b"keep\n".to_vec()))]),
+        "nothing written through the link"
+    );
+    let core = test.path().join("staging/squid-centos-9-x86_64/core");
+    assert!(std::fs::symlink_metadata(&core).unwrap().is_dir());
+    assert_eq!(test.read("staging/squid-centos-9-x86_64/core/a"), "a\n");
+}

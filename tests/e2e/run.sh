@@ -170,6 +170,7 @@ check "unknown IMAGES fails" test $? -ne 0
 check "unknown IMAGES: one-line cause" grep -q 'unknown image(s) in IMAGES: deamon; known: daemon-base daemon' "$work/badimage.log"
 make -f "$repo/Makefile" build FLAVORS="$one" CONTAINER_ENGINE= >"$work/noengine.log" 2>&1
 check "missing engine fails" test $? -ne 0
+# shellcheck disable=SC2016 # the backticks are text
 check "missing engine: says what to do" grep -q 'no container engine: install docker or podman, or run `make stage`' "$work/noengine.log"
 
 echo "== 8. clean removes only matriochka's labelled images"
