@@ -2,7 +2,7 @@
 //!
 //! Exit codes live here: 0 ok, 1 failed run, 2 usage (clap's own).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -141,12 +141,11 @@ impl Project {
     pub fn prepare(&self, flavors: Vec<Flavor>) -> Result<Vec<Prepared>> {
         let buildable: BTreeSet<String> = self.buildable()?.iter().map(Flavor::tuple).collect();
         let mut prepared: Vec<Prepared> = Vec::new();
+        let mut by_dir: HashMap<PathBuf, usize> = HashMap::new();
         for flavor in flavors {
             let vars = Vars::for_flavor(&flavor, &self.config, &self.env, self.git())?;
-            if let Some(other) = prepared
-                .iter()
-                .find(|p| p.vars.staging_dir() == vars.staging_dir())
-            {
+            if let Some(&index) = by_dir.get(vars.staging_dir()) {
+                let other = &prepared[index];
                 if other.flavor.tuple() == flavor.tuple() {
                     continue;
                 }
@@ -157,6 +156,7 @@ impl Project {
                     vars.staging_dir().display()
                 );
             }
+            by_dir.insert(vars.staging_dir().to_path_buf(), prepared.len());
             let is_buildable = buildable.contains(&flavor.tuple());
             prepared.push(Prepared {
                 flavor,

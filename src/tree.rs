@@ -502,3 +502,120 @@ impl Tree for GitTree {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .env("GIT_AUTHOR_NAME", "a")
+            .env("GIT_AUTHOR_EMAIL", "a@example.com")
+            .env("GIT_COMMITTER_NAME", "a")
+            .env("GIT_COMMITTER_EMAIL", "a@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Every directory and file below `dir`, as a tree shows them.
+    fn walk(tree: &dyn Tree, dir: &Path, out: &mut Vec<String>) {
+        let entries = tree.list(dir).unwrap().unwrap();
+        for entry in entries.iter() {
+            let path = dir.join(&entry.name);
+            match entry.kind {
+                Kind::Dir => {
+                    out.push(format!("{}/", path.display()));
+                    walk(tree, &path, out);
+                }
+                Kind::File { mode } => {
+                    let bytes = tree.read(&path).unwrap();
+                    let text = String::from_utf8_lossy(&bytes);
+                    out.push(format!("{} {mode:o} {text:?}", path.display()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_git_revision_reads_like_the_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        let write = |path: &str, text: &str, mode: u32| {
+            let full = project.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, text).unwrap();
+            std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write("templates/a/run.sh", "#!/bin/sh\n", 0o755);
+        write("templates/a/img/sub/file", "nested", 0o644);
+        write("templates/b/__F__", "fragment", 0o644);
+        write("templates/empty-name/.hidden", "", 0o644);
+        write("outside/x", "outside", 0o644);
+        std::os::unix::fs::symlink("../b/__F__", project.join("templates/a/link")).unwrap();
+        std::os::unix::fs::symlink("../a/img", project.join("templates/b/img")).unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "c"]);
+        let commit = git(dir.path(), &["rev-parse", "HEAD"]);
+        let templates = Path::new("templates");
+        let fs = FsTree::new(&project, templates);
+        let at_commit = GitTree::new(&project, "project/", commit.trim(), templates).unwrap();
+        let (mut expected, mut actual) = (Vec::new(), Vec::new());
+        walk(&fs, templates, &mut expected);
+        walk(&at_commit, templates, &mut actual);
+        assert_eq!(actual, expected);
+        assert!(actual.contains(&"templates/b/img/sub/file 644 \"nested\"".to_string()));
+        assert!(actual.contains(&"templates/a/link 644 \"fragment\"".to_string()));
+        assert!(at_commit.has_links());
+        assert!(at_commit
+            .list(Path::new("templates/nope"))
+            .unwrap()
+            .is_none());
+        assert!(at_commit
+            .list(Path::new("templates/a/run.sh"))
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            at_commit
+                .read(Path::new("templates/nope"))
+                .unwrap_err()
+                .to_string(),
+            "failed to read `templates/nope`: no such file"
+        );
+    }
+
+    #[test]
+    fn a_link_out_of_the_templates_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("templates/a")).unwrap();
+        std::fs::write(dir.path().join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink("../../secret", dir.path().join("templates/a/s")).unwrap();
+        std::os::unix::fs::symlink("gone", dir.path().join("templates/a/broken")).unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "c"]);
+        let tree = GitTree::new(dir.path(), "", "HEAD", Path::new("templates")).unwrap();
+        assert_eq!(
+            tree.list(Path::new("templates/a")).unwrap_err().to_string(),
+            "symbolic link `templates/a/broken` is broken"
+        );
+        std::fs::remove_file(dir.path().join("templates/a/broken")).unwrap();
+        git(dir.path(), &["commit", "-q", "-a", "-m", "d"]);
+        let tree = GitTree::new(dir.path(), "", "HEAD", Path::new("templates")).unwrap();
+        assert_eq!(
+            tree.list(Path::new("templates/a")).unwrap_err().to_string(),
+            "symbolic link `templates/a/s` points outside the templates tree (to `secret`): copy \
+             the file into the templates instead"
+        );
+    }
+}

@@ -1,0 +1,992 @@
+//! `matriochka modified`: real git repositories with a bare `origin`, a main and a feature branch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use matriochka::config::Config;
+use matriochka::flavor::Flavor;
+use matriochka::git::GitFacts;
+use matriochka::modified;
+use matriochka::stage::{self, Prepared};
+use matriochka::tree::{Entry, Kind, Tree};
+use matriochka::vars::{Env, Vars};
+use proptest::prelude::*;
+use tempfile::TempDir;
+
+use crate::common::Test;
+
+const CONFIG: &str = r#"
+[layout]
+templates = "templates"
+layers = ["src", "rel/ALL", "rel/ALL/{DISTRO}", "rel/ALL/{DISTRO}/{DISTRO_VERSION}", "rel/{CEPH_VERSION}", "rel/{CEPH_VERSION}/{DISTRO}"]
+images = ["daemon-base", "daemon"]
+staging_dir = "staging/{CEPH_VERSION}-{DISTRO}-{DISTRO_VERSION}-{HOST_ARCH}"
+image_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}-{HOST_ARCH}"
+
+[flavors]
+default = ["squid,centos,9"]
+buildable = [
+  "squid,x86_64,centos,9,quay.io,centos/centos,stream9",
+  "reef,x86_64,centos,9,quay.io,centos/centos,stream9",
+  "squid,ubuntu,22.04",
+]
+
+[modified]
+always = ["flavors/**", "Makefile"]
+"#;
+
+/// The buildable flavors as written, and their ids.
+const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
+const REEF: &str = "reef,x86_64,centos,9,quay.io,centos/centos,stream9";
+const UBUNTU: &str = "squid,ubuntu,22.04";
+
+const ALL: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9
+reef,x86_64,centos,9,quay.io,centos/centos,stream9
+squid,ubuntu,22.04
+";
+
+const NOTE: &str = "note: comparing with `origin/main`\n";
+
+/// The templates at the fork point: (path, text, mode).
+const TEMPLATES: &[(&str, &str, u32)] = &[
+    (
+        "templates/src/entrypoint.sh",
+        "#!/bin/sh\nexec \"$@\"\n",
+        0o755,
+    ),
+    (
+        "templates/rel/ALL/daemon-base/Dockerfile",
+        "FROM __ENV_[BASE_IMAGE]__\nLABEL repo=__CEPH_REPO__\nRUN __INSTALL__\n",
+        0o644,
+    ),
+    (
+        "templates/rel/ALL/daemon/Dockerfile",
+        "FROM __ENV_[DAEMON_BASE_IMAGE]__\nCOPY entrypoint.sh motd /\n",
+        0o644,
+    ),
+    ("templates/rel/ALL/daemon/motd", "welcome\n", 0o644),
+    ("templates/rel/ALL/__CEPH_REPO__", "default", 0o644),
+    (
+        "templates/rel/ALL/__UNUSED__",
+        "not used by anything\n",
+        0o644,
+    ),
+    (
+        "templates/rel/ALL/centos/__INSTALL__",
+        "dnf install -y ceph",
+        0o644,
+    ),
+    (
+        "templates/rel/ALL/ubuntu/__INSTALL__",
+        "apt-get install -y -t __CODENAME__ ceph",
+        0o644,
+    ),
+    (
+        "templates/rel/ALL/ubuntu/22.04/__CODENAME__",
+        "jammy",
+        0o644,
+    ),
+    ("templates/rel/squid/__CEPH_REPO__", "squid", 0o644),
+    ("templates/rel/reef/__CEPH_REPO__", "reef", 0o644),
+    (
+        "templates/rel/squid/centos/daemon/extra.conf",
+        "extra\n",
+        0o644,
+    ),
+    ("Makefile", "all:\n", 0o644),
+    (".gitignore", "/staging/\n", 0o644),
+];
+
+/// A project in a git repository: the fork point committed on `main` and pushed to a bare
+/// `origin`, then a `feature` branch checked out.
+struct Repo {
+    test: Test,
+    home: TempDir,
+    /// The project's directory inside the repository (`""` at the top).
+    prefix: String,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        Repo::in_dir("")
+    }
+
+    fn in_dir(prefix: &str) -> Repo {
+        let repo = Repo::init(prefix);
+        repo.write("flavors/matriochka.toml", CONFIG);
+        for (path, text, mode) in TEMPLATES {
+            repo.write_mode(path, text, *mode);
+        }
+        repo.commit("fork point");
+        let origin = repo.home.path().join("origin.git");
+        repo.git(&[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            origin.to_str().unwrap(),
+        ]);
+        repo.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
+        repo.git(&["push", "-q", "origin", "main"]);
+        repo.git(&["checkout", "-q", "-b", "feature"]);
+        repo
+    }
+
+    /// An empty repository.
+    fn init(prefix: &str) -> Repo {
+        let home = tempfile::Builder::new()
+            .prefix("matriochka-home")
+            .tempdir()
+            .unwrap();
+        let test = Test::new()
+            .env("HOME", home.path().to_str().unwrap())
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        let repo = Repo {
+            test,
+            home,
+            prefix: prefix.to_string(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    fn root(&self) -> PathBuf {
+        self.test.path().join(&self.prefix)
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        self.write_mode(path, text, 0o644);
+    }
+
+    fn write_mode(&self, path: &str, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let full = self.root().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, text).unwrap();
+        std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn remove(&self, path: &str) {
+        std::fs::remove_file(self.root().join(path)).unwrap();
+    }
+
+    /// Runs git at the repository's top with a fixed identity and dates; returns stdout.
+    fn git(&self, args: &[&str]) -> String {
+        self.git_in(self.test.path(), args)
+    }
+
+    fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env(
+                "GIT_CEILING_DIRECTORIES",
+                self.home.path().parent().unwrap(),
+            )
+            .env("GIT_AUTHOR_NAME", "Ada")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
+            .env("GIT_COMMITTER_NAME", "Ada")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Commits everything.
+    fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+    }
+
+    fn origin(&self) -> PathBuf {
+        self.home.path().join("origin.git")
+    }
+
+    /// Runs matriochka with `args` and checks stdout, stderr and the exit code.
+    fn check(self, args: &[&str], stdout: &str, stderr: &str, code: i32) -> Repo {
+        let Repo { test, home, prefix } = self;
+        let test = test.args(args).stdout(stdout).stderr(stderr).status(code);
+        test.run();
+        Repo { test, home, prefix }
+    }
+
+    /// `modified` in exact mode and `modified --by-path` print the same.
+    fn both_modes(self, args: &[&str], stdout: &str, stderr: &str) -> Repo {
+        let mut by_path = args.to_vec();
+        by_path.push("--by-path");
+        self.check(args, stdout, stderr, 0)
+            .check(&by_path, stdout, stderr, 0)
+    }
+}
+
+/// One element of the `--json` array.
+fn json(flavor: &str, id: &str, images: &[&str], because: &[&str]) -> String {
+    let list =
+        |items: &[&str]| itertools::join(items.iter().map(|item| format!("\"{item}\"")), ",");
+    format!(
+        r#"{{"flavor":"{flavor}","id":"{id}","images":[{}],"because":[{}]}}"#,
+        list(images),
+        list(because)
+    )
+}
+
+fn json_lines(items: &[String]) -> String {
+    format!("[{}]\n", items.join(","))
+}
+
+/// A flavor, its id and the images expected in `--json`.
+type Expected<'a> = (&'a str, &'a str, &'a [&'a str]);
+
+#[test]
+fn a_file_in_every_kind_of_layer() {
+    let both = ["daemon-base", "daemon"];
+    let daemon = ["daemon"];
+    let cases: &[(&str, &[Expected])] = &[
+        (
+            "templates/src/entrypoint.sh",
+            &[
+                (SQUID, "squid-centos-9-x86_64", &both),
+                (REEF, "reef-centos-9-x86_64", &both),
+                (UBUNTU, "squid-ubuntu-22.04-x86_64", &both),
+            ],
+        ),
+        (
+            "templates/rel/ALL/daemon/motd",
+            &[
+                (SQUID, "squid-centos-9-x86_64", &daemon),
+                (REEF, "reef-centos-9-x86_64", &daemon),
+                (UBUNTU, "squid-ubuntu-22.04-x86_64", &daemon),
+            ],
+        ),
+        (
+            "templates/rel/ALL/centos/__INSTALL__",
+            &[
+                (SQUID, "squid-centos-9-x86_64", &both),
+                (REEF, "reef-centos-9-x86_64", &both),
+            ],
+        ),
+        (
+            "templates/rel/ALL/ubuntu/22.04/__CODENAME__",
+            &[(UBUNTU, "squid-ubuntu-22.04-x86_64", &both)],
+        ),
+        (
+            "templates/rel/reef/__CEPH_REPO__",
+            &[(REEF, "reef-centos-9-x86_64", &both)],
+        ),
+        (
+            "templates/rel/squid/centos/daemon/extra.conf",
+            &[(SQUID, "squid-centos-9-x86_64", &daemon)],
+        ),
+    ];
+    for (path, expected) in cases {
+        let repo = Repo::new();
+        repo.write(path, "changed\n");
+        repo.commit("change");
+        let items: Vec<String> = expected
+            .iter()
+            .map(|(flavor, id, images)| json(flavor, id, images, &[path]))
+            .collect();
+        repo.both_modes(&["modified", "--json"], &json_lines(&items), NOTE);
+    }
+}
+
+#[test]
+fn a_shadowed_file_is_reported_by_path_only() {
+    let repo = Repo::new();
+    repo.write(
+        "templates/rel/ALL/__CEPH_REPO__",
+        "changed but always overridden",
+    );
+    repo.commit("change");
+    repo.check(&["modified", "--by-path"], ALL, NOTE, 0)
+        .check(&["modified"], "", NOTE, 0);
+}
+
+#[test]
+fn an_unused_fragment_is_reported_by_path_only() {
+    let repo = Repo::new();
+    repo.write("templates/rel/ALL/__UNUSED__", "still not used\n");
+    repo.commit("change");
+    repo.check(&["modified", "--by-path"], ALL, NOTE, 0)
+        .check(&["modified"], "", NOTE, 0);
+}
+
+#[test]
+fn a_deleted_file() {
+    let repo = Repo::new();
+    repo.remove("templates/rel/squid/centos/daemon/extra.conf");
+    repo.commit("delete");
+    let items = [json(
+        SQUID,
+        "squid-centos-9-x86_64",
+        &["daemon"],
+        &["templates/rel/squid/centos/daemon/extra.conf"],
+    )];
+    repo.both_modes(&["modified", "--json"], &json_lines(&items), NOTE);
+}
+
+#[test]
+fn a_renamed_file_counts_at_both_paths() {
+    let repo = Repo::new();
+    std::fs::create_dir_all(repo.root().join("templates/rel/squid/daemon")).unwrap();
+    repo.git(&[
+        "mv",
+        "templates/rel/squid/centos/daemon/extra.conf",
+        "templates/rel/squid/daemon/extra.conf",
+    ]);
+    repo.commit("rename");
+    let old = "templates/rel/squid/centos/daemon/extra.conf";
+    let new = "templates/rel/squid/daemon/extra.conf";
+    // squid on centos stages the same file from another layer: only ubuntu gains it.
+    let exact = [json(
+        UBUNTU,
+        "squid-ubuntu-22.04-x86_64",
+        &["daemon"],
+        &[new],
+    )];
+    let by_path = [
+        json(SQUID, "squid-centos-9-x86_64", &["daemon"], &[old, new]),
+        json(UBUNTU, "squid-ubuntu-22.04-x86_64", &["daemon"], &[new]),
+    ];
+    repo.check(&["modified", "--json"], &json_lines(&exact), NOTE, 0)
+        .check(
+            &["modified", "--json", "--by-path"],
+            &json_lines(&by_path),
+            NOTE,
+            0,
+        );
+}
+
+#[test]
+fn an_untracked_file() {
+    let repo = Repo::new();
+    repo.write("templates/rel/ALL/ubuntu/daemon/notes.txt", "new\n");
+    let items = [json(
+        UBUNTU,
+        "squid-ubuntu-22.04-x86_64",
+        &["daemon"],
+        &["templates/rel/ALL/ubuntu/daemon/notes.txt"],
+    )];
+    repo.both_modes(&["modified", "--json"], &json_lines(&items), NOTE);
+}
+
+#[test]
+fn an_ignored_file_is_not_a_change() {
+    let repo = Repo::new();
+    repo.write(".gitignore", "/staging/\n*.swp\n");
+    repo.commit("ignore swap files");
+    repo.write(
+        "templates/rel/ALL/ubuntu/daemon/.notes.swp",
+        "editor state\n",
+    );
+    repo.both_modes(&["modified"], "", NOTE);
+}
+
+#[test]
+fn uncommitted_edits_staged_or_not() {
+    let repo = Repo::new();
+    repo.write(
+        "templates/rel/ALL/centos/__INSTALL__",
+        "dnf install -y ceph-common",
+    );
+    repo.both_modes(
+        &["modified"],
+        "squid,x86_64,centos,9,quay.io,centos/centos,stream9\nreef,x86_64,centos,9,quay.io,centos/centos,stream9\n",
+        NOTE,
+    );
+    let repo = Repo::new();
+    repo.write("templates/rel/ALL/ubuntu/22.04/__CODENAME__", "noble");
+    repo.git(&["add", "templates/rel/ALL/ubuntu/22.04/__CODENAME__"]);
+    repo.both_modes(&["modified"], "squid,ubuntu,22.04\n", NOTE);
+}
+
+#[test]
+fn a_mode_change() {
+    let repo = Repo::new();
+    repo.write_mode("templates/rel/ALL/daemon/motd", "welcome\n", 0o755);
+    let items = [
+        json(
+            SQUID,
+            "squid-centos-9-x86_64",
+            &["daemon"],
+            &["templates/rel/ALL/daemon/motd"],
+        ),
+        json(
+            REEF,
+            "reef-centos-9-x86_64",
+            &["daemon"],
+            &["templates/rel/ALL/daemon/motd"],
+        ),
+        json(
+            UBUNTU,
+            "squid-ubuntu-22.04-x86_64",
+            &["daemon"],
+            &["templates/rel/ALL/daemon/motd"],
+        ),
+    ];
+    repo.both_modes(&["modified", "--json"], &json_lines(&items), NOTE);
+}
+
+#[test]
+fn a_commit_alone_changes_nothing() {
+    let repo = Repo::new();
+    repo.write("docs/notes.md", "not a template\n");
+    repo.commit("docs");
+    repo.both_modes(&["modified"], "", NOTE)
+        .both_modes(&["modified", "--json"], "[]\n", NOTE)
+        .both_modes(&["modified", "--make"], "FLAVORS=\"\"\n", NOTE);
+}
+
+#[test]
+fn changes_on_the_target_after_the_fork_point_are_not_reported() {
+    let repo = Repo::new();
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("templates/rel/reef/__CEPH_REPO__", "reef-next");
+    repo.commit("main moves on");
+    repo.git(&["push", "-q", "origin", "main"]);
+    repo.git(&["checkout", "-q", "feature"]);
+    repo.write("templates/rel/ALL/ubuntu/22.04/__CODENAME__", "noble");
+    repo.commit("feature");
+    repo.both_modes(&["modified"], "squid,ubuntu,22.04\n", NOTE);
+}
+
+#[test]
+fn an_always_glob_reports_every_flavor_and_image() {
+    let repo = Repo::new();
+    repo.write("Makefile", "all:\n\t@true\n");
+    repo.write("templates/rel/ALL/ubuntu/22.04/__CODENAME__", "noble");
+    repo.commit("change");
+    let both = ["daemon-base", "daemon"];
+    let codename = "templates/rel/ALL/ubuntu/22.04/__CODENAME__";
+    let items = [
+        json(SQUID, "squid-centos-9-x86_64", &both, &["Makefile"]),
+        json(REEF, "reef-centos-9-x86_64", &both, &["Makefile"]),
+        json(
+            UBUNTU,
+            "squid-ubuntu-22.04-x86_64",
+            &both,
+            &["Makefile", codename],
+        ),
+    ];
+    repo.both_modes(&["modified", "--json"], &json_lines(&items), NOTE)
+        .both_modes(
+            &["modified", "--make"],
+            &format!("FLAVORS=\"{SQUID} {REEF} {UBUNTU}\"\n"),
+            NOTE,
+        );
+    let repo = Repo::new();
+    repo.write("flavors/matriochka.toml", &format!("# a comment\n{CONFIG}"));
+    repo.both_modes(&["modified"], ALL, NOTE);
+}
+
+const MISSING_FRAGMENT: &str = "templates/rel/ALL/ubuntu/__INSTALL__:1: fragment `__MISSING__` not found (staged as `daemon-base/__INSTALL__`; searched `templates/src`, `templates/src/daemon-base`, `templates/rel/ALL`, `templates/rel/ALL/daemon-base`, `templates/rel/ALL/ubuntu`, `templates/rel/ALL/ubuntu/daemon-base`, `templates/rel/ALL/ubuntu/22.04`, `templates/rel/ALL/ubuntu/22.04/daemon-base`, `templates/rel/squid`, `templates/rel/squid/daemon-base`, `templates/rel/squid/ubuntu`, `templates/rel/squid/ubuntu/daemon-base`)";
+
+#[test]
+fn a_flavor_failing_in_the_working_tree_is_reported() {
+    let repo = Repo::new();
+    repo.write(
+        "templates/rel/ALL/ubuntu/__INSTALL__",
+        "apt-get install -y __MISSING__",
+    );
+    repo.check(
+        &["modified"],
+        "squid,ubuntu,22.04\n",
+        &format!(
+            "{NOTE}warning: failed to stage `squid,ubuntu,22.04` in the working tree: {MISSING_FRAGMENT}\n"
+        ),
+        0,
+    );
+}
+
+#[test]
+fn a_flavor_failing_at_the_merge_base_is_reported() {
+    let repo = Repo::new();
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write(
+        "templates/rel/ALL/ubuntu/__INSTALL__",
+        "apt-get install -y __MISSING__",
+    );
+    repo.commit("break ubuntu");
+    repo.git(&["push", "-q", "origin", "main"]);
+    repo.git(&["checkout", "-q", "-b", "fix"]);
+    repo.write(
+        "templates/rel/ALL/ubuntu/__INSTALL__",
+        "apt-get install -y ceph",
+    );
+    repo.commit("fix ubuntu");
+    repo.check(
+        &["modified", "--vs", "origin/main"],
+        "squid,ubuntu,22.04\n",
+        &format!(
+            "warning: failed to stage `squid,ubuntu,22.04` at the merge-base with `origin/main`: {MISSING_FRAGMENT}\n"
+        ),
+        0,
+    );
+}
+
+#[test]
+fn a_flavor_failing_the_same_way_on_both_sides_is_not_reported() {
+    let repo = Repo::new();
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write(
+        "templates/rel/ALL/ubuntu/__INSTALL__",
+        "apt-get install -y __MISSING__",
+    );
+    repo.commit("break ubuntu");
+    repo.git(&["push", "-q", "origin", "main"]);
+    repo.git(&["checkout", "-q", "-b", "unrelated"]);
+    repo.write("templates/rel/ALL/ubuntu/__UNUSED__", "unused\n");
+    repo.commit("unused fragment");
+    repo.check(
+        &["modified"],
+        "",
+        &format!(
+            "{NOTE}warning: failed to stage `squid,ubuntu,22.04` at the merge-base with `origin/main`: {MISSING_FRAGMENT}\n\
+             warning: failed to stage `squid,ubuntu,22.04` in the working tree: {MISSING_FRAGMENT}\n"
+        ),
+        0,
+    );
+}
+
+#[test]
+fn a_change_through_a_symbolic_link() {
+    let repo = Repo::init("");
+    repo.write("flavors/matriochka.toml", CONFIG);
+    for (path, text, mode) in TEMPLATES {
+        repo.write_mode(path, text, *mode);
+    }
+    repo.remove("templates/rel/ALL/ubuntu/22.04/__CODENAME__");
+    repo.write("templates/shared/jammy", "jammy");
+    std::os::unix::fs::symlink(
+        "../../../../shared/jammy",
+        repo.root()
+            .join("templates/rel/ALL/ubuntu/22.04/__CODENAME__"),
+    )
+    .unwrap();
+    repo.commit("fork point");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("templates/shared/jammy", "jammy-updates");
+    repo.commit("through the link");
+    repo.check(&["modified", "--vs", "main"], "squid,ubuntu,22.04\n", "", 0)
+        .check(&["modified", "--vs", "main", "--by-path"], "", "", 0);
+}
+
+#[test]
+fn a_project_in_a_subdirectory() {
+    let repo = Repo::in_dir("project");
+    repo.write("templates/rel/reef/__CEPH_REPO__", "reef-next");
+    std::fs::write(repo.test.path().join("outside.txt"), "not in the project\n").unwrap();
+    repo.commit("change");
+    repo.both_modes(
+        &["-C", "project", "modified", "--json"],
+        &json_lines(&[json(
+            REEF,
+            "reef-centos-9-x86_64",
+            &["daemon-base", "daemon"],
+            &["templates/rel/reef/__CEPH_REPO__"],
+        )]),
+        NOTE,
+    );
+}
+
+#[test]
+fn the_default_branch_falls_back_to_local_main() {
+    let repo = Repo::new();
+    repo.git(&["remote", "remove", "origin"]);
+    repo.write("templates/rel/reef/__CEPH_REPO__", "reef-next");
+    repo.both_modes(
+        &["modified"],
+        "reef,x86_64,centos,9,quay.io,centos/centos,stream9\n",
+        "note: comparing with `main`\n",
+    );
+}
+
+#[test]
+fn no_default_branch() {
+    let repo = Repo::new();
+    repo.git(&["remote", "remove", "origin"]);
+    repo.git(&["branch", "-q", "-D", "main"]);
+    repo.check(
+        &["modified"],
+        "",
+        "error: failed to find a branch to compare with: none of `origin/main`, `origin/master`, `main`, `master` exists; pass `--vs REF`\n",
+        1,
+    );
+}
+
+#[test]
+fn a_ref_that_does_not_exist() {
+    Repo::new().check(
+        &["modified", "--vs", "origin/nope"],
+        "",
+        "error: failed to resolve `origin/nope`: no branch, tag or commit has that name\n",
+        1,
+    );
+}
+
+#[test]
+fn a_ref_that_looks_like_an_option() {
+    Repo::new()
+        .check(
+            &["modified", "--vs=--output=/tmp/x"],
+            "",
+            "error: invalid `--vs` `--output=/tmp/x`: a branch, tag or commit does not start with `-`\n",
+            1,
+        )
+        .check(
+            &["modified", "--vs="],
+            "",
+            "error: invalid `--vs` ``: name a branch, tag or commit\n",
+            1,
+        );
+}
+
+#[test]
+fn refs_of_every_kind() {
+    let repo = Repo::new();
+    let fork = repo.git(&["rev-parse", "HEAD"]);
+    repo.git(&["tag", "v1"]);
+    repo.write("templates/rel/reef/__CEPH_REPO__", "reef-next");
+    let reef = "reef,x86_64,centos,9,quay.io,centos/centos,stream9\n";
+    repo.check(&["modified", "--vs", "v1"], reef, "", 0)
+        .check(&["modified", "--vs", fork.trim()], reef, "", 0)
+        .check(&["modified", "--vs", "HEAD~0"], reef, "", 0);
+}
+
+#[test]
+fn no_common_history() {
+    let repo = Repo::new();
+    repo.git(&["checkout", "-q", "--orphan", "other"]);
+    repo.commit("unrelated");
+    repo.git(&["checkout", "-q", "feature"]);
+    repo.check(
+        &["modified", "--vs", "other"],
+        "",
+        "error: failed to find the merge-base of `other` and `HEAD`: they have no common history\n",
+        1,
+    );
+}
+
+#[test]
+fn a_shallow_clone_without_the_merge_base() {
+    let repo = Repo::new();
+    repo.write("templates/rel/ALL/ubuntu/22.04/__CODENAME__", "noble");
+    repo.commit("feature");
+    repo.git(&["push", "-q", "origin", "feature"]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("templates/rel/reef/__CEPH_REPO__", "reef-next");
+    repo.commit("main moves on");
+    repo.git(&["push", "-q", "origin", "main"]);
+    let url = format!("file://{}", repo.origin().display());
+    let clone = repo.home.path().join("clone");
+    repo.git(&[
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        "--branch",
+        "feature",
+        &url,
+        clone.to_str().unwrap(),
+    ]);
+    repo.git_in(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "--depth",
+            "1",
+            "origin",
+            "+refs/heads/main:refs/remotes/origin/main",
+        ],
+    );
+    let Repo { test, home, prefix } = repo;
+    let test = test
+        .args(&["-C", clone.to_str().unwrap(), "modified"])
+        .stdout("")
+        .stderr(&format!(
+            "{NOTE}error: failed to find the merge-base of `origin/main` and `HEAD`: this clone is shallow and does not reach it; deepen it (`git fetch --deepen=100`) or fetch the whole history (`git fetch --unshallow`)\n"
+        ))
+        .status(1);
+    test.run();
+    drop((home, prefix));
+}
+
+#[test]
+fn fetch_updates_the_target_first() {
+    let repo = Repo::new();
+    repo.write("templates/rel/reef/__CEPH_REPO__", "reef-next");
+    repo.commit("merged upstream meanwhile");
+    // Straight to the URL, so that the local `origin/main` stays behind.
+    repo.git(&["push", "-q", repo.origin().to_str().unwrap(), "HEAD:main"]);
+    repo.write("templates/rel/ALL/ubuntu/22.04/__CODENAME__", "noble");
+    repo.commit("feature");
+    let both = "reef,x86_64,centos,9,quay.io,centos/centos,stream9\nsquid,ubuntu,22.04\n";
+    repo.check(&["modified"], both, NOTE, 0).check(
+        &["modified", "--fetch"],
+        "squid,ubuntu,22.04\n",
+        NOTE,
+        0,
+    );
+}
+
+#[test]
+fn fetch_errors() {
+    Repo::new()
+        .check(
+            &["modified", "--fetch", "--vs", "main"],
+            "",
+            "error: failed to fetch `main`: no remote is named `main`; `--fetch` needs a remote branch such as `origin/main`\n",
+            1,
+        )
+        .check(
+            &["modified", "--fetch", "--vs", "origin/nope"],
+            "",
+            "error: failed to fetch `origin/nope`: fatal: couldn't find remote ref refs/heads/nope\n",
+            1,
+        );
+}
+
+#[test]
+fn outside_a_git_repository() {
+    Test::new()
+        .write("flavors/matriochka.toml", CONFIG)
+        .args(&["modified"])
+        .stderr("error: failed to read the git history of `.`: it is not in a git repository\n")
+        .status(1)
+        .run();
+}
+
+#[test]
+fn a_repository_without_commits() {
+    let repo = Repo::init("");
+    repo.write("flavors/matriochka.toml", CONFIG);
+    repo.check(
+        &["modified"],
+        "",
+        "error: failed to resolve `HEAD`: the repository has no commit yet\n",
+        1,
+    );
+}
+
+// Library level: exact mode reports a flavor if and only if staging it from the tree before and
+// the tree after an edit gives different image contexts.
+
+const PROP_CONFIG: &str = r#"
+[layout]
+layers = ["L0", "L1/{DISTRO}", "L2/{CEPH_VERSION}"]
+images = ["a", "b"]
+staging_dir = "staging/{CEPH_VERSION}-{DISTRO}"
+image_tag = "{IMAGE}:{CEPH_VERSION}-{DISTRO}"
+"#;
+
+const PROP_FLAVORS: &[&str] = &[
+    "squid,x86_64,centos,9,_,centos,9",
+    "reef,x86_64,centos,9,_,centos,9",
+    "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+];
+
+/// Where generated files go: layer dirs, image sub-trees and directories no layer reads.
+const PROP_DIRS: &[&str] = &[
+    "templates/L0",
+    "templates/L0/a",
+    "templates/L0/b/sub",
+    "templates/L1/centos",
+    "templates/L1/centos/a",
+    "templates/L1/ubuntu/b",
+    "templates/L1/ubuntu",
+    "templates/L2/squid",
+    "templates/L2/squid/a",
+    "templates/L2/reef/b",
+    "templates/L1/centos/other",
+    "templates/misc",
+];
+const PROP_NAMES: &[&str] = &["Dockerfile", "__F__", "__G__", "x.txt", "y.tera"];
+const PROP_TEXTS: &[&str] = &[
+    "1",
+    "2\n",
+    "uses __F__",
+    "uses __G__ and __F__",
+    "FROM __ENV_[A_IMAGE]__\n",
+    "{{ CEPH_VERSION }}-__ENV_[DISTRO]__",
+    "__MISSING__",
+];
+
+/// Files in memory: path → (mode, bytes).
+#[derive(Clone, Debug, Default)]
+struct MemTree {
+    files: BTreeMap<PathBuf, (u32, Vec<u8>)>,
+}
+
+impl Tree for MemTree {
+    fn list(&self, dir: &Path) -> anyhow::Result<Option<Arc<[Entry]>>> {
+        let mut entries: BTreeMap<String, Kind> = BTreeMap::new();
+        for (path, (mode, _)) in &self.files {
+            let Ok(rest) = path.strip_prefix(dir) else {
+                continue;
+            };
+            let mut names = rest.iter();
+            let Some(first) = names.next() else { continue };
+            let kind = if names.next().is_some() {
+                Kind::Dir
+            } else {
+                Kind::File { mode: *mode }
+            };
+            entries.insert(first.to_string_lossy().into_owned(), kind);
+        }
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            entries
+                .into_iter()
+                .map(|(name, kind)| Entry { name, kind })
+                .collect(),
+        ))
+    }
+
+    fn read(&self, file: &Path) -> anyhow::Result<Arc<[u8]>> {
+        match self.files.get(file) {
+            Some((_, bytes)) => Ok(bytes.clone().into()),
+            None => anyhow::bail!("no file `{}`", file.display()),
+        }
+    }
+}
+
+type FileKey = (usize, usize);
+type FileValue = (usize, bool);
+
+fn mem_tree(files: &BTreeMap<FileKey, FileValue>) -> MemTree {
+    MemTree {
+        files: files
+            .iter()
+            .map(|(&(dir, name), &(text, exec))| {
+                let path = Path::new(PROP_DIRS[dir]).join(PROP_NAMES[name]);
+                let mode = if exec { 0o755 } else { 0o644 };
+                (path, (mode, PROP_TEXTS[text].as_bytes().to_vec()))
+            })
+            .collect(),
+    }
+}
+
+fn prop_project() -> (Config, Vec<Prepared>) {
+    let config = Config::parse(
+        Path::new("/nowhere"),
+        Path::new("/nowhere/flavors/matriochka.toml"),
+        PROP_CONFIG,
+    )
+    .unwrap();
+    let defaults = Env::default().short_form_defaults();
+    let prepared = PROP_FLAVORS
+        .iter()
+        .map(|text| {
+            let flavor = Flavor::parse(text, &defaults).unwrap();
+            let vars =
+                Vars::for_flavor(&flavor, &config, &Env::default(), &GitFacts::unknown()).unwrap();
+            Prepared {
+                flavor,
+                vars,
+                buildable: true,
+            }
+        })
+        .collect();
+    (config, prepared)
+}
+
+/// Whether staging from `before` and from `after` gives different contexts, as exact mode
+/// defines it: different digests, a failure on one side, or different failures.
+fn differs(config: &Config, prepared: &Prepared, before: &MemTree, after: &MemTree) -> bool {
+    match (
+        stage::compute(before, config, prepared),
+        stage::compute(after, config, prepared),
+    ) {
+        (Ok(before), Ok(after)) => {
+            let digests = |staged: &stage::StagedFlavor| -> Vec<String> {
+                staged
+                    .images
+                    .iter()
+                    .map(|image| image.digest.clone())
+                    .collect()
+            };
+            digests(&before) != digests(&after)
+        }
+        (Err(before), Err(after)) => format!("{before:#}") != format!("{after:#}"),
+        _ => true,
+    }
+}
+
+fn files() -> impl Strategy<Value = BTreeMap<FileKey, FileValue>> {
+    prop::collection::btree_map(
+        (0..PROP_DIRS.len(), 0..PROP_NAMES.len()),
+        (0..PROP_TEXTS.len(), any::<bool>()),
+        0..10,
+    )
+}
+
+/// An edit: put a file (text, executable) or, with `None`, delete it.
+fn edits() -> impl Strategy<Value = Vec<(FileKey, Option<FileValue>)>> {
+    prop::collection::vec(
+        (
+            (0..PROP_DIRS.len(), 0..PROP_NAMES.len()),
+            prop::option::of((0..PROP_TEXTS.len(), any::<bool>())),
+        ),
+        1..5,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn exact_mode_reports_exactly_the_flavors_whose_contexts_differ(
+        start in files(),
+        edits in edits(),
+    ) {
+        let (config, prepared) = prop_project();
+        let mut end = start.clone();
+        for (key, value) in edits {
+            match value {
+                Some(value) => { end.insert(key, value); }
+                None => { end.remove(&key); }
+            }
+        }
+        let (before, after) = (mem_tree(&start), mem_tree(&end));
+        let changes: Vec<PathBuf> = before
+            .files
+            .keys()
+            .chain(after.files.keys())
+            .filter(|path| before.files.get(*path) != after.files.get(*path))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let exact = modified::exact(&config, &prepared, &changes, &before, &after, false);
+        let reported: Vec<usize> = exact.affected.iter().map(|a| a.flavor).collect();
+        let expected: Vec<usize> = (0..prepared.len())
+            .filter(|&i| differs(&config, &prepared[i], &before, &after))
+            .collect();
+        prop_assert_eq!(&reported, &expected);
+        // Path mode never misses what exact mode finds.
+        let by_path: Vec<usize> = modified::by_path(&config, &prepared, &changes)
+            .iter()
+            .map(|a| a.flavor)
+            .collect();
+        prop_assert!(reported.iter().all(|flavor| by_path.contains(flavor)));
+        for affected in &exact.affected {
+            prop_assert!(!affected.images.is_empty());
+            prop_assert!(!affected.because.is_empty());
+        }
+    }
+}
