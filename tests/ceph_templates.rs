@@ -1,0 +1,979 @@
+//! The repository's own Ceph templates: every buildable flavor of `flavors/matriochka.toml`
+//! stages, its Dockerfiles start with the expected `FROM`, no token is left, `RUN` bodies parse
+//! and shell scripts pass shellcheck; the daemon entrypoint is run against stub `ceph-*`
+//! binaries. Nothing here uses the network or a container engine.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use tempfile::TempDir;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const IMAGES: [&str; 2] = ["daemon-base", "daemon"];
+const ENTRYPOINT: &str = "templates/src/daemon/entrypoint.sh";
+
+/// One flavor tuple of the configuration, split into its fields.
+#[derive(Debug)]
+struct Flavor {
+    tuple: String,
+    ceph_version: String,
+    point_release: String,
+    arch: String,
+    distro: String,
+    distro_version: String,
+    registry: String,
+    repo: String,
+    tag: String,
+}
+
+impl Flavor {
+    fn parse(tuple: &str) -> Flavor {
+        let fields: Vec<&str> = tuple.split(',').collect();
+        assert_eq!(
+            fields.len(),
+            7,
+            "buildable flavor `{tuple}` does not have 7 fields"
+        );
+        let release = fields[0];
+        let split = release.find(['=', '-']).unwrap_or(release.len());
+        Flavor {
+            tuple: tuple.to_string(),
+            ceph_version: release[..split].to_string(),
+            point_release: release[split..].to_string(),
+            arch: fields[1].to_string(),
+            distro: fields[2].to_string(),
+            distro_version: fields[3].to_string(),
+            registry: fields[4].to_string(),
+            repo: fields[5].to_string(),
+            tag: fields[6].to_string(),
+        }
+    }
+
+    /// The staging dir's name, from the configuration's `staging_dir` pattern.
+    fn id(&self) -> String {
+        format!(
+            "{}{}-{}-{}-{}",
+            self.ceph_version, self.point_release, self.distro, self.distro_version, self.arch
+        )
+    }
+
+    fn base_image(&self) -> String {
+        match self.registry.as_str() {
+            "" | "_" => format!("{}:{}", self.repo, self.tag),
+            registry => format!("{registry}/{}:{}", self.repo, self.tag),
+        }
+    }
+
+    /// The full tag of one of the flavor's images, with `RELEASE=test` and the default
+    /// `TAG_REGISTRY`.
+    fn image_tag(&self, image: &str) -> String {
+        format!(
+            "ceph/{image}:test-{}-{}-{}-{}",
+            self.ceph_version, self.distro, self.tag, self.arch
+        )
+    }
+
+    fn expected_from(&self, image: &str) -> String {
+        match image {
+            "daemon-base" => format!("FROM {}", self.base_image()),
+            "daemon" => format!("FROM {}", self.image_tag("daemon-base")),
+            _ => panic!("no expected FROM for image `{image}`"),
+        }
+    }
+
+    /// The files each image context must hold, and nothing else.
+    fn expected_files(&self, image: &str) -> BTreeSet<String> {
+        let files: &[&str] = match (image, self.distro.as_str()) {
+            ("daemon-base", "centos") => &["Dockerfile", "rootfs/etc/yum.repos.d/ceph.repo"],
+            ("daemon-base", "ubuntu") => &[
+                "Dockerfile",
+                "rootfs/etc/apt/preferences.d/ceph.pref",
+                "rootfs/etc/apt/sources.list.d/ceph.list",
+            ],
+            ("daemon", _) => &["Dockerfile", "entrypoint.sh"],
+            _ => panic!("no expected files for `{image}` of `{}`", self.tuple),
+        };
+        files.iter().map(|file| file.to_string()).collect()
+    }
+}
+
+fn buildable_flavors() -> Vec<Flavor> {
+    let path = Path::new(ROOT).join("flavors/matriochka.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let config: toml::Value = toml::from_str(&text).unwrap();
+    let buildable = config["flavors"]["buildable"]
+        .as_array()
+        .expect("`flavors.buildable`");
+    let flavors: Vec<Flavor> = buildable
+        .iter()
+        .map(|tuple| Flavor::parse(tuple.as_str().unwrap()))
+        .collect();
+    assert!(!flavors.is_empty(), "`flavors.buildable` is empty");
+    flavors
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A temporary copy of the repository's `flavors/` and `templates/` with every buildable flavor
+/// staged into it.
+struct Staged {
+    dir: TempDir,
+    flavors: Vec<Flavor>,
+}
+
+impl Staged {
+    fn new() -> Staged {
+        let dir = TempDir::new().unwrap();
+        for tree in ["flavors", "templates"] {
+            copy_tree(&Path::new(ROOT).join(tree), &dir.path().join(tree));
+        }
+        let flavors = buildable_flavors();
+        let output = Command::new(env!("CARGO_BIN_EXE_matriochka"))
+            .arg("-C")
+            .arg(dir.path())
+            .arg("stage")
+            .args(flavors.iter().map(|flavor| &flavor.tuple))
+            .current_dir(dir.path())
+            .env("RELEASE", "test")
+            .env_remove("TAG_REGISTRY")
+            .env_remove("FLAVORS")
+            .env_remove("CEPH_DEVEL")
+            .env_remove("OSD_FLAVOR")
+            .env_remove("DAEMON_BASE_TAG")
+            .env_remove("DAEMON_TAG")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "staging the buildable flavors failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Staged { dir, flavors }
+    }
+
+    fn context(&self, flavor: &Flavor, image: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("staging")
+            .join(flavor.id())
+            .join(image)
+    }
+
+    fn dockerfile(&self, flavor: &Flavor, image: &str) -> String {
+        let path = self.context(flavor, image).join("Dockerfile");
+        fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+    }
+
+    /// Every staged file of every image context: (path, contents).
+    fn files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files = Vec::new();
+        for flavor in &self.flavors {
+            for image in IMAGES {
+                for relative in files_under(&self.context(flavor, image)) {
+                    let path = self.context(flavor, image).join(relative);
+                    let bytes = fs::read(&path).unwrap();
+                    files.push((path, bytes));
+                }
+            }
+        }
+        files
+    }
+}
+
+/// The files below `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> BTreeSet<String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) {
+        for entry in fs::read_dir(dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display())) {
+            let entry = entry.unwrap();
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if entry.file_type().unwrap().is_dir() {
+                walk(&entry.path(), &format!("{name}/"), out);
+            } else {
+                out.insert(name);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(dir, "", &mut out);
+    out
+}
+
+/// A Dockerfile's instructions, with `\` continuations joined and comments left out, as the
+/// builder reads them.
+fn instructions(dockerfile: &str) -> Vec<String> {
+    let mut instructions = Vec::new();
+    let mut current = String::new();
+    for line in dockerfile.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') || (current.is_empty() && trimmed.is_empty()) {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(start) => current.push_str(start),
+            None => {
+                current.push_str(line);
+                instructions.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    assert!(
+        current.is_empty(),
+        "the Dockerfile ends inside a continuation:\n{dockerfile}"
+    );
+    instructions
+}
+
+/// The shell bodies of the `RUN` instructions in shell form.
+fn run_bodies(dockerfile: &str) -> Vec<String> {
+    instructions(dockerfile)
+        .iter()
+        .filter_map(|instruction| instruction.strip_prefix("RUN "))
+        .filter(|body| !body.trim_start().starts_with('['))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `program args` with `input` on stdin.
+fn run_with_input(program: &str, args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("failed to run `{program}`: {err}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Whether shellcheck can run here; prints why a check is skipped otherwise. CI installs it.
+fn have_shellcheck() -> bool {
+    let found = Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        eprintln!("note: shellcheck is not installed; skipping the shellcheck part of this test");
+    }
+    found
+}
+
+#[test]
+fn every_buildable_flavor_stages_with_the_expected_from() {
+    let staged = Staged::new();
+    for flavor in &staged.flavors {
+        for image in IMAGES {
+            let dockerfile = staged.dockerfile(flavor, image);
+            let first = instructions(&dockerfile)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            assert_eq!(
+                first,
+                flavor.expected_from(image),
+                "first instruction of {image}/Dockerfile of `{}`",
+                flavor.tuple
+            );
+        }
+    }
+}
+
+#[test]
+fn staged_contexts_hold_exactly_the_expected_files() {
+    let staged = Staged::new();
+    for flavor in &staged.flavors {
+        for image in IMAGES {
+            assert_eq!(
+                files_under(&staged.context(flavor, image)),
+                flavor.expected_files(image),
+                "files of {image} of `{}`",
+                flavor.tuple
+            );
+        }
+    }
+}
+
+#[test]
+fn staged_files_have_no_token_or_template_syntax_left() {
+    let staged = Staged::new();
+    // `{{` and `{%` outside a `.tera` file mean a Tera fragment was used in a file that is not
+    // rendered by Tera.
+    let leftover = Regex::new(r"__[A-Z0-9_]+__|__ENV_\[|\{\{|\{%").unwrap();
+    for (path, bytes) in staged.files() {
+        let text = String::from_utf8(bytes).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if let Some(found) = leftover.find(line) {
+                panic!(
+                    "{}:{}: `{}` left in `{line}`",
+                    path.display(),
+                    number + 1,
+                    found.as_str()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn daemon_base_installs_the_release_from_its_repository() {
+    let staged = Staged::new();
+    for flavor in &staged.flavors {
+        let dockerfile = staged.dockerfile(flavor, "daemon-base");
+        let major = match flavor.ceph_version.as_str() {
+            "reef" => "18",
+            "squid" => "19",
+            "tentacle" => "20",
+            other => panic!("no major version known for `{other}`"),
+        };
+        let check = format!(
+            "\"ceph version {major}.\"*\" {} (\"*) ;;",
+            flavor.ceph_version
+        );
+        assert!(
+            dockerfile.contains(&check),
+            "no `{check}` in daemon-base of `{}`",
+            flavor.tuple
+        );
+        let context = staged.context(flavor, "daemon-base");
+        let repository = match flavor.distro.as_str() {
+            "centos" => fs::read_to_string(context.join("rootfs/etc/yum.repos.d/ceph.repo")),
+            _ => fs::read_to_string(context.join("rootfs/etc/apt/sources.list.d/ceph.list")),
+        }
+        .unwrap();
+        let line = repository
+            .lines()
+            .find(|line| line.starts_with("baseurl=") || line.starts_with("deb "))
+            .unwrap();
+        let expected = match (flavor.distro.as_str(), flavor.distro_version.as_str()) {
+            ("centos", version) => format!(
+                "baseurl=https://download.ceph.com/rpm-{}/el{version}/$basearch",
+                flavor.ceph_version
+            ),
+            // Tentacle has noble packages only up to 20.2.2 (see flavors/matriochka.toml).
+            ("ubuntu", "24.04") if flavor.ceph_version == "tentacle" => {
+                "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-20.2.2/ noble main".to_string()
+            }
+            ("ubuntu", "22.04") => format!(
+                "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-{}/ jammy main",
+                flavor.ceph_version
+            ),
+            _ => panic!("no expected repository for `{}`", flavor.tuple),
+        };
+        assert_eq!(line, expected, "repository of `{}`", flavor.tuple);
+    }
+}
+
+#[test]
+fn pinned_point_releases_install_from_the_versioned_repository() {
+    let dir = TempDir::new().unwrap();
+    for tree in ["flavors", "templates"] {
+        copy_tree(&Path::new(ROOT).join(tree), &dir.path().join(tree));
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_matriochka"))
+        .arg("-C")
+        .arg(dir.path())
+        .args([
+            "stage",
+            "squid-19.2.1,x86_64,centos,9,quay.io,centos/centos,stream9",
+            "squid=19.2.1-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+        ])
+        .env("RELEASE", "test")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let staging = dir.path().join("staging");
+
+    let centos = staging.join("squid-19.2.1-centos-9-x86_64/daemon-base");
+    let repo = fs::read_to_string(centos.join("rootfs/etc/yum.repos.d/ceph.repo")).unwrap();
+    assert!(
+        repo.contains("baseurl=https://download.ceph.com/rpm-19.2.1/el9/$basearch\n"),
+        "{repo}"
+    );
+    let dockerfile = fs::read_to_string(centos.join("Dockerfile")).unwrap();
+    for package in [
+        "ceph-common-19.2.1 \\",
+        "ceph-radosgw-19.2.1 \\",
+        "ceph-exporter-19.2.1 \\",
+    ] {
+        assert!(
+            dockerfile.contains(package),
+            "no `{package}` in:\n{dockerfile}"
+        );
+    }
+    assert!(
+        dockerfile.contains("CEPH_POINT_RELEASE=\"-19.2.1\""),
+        "{dockerfile}"
+    );
+
+    let ubuntu = staging.join("squid=19.2.1-1jammy-ubuntu-22.04-x86_64/daemon-base");
+    let list = fs::read_to_string(ubuntu.join("rootfs/etc/apt/sources.list.d/ceph.list")).unwrap();
+    assert!(
+        list.ends_with(
+            "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-19.2.1/ jammy main\n"
+        ),
+        "{list}"
+    );
+    let dockerfile = fs::read_to_string(ubuntu.join("Dockerfile")).unwrap();
+    for package in ["ceph-mon=19.2.1-1jammy \\", "radosgw=19.2.1-1jammy \\"] {
+        assert!(
+            dockerfile.contains(package),
+            "no `{package}` in:\n{dockerfile}"
+        );
+    }
+}
+
+#[test]
+fn run_bodies_pass_bash_n() {
+    let staged = Staged::new();
+    for flavor in &staged.flavors {
+        for image in IMAGES {
+            for body in run_bodies(&staged.dockerfile(flavor, image)) {
+                let output = run_with_input("bash", &["-n"], &body);
+                assert!(
+                    output.status.success(),
+                    "`bash -n` fails on a RUN of {image} of `{}`:\n{}\n{body}",
+                    flavor.tuple,
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn run_bodies_pass_shellcheck_as_posix_sh() {
+    if !have_shellcheck() {
+        return;
+    }
+    let staged = Staged::new();
+    for flavor in &staged.flavors {
+        for image in IMAGES {
+            // RUN uses /bin/sh, which is dash on Ubuntu.
+            for body in run_bodies(&staged.dockerfile(flavor, image)) {
+                let output = run_with_input("shellcheck", &["--shell=sh", "-"], &body);
+                assert!(
+                    output.status.success(),
+                    "shellcheck fails on a RUN of {image} of `{}`:\n{}",
+                    flavor.tuple,
+                    String::from_utf8_lossy(&output.stdout)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn shell_scripts_pass_shellcheck() {
+    let staged = Staged::new();
+    let scripts: Vec<PathBuf> = staged
+        .files()
+        .into_iter()
+        .filter(|(_, bytes)| bytes.starts_with(b"#!/bin/bash") || bytes.starts_with(b"#!/bin/sh"))
+        .map(|(path, _)| path)
+        .collect();
+    let entrypoints = scripts
+        .iter()
+        .filter(|path| path.ends_with("daemon/entrypoint.sh"))
+        .count();
+    assert_eq!(
+        entrypoints,
+        staged.flavors.len(),
+        "staged entrypoints: {scripts:?}"
+    );
+    if !have_shellcheck() {
+        return;
+    }
+    for script in &scripts {
+        let output = Command::new("shellcheck").arg(script).output().unwrap();
+        assert!(
+            output.status.success(),
+            "shellcheck fails on {}:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn entrypoint_is_staged_unchanged_and_executable() {
+    let staged = Staged::new();
+    let source = fs::read(Path::new(ROOT).join(ENTRYPOINT)).unwrap();
+    for flavor in &staged.flavors {
+        let path = staged.context(flavor, "daemon").join("entrypoint.sh");
+        assert_eq!(fs::read(&path).unwrap(), source, "{}", path.display());
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "{} has mode {mode:o}", path.display());
+    }
+}
+
+// The entrypoint, run against stubs.
+
+const USAGE: &str = r#"usage: entrypoint.sh DAEMON [ARG...]
+
+Runs one Ceph daemon in the foreground, configured from /etc/ceph.
+
+DAEMON is one of:
+  mon         ceph-mon    --id $MON_ID (default: the short host name)
+  mgr         ceph-mgr    --id $MGR_ID (default: the short host name)
+  osd         ceph-osd    --id $OSD_ID (required: the OSD's number)
+  mds         ceph-mds    --id $MDS_ID (default: the short host name)
+  rgw         radosgw     --name client.rgw.$RGW_ID (default: the short host name)
+  rbd-mirror  rbd-mirror  --name client.rbd-mirror.$RBD_MIRROR_ID (default: the short host name)
+
+The daemon is started as
+  BINARY -f --cluster $CLUSTER --conf $CEPH_CONF ID-OPTION
+         --setuser $CEPH_USER --setgroup $CEPH_USER LOG-OPTIONS [ARG...]
+where LOG-OPTIONS send the logs to stderr instead of files.
+
+Environment:
+  CLUSTER    cluster name (default: ceph)
+  CEPH_CONF  configuration file (default: /etc/ceph/$CLUSTER.conf); it must exist
+  CEPH_USER  user and group the daemon switches to; empty to keep the current one
+             (default: ceph)
+  OSD_FSID   osd only: when set, `ceph-volume lvm activate --no-systemd $OSD_ID $OSD_FSID`
+             runs first
+IDs are made of letters, digits, `.`, `_` and `-`.
+
+SIGTERM and SIGINT stop the daemon with SIGTERM; SIGHUP is passed on (logs are reopened).
+Exit status: the daemon's; 1 if it cannot be started; 2 for a usage error.
+"#;
+
+const LOG_ARGS: &str =
+    "[--default-log-to-file=false] [--default-log-to-stderr=true] [--default-err-to-stderr=true]";
+const MON_LOG_ARGS: &str =
+    "[--default-mon-cluster-log-to-file=false] [--default-mon-cluster-log-to-stderr=true]";
+
+/// Records its name and arguments (`ceph-mon [-f] [--cluster] ...`) in `$STUB_LOG`; with
+/// `STUB_WAIT` set, also its pid, then waits for SIGTERM (10 s at most, so that a broken
+/// entrypoint cannot leave it running); else exits with `$STUB_EXIT`.
+const STUB: &str = r#"#!/bin/bash
+{ printf '%s' "${0##*/}"; printf ' [%s]' "$@"; printf '\n'; } >>"$STUB_LOG"
+if [[ -n ${STUB_WAIT-} ]]; then
+  trap 'echo "${0##*/} got SIGTERM" >>"$STUB_LOG"; exit 0' TERM
+  echo "pid $$" >>"$STUB_LOG"
+  for _ in {1..200}; do sleep 0.05; done
+  echo "${0##*/} timed out" >>"$STUB_LOG"
+  exit 124
+fi
+exit "${STUB_EXIT:-0}"
+"#;
+
+const STUBS: [&str; 7] = [
+    "ceph-mon",
+    "ceph-mgr",
+    "ceph-osd",
+    "ceph-mds",
+    "radosgw",
+    "rbd-mirror",
+    "ceph-volume",
+];
+
+/// A temp dir with the stubs in `bin/`, a `ceph.conf` and the log the stubs write.
+struct Stubs {
+    dir: TempDir,
+}
+
+impl Stubs {
+    fn new() -> Stubs {
+        let dir = TempDir::new().unwrap();
+        let bin = dir.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        for name in STUBS {
+            let path = bin.join(name);
+            fs::write(&path, STUB).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::write(dir.path().join("ceph.conf"), "[global]\n").unwrap();
+        Stubs { dir }
+    }
+
+    fn conf(&self) -> String {
+        self.dir.path().join("ceph.conf").display().to_string()
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// The entrypoint with a clean environment: the stubs first on PATH, `CEPH_CONF` set, and
+    /// the host name `node1.example.com`.
+    fn entrypoint(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(Path::new(ROOT).join(ENTRYPOINT));
+        command
+            .args(args)
+            .env_clear()
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display()),
+            )
+            .env("STUB_LOG", self.dir.path().join("log"))
+            .env("CEPH_CONF", self.conf())
+            .env("HOSTNAME", "node1.example.com");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.entrypoint(args, env).output().unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn usage_error(message: &str) -> String {
+    format!("entrypoint.sh: error: {message}\n\n{USAGE}")
+}
+
+/// Asserts a usage error: exit 2, the message then the usage on stderr, nothing run.
+fn assert_usage_error(stubs: &Stubs, output: &Output, message: &str) {
+    assert_eq!(text(&output.stderr), usage_error(message));
+    assert_eq!(text(&output.stdout), "");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stubs.log(), "", "a daemon ran after a usage error");
+}
+
+#[test]
+fn entrypoint_help_prints_the_usage() {
+    let stubs = Stubs::new();
+    for flag in ["--help", "-h"] {
+        let output = stubs.run(&[flag], &[]);
+        assert_eq!(text(&output.stdout), USAGE);
+        assert_eq!(text(&output.stderr), "");
+        assert_eq!(output.status.code(), Some(0));
+    }
+}
+
+#[test]
+fn entrypoint_without_a_daemon_is_a_usage_error() {
+    let stubs = Stubs::new();
+    let output = stubs.run(&[], &[]);
+    assert_usage_error(&stubs, &output, "no daemon given");
+}
+
+#[test]
+fn entrypoint_rejects_an_unknown_daemon() {
+    let stubs = Stubs::new();
+    let output = stubs.run(&["osds"], &[("OSD_ID", "0")]);
+    assert_usage_error(&stubs, &output, "unknown daemon `osds`");
+}
+
+#[test]
+fn entrypoint_requires_osd_id_for_osd() {
+    let stubs = Stubs::new();
+    let output = stubs.run(&["osd"], &[]);
+    assert_usage_error(&stubs, &output, "`OSD_ID` is required for `osd`");
+}
+
+#[test]
+fn entrypoint_rejects_an_osd_id_that_is_not_a_number() {
+    let stubs = Stubs::new();
+    let output = stubs.run(&["osd"], &[("OSD_ID", "osd.1")]);
+    assert_usage_error(&stubs, &output, "`OSD_ID` must be a number, not `osd.1`");
+}
+
+#[test]
+fn entrypoint_rejects_ids_with_other_characters() {
+    let stubs = Stubs::new();
+    let output = stubs.run(&["mon"], &[("MON_ID", "a b")]);
+    assert_usage_error(
+        &stubs,
+        &output,
+        "`MON_ID` must be made of letters, digits, `.`, `_` and `-`, not `a b`",
+    );
+    let output = stubs.run(&["mgr"], &[("CLUSTER", "../x")]);
+    assert_usage_error(
+        &stubs,
+        &output,
+        "`CLUSTER` must be made of letters, digits, `.`, `_` and `-`, not `../x`",
+    );
+}
+
+#[test]
+fn entrypoint_without_an_id_nor_a_host_name_is_a_usage_error() {
+    let stubs = Stubs::new();
+    let output = stubs.run(&["mds"], &[("HOSTNAME", "")]);
+    assert_usage_error(
+        &stubs,
+        &output,
+        "`MDS_ID` is not set and there is no host name to default to",
+    );
+}
+
+#[test]
+fn entrypoint_runs_each_daemon_with_its_command_line() {
+    let cases: [(&str, (&str, &str), &str); 6] = [
+        (
+            "mon",
+            ("MON_ID", "a"),
+            "ceph-mon [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [a]",
+        ),
+        (
+            "mgr",
+            ("MGR_ID", "x"),
+            "ceph-mgr [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [x]",
+        ),
+        (
+            "osd",
+            ("OSD_ID", "12"),
+            "ceph-osd [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [12]",
+        ),
+        (
+            "mds",
+            ("MDS_ID", "fs.a"),
+            "ceph-mds [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [fs.a]",
+        ),
+        (
+            "rgw",
+            ("RGW_ID", "gw_1"),
+            "radosgw [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rgw.gw_1]",
+        ),
+        (
+            "rbd-mirror",
+            ("RBD_MIRROR_ID", "m-1"),
+            "rbd-mirror [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rbd-mirror.m-1]",
+        ),
+    ];
+    for (daemon, id, command) in cases {
+        let stubs = Stubs::new();
+        let output = stubs.run(&[daemon], &[id]);
+        let command = command.replace("{conf}", &stubs.conf());
+        let mut expected = format!("{command} [--setuser] [ceph] [--setgroup] [ceph] {LOG_ARGS}");
+        if daemon == "mon" {
+            expected = format!("{expected} {MON_LOG_ARGS}");
+        }
+        assert_eq!(
+            stubs.log(),
+            format!("{expected}\n"),
+            "command line of `{daemon}`"
+        );
+        let binary = command.split(' ').next().unwrap();
+        let started = expected.replace(['[', ']'], "");
+        assert_eq!(
+            text(&output.stderr),
+            format!(
+                "entrypoint.sh: starting {started}\nentrypoint.sh: {binary} exited with status 0\n"
+            ),
+            "stderr of `{daemon}`"
+        );
+        assert_eq!(text(&output.stdout), "");
+        assert_eq!(output.status.code(), Some(0), "exit status of `{daemon}`");
+    }
+}
+
+#[test]
+fn entrypoint_defaults_ids_to_the_short_host_name() {
+    for (daemon, expected) in [
+        (
+            "mon",
+            "ceph-mon [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [node1]",
+        ),
+        (
+            "rgw",
+            "radosgw [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rgw.node1]",
+        ),
+    ] {
+        let stubs = Stubs::new();
+        let output = stubs.run(&[daemon], &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let log = stubs.log();
+        let expected = expected.replace("{conf}", &stubs.conf());
+        assert!(log.starts_with(&format!("{expected} [--setuser]")), "{log}");
+    }
+}
+
+#[test]
+fn entrypoint_passes_cluster_user_and_extra_arguments() {
+    let stubs = Stubs::new();
+    let output = stubs.run(
+        &["mgr", "--debug-mgr=20", "--mgr-module-path", "/x y"],
+        &[("CLUSTER", "backup"), ("CEPH_USER", ""), ("MGR_ID", "b")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        stubs.log(),
+        format!(
+            "ceph-mgr [-f] [--cluster] [backup] [--conf] [{}] [--id] [b] {LOG_ARGS} \
+             [--debug-mgr=20] [--mgr-module-path] [/x y]\n",
+            stubs.conf()
+        )
+    );
+}
+
+#[test]
+fn entrypoint_defaults_the_configuration_to_the_cluster_name() {
+    let stubs = Stubs::new();
+    let output = stubs
+        .entrypoint(&["mon"], &[("CLUSTER", "backup"), ("MON_ID", "a")])
+        .env_remove("CEPH_CONF")
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&output.stderr),
+        "entrypoint.sh: error: configuration file `/etc/ceph/backup.conf` not found: \
+         mount the cluster's /etc/ceph\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stubs.log(), "");
+}
+
+#[test]
+fn entrypoint_fails_when_the_daemon_is_not_installed() {
+    let stubs = Stubs::new();
+    fs::remove_file(stubs.dir.path().join("bin/rbd-mirror")).unwrap();
+    let output = stubs.run(&["rbd-mirror"], &[]);
+    assert_eq!(
+        text(&output.stderr),
+        "entrypoint.sh: error: `rbd-mirror` not found on PATH\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn entrypoint_exits_with_the_daemon_status() {
+    let stubs = Stubs::new();
+    let output = stubs.run(&["mds"], &[("STUB_EXIT", "3")]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).ends_with("entrypoint.sh: ceph-mds exited with status 3\n"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn entrypoint_activates_the_osd_first_when_osd_fsid_is_set() {
+    let stubs = Stubs::new();
+    let fsid = "4f5c3a61-6a4b-4b7e-9a9d-0c1b2a3d4e5f";
+    let output = stubs.run(&["osd"], &[("OSD_ID", "7"), ("OSD_FSID", fsid)]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        stubs.log(),
+        format!(
+            "ceph-volume [lvm] [activate] [--no-systemd] [7] [{fsid}]\n\
+             ceph-osd [-f] [--cluster] [ceph] [--conf] [{}] [--id] [7] \
+             [--setuser] [ceph] [--setgroup] [ceph] {LOG_ARGS}\n",
+            stubs.conf()
+        )
+    );
+    assert!(
+        text(&output.stderr).starts_with(&format!(
+            "entrypoint.sh: activating osd.7 ({fsid}) with ceph-volume\n"
+        )),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn entrypoint_does_not_start_the_osd_when_activation_fails() {
+    let stubs = Stubs::new();
+    let output = stubs.run(
+        &["osd"],
+        &[("OSD_ID", "7"), ("OSD_FSID", "f"), ("STUB_EXIT", "5")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stubs.log(),
+        "ceph-volume [lvm] [activate] [--no-systemd] [7] [f]\n"
+    );
+    assert_eq!(
+        text(&output.stderr),
+        "entrypoint.sh: activating osd.7 (f) with ceph-volume\n\
+         entrypoint.sh: error: `ceph-volume lvm activate` failed for osd.7\n"
+    );
+}
+
+/// Waits for `child` to exit, killing it after `timeout`.
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > timeout {
+            child.kill().unwrap();
+            panic!("the entrypoint did not exit within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn entrypoint_forwards_sigterm_to_the_daemon() {
+    let stubs = Stubs::new();
+    let mut child = stubs
+        .entrypoint(&["osd"], &[("OSD_ID", "2"), ("STUB_WAIT", "1")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let daemon_pid = loop {
+        if let Some(line) = stubs.log().lines().find(|line| line.starts_with("pid ")) {
+            break line["pid ".len()..].to_string();
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("the stub daemon did not start: {:?}", stubs.log());
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    let output = child.wait_with_output().unwrap();
+
+    assert_eq!(status.code(), Some(0));
+    let command = format!(
+        "ceph-osd [-f] [--cluster] [ceph] [--conf] [{}] [--id] [2] \
+         [--setuser] [ceph] [--setgroup] [ceph] {LOG_ARGS}",
+        stubs.conf()
+    );
+    assert_eq!(
+        stubs.log(),
+        format!("{command}\npid {daemon_pid}\nceph-osd got SIGTERM\n")
+    );
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "entrypoint.sh: starting {}\n\
+             entrypoint.sh: received SIGTERM, sending SIGTERM to ceph-osd (pid {daemon_pid})\n\
+             entrypoint.sh: ceph-osd exited with status 0\n",
+            command.replace(['[', ']'], "")
+        )
+    );
+}
