@@ -20,11 +20,16 @@ endif
 _M_TOOL := $(filter $(_M_HERE)target/release/matriochka,$(MATRIOCHKA))
 
 STAGING_ROOT ?= staging
-JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+ifeq ($(origin JOBS),undefined)
+JOBS := $(shell nproc 2>/dev/null || echo 2)
+endif
 VS_BRANCH ?=
 # docker when its daemon answers, else podman when installed.
-CONTAINER_ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
+# Detected once (a simple variable), not at each use.
+ifeq ($(origin CONTAINER_ENGINE),undefined)
+CONTAINER_ENGINE := $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; fi)
+endif
 export CONTAINER_ENGINE
 
 _M_SUB = $(MAKE) --no-print-directory -f $(STAGING_ROOT)/build.mk

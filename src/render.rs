@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
 
@@ -200,7 +200,7 @@ impl Renderer<'_> {
         let mut line = 1;
         for captures in TOKEN.captures_iter(text) {
             let whole = captures.get(0).unwrap();
-            line += text[last..whole.start()].matches('\n').count();
+            line += text[last..whole.start()].bytes().filter(|&b| b == b'\n').count();
             out.push_str(&text[last..whole.start()]);
             last = whole.end();
             let key = whole.as_str().to_string();
@@ -338,6 +338,7 @@ pub fn render_image(
         memo: HashMap::new(),
     };
     let mut out: BTreeMap<String, (usize, StagedFile)> = BTreeMap::new();
+    let mut tera_context = None;
     for (path, source) in overlay {
         let name = path.rsplit('/').next().unwrap_or(path);
         let fragment = is_fragment_name(name);
@@ -346,32 +347,47 @@ pub fn render_image(
         }
         let bytes = tree.read(&source.path)?;
         let staged_name = format!("{image}/{path}");
-        let mut file = StagedFile {
-            bytes: bytes.to_vec(),
-            mode: source.mode,
-            source: source.path.clone(),
-            fragments: BTreeMap::new(),
-        };
         let mut path = path.clone();
-        if let (false, Ok(text)) = (fragment, std::str::from_utf8(&bytes)) {
-            let origin = Origin {
-                source: &source.path,
-                staged: &staged_name,
-                variable: None,
-            };
-            let expanded = renderer.expand(text, &origin, &mut Vec::new())?;
-            file.fragments = expanded.1.clone();
-            match path.strip_suffix(".tera") {
-                Some(stem) if !stem.ends_with('/') && !stem.is_empty() => {
-                    let stem = stem.to_string();
-                    let staged = format!("{image}/{stem}");
-                    file.bytes =
-                        render_tera(&expanded.0, vars, &source.path, &staged)?.into_bytes();
-                    path = stem;
+        let file = match (fragment, std::str::from_utf8(&bytes)) {
+            (false, Ok(text)) => {
+                let origin = Origin {
+                    source: &source.path,
+                    staged: &staged_name,
+                    variable: None,
+                };
+                let expanded = renderer.expand(text, &origin, &mut Vec::new())?;
+                // The top-level expansion is not memoized, so this takes it without a copy.
+                let (text, fragments) = Rc::try_unwrap(expanded).unwrap_or_else(|rc| (*rc).clone());
+                let bytes = match path.strip_suffix(".tera") {
+                    Some(stem) if !stem.ends_with('/') && !stem.is_empty() => {
+                        let stem = stem.to_string();
+                        let staged = format!("{image}/{stem}");
+                        let context = match &tera_context {
+                            Some(context) => context,
+                            None => tera_context.insert(
+                                tera::Context::from_serialize(vars.all())
+                                    .map_err(|err| tera_error(err, &source.path, &staged))?,
+                            ),
+                        };
+                        path = stem;
+                        render_tera(&text, context, &source.path, &staged)?.into_bytes()
+                    }
+                    _ => text.into_bytes(),
+                };
+                StagedFile {
+                    bytes,
+                    mode: source.mode,
+                    source: source.path.clone(),
+                    fragments,
                 }
-                _ => file.bytes = expanded.0.as_bytes().to_vec(),
             }
-        }
+            _ => StagedFile {
+                bytes: bytes.to_vec(),
+                mode: source.mode,
+                source: source.path.clone(),
+                fragments: BTreeMap::new(),
+            },
+        };
         match out.get(&path) {
             Some((layer, other)) if *layer == source.layer => {
                 return Err(RenderError::Clash {
@@ -393,33 +409,76 @@ pub fn render_image(
         .collect())
 }
 
-fn render_tera(text: &str, vars: &Vars, source: &Path, staged: &str) -> anyhow::Result<String> {
-    let error = |err: tera::Error| {
-        let mut message = err.to_string();
-        let mut cause = std::error::Error::source(&err);
-        while let Some(inner) = cause {
-            message.push_str(": ");
-            message.push_str(inner.to_string().trim());
-            cause = inner.source();
-        }
-        RenderError::Tera {
-            source: source.to_path_buf(),
-            staged: staged.to_string(),
-            message,
+fn tera_error(err: tera::Error, source: &Path, staged: &str) -> RenderError {
+    let mut message = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(inner.to_string().trim());
+        cause = inner.source();
+    }
+    RenderError::Tera {
+        source: source.to_path_buf(),
+        staged: staged.to_string(),
+        message,
+    }
+}
+
+/// Parsed templates by source and text: flavors that expand a `.tera` file to the same text
+/// parse it once. Cleared when full, so that memory does not grow with the number of flavors.
+static TERA_CACHE: LazyLock<Mutex<TeraCache>> = LazyLock::new(Mutex::default);
+const TERA_CACHE_ENTRIES: usize = 256;
+
+#[derive(Default)]
+struct TeraCache {
+    entries: usize,
+    by_source: HashMap<PathBuf, HashMap<String, Arc<tera::Tera>>>,
+}
+
+fn render_tera(
+    text: &str,
+    context: &tera::Context,
+    source: &Path,
+    staged: &str,
+) -> anyhow::Result<String> {
+    let name = source.display().to_string();
+    let cached = TERA_CACHE
+        .lock()
+        .unwrap()
+        .by_source
+        .get(source)
+        .and_then(|texts| texts.get(text))
+        .cloned();
+    let tera = match cached {
+        Some(tera) => tera,
+        None => {
+            let mut tera = tera::Tera::default();
+            tera.autoescape_on(vec![]);
+            // Templates see the flavor's variables only: the environment goes through `layout.env`.
+            tera.register_function("get_env", |_: &HashMap<String, tera::Value>| {
+                Err(tera::Error::msg(
+                    "`get_env` is disabled: use a variable allowed by `layout.env`",
+                ))
+            });
+            tera.add_raw_template(&name, text)
+                .map_err(|err| tera_error(err, source, staged))?;
+            let tera = Arc::new(tera);
+            let mut cache = TERA_CACHE.lock().unwrap();
+            if cache.entries >= TERA_CACHE_ENTRIES {
+                *cache = TeraCache::default();
+            }
+            cache.entries += 1;
+            cache
+                .by_source
+                .entry(source.to_path_buf())
+                .or_default()
+                .insert(text.to_string(), tera.clone());
+            tera
         }
     };
-    let mut tera = tera::Tera::default();
-    tera.autoescape_on(vec![]);
-    // Templates see the flavor's variables only: the environment goes through `layout.env`.
-    tera.register_function("get_env", |_: &HashMap<String, tera::Value>| {
-        Err(tera::Error::msg(
-            "`get_env` is disabled: use a variable allowed by `layout.env`",
-        ))
-    });
-    let name = source.display().to_string();
-    tera.add_raw_template(&name, text).map_err(error)?;
-    let context = tera::Context::from_serialize(vars.all()).map_err(error)?;
-    Ok(tera.render(&name, &context).map_err(error)?)
+    Ok(tera
+        .render(&name, context)
+        .map_err(|err| tera_error(err, source, staged))?)
 }
 
 #[cfg(test)]

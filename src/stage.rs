@@ -4,9 +4,9 @@
 //! rename) only when its bytes or mode changed, so unchanged files keep their mtime; files no
 //! longer produced are removed; nothing outside the staging root is written or removed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -229,7 +229,9 @@ pub fn write_dir(
         ensure_real_dir(&current)?;
     }
     let mut stats = WriteStats::default();
-    let mut existing = BTreeSet::new();
+    // What the directory holds: relative path → whether it is a regular file (links and other
+    // kinds are replaced, never read). The walk's file types come from the directory entries.
+    let mut existing: BTreeMap<String, bool> = BTreeMap::new();
     let mut dirs = Vec::new();
     for entry in walkdir::WalkDir::new(&base).min_depth(1) {
         let entry = entry.with_context(|| format!("failed to list `{}`", base.display()))?;
@@ -240,40 +242,78 @@ pub fn write_dir(
             .to_string_lossy()
             .into_owned();
         if entry.file_type().is_dir() {
-            dirs.push(entry.path().to_path_buf());
+            dirs.push(rel);
         } else {
-            existing.insert(rel);
+            existing.insert(rel, entry.file_type().is_file());
         }
     }
-    for rel in &existing {
+    // Directories holding something that stays are not empty; the others are tried for removal.
+    let mut occupied = HashSet::new();
+    for rel in existing.keys() {
         let keep = files.contains_key(rel.as_str()) || is_own_temp(rel);
-        if !keep {
+        if keep {
+            let mut dir = rel.as_str();
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if !occupied.insert(parent.to_string()) {
+                    break;
+                }
+                dir = parent;
+            }
+        } else {
             let path = base.join(rel);
             std::fs::remove_file(&path)
                 .with_context(|| format!("failed to remove `{}`", path.display()))?;
             stats.removed += 1;
         }
     }
-    for dir in dirs.iter().rev() {
+    // The directories left once the empty ones are gone: known to be real directories, so
+    // writing below them needs no check.
+    let mut real_dirs = HashSet::new();
+    for rel in dirs.iter().rev() {
         // Only empty directories go; the error for a non-empty one is expected.
-        let _ = std::fs::remove_dir(dir);
+        if occupied.contains(rel) || std::fs::remove_dir(base.join(rel)).is_err() {
+            real_dirs.insert(rel.clone());
+        }
     }
+    let mut buffer = vec![0; COMPARE_CHUNK];
     for (rel, output) in files {
         let path = base.join(rel);
-        if existing.contains(rel) && same_file(&path, output)? {
-            stats.unchanged += 1;
-            continue;
+        match existing.get(rel.as_str()) {
+            Some(true) if same_contents(&path, output, &mut buffer)? => {
+                stats.unchanged += 1;
+                continue;
+            }
+            // Found by the walk, so its parents are real directories already.
+            Some(_) => write_through_temp(&path, output)?,
+            None => {
+                if real_dirs.contains(rel.as_str()) {
+                    std::fs::remove_dir_all(&path)
+                        .with_context(|| format!("failed to remove `{}`", path.display()))?;
+                    real_dirs.retain(|dir| !is_same_or_below(dir, rel));
+                }
+                if let Some((parent, _)) = rel.rsplit_once('/') {
+                    ensure_dirs(&base, parent, &mut real_dirs)?;
+                }
+                create_file(&base, rel, output)?;
+            }
         }
-        write_file(&base, rel, output)?;
         stats.written += 1;
     }
     Ok(stats)
 }
 
+/// How much of an existing file is read at a time to compare it.
+const COMPARE_CHUNK: usize = 64 * 1024;
+
 fn is_own_temp(rel: &str) -> bool {
     rel.rsplit('/')
         .next()
         .is_some_and(|name| name.starts_with(".tmp-matriochka-"))
+}
+
+fn is_same_or_below(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn ensure_real_dir(path: &Path) -> Result<()> {
@@ -286,22 +326,95 @@ fn ensure_real_dir(path: &Path) -> Result<()> {
     std::fs::create_dir(path).with_context(|| format!("failed to create `{}`", path.display()))
 }
 
+/// Makes `base/rel_dir` and its parents real directories; `known` holds those already checked.
+fn ensure_dirs(base: &Path, rel_dir: &str, known: &mut HashSet<String>) -> Result<()> {
+    if known.contains(rel_dir) {
+        return Ok(());
+    }
+    if let Some((parent, _)) = rel_dir.rsplit_once('/') {
+        ensure_dirs(base, parent, known)?;
+    }
+    let path = base.join(rel_dir);
+    match std::fs::create_dir(&path) {
+        Ok(()) => {}
+        // Something is there (a file or a link, stale ones are gone already): check and replace.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => ensure_real_dir(&path)?,
+        Err(err) => {
+            return Err(err).with_context(|| format!("failed to create `{}`", path.display()))
+        }
+    }
+    known.insert(rel_dir.to_string());
+    Ok(())
+}
+
+/// Whether the file at `path` has `output`'s mode and bytes; false when it is not a regular file.
 fn same_file(path: &Path, output: &Output) -> Result<bool> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => same_contents(path, output, &mut vec![0; COMPARE_CHUNK]),
+        _ => Ok(false),
+    }
+}
+
+/// Compares a regular file with `output`, a chunk at a time through `buffer`, stopping at the
+/// first difference; the size and mode come from the open file, so there is one path lookup.
+fn same_contents(path: &Path, output: &Output, buffer: &mut [u8]) -> Result<bool> {
+    let Ok(mut file) = std::fs::File::open(path) else {
         return Ok(false);
     };
+    let read_error = |err| anyhow::Error::new(err).context(format!("failed to read `{}`", path.display()));
+    let meta = file.metadata().map_err(read_error)?;
     if !meta.is_file()
         || meta.len() != output.bytes.len() as u64
         || meta.permissions().mode() & 0o7777 != output.mode
     {
         return Ok(false);
     }
-    let bytes =
-        std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-    Ok(bytes == output.bytes)
+    // The size matched, so reading that many bytes is the whole file.
+    let mut rest = output.bytes;
+    while !rest.is_empty() {
+        let chunk = rest.len().min(buffer.len());
+        let read = match file.read(&mut buffer[..chunk]) {
+            Ok(0) => return Ok(false),
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(read_error(err)),
+        };
+        if buffer[..read] != rest[..read] {
+            return Ok(false);
+        }
+        rest = &rest[read..];
+    }
+    Ok(true)
 }
 
-fn write_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
+/// Writes a file that does not exist yet, in place: there is nothing to keep intact while it is
+/// written, and an interrupted write differs in size or bytes, so the next run replaces it.
+fn create_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
+    let path = base.join(rel);
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        file.write_all(output.bytes)?;
+        file.set_permissions(std::fs::Permissions::from_mode(output.mode))
+    })();
+    match result {
+        Ok(()) => Ok(()),
+        // Appeared since the listing: replace it safely.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            replace_file(base, rel, output)
+        }
+        Err(err) => {
+            let _ = std::fs::remove_file(&path);
+            Err(err).with_context(|| format!("failed to write `{}`", path.display()))
+        }
+    }
+}
+
+/// Replaces a file through a temp file and a rename, so that readers see the old or the new
+/// bytes, never a mix.
+fn replace_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
     let path = base.join(rel);
     let mut parent = base.to_path_buf();
     if let Some(dirs) = Path::new(rel).parent() {
@@ -314,14 +427,19 @@ fn write_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
         std::fs::remove_dir_all(&path)
             .with_context(|| format!("failed to remove `{}`", path.display()))?;
     }
+    write_through_temp(&path, output)
+}
+
+/// Writes `path` (whose parent is a real directory) as a temp file renamed over it.
+fn write_through_temp(path: &Path, output: &Output) -> Result<()> {
     let name = path.file_name().unwrap().to_string_lossy();
-    let temp = parent.join(format!(".tmp-matriochka-{}-{name}", std::process::id()));
+    let temp = path.with_file_name(format!(".tmp-matriochka-{}-{name}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(output.bytes)?;
         file.set_permissions(std::fs::Permissions::from_mode(output.mode))?;
         drop(file);
-        std::fs::rename(&temp, &path)
+        std::fs::rename(&temp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
@@ -346,7 +464,7 @@ pub fn write_one(root: &Path, staging_root: &Path, rel: &Path, text: &str) -> Re
     let base = root.join(staging_root);
     std::fs::create_dir_all(&base)
         .with_context(|| format!("failed to create `{}`", base.display()))?;
-    write_file(
+    replace_file(
         &base,
         &rel.strip_prefix(staging_root).unwrap().to_string_lossy(),
         &output,
