@@ -33,14 +33,13 @@ fn stamp(config: &Config, id: &str, image: &str) -> String {
     path(&config.staging_root.join(".stamps").join(id).join(image))
 }
 
+/// `<staging root>/logs/<id>/<image>.log` for builds, `<image>.<action>.log` for other actions.
 fn log(config: &Config, id: &str, image: &str, action: &str) -> String {
-    path(
-        &config
-            .staging_root
-            .join("logs")
-            .join(id)
-            .join(format!("{image}.{action}.log")),
-    )
+    let name = match action {
+        "build" => format!("{image}.log"),
+        _ => format!("{image}.{action}.log"),
+    };
+    path(&config.staging_root.join("logs").join(id).join(name))
 }
 
 /// The fragment of one staged flavor.

@@ -78,7 +78,7 @@ fn dry_run_prints_docker_builds_in_dependency_order() {
                 --label 'io.matriochka.flavor=squid,x86_64,centos,9,quay.io,centos/centos,stream9' --label 'io.matriochka.context=sha256:";
     assert!(builds[0].starts_with(core), "{}", builds[0]);
     assert!(builds[0].contains(
-        "--label 'io.matriochka.git-clean=False' 'staging/squid-centos-9-x86_64/core' 2>&1 | tee -a 'staging/logs/squid-centos-9-x86_64/core.build.log'"
+        "--label 'io.matriochka.git-clean=False' 'staging/squid-centos-9-x86_64/core' 2>&1 | tee -a 'staging/logs/squid-centos-9-x86_64/core.log'"
     ));
     assert!(
         builds[1].contains("-t 'ceph/app:test-squid-centos-stream9-x86_64'"),

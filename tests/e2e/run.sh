@@ -86,7 +86,7 @@ equals "RUN ran in daemon-base" "release two" "$(file_in ceph/daemon-base:e2e-tw
 equals "child holds its rendered file" "app of one, built on ceph/daemon-base:e2e-one-x86_64" \
   "$(file_in ceph/daemon:e2e-one-x86_64 /app.txt)"
 equals "child is built on its parent" "release two" "$(file_in ceph/daemon:e2e-two-x86_64 /etc/copied.txt)"
-check "build log written" grep -q 'COMMIT ceph/daemon:e2e-two-x86_64' staging/logs/two-busybox-1-x86_64/daemon.build.log
+check "build log written" grep -q 'COMMIT ceph/daemon:e2e-two-x86_64' staging/logs/two-busybox-1-x86_64/daemon.log
 
 echo "== 2. nothing to do when nothing changed"
 mk build FLAVORS="$one $two" >"$work/build2.log" 2>&1
@@ -152,9 +152,9 @@ staged_before=$(cd staging && find one-busybox-1-x86_64 -type f -newer "$work/pu
 mk -k build.parallel FLAVORS="$bad $one" FORCE=1 >"$work/bad.log" 2>&1
 status=$?
 check "make -k build.parallel exits non-zero" test "$status" -ne 0
-check "failing image's log holds the error" grep -q boom-marker staging/logs/bad-busybox-1-x86_64/daemon-base.build.log
-check "failure line names the log" grep -qE "build 'ceph/daemon-base:e2e-bad-x86_64'?: FAILED \(see staging/logs/bad-busybox-1-x86_64/daemon-base.build.log\)|build ceph/daemon-base:e2e-bad-x86_64: FAILED" "$work/bad.log"
-check "child of the failed image not attempted" test ! -e staging/logs/bad-busybox-1-x86_64/daemon.build.log
+check "failing image's log holds the error" grep -q boom-marker staging/logs/bad-busybox-1-x86_64/daemon-base.log
+check "failure line names the log" grep -qE "build 'ceph/daemon-base:e2e-bad-x86_64'?: FAILED \(see staging/logs/bad-busybox-1-x86_64/daemon-base.log\)|build ceph/daemon-base:e2e-bad-x86_64: FAILED" "$work/bad.log"
+check "child of the failed image not attempted" test ! -e staging/logs/bad-busybox-1-x86_64/daemon.log
 check "no stamp for the failed image" test ! -e staging/.stamps/bad-busybox-1-x86_64/daemon-base
 equals "the other flavor was built" "ceph/daemon-base:e2e-one-x86_64 ceph/daemon:e2e-one-x86_64 " "$(built "$work/bad.log")"
 check "no failed image tagged" bash -c '! podman image exists ceph/daemon-base:e2e-bad-x86_64'
