@@ -124,7 +124,7 @@ test.e2e: ## Build, rebuild and push real images with podman and a local registr
 	cd $(_M_HERE) && bash tests/e2e/run.sh
 
 bench: ## Run the benchmark and print its table
-	cd $(_M_HERE) && bench/run
+	cd $(_M_HERE) && bench/run $(BENCH_ARGS)
 
 show.flavors: $(_M_TOOL) ## List the buildable flavors
 	@$(MATRIOCHKA) show flavors

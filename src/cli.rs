@@ -36,7 +36,10 @@ pub enum CliCommand {
         flavors: Vec<String>,
     },
     /// Show flavors, the default flavors or a flavor's variables
-    #[command(subcommand, after_help = "Example:\n  matriochka show flavors\n  matriochka show vars squid,centos,9")]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  matriochka show flavors\n  matriochka show vars squid,centos,9"
+    )]
     Show(ShowCommand),
     /// Print what staging would do, without writing anything
     #[command(after_help = format!("Example:\n  matriochka plan --json {EXAMPLE_FLAVOR}"))]

@@ -199,7 +199,8 @@ fn check_field(index: usize, value: &str) -> Result<(), String> {
     let field = FIELDS[index];
     let position = index + 1;
     let bad = |allowed: &str| -> String {
-        let special = |c: &char| c.is_whitespace() || ";$'\"`\\".contains(*c) || (*c == '/' && index != 5);
+        let special =
+            |c: &char| c.is_whitespace() || ";$'\"`\\".contains(*c) || (*c == '/' && index != 5);
         let why = match value.chars().find(special) {
             Some(c) if c.is_whitespace() => "contains a space".to_string(),
             Some('/') => "contains `/`, allowed only in the base repo".to_string(),

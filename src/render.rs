@@ -200,7 +200,10 @@ impl Renderer<'_> {
         let mut line = 1;
         for captures in TOKEN.captures_iter(text) {
             let whole = captures.get(0).unwrap();
-            line += text[last..whole.start()].bytes().filter(|&b| b == b'\n').count();
+            line += text[last..whole.start()]
+                .bytes()
+                .filter(|&b| b == b'\n')
+                .count();
             out.push_str(&text[last..whole.start()]);
             last = whole.end();
             let key = whole.as_str().to_string();

@@ -361,7 +361,8 @@ fn same_contents(path: &Path, output: &Output, buffer: &mut [u8]) -> Result<bool
     let Ok(mut file) = std::fs::File::open(path) else {
         return Ok(false);
     };
-    let read_error = |err| anyhow::Error::new(err).context(format!("failed to read `{}`", path.display()));
+    let read_error =
+        |err| anyhow::Error::new(err).context(format!("failed to read `{}`", path.display()));
     let meta = file.metadata().map_err(read_error)?;
     if !meta.is_file()
         || meta.len() != output.bytes.len() as u64

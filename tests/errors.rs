@@ -7,9 +7,15 @@ const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 /// A project staged once, so that each test can check the failure left it untouched.
 fn staged() -> Test {
     let test = Test::with_config()
-        .write("templates/src/core/Dockerfile", "FROM __ENV_[BASE_IMAGE]__\n__INSTALL__\n")
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\n__INSTALL__\n",
+        )
         .write("templates/src/core/__INSTALL__", "RUN install\n")
-        .write("templates/src/app/Dockerfile", "FROM __ENV_[CORE_IMAGE]__\n")
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
         .write("templates/rel/ALL/centos/9/.keep", "")
         .write("templates/rel/squid/centos/.keep", "")
         .write("templates/rel/reef/.keep", "")
@@ -24,7 +30,10 @@ fn fails(test: Test, args: &[&str], stderr: &str) {
     let test = test.args(args).stderr(stderr).status(1);
     let out = test.run();
     assert_eq!(out.stdout, "");
-    assert!(before == snapshot(&test.path().join("staging")), "staging/ changed");
+    assert!(
+        before == snapshot(&test.path().join("staging")),
+        "staging/ changed"
+    );
 }
 
 #[test]
@@ -48,17 +57,33 @@ fn flavor_with_an_empty_field() {
 #[test]
 fn flavor_with_shell_characters() {
     for (flavor, problem) in [
-        ("squid,x86_64,cen;tos,9,_,centos,9", "field 3 (os name) `cen;tos` contains `;`"),
-        ("squid,x86_64,centos,$9,_,centos,9", "field 4 (os version) `$9` contains `$`"),
-        ("squid,x86'64,centos,9,_,centos,9", "field 2 (arch) `x86'64` contains `'`"),
-        ("squid,x86_64,centos,9,_,centos,9\"", "field 7 (base tag) `9\"` contains `\"`"),
+        (
+            "squid,x86_64,cen;tos,9,_,centos,9",
+            "field 3 (os name) `cen;tos` contains `;`",
+        ),
+        (
+            "squid,x86_64,centos,$9,_,centos,9",
+            "field 4 (os version) `$9` contains `$`",
+        ),
+        (
+            "squid,x86'64,centos,9,_,centos,9",
+            "field 2 (arch) `x86'64` contains `'`",
+        ),
+        (
+            "squid,x86_64,centos,9,_,centos,9\"",
+            "field 7 (base tag) `9\"` contains `\"`",
+        ),
     ] {
         let rule = if problem.starts_with("field 7") {
             "an image tag: letters, digits, `_`, `.` and `-`, at most 128"
         } else {
             "letters, digits, `.`, `_` and `-`, starting with a letter or digit, no `..`"
         };
-        fails(staged(), &["stage", SQUID, flavor], &format!("error: invalid flavor `{flavor}`: {problem}: use {rule}\n"));
+        fails(
+            staged(),
+            &["stage", SQUID, flavor],
+            &format!("error: invalid flavor `{flavor}`: {problem}: use {rule}\n"),
+        );
     }
 }
 
@@ -127,12 +152,19 @@ fn one_failing_flavor_does_not_stop_the_others_but_fails_the_run() {
         .stdout("staged staging/reef-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
     let before = snapshot(&test.path().join("staging/squid-centos-9-x86_64"));
     let out = test.run();
-    assert!(out.stderr.ends_with("error: 1 of 2 flavors failed to stage\n"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .ends_with("error: 1 of 2 flavors failed to stage\n"),
+        "{}",
+        out.stderr
+    );
     assert!(before == snapshot(&test.path().join("staging/squid-centos-9-x86_64")));
-    assert!(!test.path().join("staging/build.mk").exists() || {
-        let build_mk = test.read("staging/build.mk");
-        !build_mk.contains("reef")
-    });
+    assert!(
+        !test.path().join("staging/build.mk").exists() || {
+            let build_mk = test.read("staging/build.mk");
+            !build_mk.contains("reef")
+        }
+    );
 }
 
 #[test]
@@ -173,7 +205,10 @@ fn pattern_with_an_unknown_variable() {
 
 #[test]
 fn image_named_after_a_flavor_variable() {
-    let config = CONFIG.replace("images = [\"core\", \"app\"]", "images = [\"base\", \"app\"]");
+    let config = CONFIG.replace(
+        "images = [\"core\", \"app\"]",
+        "images = [\"base\", \"app\"]",
+    );
     fails(
         staged().write("flavors/matriochka.toml", &config),
         &["stage", SQUID],
@@ -269,22 +304,38 @@ fn tera_error_names_the_file_and_line() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("2:7"), "the line and column: {}", out.stderr);
+    assert!(
+        out.stderr.contains("2:7"),
+        "the line and column: {}",
+        out.stderr
+    );
     assert!(before == snapshot(&test.path().join("staging")));
 }
 
 #[test]
 fn tera_cannot_read_the_environment() {
-    let test = staged().env("SECRET", "x").write("templates/src/core/conf.tera", "{{ get_env(name=\"SECRET\") }}\n");
+    let test = staged().env("SECRET", "x").write(
+        "templates/src/core/conf.tera",
+        "{{ get_env(name=\"SECRET\") }}\n",
+    );
     let out = test.args(&["stage", SQUID]).status(1).run();
-    assert!(out.stderr.contains("`get_env` is disabled: use a variable allowed by `layout.env`"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("`get_env` is disabled: use a variable allowed by `layout.env`"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn symlink_out_of_the_templates() {
     let test = staged();
     std::fs::write(test.path().join("outside"), "secret\n").unwrap();
-    std::os::unix::fs::symlink("../../../outside", test.path().join("templates/src/core/leak")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../outside",
+        test.path().join("templates/src/core/leak"),
+    )
+    .unwrap();
     let target = test.path().canonicalize().unwrap().join("outside");
     fails(
         test,
@@ -330,14 +381,25 @@ fn image_dependency_cycle() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = Test::with_config().args(&["stage", "--frobnicate"]).status(2).run();
-    assert!(out.stderr.starts_with("error: unexpected argument '--frobnicate' found"), "{}", out.stderr);
+    let out = Test::with_config()
+        .args(&["stage", "--frobnicate"])
+        .status(2)
+        .run();
+    assert!(
+        out.stderr
+            .starts_with("error: unexpected argument '--frobnicate' found"),
+        "{}",
+        out.stderr
+    );
     Test::with_config().args(&["show"]).status(2).run();
 }
 
 #[test]
 fn no_flavor_at_all() {
-    let config = CONFIG.replace("default = [\"squid,x86_64,centos,9,quay.io,centos/centos,stream9\"]", "default = []");
+    let config = CONFIG.replace(
+        "default = [\"squid,x86_64,centos,9,quay.io,centos/centos,stream9\"]",
+        "default = []",
+    );
     fails(
         staged().write("flavors/matriochka.toml", &config),
         &["stage"],
