@@ -12,7 +12,9 @@ registry_pid=
 passed=0
 failed=0
 
+small=
 cleanup() {
+  [ -n "$small" ] && umount "$small" 2>/dev/null
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
   podman images --filter label=io.matriochka.e2e=1 --format '{{.ID}}' 2>/dev/null | sort -u \
     | xargs -r podman rmi -f >/dev/null 2>&1
@@ -43,7 +45,7 @@ tool="$repo/target/debug/matriochka"
 echo "== base image from busybox-static (podman import, no network)"
 mkdir -p "$work/rootfs/bin"
 cp "$(command -v busybox)" "$work/rootfs/bin/busybox"
-for applet in sh cat echo true false ls; do ln -s busybox "$work/rootfs/bin/$applet"; done
+for applet in sh cat echo true false ls dd; do ln -s busybox "$work/rootfs/bin/$applet"; done
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 podman import --change 'LABEL io.matriochka.e2e=1' "$work/rootfs.tar" localhost/matriochka-e2e/busybox:1 >/dev/null 2>&1 || exit 1
 
@@ -173,7 +175,28 @@ check "missing engine fails" test $? -ne 0
 # shellcheck disable=SC2016 # the backticks are text
 check "missing engine: says what to do" grep -q 'no container engine: install docker or podman, or run `make stage`' "$work/noengine.log"
 
-echo "== 8. clean removes only matriochka's labelled images"
+echo "== 8. a full disk during a build"
+small="$work/small"
+mkdir -p "$small" "$work/small-run"
+if mount -t tmpfs -o size=24m tmpfs "$small" 2>/dev/null; then
+  big="big,x86_64,busybox,1,localhost,matriochka-e2e/busybox,1"
+  small_engine="podman --root $small/root --runroot $work/small-run --storage-driver vfs"
+  $small_engine import "$work/rootfs.tar" localhost/matriochka-e2e/busybox:1 >/dev/null 2>&1
+  one_staged=$(cd staging/one-busybox-1-x86_64 && find . -type f -exec sha256sum {} + | sort)
+  make -f "$repo/Makefile" build FLAVORS="$big" CONTAINER_ENGINE="$small_engine" BUILD_ARGS="--isolation chroot" PULL=0 >"$work/full.log" 2>&1
+  check "a build on a full disk fails" test $? -ne 0
+  check "full disk: the log holds the cause" grep -qi 'no space left on device' staging/logs/big-busybox-1-x86_64/daemon-base.log
+  check "full disk: one FAILED line names the log" grep -q "build ceph/daemon-base:e2e-big-x86_64: FAILED (see staging/logs/big-busybox-1-x86_64/daemon-base.log)" "$work/full.log"
+  check "full disk: no stamp" test ! -e staging/.stamps/big-busybox-1-x86_64/daemon-base
+  check "full disk: earlier images intact" podman image exists ceph/daemon:e2e-one-x86_64
+  equals "full disk: other staging dirs intact" "$one_staged" "$(cd staging/one-busybox-1-x86_64 && find . -type f -exec sha256sum {} + | sort)"
+  $small_engine rmi -a -f >/dev/null 2>&1
+  umount "$small" && small=
+else
+  echo "skipped: cannot mount a tmpfs here (the full-disk check needs root)"
+fi
+
+echo "== 9. clean removes only matriochka's labelled images"
 podman tag localhost/matriochka-e2e/busybox:1 ceph/unlabelled:e2e
 mk clean FLAVORS="$two" >"$work/clean.log" 2>&1
 equals "make clean exits 0" 0 $?
