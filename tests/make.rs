@@ -307,3 +307,12 @@ fn show_flavors_target() {
         "squid,x86_64,centos,9,quay.io,centos/centos,stream9\nreef,x86_64,centos,9,quay.io,centos/centos,stream9\nsquid,x86_64,ubuntu,22.04,_,ubuntu,22.04\n"
     );
 }
+
+#[test]
+fn unknown_target() {
+    let test = project();
+    let (code, out) = make(&test, &["biuld"]);
+    assert_eq!(code, 2);
+    assert_eq!(out, "make: *** No rule to make target 'biuld'.  Stop.\n");
+    assert!(!test.path().join("staging").exists(), "nothing staged");
+}
