@@ -46,23 +46,35 @@ impl GitFacts {
                 .success()
                 .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
         };
-        let Some(prefix) = git(&["rev-parse", "--show-prefix"]) else {
+        // Independent commands, run at the same time: a run waits for the slowest only.
+        let [prefix, repo, branch, commit, commit_date, status] = std::thread::scope(|scope| {
+            let commands: [&[&str]; 6] = [
+                &["rev-parse", "--show-prefix"],
+                &["ls-remote", "--get-url", "origin"],
+                &["rev-parse", "--abbrev-ref", "HEAD"],
+                &["rev-parse", "--verify", "-q", "HEAD"],
+                &["log", "-1", "--format=%cI", "HEAD"],
+                &["status", "--porcelain", "-z", "--untracked-files=all"],
+            ];
+            let running = commands.map(|args| scope.spawn(move || git(args)));
+            running.map(|thread| thread.join().expect("git command thread"))
+        });
+        let Some(prefix) = prefix else {
             return GitFacts::unknown();
         };
         let prefix = prefix.trim_end_matches('\n').to_string();
         let unknown = GitFacts::unknown();
-        let line = |args: &[&str]| {
-            git(args)
+        let line = |output: Option<String>| {
+            output
                 .map(|out| out.trim().to_string())
                 .filter(|s| !s.is_empty())
         };
-        let repo = line(&["ls-remote", "--get-url", "origin"])
+        let repo = line(repo)
             .filter(|url| url != "origin")
             .unwrap_or(unknown.repo);
-        let branch = line(&["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or(unknown.branch);
-        let commit = line(&["rev-parse", "--verify", "-q", "HEAD"]).unwrap_or(unknown.commit);
-        let commit_date = line(&["show", "-s", "--format=%cI", "HEAD"]).unwrap_or_default();
-        let status = git(&["status", "--porcelain", "-z", "--untracked-files=all"]);
+        let branch = line(branch).unwrap_or(unknown.branch);
+        let commit = line(commit).unwrap_or(unknown.commit);
+        let commit_date = line(commit_date).unwrap_or_default();
         let (clean, modified) = match status {
             Some(status) => (status.is_empty(), parse_status(&status, &prefix)),
             None => (false, BTreeSet::new()),

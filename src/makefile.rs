@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::config::Config;
 use crate::git::GitFacts;
 use crate::graph::DOCKERFILE;
-use crate::stage::{Prepared, StagedFlavor, CONTEXT_DIR};
+use crate::stage::{StagedFlavor, CONTEXT_DIR};
 
 /// The per-flavor fragment, in each staging dir.
 pub const FLAVOR_MK: &str = "flavor.mk";
@@ -171,7 +171,7 @@ pub fn flavor_mk(config: &Config, staged: &StagedFlavor, git: &GitFacts) -> Stri
 }
 
 /// The entry fragment for the flavors of a run: shared rules, then each flavor's `flavor.mk`.
-pub fn build_mk(config: &Config, flavors: &[&Prepared]) -> String {
+pub fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
     let images = config.images.join(" ");
     let mut out = String::new();
     let _ = writeln!(
@@ -199,12 +199,8 @@ _m_end = echo "[$(_M_N.$@)/$(_M_TOTAL)] $(1) "$(2)": $(3)"
 _m_force:
 "#
     ));
-    for prepared in flavors {
-        let _ = writeln!(
-            out,
-            "include {}",
-            path(&prepared.vars.staging_dir().join(FLAVOR_MK))
-        );
+    for dir in staging_dirs {
+        let _ = writeln!(out, "include {}", path(&dir.join(FLAVOR_MK)));
     }
     out.push_str(
         r#"

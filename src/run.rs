@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::flavor::Flavor;
 use crate::git::GitFacts;
 use crate::makefile;
-use crate::stage::{self, Prepared, WriteStats};
+use crate::stage::{self, manifest, Prepared, WriteStats};
 use crate::tree::FsTree;
 use crate::vars::{Env, Vars};
 
@@ -139,32 +139,45 @@ impl Project {
 
     /// Computes each flavor's variables; two flavors in one staging dir are an error.
     pub fn prepare(&self, flavors: Vec<Flavor>) -> Result<Vec<Prepared>> {
+        self.prepare_with(flavors, |prepared| prepared)
+    }
+
+    /// Like [`Project::prepare`], keeping of each flavor only what `keep` makes of it.
+    fn prepare_with<T>(
+        &self,
+        flavors: Vec<Flavor>,
+        keep: impl Fn(Prepared) -> T,
+    ) -> Result<Vec<T>> {
         let buildable: BTreeSet<String> = self.buildable()?.iter().map(Flavor::tuple).collect();
-        let mut prepared: Vec<Prepared> = Vec::new();
-        let mut by_dir: HashMap<PathBuf, usize> = HashMap::new();
+        let mut kept = Vec::new();
+        // Each staging dir → the tuple and the text of the flavor staged there.
+        let mut by_dir: HashMap<PathBuf, (String, String)> = HashMap::new();
         for flavor in flavors {
             let vars = Vars::for_flavor(&flavor, &self.config, &self.env, self.git())?;
-            if let Some(&index) = by_dir.get(vars.staging_dir()) {
-                let other = &prepared[index];
-                if other.flavor.tuple() == flavor.tuple() {
+            let tuple = flavor.tuple();
+            if let Some((other_tuple, other_text)) = by_dir.get(vars.staging_dir()) {
+                if *other_tuple == tuple {
                     continue;
                 }
                 bail!(
                     "flavors `{}` and `{}` both stage into `{}`: add the differing field to `layout.staging_dir`",
-                    other.flavor.text,
+                    other_text,
                     flavor.text,
                     vars.staging_dir().display()
                 );
             }
-            by_dir.insert(vars.staging_dir().to_path_buf(), prepared.len());
-            let is_buildable = buildable.contains(&flavor.tuple());
-            prepared.push(Prepared {
+            by_dir.insert(
+                vars.staging_dir().to_path_buf(),
+                (tuple.clone(), flavor.text.clone()),
+            );
+            let is_buildable = buildable.contains(&tuple);
+            kept.push(keep(Prepared {
                 flavor,
                 vars,
                 buildable: is_buildable,
-            });
+            }));
         }
-        Ok(prepared)
+        Ok(kept)
     }
 }
 
@@ -265,6 +278,14 @@ fn plan(prepared: &[Prepared], json: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// A flavor to stage, as the clash check leaves it: its variables are computed again by the
+/// worker that stages it, so that a run holds the variables of a few flavors at a time.
+struct ToStage {
+    flavor: Flavor,
+    staging_dir: PathBuf,
+    buildable: bool,
+}
+
 /// The outcome of staging one flavor.
 struct Staged {
     stats: WriteStats,
@@ -276,70 +297,88 @@ fn stage_command(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8> {
-    let prepared = project.prepare(project.requested_flavors(args)?)?;
-    for p in prepared.iter().filter(|p| !p.buildable) {
+    let flavors = project.prepare_with(project.requested_flavors(args)?, |p| ToStage {
+        staging_dir: p.vars.staging_dir().to_path_buf(),
+        flavor: p.flavor,
+        buildable: p.buildable,
+    })?;
+    for f in flavors.iter().filter(|f| !f.buildable) {
         writeln!(
             err,
             "warning: flavor `{}` is not in `flavors.buildable` of `{}`",
-            p.flavor.text,
+            f.flavor.text,
             project.config.display_path()
         )?;
     }
-    let results = stage_all(project, &prepared);
+    let results = stage_all(project, &flavors);
     let mut failed = 0;
-    let mut staged = Vec::new();
-    for (p, result) in prepared.iter().zip(results) {
+    for (f, result) in flavors.iter().zip(results) {
         match result {
             Ok(Staged { stats }) => {
                 writeln!(
                     out,
                     "staged {}: {} written, {} unchanged, {} removed",
-                    p.vars.staging_dir().display(),
+                    f.staging_dir.display(),
                     stats.written,
                     stats.unchanged,
                     stats.removed
                 )?;
-                staged.push(p);
             }
             Err(error) => {
                 failed += 1;
-                writeln!(err, "error: failed to stage `{}`: {error:#}", p.flavor.text)?;
+                writeln!(err, "error: failed to stage `{}`: {error:#}", f.flavor.text)?;
             }
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} flavors failed to stage", prepared.len());
+        bail!("{failed} of {} flavors failed to stage", flavors.len());
     }
-    let build_mk = makefile::build_mk(&project.config, &staged);
+    let dirs: Vec<&Path> = flavors.iter().map(|f| f.staging_dir.as_path()).collect();
+    let text = makefile::build_mk(&project.config, &dirs);
     let path = project.config.staging_root.join(makefile::BUILD_MK);
-    stage::write_one(
-        project.root(),
-        &project.config.staging_root,
-        &path,
-        &build_mk,
-    )?;
+    stage::write_one(project.root(), &project.config.staging_root, &path, &text)?;
     Ok(EXIT_SUCCESS)
 }
 
+/// A flavor's variables, computed again.
+fn prepared(project: &Project, f: &ToStage) -> Result<Prepared> {
+    Ok(Prepared {
+        vars: Vars::for_flavor(&f.flavor, &project.config, &project.env, project.git())?,
+        flavor: f.flavor.clone(),
+        buildable: f.buildable,
+    })
+}
+
 /// Stages every flavor, on as many threads as there are cores; results in input order.
-fn stage_all(project: &Project, prepared: &[Prepared]) -> Vec<Result<Staged>> {
+fn stage_all(project: &Project, flavors: &[ToStage]) -> Vec<Result<Staged>> {
     let tree = FsTree::new(project.root(), &project.config.templates);
     let git = project.git();
+    let facts = manifest::RunFacts::new(project.root(), &project.config, git);
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(prepared.len())
+        .min(flavors.len())
         .max(1);
-    let mut results: Vec<Option<Result<Staged>>> = (0..prepared.len()).map(|_| None).collect();
+    let mut results: Vec<Option<Result<Staged>>> = (0..flavors.len()).map(|_| None).collect();
     let slots: Vec<std::sync::Mutex<&mut Option<Result<Staged>>>> =
         results.iter_mut().map(std::sync::Mutex::new).collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(p) = prepared.get(index) else { break };
-                let result = stage_one(project, &tree, git, p);
-                **slots[index].lock().unwrap() = Some(result);
+            scope.spawn(|| {
+                // Manifests written in the tick of their last output, written again later.
+                let mut pending = Vec::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(f) = flavors.get(index) else { break };
+                    manifest::retry(&mut pending, false);
+                    let result = prepared(project, f).and_then(|p| {
+                        let (staged, racy) = stage_one(project, &tree, &facts, &p)?;
+                        pending.extend(racy);
+                        Ok(staged)
+                    });
+                    **slots[index].lock().unwrap() = Some(result);
+                }
+                manifest::retry(&mut pending, true);
             });
         }
     });
@@ -350,13 +389,31 @@ fn stage_all(project: &Project, prepared: &[Prepared]) -> Vec<Result<Staged>> {
         .collect()
 }
 
+/// Stages one flavor: nothing but metadata is read when its manifest shows it unchanged.
 fn stage_one(
     project: &Project,
     tree: &FsTree,
-    git: &GitFacts,
+    facts: &manifest::RunFacts,
     prepared: &Prepared,
-) -> Result<Staged> {
+) -> Result<(Staged, Option<manifest::Pending>)> {
     let config = &project.config;
+    let git = project.git();
+    let dir = prepared.vars.staging_dir();
+    // Any error here is left to the full stage below, which reports it as it always has.
+    let fingerprint = stage::checked_layers(tree, config, prepared)
+        .ok()
+        .and_then(|layers| facts.fingerprint(tree, prepared, &layers, git));
+    if let Some(fingerprint) = &fingerprint {
+        let unchanged =
+            manifest::unchanged_outputs(project.root(), &config.staging_root, dir, fingerprint);
+        if let Some(unchanged) = unchanged {
+            let stats = WriteStats {
+                unchanged,
+                ..WriteStats::default()
+            };
+            return Ok((Staged { stats }, None));
+        }
+    }
     let staged = stage::compute(tree, config, prepared)?;
     let sources = stage::files_sources(&staged, git);
     let digests = stage::digest_files(&staged);
@@ -366,11 +423,11 @@ fn stage_one(
         makefile::flavor_mk(config, &staged, git),
     );
     let outputs = stage::outputs(&staged, &sources, &extra, &digests);
-    let stats = stage::write_dir(
-        project.root(),
-        &config.staging_root,
-        prepared.vars.staging_dir(),
-        &outputs,
-    )?;
-    Ok(Staged { stats })
+    let base = project.root().join(dir);
+    let stats = stage::write_dir(project.root(), &config.staging_root, dir, &outputs)?;
+    let pending = match &fingerprint {
+        Some(fingerprint) => manifest::record(&base, &outputs, fingerprint)?,
+        None => None,
+    };
+    Ok((Staged { stats }, pending))
 }

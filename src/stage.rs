@@ -22,6 +22,8 @@ use crate::render::{self, StagedFile};
 use crate::tree::{Tree, MODE_FILE};
 use crate::vars::Vars;
 
+pub mod manifest;
+
 /// The name of the provenance file in each staging dir.
 pub const FILES_SOURCES: &str = "files-sources";
 /// The directory, in each staging dir, of the per-image context digests.
@@ -66,10 +68,7 @@ pub struct StagedFlavor {
 /// Computes every image of a flavor; reads templates only.
 pub fn compute(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<StagedFlavor> {
     let vars = &prepared.vars;
-    let layers = overlay::layers(config, vars, tree)?;
-    if !prepared.buildable {
-        overlay::check_known_values(config, vars, &layers, tree)?;
-    }
+    let layers = checked_layers(tree, config, prepared)?;
     let mut images = Vec::new();
     for (name, tag) in &vars.image_tags {
         let sources = overlay::overlay(tree, &layers, name)?;
@@ -90,6 +89,15 @@ pub fn compute(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<
         layers,
         images,
     })
+}
+
+/// A flavor's layers; for a flavor outside `flavors.buildable`, checked to exist.
+pub fn checked_layers(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<Vec<Layer>> {
+    let layers = overlay::layers(config, &prepared.vars, tree)?;
+    if !prepared.buildable {
+        overlay::check_known_values(config, &prepared.vars, &layers, tree)?;
+    }
+    Ok(layers)
 }
 
 /// sha256 over each file's path, mode and bytes, in path order.
@@ -263,7 +271,10 @@ pub fn write_dir(
             let path = base.join(rel);
             std::fs::remove_file(&path)
                 .with_context(|| format!("failed to remove `{}`", path.display()))?;
-            stats.removed += 1;
+            // The manifest goes before anything is written and comes back last: not an output.
+            if rel != manifest::MANIFEST {
+                stats.removed += 1;
+            }
         }
     }
     // The directories left once the empty ones are gone: known to be real directories, so

@@ -4,6 +4,7 @@ mod common;
 
 mod ceph_templates;
 mod errors;
+mod fastpath;
 mod make;
 mod modified;
 mod staging;
