@@ -169,11 +169,9 @@ pub struct Config {
     pub staging_root: PathBuf,
     pub image_tag: Pattern,
     pub keep_fragments: bool,
-    pub env_globs: Vec<String>,
     env: GlobSet,
     pub default_flavors: Vec<String>,
     pub buildable: Vec<String>,
-    pub always_globs: Vec<String>,
     always: GlobSet,
 }
 
@@ -279,11 +277,9 @@ impl Config {
             staging_root: PathBuf::from(layout.staging_root),
             image_tag,
             keep_fragments: layout.keep_fragments,
-            env_globs: layout.env,
             env,
             default_flavors: raw.flavors.default,
             buildable: raw.flavors.buildable,
-            always_globs: raw.modified.always,
             always,
         })
     }

@@ -169,23 +169,6 @@ fn find_cycle(images: &[StagedImage]) -> Option<Vec<String>> {
         .find_map(|image| visit(&image.name, images, &mut Vec::new(), &mut done))
 }
 
-/// `image` and everything it is built from, parents first.
-pub fn with_ancestors<'a>(images: &'a [StagedImage], wanted: &[String]) -> Vec<&'a StagedImage> {
-    let mut chosen = BTreeSet::new();
-    let mut todo: Vec<String> = wanted.to_vec();
-    while let Some(name) = todo.pop() {
-        if chosen.insert(name.clone()) {
-            if let Some(image) = images.iter().find(|image| image.name == name) {
-                todo.extend(image.parents.iter().cloned());
-            }
-        }
-    }
-    images
-        .iter()
-        .filter(|image| chosen.contains(&image.name))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,8 @@ pub enum RenderError {
     },
     Tera {
         source: PathBuf,
+        /// Line and column in the text after fragment expansion, when Tera tells them.
+        at: Option<(usize, usize)>,
         staged: String,
         message: String,
     },
@@ -137,8 +139,12 @@ impl fmt::Display for RenderError {
                 fragment.display(),
                 context(at)
             ),
-            RenderError::Tera { source, staged, message } => {
-                write!(f, "{}: {message} (staged as `{staged}`)", source.display())
+            RenderError::Tera { source, at, staged, message } => {
+                write!(f, "{}", source.display())?;
+                if let Some((line, column)) = at {
+                    write!(f, ":{line}:{column}")?;
+                }
+                write!(f, ": {message} (staged as `{staged}`)")
             }
             RenderError::Clash { staged, first, second } => write!(
                 f,
@@ -412,18 +418,43 @@ pub fn render_image(
         .collect())
 }
 
+/// Tera's error as one line: its parser's position and explanation, without the wrappers that
+/// repeat the template's name.
 fn tera_error(err: tera::Error, source: &Path, staged: &str) -> RenderError {
-    let mut message = err.to_string();
-    let mut cause = std::error::Error::source(&err);
-    while let Some(inner) = cause {
-        message.push_str(": ");
-        message.push_str(inner.to_string().trim());
-        cause = inner.source();
+    static POSITION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"-->\s*(\d+):(\d+)").unwrap());
+    let mut at = None;
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if let Some(position) = POSITION.captures(&text) {
+            at = Some((
+                position[1].parse().unwrap_or(0),
+                position[2].parse().unwrap_or(0),
+            ));
+            let explained = text
+                .lines()
+                .filter_map(|line| line.trim().strip_prefix("= "));
+            parts.extend(explained.map(str::to_string));
+        } else if !text.starts_with("Failed to parse '") && !text.starts_with("Failed to render '")
+        {
+            parts.push(text.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        cause = error.source();
+    }
+    if parts.is_empty() {
+        parts.push(
+            err.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
     }
     RenderError::Tera {
         source: source.to_path_buf(),
+        at,
         staged: staged.to_string(),
-        message,
+        message: parts.join(": "),
     }
 }
 

@@ -96,11 +96,6 @@ impl Project {
         self.git.get_or_init(|| GitFacts::read(&self.config.root))
     }
 
-    /// Uses these git facts instead of reading them.
-    pub fn set_git(&self, facts: GitFacts) {
-        let _ = self.git.set(facts);
-    }
-
     /// Flavors from the arguments, else `$FLAVORS`, else `flavors.default`.
     pub fn requested_flavors(&self, args: &[String]) -> Result<Vec<Flavor>> {
         let defaults = self.env.short_form_defaults();
@@ -286,11 +281,6 @@ struct ToStage {
     buildable: bool,
 }
 
-/// The outcome of staging one flavor.
-struct Staged {
-    stats: WriteStats,
-}
-
 fn stage_command(
     project: &Project,
     args: &[String],
@@ -314,7 +304,7 @@ fn stage_command(
     let mut failed = 0;
     for (f, result) in flavors.iter().zip(results) {
         match result {
-            Ok(Staged { stats }) => {
+            Ok(stats) => {
                 writeln!(
                     out,
                     "staged {}: {} written, {} unchanged, {} removed",
@@ -350,7 +340,7 @@ fn prepared(project: &Project, f: &ToStage) -> Result<Prepared> {
 }
 
 /// Stages every flavor, on as many threads as there are cores; results in input order.
-fn stage_all(project: &Project, flavors: &[ToStage]) -> Vec<Result<Staged>> {
+fn stage_all(project: &Project, flavors: &[ToStage]) -> Vec<Result<WriteStats>> {
     let tree = FsTree::new(project.root(), &project.config.templates);
     let git = project.git();
     let facts = manifest::RunFacts::new(project.root(), &project.config, git);
@@ -359,8 +349,8 @@ fn stage_all(project: &Project, flavors: &[ToStage]) -> Vec<Result<Staged>> {
         .map_or(1, |n| n.get())
         .min(flavors.len())
         .max(1);
-    let mut results: Vec<Option<Result<Staged>>> = (0..flavors.len()).map(|_| None).collect();
-    let slots: Vec<std::sync::Mutex<&mut Option<Result<Staged>>>> =
+    let mut results: Vec<Option<Result<WriteStats>>> = (0..flavors.len()).map(|_| None).collect();
+    let slots: Vec<std::sync::Mutex<&mut Option<Result<WriteStats>>>> =
         results.iter_mut().map(std::sync::Mutex::new).collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -395,14 +385,12 @@ fn stage_one(
     tree: &FsTree,
     facts: &manifest::RunFacts,
     prepared: &Prepared,
-) -> Result<(Staged, Option<manifest::Pending>)> {
+) -> Result<(WriteStats, Option<manifest::Pending>)> {
     let config = &project.config;
     let git = project.git();
     let dir = prepared.vars.staging_dir();
-    // Any error here is left to the full stage below, which reports it as it always has.
-    let fingerprint = stage::checked_layers(tree, config, prepared)
-        .ok()
-        .and_then(|layers| facts.fingerprint(tree, prepared, &layers, git));
+    let layers = stage::checked_layers(tree, config, prepared)?;
+    let fingerprint = facts.fingerprint(tree, prepared, &layers, git);
     if let Some(fingerprint) = &fingerprint {
         let unchanged =
             manifest::unchanged_outputs(project.root(), &config.staging_root, dir, fingerprint);
@@ -411,10 +399,10 @@ fn stage_one(
                 unchanged,
                 ..WriteStats::default()
             };
-            return Ok((Staged { stats }, None));
+            return Ok((stats, None));
         }
     }
-    let staged = stage::compute(tree, config, prepared)?;
+    let staged = stage::compute_on(tree, config, prepared, &layers)?;
     let sources = stage::files_sources(&staged, git);
     let digests = stage::digest_files(&staged);
     let mut extra = std::collections::BTreeMap::new();
@@ -429,5 +417,5 @@ fn stage_one(
         Some(fingerprint) => manifest::record(&base, &outputs, fingerprint)?,
         None => None,
     };
-    Ok((Staged { stats }, pending))
+    Ok((stats, pending))
 }

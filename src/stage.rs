@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -61,18 +61,27 @@ pub struct StagedImage {
 #[derive(Clone, Debug)]
 pub struct StagedFlavor {
     pub prepared: Prepared,
-    pub layers: Vec<Layer>,
     pub images: Vec<StagedImage>,
 }
 
 /// Computes every image of a flavor; reads templates only.
 pub fn compute(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<StagedFlavor> {
-    let vars = &prepared.vars;
     let layers = checked_layers(tree, config, prepared)?;
+    compute_on(tree, config, prepared, &layers)
+}
+
+/// [`compute`] on layers already found by [`checked_layers`].
+pub fn compute_on(
+    tree: &dyn Tree,
+    config: &Config,
+    prepared: &Prepared,
+    layers: &[Layer],
+) -> Result<StagedFlavor> {
+    let vars = &prepared.vars;
     let mut images = Vec::new();
     for (name, tag) in &vars.image_tags {
-        let sources = overlay::overlay(tree, &layers, name)?;
-        let files = render::render_image(tree, &sources, name, vars, config, &layers)?;
+        let sources = overlay::overlay(tree, layers, name)?;
+        let files = render::render_image(tree, &sources, name, vars, config, layers)?;
         let digest = context_digest(&files);
         images.push(StagedImage {
             name: name.clone(),
@@ -86,7 +95,6 @@ pub fn compute(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<
     graph::link(&mut images)?;
     Ok(StagedFlavor {
         prepared: prepared.clone(),
-        layers,
         images,
     })
 }
@@ -482,9 +490,4 @@ pub fn write_one(root: &Path, staging_root: &Path, rel: &Path, text: &str) -> Re
         &output,
     )?;
     Ok(true)
-}
-
-/// The staging dir of a flavor, as a path relative to the root.
-pub fn staging_dir(prepared: &Prepared) -> PathBuf {
-    prepared.vars.staging_dir().to_path_buf()
 }

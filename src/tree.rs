@@ -128,32 +128,38 @@ pub fn git_mode(mode: u32) -> u32 {
     }
 }
 
+/// The value of `key` in a cache shared by threads, computed and kept on first use. The lock is not
+/// held while computing, so two threads may compute the same value once each.
+fn cached<K, Q, V>(
+    cache: &Mutex<HashMap<K, V>>,
+    key: &Q,
+    compute: impl FnOnce() -> Result<V>,
+) -> Result<V>
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
+    V: Clone,
+{
+    if let Some(value) = cache.lock().unwrap().get(key) {
+        return Ok(value.clone());
+    }
+    let value = compute()?;
+    cache.lock().unwrap().insert(key.to_owned(), value.clone());
+    Ok(value)
+}
+
 impl Tree for FsTree {
     fn list(&self, dir: &Path) -> Result<Option<Arc<[Entry]>>> {
-        if let Some(cached) = self.lists.lock().unwrap().get(dir) {
-            return Ok(cached.clone());
-        }
-        let entries = self.list_uncached(dir)?;
-        self.lists
-            .lock()
-            .unwrap()
-            .insert(dir.to_path_buf(), entries.clone());
-        Ok(entries)
+        cached(&self.lists, dir, || self.list_uncached(dir))
     }
 
     fn read(&self, file: &Path) -> Result<Arc<[u8]>> {
-        if let Some(cached) = self.files.lock().unwrap().get(file) {
-            return Ok(cached.clone());
-        }
-        let path = self.root.join(file);
-        let bytes: Arc<[u8]> = std::fs::read(&path)
-            .with_context(|| format!("failed to read `{}`", path.display()))?
-            .into();
-        self.files
-            .lock()
-            .unwrap()
-            .insert(file.to_path_buf(), bytes.clone());
-        Ok(bytes)
+        cached(&self.files, file, || {
+            let path = self.root.join(file);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            Ok(bytes.into())
+        })
     }
 }
 
@@ -380,9 +386,10 @@ impl GitTree {
 
     /// The bytes of a blob, read through the one `git cat-file --batch` process.
     fn blob(&self, blob: &str) -> Result<Arc<[u8]>> {
-        if let Some(bytes) = self.blobs.lock().unwrap().get(blob) {
-            return Ok(bytes.clone());
-        }
+        cached(&self.blobs, blob, || self.read_blob_uncached(blob))
+    }
+
+    fn read_blob_uncached(&self, blob: &str) -> Result<Arc<[u8]>> {
         let mut cat_file = self.cat_file.lock().unwrap();
         if cat_file.is_none() {
             *cat_file = Some(self.spawn_cat_file()?);
@@ -399,13 +406,7 @@ impl GitTree {
                 return Err(err.context(format!("failed to read blob `{blob}` from git")));
             }
         };
-        drop(cat_file);
-        let bytes: Arc<[u8]> = bytes.into();
-        self.blobs
-            .lock()
-            .unwrap()
-            .insert(blob.to_string(), bytes.clone());
-        Ok(bytes)
+        Ok(bytes.into())
     }
 
     fn spawn_cat_file(&self) -> Result<CatFile> {
@@ -479,18 +480,10 @@ impl Drop for GitTree {
 
 impl Tree for GitTree {
     fn list(&self, dir: &Path) -> Result<Option<Arc<[Entry]>>> {
-        if let Some(cached) = self.lists.lock().unwrap().get(dir) {
-            return Ok(cached.clone());
-        }
-        let entries = match self.resolve(dir)? {
-            Resolved::Dir(real) => Some(self.entries(&real, dir)?),
-            Resolved::File { .. } | Resolved::Missing(_) => None,
-        };
-        self.lists
-            .lock()
-            .unwrap()
-            .insert(dir.to_path_buf(), entries.clone());
-        Ok(entries)
+        cached(&self.lists, dir, || match self.resolve(dir)? {
+            Resolved::Dir(real) => Ok(Some(self.entries(&real, dir)?)),
+            Resolved::File { .. } | Resolved::Missing(_) => Ok(None),
+        })
     }
 
     fn read(&self, file: &Path) -> Result<Arc<[u8]>> {

@@ -29,12 +29,6 @@ impl Env {
         Env { vars }
     }
 
-    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Env {
-        Env {
-            vars: pairs.into_iter().collect(),
-        }
-    }
-
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }

@@ -293,37 +293,63 @@ fn fragment_cycle_shows_the_chain() {
 
 #[test]
 fn tera_error_names_the_file_and_line() {
-    let test = staged().write("templates/src/core/conf.tera", "ok\n{% if %}\n");
-    let before = snapshot(&test.path().join("staging"));
-    let test = test.args(&["stage", SQUID]).status(1);
-    let out = test.run();
-    assert!(
-        out.stderr.starts_with(
-            "error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera: Failed to parse 'templates/src/core/conf.tera': "
-        ),
-        "{}",
-        out.stderr
+    fails(
+        staged().write("templates/src/core/conf.tera", "ok\n{% if %}\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera:2:7: expected a value that can be negated (staged as `core/conf`)
+        error: 1 of 1 flavors failed to stage
+        ",
     );
-    assert!(
-        out.stderr.contains("2:7"),
-        "the line and column: {}",
-        out.stderr
+}
+
+#[test]
+fn tera_unknown_variable() {
+    fails(
+        staged().write("templates/src/core/conf.tera", "x={{ NOPE }}\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera: Variable `NOPE` not found in context while rendering 'templates/src/core/conf.tera' (staged as `core/conf`)
+        error: 1 of 1 flavors failed to stage
+        ",
     );
-    assert!(before == snapshot(&test.path().join("staging")));
 }
 
 #[test]
 fn tera_cannot_read_the_environment() {
-    let test = staged().env("SECRET", "x").write(
-        "templates/src/core/conf.tera",
-        "{{ get_env(name=\"SECRET\") }}\n",
+    fails(
+        staged()
+            .env("SECRET", "x")
+            .write("templates/src/core/conf.tera", "{{ get_env(name=\"SECRET\") }}\n"),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera: Function call 'get_env' failed: `get_env` is disabled: use a variable allowed by `layout.env` (staged as `core/conf`)
+        error: 1 of 1 flavors failed to stage
+        ",
     );
-    let out = test.args(&["stage", SQUID]).status(1).run();
-    assert!(
-        out.stderr
-            .contains("`get_env` is disabled: use a variable allowed by `layout.env`"),
-        "{}",
-        out.stderr
+}
+
+#[test]
+fn flavor_with_a_bad_base_registry() {
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,centos,9,quay.io:bad,centos,9"],
+        "error: invalid flavor `squid,x86_64,centos,9,quay.io:bad,centos,9`: field 5 (base registry) `quay.io:bad` is not allowed: use a registry host[:port] such as `quay.io` or `127.0.0.1:5000`, or `_` for none\n",
+    );
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,centos,9,quay.io/x,centos,9"],
+        "error: invalid flavor `squid,x86_64,centos,9,quay.io/x,centos,9`: field 5 (base registry) `quay.io/x` contains `/`, allowed only in the base repo: use a registry host[:port] such as `quay.io` or `127.0.0.1:5000`, or `_` for none\n",
+    );
+}
+
+#[test]
+fn flavor_with_a_space_inside_a_field_is_two_flavors() {
+    // Whitespace separates flavors, so a space never reaches a field: each half is judged.
+    fails(
+        staged(),
+        &["stage", "squid,x86_64,centos,9,quay.io,centos/centos,stream 9"],
+        "error: invalid flavor `9`: expected 7 comma-separated fields `<ceph rel>,<arch>,<os name>,<os version>,<base registry>,<base repo>,<base tag>` or 3 `<ceph rel>,<os name>,<os version>`, found 1\n",
     );
 }
 
