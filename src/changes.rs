@@ -185,9 +185,10 @@ impl Repo {
         )
     }
 
-    /// Paths, relative to the root, changed from `base` to HEAD or in the working tree (staged,
-    /// unstaged, untracked and not ignored); both sides of a rename.
-    pub fn changes(&self, base: &str) -> Result<BTreeSet<PathBuf>> {
+    /// Paths, relative to the root, changed from `base` to HEAD, joined with `worktree`: the
+    /// working tree's changes as [`GitFacts`](crate::git::GitFacts) read them (staged, unstaged,
+    /// untracked and not ignored; both sides of a rename).
+    pub fn changes(&self, base: &str, worktree: &BTreeSet<PathBuf>) -> Result<BTreeSet<PathBuf>> {
         let committed = self.run(&[
             "diff",
             "--name-only",
@@ -198,44 +199,15 @@ impl Repo {
             "HEAD",
             "--",
         ])?;
-        let status = self.run(&[
-            "status",
-            "--porcelain",
-            "-z",
-            "--untracked-files=all",
-            "--no-renames",
-        ])?;
-        let mut paths = BTreeSet::new();
         let committed = String::from_utf8_lossy(&committed);
-        let status = String::from_utf8_lossy(&status);
-        for path in committed
-            .split('\0')
-            .filter(|p| !p.is_empty())
-            .chain(status_paths(&status))
-        {
+        let mut paths = worktree.clone();
+        for path in committed.split('\0').filter(|p| !p.is_empty()) {
             if let Some(rel) = path.strip_prefix(&self.prefix) {
                 paths.insert(PathBuf::from(rel));
             }
         }
         Ok(paths)
     }
-}
-
-/// The paths of `git status --porcelain -z`, as the repository names them.
-fn status_paths(status: &str) -> Vec<&str> {
-    let mut paths = Vec::new();
-    let mut entries = status.split('\0');
-    while let Some(entry) = entries.next() {
-        let Some(path) = entry.get(3..).filter(|path| !path.is_empty()) else {
-            continue;
-        };
-        paths.push(path);
-        // A rename or copy is followed by its source.
-        if entry.starts_with(['R', 'C']) {
-            paths.extend(entries.next().filter(|path| !path.is_empty()));
-        }
-    }
-    paths
 }
 
 /// A revision given by the user is never passed where git could read it as an option.
@@ -252,15 +224,6 @@ fn check_rev(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_paths_include_both_sides_of_a_rename() {
-        let status = " M a/b\0?? new file\0R  to\0from\0D  gone\0";
-        assert_eq!(
-            status_paths(status),
-            ["a/b", "new file", "to", "from", "gone"]
-        );
-    }
 
     #[test]
     fn revisions_that_look_like_options_are_rejected() {

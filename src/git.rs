@@ -117,6 +117,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_paths_include_both_sides_of_a_rename() {
+        let status = " M a/b\0?? new file\0R  to\0from\0D  gone\0";
+        let paths: Vec<_> = parse_status(status, "").into_iter().collect();
+        let expected: Vec<PathBuf> = ["a/b", "from", "gone", "new file", "to"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(paths, expected);
+    }
+
+    #[test]
     fn status_paths_are_made_relative() {
         let status = " M sub/templates/a\0?? sub/b\0R  sub/new\0sub/old\0 M other/c\0";
         let paths: Vec<_> = parse_status(status, "sub/").into_iter().collect();

@@ -34,7 +34,10 @@ pub fn command(
     let repo = Repo::open(project.root())?;
     let target = repo.target(vs, fetch, err)?;
     let merge_base = repo.merge_base(&target)?;
-    let changes: Vec<PathBuf> = repo.changes(&merge_base)?.into_iter().collect();
+    let changes: Vec<PathBuf> = repo
+        .changes(&merge_base, &project.git().modified)?
+        .into_iter()
+        .collect();
     let prepared = project.prepare(project.buildable()?)?;
     let affected = if by_path {
         self::by_path(config, &prepared, &changes)
