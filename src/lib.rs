@@ -1,5 +1,6 @@
 //! matriochka: turns flavor tuples into staged build contexts and Makefile fragments.
 
+pub mod cache;
 pub mod changes;
 pub mod cli;
 pub mod config;

@@ -38,7 +38,7 @@ pub fn command(
         .changes(&merge_base, &project.git().modified)?
         .into_iter()
         .collect();
-    let prepared = project.prepare(project.buildable()?)?;
+    let prepared = project.prepare(&project.buildable_texts()?)?;
     let affected = if by_path {
         self::by_path(config, &prepared, &changes)
     } else {

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use anyhow::{bail, Context as _, Result};
 
 use crate::config::Config;
-use crate::flavor::Flavor;
+use crate::flavor::{Flavor, FlavorError, ShortFormDefaults};
 use crate::git::GitFacts;
 use crate::makefile;
 use crate::stage::{self, manifest, Prepared, WriteStats};
@@ -74,6 +74,8 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub struct Project {
     pub config: Config,
     pub env: Env,
+    /// What the short form of a flavor takes from the host and the environment.
+    defaults: ShortFormDefaults,
     git: OnceLock<GitFacts>,
 }
 
@@ -82,6 +84,7 @@ impl Project {
         let config = Config::load(root, config)?;
         Ok(Project {
             config,
+            defaults: env.short_form_defaults(),
             env,
             git: OnceLock::new(),
         })
@@ -96,84 +99,105 @@ impl Project {
         self.git.get_or_init(|| GitFacts::read(&self.config.root))
     }
 
-    /// Flavors from the arguments, else `$FLAVORS`, else `flavors.default`.
-    pub fn requested_flavors(&self, args: &[String]) -> Result<Vec<Flavor>> {
-        let defaults = self.env.short_form_defaults();
-        let texts: Vec<String> = if !args.is_empty() {
-            args.to_vec()
+    /// The flavors from the arguments, else `$FLAVORS`, else `flavors.default`, as written and
+    /// checked. Each is parsed again where it is used, so that a run over many flavors holds a
+    /// few parsed flavors at a time.
+    pub fn requested_texts<'a>(&'a self, args: &'a [String]) -> Result<Vec<&'a str>> {
+        let texts: Vec<&str> = if !args.is_empty() {
+            split_flavors(args)
         } else if let Some(flavors) = self
             .env
             .get_nonempty("FLAVORS")
             .filter(|f| !f.trim().is_empty())
         {
-            vec![flavors.to_string()]
+            flavors.split_whitespace().collect()
         } else {
-            self.config.default_flavors.clone()
+            split_flavors(&self.config.default_flavors)
         };
-        let flavors = Flavor::parse_list(&texts, &defaults)?;
-        if flavors.is_empty() {
+        for text in &texts {
+            self.parse(text)?;
+        }
+        if texts.is_empty() {
             bail!(
                 "no flavor given: pass flavors, set FLAVORS or `flavors.default` in `{}`",
                 self.config.display_path()
             );
         }
-        Ok(flavors)
+        Ok(texts)
     }
 
-    /// The buildable flavors, in configuration order.
-    pub fn buildable(&self) -> Result<Vec<Flavor>> {
-        Flavor::parse_list(&self.config.buildable, &self.env.short_form_defaults()).with_context(
-            || {
+    /// The buildable flavors, in configuration order, as written and checked.
+    pub fn buildable_texts(&self) -> Result<Vec<&str>> {
+        let texts = split_flavors(&self.config.buildable);
+        for text in &texts {
+            self.parse(text).with_context(|| {
                 format!(
                     "bad `flavors.buildable` in `{}`",
                     self.config.display_path()
                 )
-            },
-        )
+            })?;
+        }
+        Ok(texts)
+    }
+
+    fn parse(&self, text: &str) -> Result<Flavor, FlavorError> {
+        Flavor::parse(text, &self.defaults)
     }
 
     /// Computes each flavor's variables; two flavors in one staging dir are an error.
-    pub fn prepare(&self, flavors: Vec<Flavor>) -> Result<Vec<Prepared>> {
-        self.prepare_with(flavors, |prepared| prepared)
+    pub fn prepare(&self, texts: &[&str]) -> Result<Vec<Prepared>> {
+        self.prepare_with(texts, |_, prepared| prepared)
     }
 
-    /// Like [`Project::prepare`], keeping of each flavor only what `keep` makes of it.
-    fn prepare_with<T>(
+    /// Like [`Project::prepare`], keeping of each flavor only what `keep` makes of its text and
+    /// the rest.
+    fn prepare_with<'t, T>(
         &self,
-        flavors: Vec<Flavor>,
-        keep: impl Fn(Prepared) -> T,
+        texts: &[&'t str],
+        keep: impl Fn(&'t str, Prepared) -> T,
     ) -> Result<Vec<T>> {
-        let buildable: BTreeSet<String> = self.buildable()?.iter().map(Flavor::tuple).collect();
+        let buildable = self.buildable_texts()?;
+        let buildable: BTreeSet<String> = buildable
+            .iter()
+            .map(|text| Ok(self.parse(text)?.tuple()))
+            .collect::<Result<_>>()?;
         let mut kept = Vec::new();
-        // Each staging dir → the tuple and the text of the flavor staged there.
-        let mut by_dir: HashMap<PathBuf, (String, String)> = HashMap::new();
-        for flavor in flavors {
+        // Each staging dir → the first flavor staged there.
+        let mut by_dir: HashMap<PathBuf, &str> = HashMap::new();
+        for &text in texts {
+            let flavor = self.parse(text)?;
             let vars = Vars::for_flavor(&flavor, &self.config, &self.env, self.git())?;
             let tuple = flavor.tuple();
-            if let Some((other_tuple, other_text)) = by_dir.get(vars.staging_dir()) {
-                if *other_tuple == tuple {
+            if let Some(&first) = by_dir.get(vars.staging_dir()) {
+                if self.parse(first)?.tuple() == tuple {
                     continue;
                 }
                 bail!(
-                    "flavors `{}` and `{}` both stage into `{}`: add the differing field to `layout.staging_dir`",
-                    other_text,
-                    flavor.text,
+                    "flavors `{first}` and `{text}` both stage into `{}`: add the differing field to `layout.staging_dir`",
                     vars.staging_dir().display()
                 );
             }
-            by_dir.insert(
-                vars.staging_dir().to_path_buf(),
-                (tuple.clone(), flavor.text.clone()),
-            );
+            by_dir.insert(vars.staging_dir().to_path_buf(), text);
             let is_buildable = buildable.contains(&tuple);
-            kept.push(keep(Prepared {
-                flavor,
-                vars,
-                buildable: is_buildable,
-            }));
+            kept.push(keep(
+                text,
+                Prepared {
+                    flavor,
+                    vars,
+                    buildable: is_buildable,
+                },
+            ));
         }
         Ok(kept)
     }
+}
+
+/// The flavors of a list whose items may each hold several, separated by white space.
+fn split_flavors(items: &[String]) -> Vec<&str> {
+    items
+        .iter()
+        .flat_map(|item| item.split_whitespace())
+        .collect()
 }
 
 /// Runs a command with the process environment.
@@ -200,8 +224,8 @@ pub fn execute(
     match command {
         Command::Stage { flavors } => stage_command(project, flavors, out, err),
         Command::ShowFlavors => {
-            for flavor in project.buildable()? {
-                writeln!(out, "{}", flavor.text)?;
+            for text in project.buildable_texts()? {
+                writeln!(out, "{text}")?;
             }
             Ok(EXIT_SUCCESS)
         }
@@ -212,8 +236,8 @@ pub fn execute(
             Ok(EXIT_SUCCESS)
         }
         Command::ShowVars { flavor } => {
-            let flavors = project.requested_flavors(std::slice::from_ref(flavor))?;
-            for prepared in project.prepare(flavors)? {
+            let texts = project.requested_texts(std::slice::from_ref(flavor))?;
+            for prepared in project.prepare(&texts)? {
                 for (name, value) in prepared.vars.all() {
                     writeln!(out, "{name}={value}")?;
                 }
@@ -221,7 +245,7 @@ pub fn execute(
             Ok(EXIT_SUCCESS)
         }
         Command::Plan { flavors, json } => {
-            let prepared = project.prepare(project.requested_flavors(flavors)?)?;
+            let prepared = project.prepare(&project.requested_texts(flavors)?)?;
             plan(&prepared, *json, out)?;
             Ok(EXIT_SUCCESS)
         }
@@ -273,11 +297,11 @@ fn plan(prepared: &[Prepared], json: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// A flavor to stage, as the clash check leaves it: its variables are computed again by the
-/// worker that stages it, so that a run holds the variables of a few flavors at a time.
-struct ToStage {
-    flavor: Flavor,
-    staging_dir: PathBuf,
+/// A flavor to stage, as the clash check leaves it: it is parsed and its variables computed again
+/// by the worker that stages it, so that a run holds those of a few flavors at a time.
+struct ToStage<'a> {
+    text: &'a str,
+    staging_dir: Box<Path>,
     buildable: bool,
 }
 
@@ -287,16 +311,17 @@ fn stage_command(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8> {
-    let flavors = project.prepare_with(project.requested_flavors(args)?, |p| ToStage {
-        staging_dir: p.vars.staging_dir().to_path_buf(),
-        flavor: p.flavor,
+    let texts = project.requested_texts(args)?;
+    let flavors = project.prepare_with(&texts, |text, p| ToStage {
+        text,
+        staging_dir: p.vars.staging_dir().into(),
         buildable: p.buildable,
     })?;
     for f in flavors.iter().filter(|f| !f.buildable) {
         writeln!(
             err,
             "warning: flavor `{}` is not in `flavors.buildable` of `{}`",
-            f.flavor.text,
+            f.text,
             project.config.display_path()
         )?;
     }
@@ -316,14 +341,14 @@ fn stage_command(
             }
             Err(error) => {
                 failed += 1;
-                writeln!(err, "error: failed to stage `{}`: {error:#}", f.flavor.text)?;
+                writeln!(err, "error: failed to stage `{}`: {error:#}", f.text)?;
             }
         }
     }
     if failed > 0 {
         bail!("{failed} of {} flavors failed to stage", flavors.len());
     }
-    let dirs: Vec<&Path> = flavors.iter().map(|f| f.staging_dir.as_path()).collect();
+    let dirs: Vec<&Path> = flavors.iter().map(|f| &*f.staging_dir).collect();
     let text = makefile::build_mk(&project.config, &dirs);
     let path = project.config.staging_root.join(makefile::BUILD_MK);
     stage::write_one(project.root(), &project.config.staging_root, &path, &text)?;
@@ -332,9 +357,10 @@ fn stage_command(
 
 /// A flavor's variables, computed again.
 fn prepared(project: &Project, f: &ToStage) -> Result<Prepared> {
+    let flavor = project.parse(f.text)?;
     Ok(Prepared {
-        vars: Vars::for_flavor(&f.flavor, &project.config, &project.env, project.git())?,
-        flavor: f.flavor.clone(),
+        vars: Vars::for_flavor(&flavor, &project.config, &project.env, project.git())?,
+        flavor,
         buildable: f.buildable,
     })
 }

@@ -11,6 +11,8 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use crate::cache::Cache;
+
 use anyhow::{bail, Context, Result};
 
 /// Mode of a regular file, as git knows it: executable or not.
@@ -39,12 +41,14 @@ pub trait Tree: Sync {
     fn read(&self, file: &Path) -> Result<Arc<[u8]>>;
 }
 
-/// The working directory, with directory listings and file contents cached for the run.
+/// Bytes of directory listings an `FsTree` keeps: the layers of a few flavors.
+const LISTS_BUDGET: usize = 256 << 10;
+
+/// The working directory, with recent directory listings cached.
 pub struct FsTree {
     root: PathBuf,
     templates: Option<PathBuf>,
-    lists: Mutex<HashMap<PathBuf, Option<Arc<[Entry]>>>>,
-    files: Mutex<HashMap<PathBuf, Arc<[u8]>>>,
+    lists: Cache<PathBuf, Option<Arc<[Entry]>>>,
 }
 
 impl FsTree {
@@ -53,8 +57,7 @@ impl FsTree {
         FsTree {
             root: root.to_path_buf(),
             templates: root.join(templates).canonicalize().ok(),
-            lists: Mutex::default(),
-            files: Mutex::default(),
+            lists: Cache::new(LISTS_BUDGET),
         }
     }
 
@@ -128,38 +131,29 @@ pub fn git_mode(mode: u32) -> u32 {
     }
 }
 
-/// The value of `key` in a cache shared by threads, computed and kept on first use. The lock is not
-/// held while computing, so two threads may compute the same value once each.
-fn cached<K, Q, V>(
-    cache: &Mutex<HashMap<K, V>>,
-    key: &Q,
-    compute: impl FnOnce() -> Result<V>,
-) -> Result<V>
-where
-    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
-    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
-    V: Clone,
-{
-    if let Some(value) = cache.lock().unwrap().get(key) {
-        return Ok(value.clone());
-    }
-    let value = compute()?;
-    cache.lock().unwrap().insert(key.to_owned(), value.clone());
-    Ok(value)
+/// The bytes a directory listing holds.
+fn listing_weight(dir: &Path, entries: &Option<Arc<[Entry]>>) -> usize {
+    let entries = entries.as_deref().unwrap_or_default();
+    dir.as_os_str().len()
+        + entries
+            .iter()
+            .map(|entry| std::mem::size_of::<Entry>() + entry.name.len())
+            .sum::<usize>()
 }
 
 impl Tree for FsTree {
     fn list(&self, dir: &Path) -> Result<Option<Arc<[Entry]>>> {
-        cached(&self.lists, dir, || self.list_uncached(dir))
+        self.lists
+            .get_or_compute(dir, listing_weight, || self.list_uncached(dir))
     }
 
+    /// Read each time: the kernel's page cache already holds the templates, and a copy of them
+    /// all would make memory grow with the number of flavors staged.
     fn read(&self, file: &Path) -> Result<Arc<[u8]>> {
-        cached(&self.files, file, || {
-            let path = self.root.join(file);
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("failed to read `{}`", path.display()))?;
-            Ok(bytes.into())
-        })
+        let path = self.root.join(file);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        Ok(bytes.into())
     }
 }
 
@@ -171,8 +165,8 @@ pub struct GitTree {
     /// Each directory (relative to the project root) → its entries by name; the templates'
     /// ancestors are included so that paths resolve from the root.
     dirs: HashMap<PathBuf, BTreeMap<String, Node>>,
-    lists: Mutex<HashMap<PathBuf, Option<Arc<[Entry]>>>>,
-    blobs: Mutex<HashMap<String, Arc<[u8]>>>,
+    lists: Cache<PathBuf, Option<Arc<[Entry]>>>,
+    blobs: Cache<String, Arc<[u8]>>,
     cat_file: Mutex<Option<CatFile>>,
 }
 
@@ -282,8 +276,8 @@ impl GitTree {
             root: root.to_path_buf(),
             templates: templates.to_path_buf(),
             dirs,
-            lists: Mutex::default(),
-            blobs: Mutex::default(),
+            lists: Cache::unbounded(),
+            blobs: Cache::unbounded(),
             cat_file: Mutex::new(None),
         })
     }
@@ -386,7 +380,11 @@ impl GitTree {
 
     /// The bytes of a blob, read through the one `git cat-file --batch` process.
     fn blob(&self, blob: &str) -> Result<Arc<[u8]>> {
-        cached(&self.blobs, blob, || self.read_blob_uncached(blob))
+        self.blobs.get_or_compute(
+            blob,
+            |blob, bytes| blob.len() + bytes.len(),
+            || self.read_blob_uncached(blob),
+        )
     }
 
     fn read_blob_uncached(&self, blob: &str) -> Result<Arc<[u8]>> {
@@ -480,10 +478,11 @@ impl Drop for GitTree {
 
 impl Tree for GitTree {
     fn list(&self, dir: &Path) -> Result<Option<Arc<[Entry]>>> {
-        cached(&self.lists, dir, || match self.resolve(dir)? {
-            Resolved::Dir(real) => Ok(Some(self.entries(&real, dir)?)),
-            Resolved::File { .. } | Resolved::Missing(_) => Ok(None),
-        })
+        self.lists
+            .get_or_compute(dir, listing_weight, || match self.resolve(dir)? {
+                Resolved::Dir(real) => Ok(Some(self.entries(&real, dir)?)),
+                Resolved::File { .. } | Resolved::Missing(_) => Ok(None),
+            })
     }
 
     fn read(&self, file: &Path) -> Result<Arc<[u8]>> {

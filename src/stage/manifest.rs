@@ -20,18 +20,18 @@
 //! the current time, and nothing sets it by hand. What is not covered, as with git: an output
 //! changed by another process while this run writes it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
 use super::{hex, is_own_temp, Output, Prepared, CONTEXT_DIR};
+use crate::cache::Cache;
 use crate::config::Config;
 use crate::git::GitFacts;
 use crate::overlay::{self, Layer};
@@ -87,6 +87,11 @@ fn nanos(secs: i64, nsecs: i64) -> i128 {
 /// A template file's stamps: the entry itself and, for a link, what it leads to.
 type SourceStamp = Option<(Stamp, Option<Stamp>)>;
 
+/// Bytes of template stamps and of overlay digests kept across flavors: enough for the flavors
+/// around the one being staged, which share its layers.
+const SOURCES_BUDGET: usize = 128 << 10;
+const OVERLAYS_BUDGET: usize = 64 << 10;
+
 /// What every flavor's fingerprint shares, read once per run, and the template stamps, cached
 /// across flavors.
 pub struct RunFacts {
@@ -98,9 +103,9 @@ pub struct RunFacts {
     started: i128,
     /// Whether the configuration changed too recently for any flavor to be recorded.
     config_recent: bool,
-    sources: Mutex<HashMap<PathBuf, SourceStamp>>,
+    sources: Cache<PathBuf, SourceStamp>,
     /// Overlay digests by image and layers.
-    overlays: Mutex<HashMap<String, OverlayDigest>>,
+    overlays: Cache<String, OverlayDigest>,
 }
 
 impl RunFacts {
@@ -134,29 +139,26 @@ impl RunFacts {
             shared,
             started,
             config_recent,
-            sources: Mutex::default(),
-            overlays: Mutex::default(),
+            sources: Cache::new(SOURCES_BUDGET),
+            overlays: Cache::new(OVERLAYS_BUDGET),
         }
     }
 
     fn source_stamp(&self, path: &Path) -> SourceStamp {
-        if let Some(stamp) = self.sources.lock().unwrap().get(path) {
-            return *stamp;
-        }
-        let full = self.root.join(path);
-        let stamp = std::fs::symlink_metadata(&full).ok().and_then(|meta| {
-            let target = if meta.file_type().is_symlink() {
-                Some(Stamp::of(&std::fs::metadata(&full).ok()?))
-            } else {
-                None
-            };
-            Some((Stamp::of(&meta), target))
-        });
-        self.sources
-            .lock()
-            .unwrap()
-            .insert(path.to_path_buf(), stamp);
-        stamp
+        self.sources.get_or_insert_with(
+            path,
+            |path, _| path.as_os_str().len() + std::mem::size_of::<SourceStamp>(),
+            || {
+                let full = self.root.join(path);
+                let meta = std::fs::symlink_metadata(&full).ok()?;
+                let target = if meta.file_type().is_symlink() {
+                    Some(Stamp::of(&std::fs::metadata(&full).ok()?))
+                } else {
+                    None
+                };
+                Some((Stamp::of(&meta), target))
+            },
+        )
     }
 
     /// The fingerprint of a flavor's inputs; `None` when a template cannot be looked at (the
@@ -209,37 +211,44 @@ impl RunFacts {
         git: &GitFacts,
     ) -> OverlayDigest {
         let key = format!("{image}\0{layers_key}");
-        if let Some(digest) = self.overlays.lock().unwrap().get(&key) {
-            return *digest;
-        }
-        let digest = (|| {
-            let sources = overlay::overlay(tree, layers, image).ok()?;
-            let mut hasher = Sha256::new();
-            let mut recordable = true;
-            hasher.update((sources.len() as u64).to_le_bytes());
-            for (staged, source) in &sources {
-                field(&mut hasher, staged.as_bytes());
-                field(&mut hasher, source.path.as_os_str().as_encoded_bytes());
-                hasher.update(source.mode.to_le_bytes());
-                hasher.update((source.layer as u64).to_le_bytes());
-                // `files-sources` marks the sources git sees as modified.
-                hasher.update([u8::from(git.modified.contains(&source.path))]);
-                let (stamp, target) = self.source_stamp(&source.path)?;
-                stamp.hash(&mut hasher);
-                recordable &= !is_recent(stamp.ctime, self.started);
-                match target {
-                    Some(target) => {
-                        hasher.update([1]);
-                        target.hash(&mut hasher);
-                        recordable &= !is_recent(target.ctime, self.started);
-                    }
-                    None => hasher.update([0]),
+        self.overlays.get_or_insert_with(
+            &key,
+            |key, _| key.len() + std::mem::size_of::<OverlayDigest>(),
+            || self.overlay_digest_uncached(tree, layers, image, git),
+        )
+    }
+
+    fn overlay_digest_uncached(
+        &self,
+        tree: &dyn Tree,
+        layers: &[Layer],
+        image: &str,
+        git: &GitFacts,
+    ) -> OverlayDigest {
+        let sources = overlay::overlay(tree, layers, image).ok()?;
+        let mut hasher = Sha256::new();
+        let mut recordable = true;
+        hasher.update((sources.len() as u64).to_le_bytes());
+        for (staged, source) in &sources {
+            field(&mut hasher, staged.as_bytes());
+            field(&mut hasher, source.path.as_os_str().as_encoded_bytes());
+            hasher.update(source.mode.to_le_bytes());
+            hasher.update((source.layer as u64).to_le_bytes());
+            // `files-sources` marks the sources git sees as modified.
+            hasher.update([u8::from(git.modified.contains(&source.path))]);
+            let (stamp, target) = self.source_stamp(&source.path)?;
+            stamp.hash(&mut hasher);
+            recordable &= !is_recent(stamp.ctime, self.started);
+            match target {
+                Some(target) => {
+                    hasher.update([1]);
+                    target.hash(&mut hasher);
+                    recordable &= !is_recent(target.ctime, self.started);
                 }
+                None => hasher.update([0]),
             }
-            Some((hasher.finalize().into(), recordable))
-        })();
-        self.overlays.lock().unwrap().insert(key, digest);
-        digest
+        }
+        Some((hasher.finalize().into(), recordable))
     }
 }
 
