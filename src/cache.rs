@@ -13,10 +13,6 @@ use std::convert::Infallible;
 use std::hash::Hash;
 use std::sync::Mutex;
 
-/// What an entry costs besides its key's and value's own bytes: the map's slot, the allocations'
-/// headers.
-pub const ENTRY_OVERHEAD: usize = 64;
-
 /// A bounded cache of values computed from keys.
 pub struct Cache<K, V> {
     budget: usize,
@@ -31,6 +27,10 @@ struct Generations<K, V> {
 }
 
 impl<K: Hash + Eq, V: Clone> Cache<K, V> {
+    /// What an entry costs besides the bytes its key and value point to: its slot in the map,
+    /// twice over for the free slots a hash map keeps, and an allocation header.
+    pub const SLOT: usize = 2 * std::mem::size_of::<(K, (V, usize))>() + 16;
+
     /// A cache holding up to about `budget` bytes in each of its two generations.
     pub fn new(budget: usize) -> Cache<K, V> {
         Cache {
@@ -49,7 +49,8 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         Cache::new(usize::MAX)
     }
 
-    /// The value of `key`, computed and kept on first use; `weigh` tells an entry's bytes. The
+    /// The value of `key`, computed and kept on first use; `weigh` tells the bytes that an entry's
+    /// key and value point to (their heap allocations), the cache adds [`Cache::SLOT`]. The
     /// lock is not held while computing, so two threads may compute the same value once each.
     pub fn get_or_compute<Q, E>(
         &self,
@@ -73,7 +74,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
             }
         }
         let value = compute()?;
-        let weight = weigh(key, &value) + ENTRY_OVERHEAD;
+        let weight = weigh(key, &value) + Self::SLOT;
         self.generations
             .lock()
             .unwrap()
@@ -127,7 +128,7 @@ mod tests {
         cache
             .get_or_compute(
                 key,
-                |_, _| 100 - ENTRY_OVERHEAD,
+                |_, _| 100 - Cache::<String, usize>::SLOT,
                 || {
                     computed.set(computed.get() + 1);
                     Ok::<_, ()>(key.len())

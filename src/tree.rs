@@ -42,7 +42,7 @@ pub trait Tree: Sync {
 }
 
 /// Bytes of directory listings an `FsTree` keeps: the layers of a few flavors.
-const LISTS_BUDGET: usize = 256 << 10;
+const LISTS_BUDGET: usize = 128 << 10;
 
 /// The working directory, with recent directory listings cached.
 pub struct FsTree {
@@ -131,14 +131,16 @@ pub fn git_mode(mode: u32) -> u32 {
     }
 }
 
-/// The bytes a directory listing holds.
+/// The bytes a directory listing points to: its path, the shared slice (with its two counts) and
+/// each name, each allocation with its header.
 fn listing_weight(dir: &Path, entries: &Option<Arc<[Entry]>>) -> usize {
+    const HEADER: usize = 16;
     let entries = entries.as_deref().unwrap_or_default();
-    dir.as_os_str().len()
-        + entries
-            .iter()
-            .map(|entry| std::mem::size_of::<Entry>() + entry.name.len())
-            .sum::<usize>()
+    let names: usize = entries
+        .iter()
+        .map(|entry| std::mem::size_of::<Entry>() + entry.name.len() + HEADER)
+        .sum();
+    dir.as_os_str().len() + HEADER + 2 * HEADER + names
 }
 
 impl Tree for FsTree {

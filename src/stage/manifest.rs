@@ -84,13 +84,18 @@ fn nanos(secs: i64, nsecs: i64) -> i128 {
     i128::from(secs) * 1_000_000_000 + i128::from(nsecs)
 }
 
-/// A template file's stamps: the entry itself and, for a link, what it leads to.
-type SourceStamp = Option<(Stamp, Option<Stamp>)>;
+/// What a fingerprint takes of a template file: a digest of its stamps (the entry itself and,
+/// for a link, what it leads to), and whether one of them is too recent to be trusted.
+#[derive(Clone, Copy, Debug)]
+struct SourceFacts {
+    stamps: [u8; 16],
+    recent: bool,
+}
 
 /// Bytes of template stamps and of overlay digests kept across flavors: enough for the flavors
 /// around the one being staged, which share its layers.
-const SOURCES_BUDGET: usize = 128 << 10;
-const OVERLAYS_BUDGET: usize = 64 << 10;
+const SOURCES_BUDGET: usize = 64 << 10;
+const OVERLAYS_BUDGET: usize = 32 << 10;
 
 /// What every flavor's fingerprint shares, read once per run, and the template stamps, cached
 /// across flavors.
@@ -103,7 +108,7 @@ pub struct RunFacts {
     started: i128,
     /// Whether the configuration changed too recently for any flavor to be recorded.
     config_recent: bool,
-    sources: Cache<PathBuf, SourceStamp>,
+    sources: Cache<PathBuf, Option<SourceFacts>>,
     /// Overlay digests by image and layers.
     overlays: Cache<String, OverlayDigest>,
 }
@@ -144,19 +149,29 @@ impl RunFacts {
         }
     }
 
-    fn source_stamp(&self, path: &Path) -> SourceStamp {
+    /// A template file's facts; `None` when it cannot be looked at.
+    fn source_facts(&self, path: &Path) -> Option<SourceFacts> {
         self.sources.get_or_insert_with(
             path,
-            |path, _| path.as_os_str().len() + std::mem::size_of::<SourceStamp>(),
+            |path, _| path.as_os_str().len(),
             || {
                 let full = self.root.join(path);
                 let meta = std::fs::symlink_metadata(&full).ok()?;
-                let target = if meta.file_type().is_symlink() {
-                    Some(Stamp::of(&std::fs::metadata(&full).ok()?))
+                let stamp = Stamp::of(&meta);
+                let mut hasher = Sha256::new();
+                stamp.hash(&mut hasher);
+                let mut recent = is_recent(stamp.ctime, self.started);
+                if meta.file_type().is_symlink() {
+                    let target = Stamp::of(&std::fs::metadata(&full).ok()?);
+                    hasher.update([1]);
+                    target.hash(&mut hasher);
+                    recent |= is_recent(target.ctime, self.started);
                 } else {
-                    None
-                };
-                Some((Stamp::of(&meta), target))
+                    hasher.update([0]);
+                }
+                let mut stamps = [0; 16];
+                stamps.copy_from_slice(&hasher.finalize()[..16]);
+                Some(SourceFacts { stamps, recent })
             },
         )
     }
@@ -213,7 +228,7 @@ impl RunFacts {
         let key = format!("{image}\0{layers_key}");
         self.overlays.get_or_insert_with(
             &key,
-            |key, _| key.len() + std::mem::size_of::<OverlayDigest>(),
+            |key, _| key.len(),
             || self.overlay_digest_uncached(tree, layers, image, git),
         )
     }
@@ -236,17 +251,9 @@ impl RunFacts {
             hasher.update((source.layer as u64).to_le_bytes());
             // `files-sources` marks the sources git sees as modified.
             hasher.update([u8::from(git.modified.contains(&source.path))]);
-            let (stamp, target) = self.source_stamp(&source.path)?;
-            stamp.hash(&mut hasher);
-            recordable &= !is_recent(stamp.ctime, self.started);
-            match target {
-                Some(target) => {
-                    hasher.update([1]);
-                    target.hash(&mut hasher);
-                    recordable &= !is_recent(target.ctime, self.started);
-                }
-                None => hasher.update([0]),
-            }
+            let facts = self.source_facts(&source.path)?;
+            hasher.update(facts.stamps);
+            recordable &= !facts.recent;
         }
         Some((hasher.finalize().into(), recordable))
     }
