@@ -391,7 +391,7 @@ pub fn render_image(
                 }
             }
             _ => StagedFile {
-                bytes: bytes.to_vec(),
+                bytes: bytes.into_vec(),
                 mode: source.mode,
                 source: source.path.clone(),
                 fragments: BTreeMap::new(),

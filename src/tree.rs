@@ -33,12 +33,40 @@ pub struct Entry {
     pub kind: Kind,
 }
 
+/// A file's bytes: owned when read from disk for the caller, shared when the tree keeps them.
+#[derive(Debug)]
+pub enum Bytes {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl Bytes {
+    /// The bytes as a vector, copied only when shared.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            Bytes::Owned(bytes) => bytes,
+            Bytes::Shared(bytes) => bytes.to_vec(),
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(bytes) => bytes,
+            Bytes::Shared(bytes) => bytes,
+        }
+    }
+}
+
 /// A read-only tree of files, addressed by paths relative to the project root.
 pub trait Tree: Sync {
     /// The entries of a directory sorted by name, or `None` when it is not a directory.
     fn list(&self, dir: &Path) -> Result<Option<Arc<[Entry]>>>;
     /// The bytes of a file.
-    fn read(&self, file: &Path) -> Result<Arc<[u8]>>;
+    fn read(&self, file: &Path) -> Result<Bytes>;
 }
 
 /// Bytes of directory listings an `FsTree` keeps: the layers of a few flavors.
@@ -151,11 +179,11 @@ impl Tree for FsTree {
 
     /// Read each time: the kernel's page cache already holds the templates, and a copy of them
     /// all would make memory grow with the number of flavors staged.
-    fn read(&self, file: &Path) -> Result<Arc<[u8]>> {
+    fn read(&self, file: &Path) -> Result<Bytes> {
         let path = self.root.join(file);
         let bytes =
             std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        Ok(bytes.into())
+        Ok(Bytes::Owned(bytes))
     }
 }
 
@@ -487,9 +515,9 @@ impl Tree for GitTree {
             })
     }
 
-    fn read(&self, file: &Path) -> Result<Arc<[u8]>> {
+    fn read(&self, file: &Path) -> Result<Bytes> {
         match self.resolve(file)? {
-            Resolved::File { blob, .. } => self.blob(&blob),
+            Resolved::File { blob, .. } => Ok(Bytes::Shared(self.blob(&blob)?)),
             Resolved::Dir(_) | Resolved::Missing(_) => {
                 bail!("failed to read `{}`: no such file", file.display())
             }

@@ -10,7 +10,7 @@ use matriochka::flavor::Flavor;
 use matriochka::git::GitFacts;
 use matriochka::modified;
 use matriochka::stage::{self, Prepared};
-use matriochka::tree::{Entry, Kind, Tree};
+use matriochka::tree::{Bytes, Entry, Kind, Tree};
 use matriochka::vars::{Env, Vars};
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -857,9 +857,9 @@ impl Tree for MemTree {
         ))
     }
 
-    fn read(&self, file: &Path) -> anyhow::Result<Arc<[u8]>> {
+    fn read(&self, file: &Path) -> anyhow::Result<Bytes> {
         match self.files.get(file) {
-            Some((_, bytes)) => Ok(bytes.clone().into()),
+            Some((_, bytes)) => Ok(Bytes::Owned(bytes.clone())),
             None => anyhow::bail!("no file `{}`", file.display()),
         }
     }
