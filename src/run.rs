@@ -104,7 +104,7 @@ impl Project {
     /// few parsed flavors at a time.
     pub fn requested_texts<'a>(&'a self, args: &'a [String]) -> Result<Vec<&'a str>> {
         let texts: Vec<&str> = if !args.is_empty() {
-            split_flavors(args)
+            Flavor::split_list(args)
         } else if let Some(flavors) = self
             .env
             .get_nonempty("FLAVORS")
@@ -112,7 +112,7 @@ impl Project {
         {
             flavors.split_whitespace().collect()
         } else {
-            split_flavors(&self.config.default_flavors)
+            Flavor::split_list(&self.config.default_flavors)
         };
         for text in &texts {
             self.parse(text)?;
@@ -128,7 +128,7 @@ impl Project {
 
     /// The buildable flavors, in configuration order, as written and checked.
     pub fn buildable_texts(&self) -> Result<Vec<&str>> {
-        let texts = split_flavors(&self.config.buildable);
+        let texts = Flavor::split_list(&self.config.buildable);
         for text in &texts {
             self.parse(text).with_context(|| {
                 format!(
@@ -190,14 +190,6 @@ impl Project {
         }
         Ok(kept)
     }
-}
-
-/// The flavors of a list whose items may each hold several, separated by white space.
-fn split_flavors(items: &[String]) -> Vec<&str> {
-    items
-        .iter()
-        .flat_map(|item| item.split_whitespace())
-        .collect()
 }
 
 /// Runs a command with the process environment.
