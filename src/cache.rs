@@ -167,6 +167,36 @@ mod tests {
     }
 
     #[test]
+    fn threads_sharing_a_small_cache_get_each_key_s_own_value() {
+        // A budget of a few entries, so that generations turn over all the time.
+        let cache: Cache<String, String> = Cache::new(4 * Cache::<String, String>::SLOT);
+        let computed = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let (cache, computed) = (&cache, &computed);
+                scope.spawn(move || {
+                    for round in 0..2_000 {
+                        let key = format!("k{}", (round * (thread + 1)) % 37);
+                        let value = cache.get_or_insert_with(
+                            key.as_str(),
+                            |key, value| key.len() + value.len(),
+                            || {
+                                computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                format!("value of {key}")
+                            },
+                        );
+                        assert_eq!(value, format!("value of {key}"));
+                        assert!(cache.weight() <= 2 * 4 * Cache::<String, String>::SLOT + 64);
+                    }
+                });
+            }
+        });
+        // Evicted keys were computed again.
+        let computed = computed.into_inner();
+        assert!(computed > 37, "{computed} computations");
+    }
+
+    #[test]
     fn a_failed_computation_is_not_kept() {
         let cache: Cache<String, usize> = Cache::new(1000);
         let result: Result<usize, &str> = cache.get_or_compute("a", |_, _| 1, || Err("no"));
