@@ -465,7 +465,7 @@ mod tests {
     use super::*;
     use crate::flavor::Flavor;
     use crate::git::GitFacts;
-    use crate::vars::{Env, Vars};
+    use crate::vars::Env;
 
     const CONFIG: &str = r#"
 [layout]
@@ -489,13 +489,7 @@ always = ["flavors/**", "Makefile"]
         .iter()
         .map(|text| {
             let flavor = Flavor::parse(text, &defaults).unwrap();
-            let vars =
-                Vars::for_flavor(&flavor, &config, &Env::default(), &GitFacts::unknown()).unwrap();
-            Prepared {
-                flavor,
-                vars,
-                buildable: true,
-            }
+            Prepared::new(flavor, &config, &Env::default(), &GitFacts::unknown(), true).unwrap()
         })
         .collect();
         (config, prepared)

@@ -16,7 +16,7 @@ use crate::git::GitFacts;
 use crate::makefile;
 use crate::stage::{self, manifest, Prepared, WriteStats};
 use crate::tree::FsTree;
-use crate::vars::{Env, Vars};
+use crate::vars::Env;
 
 pub const EXIT_SUCCESS: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
@@ -166,27 +166,22 @@ impl Project {
         let mut by_dir: HashMap<PathBuf, &str> = HashMap::new();
         for &text in texts {
             let flavor = self.parse(text)?;
-            let vars = Vars::for_flavor(&flavor, &self.config, &self.env, self.git())?;
             let tuple = flavor.tuple();
-            if let Some(&first) = by_dir.get(vars.staging_dir()) {
+            let is_buildable = buildable.contains(&tuple);
+            let prepared =
+                Prepared::new(flavor, &self.config, &self.env, self.git(), is_buildable)?;
+            let dir = prepared.vars.staging_dir();
+            if let Some(&first) = by_dir.get(dir) {
                 if self.parse(first)?.tuple() == tuple {
                     continue;
                 }
                 bail!(
                     "flavors `{first}` and `{text}` both stage into `{}`: add the differing field to `layout.staging_dir`",
-                    vars.staging_dir().display()
+                    dir.display()
                 );
             }
-            by_dir.insert(vars.staging_dir().to_path_buf(), text);
-            let is_buildable = buildable.contains(&tuple);
-            kept.push(keep(
-                text,
-                Prepared {
-                    flavor,
-                    vars,
-                    buildable: is_buildable,
-                },
-            ));
+            by_dir.insert(dir.to_path_buf(), text);
+            kept.push(keep(text, prepared));
         }
         Ok(kept)
     }
@@ -350,11 +345,13 @@ fn stage_command(
 /// A flavor's variables, computed again.
 fn prepared(project: &Project, f: &ToStage) -> Result<Prepared> {
     let flavor = project.parse(f.text)?;
-    Ok(Prepared {
-        vars: Vars::for_flavor(&flavor, &project.config, &project.env, project.git())?,
+    Prepared::new(
         flavor,
-        buildable: f.buildable,
-    })
+        &project.config,
+        &project.env,
+        project.git(),
+        f.buildable,
+    )
 }
 
 /// Stages every flavor, on as many threads as there are cores; results in input order.

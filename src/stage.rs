@@ -20,7 +20,7 @@ use crate::graph;
 use crate::overlay::{self, Layer};
 use crate::render::{self, StagedFile};
 use crate::tree::{Tree, MODE_FILE};
-use crate::vars::Vars;
+use crate::vars::{Env, Vars};
 
 pub mod manifest;
 
@@ -38,6 +38,21 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// A flavor with its variables computed.
+    pub fn new(
+        flavor: Flavor,
+        config: &Config,
+        env: &Env,
+        git: &GitFacts,
+        buildable: bool,
+    ) -> Result<Prepared> {
+        Ok(Prepared {
+            vars: Vars::for_flavor(&flavor, config, env, git)?,
+            flavor,
+            buildable,
+        })
+    }
+
     pub fn id(&self) -> String {
         self.vars.id()
     }

@@ -11,7 +11,7 @@ use matriochka::git::GitFacts;
 use matriochka::modified;
 use matriochka::stage::{self, Prepared};
 use matriochka::tree::{Bytes, Entry, Kind, Tree};
-use matriochka::vars::{Env, Vars};
+use matriochka::vars::Env;
 use proptest::prelude::*;
 use tempfile::TempDir;
 
@@ -893,13 +893,7 @@ fn prop_project() -> (Config, Vec<Prepared>) {
         .iter()
         .map(|text| {
             let flavor = Flavor::parse(text, &defaults).unwrap();
-            let vars =
-                Vars::for_flavor(&flavor, &config, &Env::default(), &GitFacts::unknown()).unwrap();
-            Prepared {
-                flavor,
-                vars,
-                buildable: true,
-            }
+            Prepared::new(flavor, &config, &Env::default(), &GitFacts::unknown(), true).unwrap()
         })
         .collect();
     (config, prepared)
