@@ -493,13 +493,26 @@ fn an_always_glob_reports_every_flavor_and_image() {
 
 const MISSING_FRAGMENT: &str = "templates/rel/ALL/ubuntu/__INSTALL__:1: fragment `__MISSING__` not found (staged as `daemon-base/__INSTALL__`; searched `templates/src`, `templates/src/daemon-base`, `templates/rel/ALL`, `templates/rel/ALL/daemon-base`, `templates/rel/ALL/ubuntu`, `templates/rel/ALL/ubuntu/daemon-base`, `templates/rel/ALL/ubuntu/22.04`, `templates/rel/ALL/ubuntu/22.04/daemon-base`, `templates/rel/squid`, `templates/rel/squid/daemon-base`, `templates/rel/squid/ubuntu`, `templates/rel/squid/ubuntu/daemon-base`)";
 
-#[test]
-fn a_flavor_failing_in_the_working_tree_is_reported() {
-    let repo = Repo::new();
+/// Makes `squid,ubuntu,22.04` fail to stage: its `__INSTALL__` uses a missing fragment.
+fn break_ubuntu(repo: &Repo) {
     repo.write(
         "templates/rel/ALL/ubuntu/__INSTALL__",
         "apt-get install -y __MISSING__",
     );
+}
+
+/// Breaks ubuntu on `main` and pushes it to origin.
+fn break_ubuntu_on_origin_main(repo: &Repo) {
+    repo.git(&["checkout", "-q", "main"]);
+    break_ubuntu(repo);
+    repo.commit("break ubuntu");
+    repo.git(&["push", "-q", "origin", "main"]);
+}
+
+#[test]
+fn a_flavor_failing_in_the_working_tree_is_reported() {
+    let repo = Repo::new();
+    break_ubuntu(&repo);
     repo.check(
         &["modified"],
         "squid,ubuntu,22.04\n",
@@ -513,13 +526,7 @@ fn a_flavor_failing_in_the_working_tree_is_reported() {
 #[test]
 fn a_flavor_failing_at_the_merge_base_is_reported() {
     let repo = Repo::new();
-    repo.git(&["checkout", "-q", "main"]);
-    repo.write(
-        "templates/rel/ALL/ubuntu/__INSTALL__",
-        "apt-get install -y __MISSING__",
-    );
-    repo.commit("break ubuntu");
-    repo.git(&["push", "-q", "origin", "main"]);
+    break_ubuntu_on_origin_main(&repo);
     repo.git(&["checkout", "-q", "-b", "fix"]);
     repo.write(
         "templates/rel/ALL/ubuntu/__INSTALL__",
@@ -539,13 +546,7 @@ fn a_flavor_failing_at_the_merge_base_is_reported() {
 #[test]
 fn a_flavor_failing_the_same_way_on_both_sides_is_not_reported() {
     let repo = Repo::new();
-    repo.git(&["checkout", "-q", "main"]);
-    repo.write(
-        "templates/rel/ALL/ubuntu/__INSTALL__",
-        "apt-get install -y __MISSING__",
-    );
-    repo.commit("break ubuntu");
-    repo.git(&["push", "-q", "origin", "main"]);
+    break_ubuntu_on_origin_main(&repo);
     repo.git(&["checkout", "-q", "-b", "unrelated"]);
     repo.write("templates/rel/ALL/ubuntu/__UNUSED__", "unused\n");
     repo.commit("unused fragment");
