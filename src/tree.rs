@@ -11,9 +11,9 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use crate::cache::Cache;
-
 use anyhow::{bail, Context, Result};
+
+use crate::cache::Cache;
 
 /// Mode of a regular file, as git knows it: executable or not.
 pub const MODE_FILE: u32 = 0o644;
