@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::run::{Command, Invocation, ModifiedOutput};
+use crate::command::{Command, Invocation, ModifiedOutput};
 
 const EXAMPLE_FLAVOR: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{bail, Result};
 
-use crate::stage::StagedImage;
+use crate::model::StagedImage;
 
 /// The file of each context whose instructions are read.
 pub const DOCKERFILE: &str = "Dockerfile";

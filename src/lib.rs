@@ -3,13 +3,17 @@
 pub mod cache;
 pub mod changes;
 pub mod cli;
+pub mod command;
 pub mod config;
+pub mod exit_codes;
 pub mod flavor;
 pub mod git;
 pub mod graph;
 pub mod makefile;
+pub mod model;
 pub mod modified;
 pub mod overlay;
+pub mod project;
 pub mod render;
 pub mod run;
 pub mod stage;

@@ -15,8 +15,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::changes::Repo;
+use crate::command::ModifiedOutput;
 use crate::config::Config;
-use crate::run::{ModifiedOutput, Project, EXIT_SUCCESS};
+use crate::exit_codes::EXIT_SUCCESS;
+use crate::project::Project;
 use crate::stage::{self, Prepared, StagedFlavor};
 use crate::tree::{FsTree, GitTree, Tree};
 

@@ -1,65 +1,20 @@
 //! Run: executes a subcommand on the project, printing to stdout and warnings to stderr.
 //!
-//! Exit codes live here: 0 ok, 1 failed run, 2 usage (clap's own).
+//! It only dispatches: the project, the commands and the exit codes live in their own modules.
 
-use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 
-use crate::config::Config;
-use crate::flavor::{Flavor, FlavorError, ShortFormDefaults};
-use crate::git::GitFacts;
+pub use crate::command::{Command, Invocation, ModifiedOutput};
+pub use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS, EXIT_USAGE};
 use crate::makefile;
+pub use crate::project::Project;
 use crate::stage::{self, manifest, Prepared, WriteStats};
 use crate::tree::FsTree;
 use crate::vars::Env;
-
-pub const EXIT_SUCCESS: u8 = 0;
-pub const EXIT_FAILURE: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-
-/// A checked command line.
-#[derive(Debug)]
-pub struct Invocation {
-    pub root: PathBuf,
-    pub config: Option<PathBuf>,
-    pub command: Command,
-}
-
-/// What `modified` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModifiedOutput {
-    Lines,
-    Json,
-    Make,
-}
-
-/// The subcommands.
-#[derive(Debug)]
-pub enum Command {
-    Stage {
-        flavors: Vec<String>,
-    },
-    ShowFlavors,
-    ShowDefault,
-    ShowVars {
-        flavor: String,
-    },
-    Plan {
-        flavors: Vec<String>,
-        json: bool,
-    },
-    Modified {
-        vs: Option<String>,
-        fetch: bool,
-        by_path: bool,
-        output: ModifiedOutput,
-    },
-}
 
 /// Whether an error is stdout being closed (`matriochka show flavors | head -1`): not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -68,123 +23,6 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
-}
-
-/// The project, the environment and the git facts a command works with.
-pub struct Project {
-    pub config: Config,
-    pub env: Env,
-    /// What the short form of a flavor takes from the host and the environment.
-    defaults: ShortFormDefaults,
-    git: OnceLock<GitFacts>,
-}
-
-impl Project {
-    pub fn load(root: &Path, config: Option<&Path>, env: Env) -> Result<Project> {
-        let config = Config::load(root, config)?;
-        Ok(Project {
-            config,
-            defaults: env.short_form_defaults(),
-            env,
-            git: OnceLock::new(),
-        })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.config.root
-    }
-
-    /// Git facts, read on first use.
-    pub fn git(&self) -> &GitFacts {
-        self.git.get_or_init(|| GitFacts::read(&self.config.root))
-    }
-
-    /// The flavors from the arguments, else `$FLAVORS`, else `flavors.default`, as written and
-    /// checked. Each is parsed again where it is used, so that a run over many flavors holds a
-    /// few parsed flavors at a time.
-    pub fn requested_texts<'a>(&'a self, args: &'a [String]) -> Result<Vec<&'a str>> {
-        let texts: Vec<&str> = if !args.is_empty() {
-            Flavor::split_list(args)
-        } else if let Some(flavors) = self
-            .env
-            .get_nonempty("FLAVORS")
-            .filter(|f| !f.trim().is_empty())
-        {
-            flavors.split_whitespace().collect()
-        } else {
-            Flavor::split_list(&self.config.default_flavors)
-        };
-        for text in &texts {
-            self.parse(text)?;
-        }
-        if texts.is_empty() {
-            bail!(
-                "no flavor given: pass flavors, set FLAVORS or `flavors.default` in `{}`",
-                self.config.display_path()
-            );
-        }
-        Ok(texts)
-    }
-
-    /// The buildable flavors, in configuration order, as written and checked.
-    pub fn buildable_texts(&self) -> Result<Vec<&str>> {
-        let texts = Flavor::split_list(&self.config.buildable);
-        for text in &texts {
-            self.parse(text).with_context(|| {
-                format!(
-                    "bad `flavors.buildable` in `{}`",
-                    self.config.display_path()
-                )
-            })?;
-        }
-        Ok(texts)
-    }
-
-    fn parse(&self, text: &str) -> Result<Flavor, FlavorError> {
-        Flavor::parse(text, &self.defaults)
-    }
-
-    /// Computes each flavor's variables; two flavors in one staging dir are an error.
-    pub fn prepare(&self, texts: &[&str]) -> Result<Vec<Prepared>> {
-        self.prepare_with(texts, |_, prepared| prepared)
-    }
-
-    /// Like [`Project::prepare`], keeping of each flavor only what `keep` makes of its text and
-    /// the rest.
-    fn prepare_with<'t, T>(
-        &self,
-        texts: &[&'t str],
-        keep: impl Fn(&'t str, Prepared) -> T,
-    ) -> Result<Vec<T>> {
-        let buildable = self.buildable_texts()?;
-        let buildable: BTreeSet<String> = buildable
-            .iter()
-            .map(|text| Ok(self.parse(text)?.tuple()))
-            .collect::<Result<_>>()?;
-        let mut kept = Vec::new();
-        // Each staging dir → the first flavor staged there.
-        let mut by_dir: HashMap<PathBuf, &str> = HashMap::new();
-        for &text in texts {
-            let flavor = self.parse(text)?;
-            let tuple = flavor.tuple();
-            let is_buildable = buildable.contains(&tuple);
-            let prepared =
-                Prepared::new(flavor, &self.config, &self.env, self.git(), is_buildable)?;
-            let dir = prepared.vars.staging_dir();
-            if let Some(&first) = by_dir.get(dir) {
-                if self.parse(first)?.tuple() == tuple {
-                    continue;
-                }
-                bail!(
-                    "flavors `{first}` and `{text}` both stage into `{}`: add the differing field to `layout.staging_dir`",
-                    dir.display()
-                );
-            }
-            by_dir.insert(dir.to_path_buf(), text);
-            kept.push(keep(text, prepared));
-        }
-        Ok(kept)
-    }
 }
 
 /// Runs a command with the process environment.

@@ -14,70 +14,20 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::flavor::Flavor;
 use crate::git::GitFacts;
 use crate::graph;
 use crate::overlay::{self, Layer};
 use crate::render::{self, StagedFile};
 use crate::tree::{Tree, MODE_FILE};
-use crate::vars::{Env, Vars};
 
 pub mod manifest;
+
+pub use crate::model::{Prepared, StagedFlavor, StagedImage};
 
 /// The name of the provenance file in each staging dir.
 pub const FILES_SOURCES: &str = "files-sources";
 /// The directory, in each staging dir, of the per-image context digests.
 pub const CONTEXT_DIR: &str = ".matriochka";
-
-/// A flavor whose variables are known, ready to stage.
-#[derive(Clone, Debug)]
-pub struct Prepared {
-    pub flavor: Flavor,
-    pub vars: Vars,
-    pub buildable: bool,
-}
-
-impl Prepared {
-    /// A flavor with its variables computed.
-    pub fn new(
-        flavor: Flavor,
-        config: &Config,
-        env: &Env,
-        git: &GitFacts,
-        buildable: bool,
-    ) -> Result<Prepared> {
-        Ok(Prepared {
-            vars: Vars::for_flavor(&flavor, config, env, git)?,
-            flavor,
-            buildable,
-        })
-    }
-
-    pub fn id(&self) -> String {
-        self.vars.id()
-    }
-}
-
-/// One staged image context.
-#[derive(Clone, Debug)]
-pub struct StagedImage {
-    pub name: String,
-    pub tag: String,
-    pub files: BTreeMap<String, StagedFile>,
-    /// sha256 over the context's paths, modes and bytes.
-    pub digest: String,
-    /// Images of the same flavor this one is built from (FROM, COPY --from).
-    pub parents: Vec<String>,
-    /// Whether a FROM names an image outside the flavor (the build then pulls it).
-    pub external_base: bool,
-}
-
-/// A whole flavor, in memory.
-#[derive(Clone, Debug)]
-pub struct StagedFlavor {
-    pub prepared: Prepared,
-    pub images: Vec<StagedImage>,
-}
 
 /// Computes every image of a flavor; reads templates only.
 pub fn compute(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<StagedFlavor> {

@@ -1,0 +1,131 @@
+//! Project: the loaded configuration, the environment and lazy git facts; choosing and preparing
+//! the flavors of a run. Every command starts from it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::config::Config;
+use crate::flavor::{Flavor, FlavorError, ShortFormDefaults};
+use crate::git::GitFacts;
+use crate::model::Prepared;
+use crate::vars::Env;
+
+/// The project, the environment and the git facts a command works with.
+pub struct Project {
+    pub config: Config,
+    pub env: Env,
+    /// What the short form of a flavor takes from the host and the environment.
+    defaults: ShortFormDefaults,
+    git: OnceLock<GitFacts>,
+}
+
+impl Project {
+    pub fn load(root: &Path, config: Option<&Path>, env: Env) -> Result<Project> {
+        let config = Config::load(root, config)?;
+        Ok(Project {
+            config,
+            defaults: env.short_form_defaults(),
+            env,
+            git: OnceLock::new(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.config.root
+    }
+
+    /// Git facts, read on first use.
+    pub fn git(&self) -> &GitFacts {
+        self.git.get_or_init(|| GitFacts::read(&self.config.root))
+    }
+
+    /// The flavors from the arguments, else `$FLAVORS`, else `flavors.default`, as written and
+    /// checked. Each is parsed again where it is used, so that a run over many flavors holds a
+    /// few parsed flavors at a time.
+    pub fn requested_texts<'a>(&'a self, args: &'a [String]) -> Result<Vec<&'a str>> {
+        let texts: Vec<&str> = if !args.is_empty() {
+            Flavor::split_list(args)
+        } else if let Some(flavors) = self
+            .env
+            .get_nonempty("FLAVORS")
+            .filter(|f| !f.trim().is_empty())
+        {
+            flavors.split_whitespace().collect()
+        } else {
+            Flavor::split_list(&self.config.default_flavors)
+        };
+        for text in &texts {
+            self.parse(text)?;
+        }
+        if texts.is_empty() {
+            bail!(
+                "no flavor given: pass flavors, set FLAVORS or `flavors.default` in `{}`",
+                self.config.display_path()
+            );
+        }
+        Ok(texts)
+    }
+
+    /// The buildable flavors, in configuration order, as written and checked.
+    pub fn buildable_texts(&self) -> Result<Vec<&str>> {
+        let texts = Flavor::split_list(&self.config.buildable);
+        for text in &texts {
+            self.parse(text).with_context(|| {
+                format!(
+                    "bad `flavors.buildable` in `{}`",
+                    self.config.display_path()
+                )
+            })?;
+        }
+        Ok(texts)
+    }
+
+    pub fn parse(&self, text: &str) -> Result<Flavor, FlavorError> {
+        Flavor::parse(text, &self.defaults)
+    }
+
+    /// Computes each flavor's variables; two flavors in one staging dir are an error.
+    pub fn prepare(&self, texts: &[&str]) -> Result<Vec<Prepared>> {
+        self.prepare_with(texts, |_, prepared| prepared)
+    }
+
+    /// Like [`Project::prepare`], keeping of each flavor only what `keep` makes of its text and
+    /// the rest.
+    pub fn prepare_with<'t, T>(
+        &self,
+        texts: &[&'t str],
+        keep: impl Fn(&'t str, Prepared) -> T,
+    ) -> Result<Vec<T>> {
+        let buildable = self.buildable_texts()?;
+        let buildable: BTreeSet<String> = buildable
+            .iter()
+            .map(|text| Ok(self.parse(text)?.tuple()))
+            .collect::<Result<_>>()?;
+        let mut kept = Vec::new();
+        // Each staging dir → the first flavor staged there.
+        let mut by_dir: HashMap<PathBuf, &str> = HashMap::new();
+        for &text in texts {
+            let flavor = self.parse(text)?;
+            let tuple = flavor.tuple();
+            let is_buildable = buildable.contains(&tuple);
+            let prepared =
+                Prepared::new(flavor, &self.config, &self.env, self.git(), is_buildable)?;
+            let dir = prepared.vars.staging_dir();
+            if let Some(&first) = by_dir.get(dir) {
+                if self.parse(first)?.tuple() == tuple {
+                    continue;
+                }
+                bail!(
+                    "flavors `{first}` and `{text}` both stage into `{}`: add the differing field to `layout.staging_dir`",
+                    dir.display()
+                );
+            }
+            by_dir.insert(dir.to_path_buf(), text);
+            kept.push(keep(text, prepared));
+        }
+        Ok(kept)
+    }
+}
