@@ -9,6 +9,7 @@ pub mod exit_codes;
 pub mod flavor;
 pub mod git;
 pub mod graph;
+pub mod labels;
 pub mod lock;
 pub mod makefile;
 pub mod model;

@@ -11,6 +11,7 @@ use std::path::Path;
 use crate::config::Config;
 use crate::git::GitFacts;
 use crate::graph::DOCKERFILE;
+use crate::labels;
 use crate::stage::{StagedFlavor, CONTEXT_DIR};
 
 /// The per-flavor fragment, in each staging dir.
@@ -61,6 +62,11 @@ pub fn flavor_mk(config: &Config, staged: &StagedFlavor, git: &GitFacts) -> Stri
         .map(|image| image.name.as_str())
         .collect();
     let _ = writeln!(out, "_M_DIR.{id} := {}", path(dir));
+    let content_ids = labels::content_ids(
+        &staged.images,
+        &labels::platform(staged),
+        &std::collections::BTreeMap::new(),
+    );
     for image in &staged.images {
         let name = &image.name;
         let target = format!("{id}.{name}");
@@ -75,16 +81,7 @@ pub fn flavor_mk(config: &Config, staged: &StagedFlavor, git: &GitFacts) -> Stri
             .map(|parent| format!(" {}", stamp(config, &id, parent)))
             .collect();
         let tag = quote(&image.tag);
-        let labels = [
-            ("org.opencontainers.image.title", name.clone()),
-            ("org.opencontainers.image.version", var("RELEASE")),
-            ("org.opencontainers.image.revision", var("GIT_COMMIT")),
-            ("org.opencontainers.image.source", var("GIT_REPO")),
-            ("org.opencontainers.image.created", git.commit_date.clone()),
-            ("io.matriochka.flavor", tuple.clone()),
-            ("io.matriochka.context", format!("sha256:{}", image.digest)),
-            ("io.matriochka.git-clean", var("GIT_CLEAN")),
-        ];
+        let labels = labels::image_labels(staged, image, &content_ids[name], git);
         let labels: String = labels
             .iter()
             .map(|(key, value)| format!(" --label {}", quote(&format!("{key}={value}"))))
