@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 use crate::command::{Command, Invocation, ModifiedOutput};
 
+// Examples name buildable flavors of the repository's own configuration (a test checks it).
 const EXAMPLE_FLAVOR: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
+const EXAMPLE_UBUNTU: &str = "reef,x86_64,ubuntu,22.04,_,ubuntu,22.04";
 
 /// Builds families of container images from layered templates.
 #[derive(Parser, Debug)]
@@ -17,9 +19,10 @@ const EXAMPLE_FLAVOR: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream
     after_help = "Example:\n  matriochka stage squid,x86_64,centos,9,quay.io,centos/centos,stream9"
 )]
 pub struct Cli {
-    /// Run as if started in DIR (the project root)
-    #[arg(short = 'C', value_name = "DIR", global = true, default_value = ".")]
-    pub root: PathBuf,
+    /// Run as if started in DIR (the project root) [default: the nearest directory upwards that
+    /// holds flavors/matriochka.toml, as git and cargo find theirs]
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
     /// Configuration file [default: <root>/flavors/matriochka.toml]
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
@@ -30,7 +33,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum CliCommand {
     /// Stage flavors into build contexts (arguments, else $FLAVORS, else the default flavors)
-    #[command(after_help = format!("Example:\n  matriochka stage {EXAMPLE_FLAVOR}\n  FLAVORS='reef,centos,9 squid,centos,9' matriochka stage"))]
+    #[command(after_help = format!("Example:\n  matriochka stage {EXAMPLE_FLAVOR}\n  FLAVORS='{EXAMPLE_FLAVOR} {EXAMPLE_UBUNTU}' matriochka stage"))]
     Stage {
         /// Flavors: `rel,arch,os,version,registry,repo,tag` or `rel,os,version`
         flavors: Vec<String>,
@@ -38,7 +41,7 @@ pub enum CliCommand {
     /// Show flavors, the default flavors or a flavor's variables
     #[command(
         subcommand,
-        after_help = "Example:\n  matriochka show flavors\n  matriochka show vars squid,centos,9"
+        after_help = format!("Example:\n  matriochka show flavors\n  matriochka show vars {EXAMPLE_UBUNTU}")
     )]
     Show(ShowCommand),
     /// Print what staging would do, without writing anything

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 /// A checked command line.
 #[derive(Debug)]
 pub struct Invocation {
-    pub root: PathBuf,
+    /// The project root; `None`: found upwards from the working directory.
+    pub root: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub command: Command,
 }

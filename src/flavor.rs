@@ -119,6 +119,7 @@ impl Flavor {
         for (index, value) in values.iter().enumerate() {
             check_field(index, value).map_err(err)?;
         }
+        check_arch(&arch).map_err(err)?;
         let (ceph_version, point_release) = split_point_release(&rel);
         let registry = if registry == "_" {
             String::new()
@@ -178,6 +179,38 @@ impl Flavor {
             )
         }
     }
+}
+
+/// The CPU arches a flavor may name, as `uname -m` spells them.
+pub const KNOWN_ARCHES: [&str; 4] = ["x86_64", "aarch64", "ppc64le", "s390x"];
+
+/// Other spellings of the known arches (Go's, Debian's, vendors').
+const ARCH_ALIASES: [(&str, &str); 6] = [
+    ("amd64", "x86_64"),
+    ("x86-64", "x86_64"),
+    ("x64", "x86_64"),
+    ("arm64", "aarch64"),
+    ("ppc64el", "ppc64le"),
+    ("armv8", "aarch64"),
+];
+
+fn check_arch(arch: &str) -> Result<(), String> {
+    if KNOWN_ARCHES.contains(&arch) {
+        return Ok(());
+    }
+    let suggestion = ARCH_ALIASES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(arch))
+        .map(|(_, known)| *known)
+        .or_else(|| crate::suggest::closest(arch, KNOWN_ARCHES.iter().copied()));
+    let mut problem = format!(
+        "field 2 (arch) `{arch}` is not a known arch ({})",
+        KNOWN_ARCHES.join(", ")
+    );
+    if let Some(known) = suggestion {
+        problem.push_str(&format!(": did you mean `{known}`?"));
+    }
+    Err(problem)
 }
 
 /// `squid=19.2.1-1` → (`squid`, `=19.2.1-1`); `luminous-12.2.1-0` → (`luminous`, `-12.2.1-0`).
@@ -381,6 +414,31 @@ mod tests {
         assert!(problem("squid,x86_64,centos,9,_,centos,st'9")
             .starts_with("field 7 (base tag) `st'9` contains `'`"));
         assert!(problem("squid==1,centos,9").starts_with("field 1 (ceph release)"));
+    }
+
+    #[test]
+    fn arches_are_checked_with_a_suggestion() {
+        for arch in KNOWN_ARCHES {
+            assert!(
+                Flavor::parse(&format!("squid,{arch},centos,9,_,centos,9"), &defaults()).is_ok()
+            );
+        }
+        let known = "x86_64, aarch64, ppc64le, s390x";
+        for (arch, meant) in [
+            ("arm64", "aarch64"),
+            ("amd64", "x86_64"),
+            ("x86-64", "x86_64"),
+            ("aarch46", "aarch64"),
+        ] {
+            assert_eq!(
+                problem(&format!("squid,{arch},centos,9,_,centos,9")),
+                format!("field 2 (arch) `{arch}` is not a known arch ({known}): did you mean `{meant}`?")
+            );
+        }
+        assert_eq!(
+            problem("squid,mips,centos,9,_,centos,9"),
+            format!("field 2 (arch) `mips` is not a known arch ({known})")
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         Err(err) if matriochka::run::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            matriochka::run::EXIT_FAILURE.into()
+            matriochka::exit_codes::for_error(&err).into()
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::config::Config;
 use crate::flavor::{Flavor, FlavorError, ShortFormDefaults};
 use crate::git::GitFacts;
 use crate::model::Prepared;
+use crate::overlay;
+use crate::tree::FsTree;
 use crate::vars::Env;
 
 /// The project, the environment and the git facts a command works with.
@@ -113,6 +115,17 @@ impl Project {
             let is_buildable = buildable.contains(&tuple);
             let prepared =
                 Prepared::new(flavor, &self.config, &self.env, self.git(), is_buildable)?;
+            if !is_buildable {
+                // The same check in every command (stage, plan, show vars), before anything runs.
+                let tree = FsTree::new(self.root(), &self.config.templates);
+                let layers = overlay::layers(&self.config, &prepared.vars, &tree)?;
+                overlay::check_known_values(&self.config, &prepared.vars, &layers, &tree).map_err(
+                    |problem| FlavorError {
+                        flavor: text.to_string(),
+                        problem: format!("{problem:#}"),
+                    },
+                )?;
+            }
             let dir = prepared.vars.staging_dir();
             if let Some(&first) = by_dir.get(dir) {
                 if self.parse(first)?.tuple() == tuple {
@@ -128,4 +141,22 @@ impl Project {
         }
         Ok(kept)
     }
+}
+
+/// The nearest directory from `start` upwards that holds the default configuration, relative to
+/// `start` (`.`, `..`, `../..`), so that paths print as they do from the root; `.` when there is
+/// none (loading then names the missing file).
+pub fn find_root(start: &Path) -> PathBuf {
+    let mut relative = PathBuf::from(".");
+    for dir in start.ancestors() {
+        if dir.join(crate::config::DEFAULT_CONFIG).is_file() {
+            return relative;
+        }
+        relative = if relative == Path::new(".") {
+            PathBuf::from("..")
+        } else {
+            relative.join("..")
+        };
+    }
+    PathBuf::from(".")
 }

@@ -27,11 +27,12 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// Runs a command with the process environment.
 pub fn run(invocation: &Invocation) -> Result<u8> {
-    let project = Project::load(
-        &invocation.root,
-        invocation.config.as_deref(),
-        Env::from_process(),
-    )?;
+    let root = match &invocation.root {
+        Some(root) => root.clone(),
+        None if invocation.config.is_some() => ".".into(),
+        None => crate::project::find_root(&std::env::current_dir()?),
+    };
+    let project = Project::load(&root, invocation.config.as_deref(), Env::from_process())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let stderr = std::io::stderr();

@@ -26,8 +26,17 @@ fn staged() -> Test {
 
 /// Runs `args` in `test`, expecting exit 1 with `stderr`, and nothing below `staging/` changed.
 fn fails(test: Test, args: &[&str], stderr: &str) {
+    fails_with(1, test, args, stderr);
+}
+
+/// Like [`fails`] for a usage error (a bad flavor argument): exit 2.
+fn usage(test: Test, args: &[&str], stderr: &str) {
+    fails_with(2, test, args, stderr);
+}
+
+fn fails_with(code: i32, test: Test, args: &[&str], stderr: &str) {
     let before = snapshot(&test.path().join("staging"));
-    let test = test.args(args).stderr(stderr).status(1);
+    let test = test.args(args).stderr(stderr).status(code);
     let out = test.run();
     assert_eq!(out.stdout, "");
     assert!(
@@ -38,7 +47,7 @@ fn fails(test: Test, args: &[&str], stderr: &str) {
 
 #[test]
 fn flavor_with_wrong_arity() {
-    fails(
+    usage(
         staged(),
         &["stage", "squid,centos"],
         "error: invalid flavor `squid,centos`: expected 7 comma-separated fields `<ceph rel>,<arch>,<os name>,<os version>,<base registry>,<base repo>,<base tag>` or 3 `<ceph rel>,<os name>,<os version>`, found 2\n",
@@ -47,7 +56,7 @@ fn flavor_with_wrong_arity() {
 
 #[test]
 fn flavor_with_an_empty_field() {
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,,9,_,centos,9"],
         "error: invalid flavor `squid,x86_64,,9,_,centos,9`: field 3 (os name) is empty\n",
@@ -79,7 +88,7 @@ fn flavor_with_shell_characters() {
         } else {
             "letters, digits, `.`, `_` and `-`, starting with a letter or digit, no `..`"
         };
-        fails(
+        usage(
             staged(),
             &["stage", SQUID, flavor],
             &format!("error: invalid flavor `{flavor}`: {problem}: use {rule}\n"),
@@ -89,7 +98,7 @@ fn flavor_with_shell_characters() {
 
 #[test]
 fn flavors_separated_by_whitespace_in_one_argument_are_split() {
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,centos,9,_,centos,9 reef,x86 64"],
         "error: invalid flavor `reef,x86`: expected 7 comma-separated fields `<ceph rel>,<arch>,<os name>,<os version>,<base registry>,<base repo>,<base tag>` or 3 `<ceph rel>,<os name>,<os version>`, found 2\n",
@@ -98,17 +107,17 @@ fn flavors_separated_by_whitespace_in_one_argument_are_split() {
 
 #[test]
 fn flavor_with_slash_or_dots() {
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,centos,../9,_,centos,9"],
         "error: invalid flavor `squid,x86_64,centos,../9,_,centos,9`: field 4 (os version) `../9` contains `/`, allowed only in the base repo: use letters, digits, `.`, `_` and `-`, starting with a letter or digit, no `..`\n",
     );
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,centos,9..1,_,centos,9"],
         "error: invalid flavor `squid,x86_64,centos,9..1,_,centos,9`: field 4 (os version) `9..1` contains `..`: use letters, digits, `.`, `_` and `-`, starting with a letter or digit, no `..`\n",
     );
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,centos,9,_,Centos/Stream,9"],
         "error: invalid flavor `squid,x86_64,centos,9,_,Centos/Stream,9`: field 6 (base repo) `Centos/Stream` is not allowed: use an image repository path: lowercase letters and digits separated by `.`, `_`, `-` or `/`, such as `centos/centos`\n",
@@ -117,26 +126,22 @@ fn flavor_with_slash_or_dots() {
 
 #[test]
 fn unknown_release_suggests_the_closest() {
-    fails(
+    usage(
         staged(),
         &["stage", "sqiud,x86_64,centos,9,quay.io,centos/centos,stream9"],
         "
-        warning: flavor `sqiud,x86_64,centos,9,quay.io,centos/centos,stream9` is not in `flavors.buildable` of `flavors/matriochka.toml`
-        error: failed to stage `sqiud,x86_64,centos,9,quay.io,centos/centos,stream9`: CEPH_VERSION `sqiud` has no layer directory (looked for `templates/rel/sqiud`, `templates/rel/sqiud/centos`); known values: reef, squid; did you mean `squid`?
-        error: 1 of 1 flavors failed to stage
+        error: invalid flavor `sqiud,x86_64,centos,9,quay.io,centos/centos,stream9`: CEPH_VERSION `sqiud` has no layer directory (looked for `templates/rel/sqiud`, `templates/rel/sqiud/centos`); known values: reef, squid; did you mean `squid`?
         ",
     );
 }
 
 #[test]
 fn unknown_distro_lists_the_known_ones() {
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,centso,9,_,centos,9"],
         "
-        warning: flavor `squid,x86_64,centso,9,_,centos,9` is not in `flavors.buildable` of `flavors/matriochka.toml`
-        error: failed to stage `squid,x86_64,centso,9,_,centos,9`: DISTRO `centso` has no layer directory (looked for `templates/rel/ALL/centso`, `templates/rel/ALL/centso/9`, `templates/rel/squid/centso`); known values: centos; did you mean `centos`?
-        error: 1 of 1 flavors failed to stage
+        error: invalid flavor `squid,x86_64,centso,9,_,centos,9`: DISTRO `centso` has no layer directory (looked for `templates/rel/ALL/centso`, `templates/rel/ALL/centso/9`, `templates/rel/squid/centso`); known values: centos; did you mean `centos`?
         ",
     );
 }
@@ -331,12 +336,12 @@ fn tera_cannot_read_the_environment() {
 
 #[test]
 fn flavor_with_a_bad_base_registry() {
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,centos,9,quay.io:bad,centos,9"],
         "error: invalid flavor `squid,x86_64,centos,9,quay.io:bad,centos,9`: field 5 (base registry) `quay.io:bad` is not allowed: use a registry host[:port] such as `quay.io` or `127.0.0.1:5000`, or `_` for none\n",
     );
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,centos,9,quay.io/x,centos,9"],
         "error: invalid flavor `squid,x86_64,centos,9,quay.io/x,centos,9`: field 5 (base registry) `quay.io/x` contains `/`, allowed only in the base repo: use a registry host[:port] such as `quay.io` or `127.0.0.1:5000`, or `_` for none\n",
@@ -346,7 +351,7 @@ fn flavor_with_a_bad_base_registry() {
 #[test]
 fn flavor_with_a_space_inside_a_field_is_two_flavors() {
     // Whitespace separates flavors, so a space never reaches a field: each half is judged.
-    fails(
+    usage(
         staged(),
         &["stage", "squid,x86_64,centos,9,quay.io,centos/centos,stream 9"],
         "error: invalid flavor `9`: expected 7 comma-separated fields `<ceph rel>,<arch>,<os name>,<os version>,<base registry>,<base repo>,<base tag>` or 3 `<ceph rel>,<os name>,<os version>`, found 1\n",

@@ -8,3 +8,4 @@ mod fastpath;
 mod make;
 mod modified;
 mod staging;
+mod usage;

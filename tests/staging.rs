@@ -380,7 +380,10 @@ fn show_flavors_default_and_vars() {
     test.args(&["show", "default"])
         .stdout("squid,x86_64,centos,9,quay.io,centos/centos,stream9\n")
         .run();
+    // A flavor outside `flavors.buildable` needs a layer for each of its values, as in `stage`.
     Test::with_config()
+        .write("templates/rel/ALL/ubuntu/22.04/.keep", "")
+        .write("templates/rel/squid/.keep", "")
         .env("CEPH_DEVEL", "true")
         .env("HOME_NOT_ALLOWED", "x")
         .env("TAG_REGISTRY", "")
