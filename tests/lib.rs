@@ -2,6 +2,7 @@
 
 mod common;
 
+mod bake;
 mod ceph_templates;
 mod errors;
 mod fastpath;
