@@ -6,6 +6,7 @@ mod bake;
 mod ceph_templates;
 mod errors;
 mod fastpath;
+mod graph_export;
 mod make;
 mod modified;
 mod staging;
