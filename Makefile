@@ -141,11 +141,15 @@ flavors.modified: $(_M_TOOL) ## List the buildable flavors this branch changes (
 _M_NEED_BUILDX = $(if $(shell docker buildx version >/dev/null 2>&1 && echo yes),,$(error \
 	`docker buildx` is not installed: install the buildx plugin to run `make bake`))
 .PHONY: bake graph
+# Not exported as such: make would expand them (a `$(shell …)` in them would run) to build the
+# environment of every recipe.
+unexport BAKE_ARGS BAKE_CACHE
 bake: export _M_BAKE_ARGS = $(value BAKE_ARGS)
+bake: export _M_BAKE_CACHE = $(value BAKE_CACHE)
 bake: export _M_BAKE_FILE = $(STAGING_ROOT)/docker-bake.json
 bake: $(_M_TOOL) ## Stage, write the bake file and run `docker buildx bake` (BAKE_ARGS, BAKE_CACHE)
 	$(_M_NEED_BUILDX)
-	+$(MATRIOCHKA) bake
+	+BAKE_CACHE="$$_M_BAKE_CACHE" $(MATRIOCHKA) bake
 	set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file "$$_M_BAKE_FILE" $$_M_BAKE_ARGS
 
 graph: export _M_GRAPH = $(STAGING_ROOT)/graph

@@ -414,31 +414,52 @@ fn docker_without_buildx(test: &Test) -> std::path::PathBuf {
     bin
 }
 
-#[test]
-fn make_bake_without_buildx_fails_with_one_line() {
-    let test = project();
-    let bin = docker_without_buildx(&test);
+/// A directory holding a `docker` with buildx that prints the arguments of `buildx bake`, one
+/// per line.
+fn docker_with_buildx(test: &Test) -> std::path::PathBuf {
+    let bin = test.path().join("stub-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("docker"),
+        "#!/bin/sh\n[ \"$2\" = version ] && exit 0\n\
+         echo \"relative paths: ${BUILDX_BAKE_FILE_RELATIVE_PATHS-unset}\"\n\
+         for arg; do echo \"arg: $arg\"; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// `make -f <repo>/Makefile ARGS` in the project, with `bin` first in PATH.
+fn make(test: &Test, bin: &Path, args: &[&str]) -> std::process::Output {
     let path = format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let output = Command::new("make")
+    Command::new("make")
         .current_dir(test.path())
         .env_clear()
         .env("PATH", path)
         .env("RELEASE", "test")
         .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
+        .env("BUILDX_BAKE_FILE_RELATIVE_PATHS", "1")
         .args(["--no-print-directory", "-f"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
         .arg(format!(
             "MATRIOCHKA={}",
             assert_cmd::cargo::cargo_bin("matriochka").display()
         ))
-        .arg("bake")
-        .arg(format!("FLAVORS={X86}"))
+        .args(args)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn make_bake_without_buildx_fails_with_one_line() {
+    let test = project();
+    let bin = docker_without_buildx(&test);
+    let output = make(&test, &bin, &["bake", &format!("FLAVORS={X86}")]);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = regex::Regex::new(
@@ -449,6 +470,86 @@ fn make_bake_without_buildx_fails_with_one_line() {
     assert_eq!(output.status.code(), Some(2));
     // The check comes first: nothing was staged.
     assert!(!test.path().join("staging").exists());
+}
+
+#[test]
+fn make_bake_passes_bake_args_as_data() {
+    let test = project();
+    let bin = docker_with_buildx(&test);
+    let output = make(
+        &test,
+        &bin,
+        &[
+            "bake",
+            &format!("FLAVORS={X86}"),
+            "BAKE_ARGS=--push $(shell touch made) `touch shell` ; *",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let ran = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("relative paths:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        ran,
+        "relative paths: unset\narg: buildx\narg: bake\narg: --file\narg: staging/docker-bake.json\n\
+         arg: --push\narg: $(shell\narg: touch\narg: made)\narg: `touch\narg: shell`\narg: ;\narg: *"
+    );
+    let before: Vec<&str> = stdout
+        .lines()
+        .take_while(|line| !line.starts_with("relative paths:"))
+        .collect();
+    let matriochka = assert_cmd::cargo::cargo_bin("matriochka");
+    assert_eq!(
+        before,
+        [
+            format!("BAKE_CACHE=\"$_M_BAKE_CACHE\" {} bake", matriochka.display()).as_str(),
+            "staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed",
+            "wrote staging/docker-bake.json: 2 targets of 1 flavors",
+            "set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file \"$_M_BAKE_FILE\" $_M_BAKE_ARGS",
+        ]
+    );
+    assert!(!test.path().join("made").exists());
+    assert!(!test.path().join("shell").exists());
+}
+
+#[test]
+fn make_bake_passes_bake_cache_as_data() {
+    let test = project();
+    let bin = docker_with_buildx(&test);
+    let output = make(
+        &test,
+        &bin,
+        &[
+            "bake",
+            &format!("FLAVORS={X86}"),
+            "BAKE_CACHE=$(shell touch made)",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some("error: bad `BAKE_CACHE` `$(shell touch made)`: bad name component `$(shell touch made)`"),
+        "{stderr}"
+    );
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!test.path().join("made").exists());
+    let output = make(
+        &test,
+        &bin,
+        &[
+            "bake",
+            &format!("FLAVORS={X86}"),
+            "BAKE_CACHE=127.0.0.1:5000/cache",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(test
+        .read("staging/docker-bake.json")
+        .contains("type=registry,ref=127.0.0.1:5000/cache:squid-centos-9-x86_64_core,mode=max"));
 }
 
 #[test]
