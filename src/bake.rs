@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
@@ -20,7 +19,7 @@ use crate::git::GitFacts;
 use crate::graph::{self, DOCKERFILE};
 use crate::graph_export;
 use crate::labels;
-use crate::model::StagedFlavor;
+use crate::model::{StagedFlavor, StagedImage};
 use crate::project::Project;
 use crate::stage;
 use crate::vars::{self, Env};
@@ -108,8 +107,9 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
 
 /// The bake file of staged flavors, as JSON text ending with a newline.
 ///
-/// `staged` paths are relative to the project root, where `docker buildx bake` runs: bake
-/// resolves a relative `context` from its working directory, not from the file's.
+/// Contexts are the staging dirs, relative to the project root where `docker buildx bake` runs:
+/// bake resolves a relative `context` from its working directory, not from the file's (unless
+/// `BUILDX_BAKE_FILE_RELATIVE_PATHS` is set, which `make bake` unsets).
 pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions) -> Result<String> {
     // Every name bake will see → what it stands for, so that two never share one.
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -139,10 +139,8 @@ pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions)
             let image_group = bake_name(&image.name);
             claim(&image_group, format!("the image name `{}`", image.name))?;
             let mut body = Map::new();
-            body.insert(
-                "context".into(),
-                literal(&path_text(&dir.join(&image.name))),
-            );
+            let context = dir.join(&image.name);
+            body.insert("context".into(), literal(&context.display().to_string()));
             body.insert("dockerfile".into(), literal(DOCKERFILE));
             body.insert("tags".into(), strings([image.tag.as_str()]));
             let labels: Map<String, Value> =
@@ -212,11 +210,7 @@ pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions)
 
 /// `{"<reference as written in the Dockerfile>": "target:<parent target>"}` for each reference
 /// (`FROM`, `COPY --from=`) to another image of the flavor.
-fn parent_contexts(
-    flavor: &StagedFlavor,
-    id: &str,
-    image: &crate::model::StagedImage,
-) -> Map<String, Value> {
+fn parent_contexts(flavor: &StagedFlavor, id: &str, image: &StagedImage) -> Map<String, Value> {
     let Some(file) = image.files.get(DOCKERFILE) else {
         return Map::new();
     };
@@ -231,10 +225,6 @@ fn parent_contexts(
             ))
         })
         .collect()
-}
-
-fn path_text(path: &Path) -> String {
-    path.display().to_string()
 }
 
 /// `matriochka bake`, once the flavors are staged: computes them again in memory and writes the
