@@ -63,7 +63,9 @@ help: ## Show this help
 	'  JOBS               parallel jobs of the .parallel targets (default: CPU count)' \
 	'  PUSH_RETRIES       retries of a failed push, with growing back-off (default: 3)' \
 	'  MATRIOCHKA         the matriochka binary (default: built from this checkout)' \
-	'  VS_BRANCH, FETCH=1 branch that flavors.modified compares with, and fetch it first'
+	'  VS_BRANCH, FETCH=1 branch that flavors.modified compares with, and fetch it first' \
+	'  BAKE_ARGS          arguments to `docker buildx bake`, split on blanks, e.g. --push' \
+	'  BAKE_CACHE         registry repository of the bake layer cache (a tag per target)'
 
 stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
 	+$(MATRIOCHKA) stage
@@ -131,3 +133,32 @@ show.flavors: $(_M_TOOL) ## List the buildable flavors
 
 flavors.modified: $(_M_TOOL) ## List the buildable flavors this branch changes (VS_BRANCH, FETCH=1)
 	@$(MATRIOCHKA) modified $(if $(VS_BRANCH),--vs '$(VS_BRANCH)') $(if $(filter 1,$(FETCH)),--fetch)
+
+# BuildKit: `docker buildx bake` on the bake file (README, "Building on a BuildKit cluster").
+# BAKE_ARGS reaches the shell as data (an environment variable split on blanks, no globbing),
+# never as make or shell code. Contexts in the file are relative to this directory, where bake
+# resolves them unless BUILDX_BAKE_FILE_RELATIVE_PATHS is set: it is unset for the run.
+_M_NEED_BUILDX = $(if $(shell docker buildx version >/dev/null 2>&1 && echo yes),,$(error \
+	`docker buildx` is not installed: install the buildx plugin to run `make bake`))
+.PHONY: bake graph
+# Not exported as such: make would expand them (a `$(shell …)` in them would run) to build the
+# environment of every recipe.
+unexport BAKE_ARGS BAKE_CACHE
+bake: export _M_BAKE_ARGS = $(value BAKE_ARGS)
+bake: export _M_BAKE_CACHE = $(value BAKE_CACHE)
+bake: export _M_BAKE_FILE = $(STAGING_ROOT)/docker-bake.json
+bake: $(_M_TOOL) ## Stage, write the bake file and run `docker buildx bake` (BAKE_ARGS, BAKE_CACHE)
+	$(_M_NEED_BUILDX)
+	+BAKE_CACHE="$$_M_BAKE_CACHE" $(MATRIOCHKA) bake
+	set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file "$$_M_BAKE_FILE" $$_M_BAKE_ARGS
+
+graph: export _M_GRAPH = $(STAGING_ROOT)/graph
+graph: $(_M_TOOL) ## Write the image graph to staging/graph.dot, and graph.svg when dot is installed
+	@mkdir -p "$$(dirname "$$_M_GRAPH")"
+	@$(MATRIOCHKA) graph --dot > "$$_M_GRAPH.dot.tmp" && mv -f "$$_M_GRAPH.dot.tmp" "$$_M_GRAPH.dot" \
+		|| { rm -f "$$_M_GRAPH.dot.tmp"; exit 1; }
+	@echo "wrote $$_M_GRAPH.dot"
+	@if command -v dot >/dev/null; then \
+		dot -Tsvg -o "$$_M_GRAPH.svg.tmp" "$$_M_GRAPH.dot" && mv -f "$$_M_GRAPH.svg.tmp" "$$_M_GRAPH.svg" \
+		|| { rm -f "$$_M_GRAPH.svg.tmp"; exit 1; }; echo "wrote $$_M_GRAPH.svg"; \
+	else echo "dot is not installed: $$_M_GRAPH.svg not written"; fi

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::command::{Command, Invocation, ModifiedOutput};
+use crate::command::{Command, GraphOutput, GraphQuery, Invocation, ModifiedOutput};
 
 // Examples name buildable flavors of the repository's own configuration (a test checks it).
 const EXAMPLE_FLAVOR: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
@@ -72,6 +72,30 @@ pub enum CliCommand {
         #[arg(long)]
         make: bool,
     },
+    /// Stage flavors, then write a BuildKit bake file, `<staging root>/docker-bake.json`
+    #[command(after_help = format!("Example:\n  matriochka bake {EXAMPLE_FLAVOR}\n  BAKE_CACHE=registry.example/ceph/cache matriochka bake"))]
+    Bake {
+        /// Flavors (arguments, else $FLAVORS, else the default flavors)
+        flavors: Vec<String>,
+    },
+    /// Print the image graph of flavors: each image `<flavor id>/<image>` and its parents
+    #[command(after_help = format!("Example:\n  matriochka graph --dot {EXAMPLE_FLAVOR} | dot -Tsvg > graph.svg\n  matriochka graph --parents daemon"))]
+    Graph {
+        /// Flavors (arguments, else $FLAVORS, else the default flavors)
+        flavors: Vec<String>,
+        /// Print Graphviz, one cluster per flavor (the default)
+        #[arg(long, conflicts_with = "json")]
+        dot: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// Print the parents of IMAGE (`<flavor id>/<image>`, or an image name in every flavor)
+        #[arg(long, value_name = "IMAGE", conflicts_with = "children")]
+        parents: Option<String>,
+        /// Print the images built from IMAGE (`<flavor id>/<image>`, an image name, or an external image)
+        #[arg(long, value_name = "IMAGE")]
+        children: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +136,26 @@ impl Cli {
                     ModifiedOutput::Make
                 } else {
                     ModifiedOutput::Lines
+                },
+            },
+            CliCommand::Bake { flavors } => Command::Bake { flavors },
+            CliCommand::Graph {
+                flavors,
+                dot: _,
+                json,
+                parents,
+                children,
+            } => Command::Graph {
+                flavors,
+                output: if json {
+                    GraphOutput::Json
+                } else {
+                    GraphOutput::Dot
+                },
+                query: match (parents, children) {
+                    (Some(image), _) => Some(GraphQuery::Parents(image)),
+                    (None, Some(image)) => Some(GraphQuery::Children(image)),
+                    (None, None) => None,
                 },
             },
         };

@@ -40,4 +40,26 @@ pub enum Command {
         by_path: bool,
         output: ModifiedOutput,
     },
+    Bake {
+        flavors: Vec<String>,
+    },
+    Graph {
+        flavors: Vec<String>,
+        output: GraphOutput,
+        query: Option<GraphQuery>,
+    },
+}
+
+/// What `graph` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphOutput {
+    Dot,
+    Json,
+}
+
+/// The one image `graph` answers for, when asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphQuery {
+    Parents(String),
+    Children(String),
 }

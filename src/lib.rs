@@ -1,5 +1,6 @@
 //! matriochka: turns flavor tuples into staged build contexts and Makefile fragments.
 
+pub mod bake;
 pub mod cache;
 pub mod changes;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod exit_codes;
 pub mod flavor;
 pub mod git;
 pub mod graph;
+pub mod graph_export;
 pub mod labels;
 pub mod lock;
 pub mod makefile;

@@ -81,6 +81,16 @@ pub fn execute(
             by_path,
             output,
         } => crate::modified::command(project, vs.as_deref(), *fetch, *by_path, *output, out, err),
+        Command::Bake { flavors } => {
+            let options = crate::bake::BakeOptions::from_env(&project.env)?;
+            stage_command(project, flavors, out, err)?;
+            crate::bake::command(project, flavors, &options, out)
+        }
+        Command::Graph {
+            flavors,
+            output,
+            query,
+        } => crate::graph_export::command(project, flavors, *output, query.as_ref(), out),
     }
 }
 

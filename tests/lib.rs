@@ -2,9 +2,11 @@
 
 mod common;
 
+mod bake;
 mod ceph_templates;
 mod errors;
 mod fastpath;
+mod graph_export;
 mod make;
 mod modified;
 mod staging;

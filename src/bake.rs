@@ -1,0 +1,270 @@
+//! Bake: the image graph of a run's flavors as a BuildKit bake file
+//! (`<staging root>/docker-bake.json`, docs.docker.com/build/bake/reference), for
+//! `docker buildx bake` on a builder of one or many nodes.
+//!
+//! A target per image of each flavor, built from its staged context with the labels `make build`
+//! gives it; a parent built in the same run is wired to its children by `contexts`, so BuildKit
+//! builds the chain in one graph and never pulls a parent it is building. The file is the same
+//! bytes for the same input, and every string in it is escaped for JSON and for bake's `${…}`
+//! interpolation.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{bail, Result};
+use serde_json::{json, Map, Value};
+
+use crate::exit_codes::EXIT_SUCCESS;
+use crate::git::GitFacts;
+use crate::graph::{self, DOCKERFILE};
+use crate::graph_export;
+use crate::labels;
+use crate::model::{StagedFlavor, StagedImage};
+use crate::project::Project;
+use crate::stage;
+use crate::vars::{self, Env};
+
+/// The bake file, in the staging root.
+pub const BAKE_FILE: &str = "docker-bake.json";
+
+/// The environment variable naming the registry of the layer cache.
+pub const CACHE_ENV: &str = "BAKE_CACHE";
+
+/// The proxy variables passed as build arguments when set, as `make build` passes them.
+pub const PROXY_VARIABLES: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+];
+
+/// What a bake file is made from besides the staged flavors.
+#[derive(Clone, Debug, Default)]
+pub struct BakeOptions {
+    /// Proxy variables set in the environment: each becomes a bake variable (read again from the
+    /// environment by `docker buildx bake`, so no proxy value is written) and a build argument.
+    pub proxies: Vec<String>,
+    /// `BAKE_CACHE`: a registry repository for `cache-from`/`cache-to`, one tag per target.
+    pub cache: Option<String>,
+}
+
+impl BakeOptions {
+    /// The options the environment sets; a bad `BAKE_CACHE` is an error.
+    pub fn from_env(env: &Env) -> Result<BakeOptions> {
+        let cache = env.get_nonempty(CACHE_ENV).map(str::to_string);
+        if let Some(cache) = &cache {
+            check_cache(cache, "target")?;
+        }
+        Ok(BakeOptions {
+            proxies: PROXY_VARIABLES
+                .iter()
+                .filter(|name| env.get_nonempty(name).is_some())
+                .map(|name| name.to_string())
+                .collect(),
+            cache,
+        })
+    }
+}
+
+/// The cache reference of a target, `<BAKE_CACHE>:<target>`, checked.
+fn check_cache(cache: &str, target: &str) -> Result<String> {
+    let reference = format!("{cache}:{target}");
+    vars::check_reference(&reference)
+        .map_err(|why| anyhow::anyhow!("bad `{CACHE_ENV}` `{cache}`: {why}"))?;
+    Ok(reference)
+}
+
+/// A bake target or group name: characters bake does not allow (`[a-zA-Z0-9_-]` only) become `_`.
+pub fn bake_name(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The target of one image: `<flavor id>_<image>`.
+pub fn target_name(id: &str, image: &str) -> String {
+    bake_name(&format!("{id}_{image}"))
+}
+
+/// A string as bake reads it literally: `${` and `%{` would start an interpolation.
+fn literal(text: &str) -> Value {
+    Value::String(text.replace("${", "$${").replace("%{", "%%{"))
+}
+
+fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
+    Value::Array(items.into_iter().map(literal).collect())
+}
+
+/// The bake file of staged flavors, as JSON text ending with a newline.
+///
+/// Contexts are the staging dirs, relative to the project root where `docker buildx bake` runs:
+/// bake resolves a relative `context` from its working directory, not from the file's (unless
+/// `BUILDX_BAKE_FILE_RELATIVE_PATHS` is set, which `make bake` unsets).
+pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions) -> Result<String> {
+    // Every name bake will see → what it stands for, so that two never share one.
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |name: &str, what: String| -> Result<()> {
+        if let Some(first) = names.get(name) {
+            if *first != what {
+                bail!("bake name `{name}` stands for both {first} and {what}: rename one of them");
+            }
+        }
+        names.insert(name.to_string(), what);
+        Ok(())
+    };
+    claim("default", "the group of every target".into())?;
+    let mut targets = Map::new();
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut all = Vec::new();
+    for flavor in staged {
+        let id = flavor.prepared.id();
+        let dir = flavor.prepared.vars.staging_dir();
+        let platform = labels::platform(flavor);
+        let content_ids = labels::content_ids(&flavor.images, &platform, &BTreeMap::new());
+        let flavor_group = bake_name(&id);
+        claim(&flavor_group, format!("the flavor `{id}`"))?;
+        for image in &flavor.images {
+            let target = target_name(&id, &image.name);
+            claim(&target, format!("the image `{id}/{}`", image.name))?;
+            let image_group = bake_name(&image.name);
+            claim(&image_group, format!("the image name `{}`", image.name))?;
+            let mut body = Map::new();
+            let context = dir.join(&image.name);
+            body.insert("context".into(), literal(&context.display().to_string()));
+            body.insert("dockerfile".into(), literal(DOCKERFILE));
+            body.insert("tags".into(), strings([image.tag.as_str()]));
+            let labels: Map<String, Value> =
+                labels::image_labels(flavor, image, &content_ids[&image.name], git)
+                    .into_iter()
+                    .map(|(key, value)| (key.to_string(), literal(&value)))
+                    .collect();
+            body.insert("labels".into(), Value::Object(labels));
+            body.insert("platforms".into(), strings([platform.as_str()]));
+            if !options.proxies.is_empty() {
+                let args: Map<String, Value> = options
+                    .proxies
+                    .iter()
+                    .map(|name| (name.clone(), Value::String(format!("${{{name}}}"))))
+                    .collect();
+                body.insert("args".into(), Value::Object(args));
+            }
+            let contexts = parent_contexts(flavor, &id, image);
+            if !contexts.is_empty() {
+                body.insert("contexts".into(), Value::Object(contexts));
+            }
+            if let Some(cache) = &options.cache {
+                let reference = check_cache(cache, &target)?;
+                body.insert(
+                    "cache-from".into(),
+                    strings([format!("type=registry,ref={reference}").as_str()]),
+                );
+                body.insert(
+                    "cache-to".into(),
+                    strings([format!("type=registry,ref={reference},mode=max").as_str()]),
+                );
+            }
+            targets.insert(target.clone(), Value::Object(body));
+            groups
+                .entry(flavor_group.clone())
+                .or_default()
+                .push(target.clone());
+            groups.entry(image_group).or_default().push(target.clone());
+            all.push(target);
+        }
+    }
+    groups.insert("default".into(), all);
+    let groups: Map<String, Value> = groups
+        .into_iter()
+        .map(|(name, targets)| {
+            (
+                name,
+                json!({ "targets": strings(targets.iter().map(String::as_str)) }),
+            )
+        })
+        .collect();
+    let mut file = Map::new();
+    if !options.proxies.is_empty() {
+        let variables: Map<String, Value> = options
+            .proxies
+            .iter()
+            .map(|name| (name.clone(), json!({ "default": "" })))
+            .collect();
+        file.insert("variable".into(), Value::Object(variables));
+    }
+    file.insert("group".into(), Value::Object(groups));
+    file.insert("target".into(), Value::Object(targets));
+    let mut text = serde_json::to_string_pretty(&Value::Object(file))?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// `{"<reference as written in the Dockerfile>": "target:<parent target>"}` for each reference
+/// (`FROM`, `COPY --from=`) to another image of the flavor.
+fn parent_contexts(flavor: &StagedFlavor, id: &str, image: &StagedImage) -> Map<String, Value> {
+    let Some(file) = image.files.get(DOCKERFILE) else {
+        return Map::new();
+    };
+    let refs = graph::references(&String::from_utf8_lossy(&file.bytes));
+    refs.images
+        .iter()
+        .filter_map(|(reference, _)| {
+            let parent = flavor.images.iter().find(|i| i.tag == *reference)?;
+            Some((
+                reference.clone(),
+                literal(&format!("target:{}", target_name(id, &parent.name))),
+            ))
+        })
+        .collect()
+}
+
+/// `matriochka bake`, once the flavors are staged: computes them again in memory and writes the
+/// bake file.
+pub fn command(
+    project: &Project,
+    args: &[String],
+    options: &BakeOptions,
+    out: &mut dyn Write,
+) -> Result<u8> {
+    let staged = graph_export::compute_flavors(project, args)?;
+    let text = bake_file(&staged, project.git(), options)?;
+    let rel = project.config.staging_root.join(BAKE_FILE);
+    let written = stage::write_one(project.root(), &project.config.staging_root, &rel, &text)?;
+    let targets: usize = staged.iter().map(|flavor| flavor.images.len()).sum();
+    writeln!(
+        out,
+        "{} {}: {targets} targets of {} flavors",
+        if written { "wrote" } else { "unchanged" },
+        rel.display(),
+        staged.len()
+    )?;
+    Ok(EXIT_SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_keep_only_what_bake_allows() {
+        assert_eq!(
+            target_name("squid-19.2.1-centos-9-x86_64", "daemon-base"),
+            "squid-19_2_1-centos-9-x86_64_daemon-base"
+        );
+        assert_eq!(bake_name("a b/c"), "a_b_c");
+    }
+
+    #[test]
+    fn interpolation_is_escaped() {
+        assert_eq!(literal("a${B}c%{d}"), Value::String("a$${B}c%%{d}".into()));
+    }
+}

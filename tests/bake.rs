@@ -1,0 +1,597 @@
+//! `matriochka bake` and `make bake`: the bake file itself, byte for byte, and what bake would
+//! read from it. `docker buildx` is not needed: where it is installed, `docker buildx bake
+//! --print` also reads the file.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::Test;
+
+const X86: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
+const ARM: &str = "squid,aarch64,centos,9,quay.io,centos/centos,stream9";
+
+const CONFIG: &str = r#"
+[layout]
+templates = "templates"
+layers = ["src"]
+images = ["core", "app"]
+staging_dir = "staging/{CEPH_VERSION}{CEPH_POINT_RELEASE}-{DISTRO}-{DISTRO_VERSION}-{HOST_ARCH}"
+image_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}-{BASEOS_TAG}-{HOST_ARCH}"
+
+[flavors]
+default = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9"]
+buildable = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9", "squid,aarch64,centos,9,quay.io,centos/centos,stream9"]
+"#;
+
+/// Two images, `app` built from `core` (by `FROM` and `COPY --from=`), on two arches.
+fn project() -> Test {
+    Test::new()
+        .write("flavors/matriochka.toml", CONFIG)
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
+        )
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\nCOPY --from=__ENV_[CORE_IMAGE]__ /etc/hostname /core-hostname\n",
+        )
+}
+
+const STAGED: &str = "
+    staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+    staged staging/squid-centos-9-aarch64: 6 written, 0 unchanged, 0 removed
+    wrote staging/docker-bake.json: 4 targets of 2 flavors
+";
+
+const GOLDEN: &str = r#"{
+  "group": {
+    "app": {
+      "targets": [
+        "squid-centos-9-x86_64_app",
+        "squid-centos-9-aarch64_app"
+      ]
+    },
+    "core": {
+      "targets": [
+        "squid-centos-9-x86_64_core",
+        "squid-centos-9-aarch64_core"
+      ]
+    },
+    "default": {
+      "targets": [
+        "squid-centos-9-x86_64_core",
+        "squid-centos-9-x86_64_app",
+        "squid-centos-9-aarch64_core",
+        "squid-centos-9-aarch64_app"
+      ]
+    },
+    "squid-centos-9-aarch64": {
+      "targets": [
+        "squid-centos-9-aarch64_core",
+        "squid-centos-9-aarch64_app"
+      ]
+    },
+    "squid-centos-9-x86_64": {
+      "targets": [
+        "squid-centos-9-x86_64_core",
+        "squid-centos-9-x86_64_app"
+      ]
+    }
+  },
+  "target": {
+    "squid-centos-9-aarch64_app": {
+      "context": "staging/squid-centos-9-aarch64/app",
+      "contexts": {
+        "ceph/core:test-squid-centos-stream9-aarch64": "target:squid-centos-9-aarch64_core"
+      },
+      "dockerfile": "Dockerfile",
+      "labels": {
+        "io.matriochka.content-id": "sha256:837a04bbd42e217c6024b9fb4de32a82c2657ef75ad938379901044cf2c35125",
+        "io.matriochka.context": "sha256:a0d7d590e553e0e40c798d76eed4f3bc196a07212196801aa32bf6312f84d583",
+        "io.matriochka.flavor": "squid,aarch64,centos,9,quay.io,centos/centos,stream9",
+        "io.matriochka.git-clean": "False",
+        "org.opencontainers.image.created": "",
+        "org.opencontainers.image.revision": "Unknown commit hash",
+        "org.opencontainers.image.source": "Unknown repo",
+        "org.opencontainers.image.title": "app",
+        "org.opencontainers.image.version": "test"
+      },
+      "platforms": [
+        "linux/arm64"
+      ],
+      "tags": [
+        "ceph/app:test-squid-centos-stream9-aarch64"
+      ]
+    },
+    "squid-centos-9-aarch64_core": {
+      "context": "staging/squid-centos-9-aarch64/core",
+      "dockerfile": "Dockerfile",
+      "labels": {
+        "io.matriochka.content-id": "sha256:a68d947e9b2e014f6a2f83d543a18bc279a3c0f5ea3d67be5fda610ae5734637",
+        "io.matriochka.context": "sha256:80d1b28018aed3007cd4b883ce5c0ac7568c915a84064bf70d5c421d10985912",
+        "io.matriochka.flavor": "squid,aarch64,centos,9,quay.io,centos/centos,stream9",
+        "io.matriochka.git-clean": "False",
+        "org.opencontainers.image.created": "",
+        "org.opencontainers.image.revision": "Unknown commit hash",
+        "org.opencontainers.image.source": "Unknown repo",
+        "org.opencontainers.image.title": "core",
+        "org.opencontainers.image.version": "test"
+      },
+      "platforms": [
+        "linux/arm64"
+      ],
+      "tags": [
+        "ceph/core:test-squid-centos-stream9-aarch64"
+      ]
+    },
+    "squid-centos-9-x86_64_app": {
+      "context": "staging/squid-centos-9-x86_64/app",
+      "contexts": {
+        "ceph/core:test-squid-centos-stream9-x86_64": "target:squid-centos-9-x86_64_core"
+      },
+      "dockerfile": "Dockerfile",
+      "labels": {
+        "io.matriochka.content-id": "sha256:73bbfc7ef3bc24ee6796ed1d8ff7be6bf185bace2733ecc1e6b850c1bf358d87",
+        "io.matriochka.context": "sha256:9d1a43f134d671915e63463b994f58b7b8964902b943c9b3ef5a391476d750a7",
+        "io.matriochka.flavor": "squid,x86_64,centos,9,quay.io,centos/centos,stream9",
+        "io.matriochka.git-clean": "False",
+        "org.opencontainers.image.created": "",
+        "org.opencontainers.image.revision": "Unknown commit hash",
+        "org.opencontainers.image.source": "Unknown repo",
+        "org.opencontainers.image.title": "app",
+        "org.opencontainers.image.version": "test"
+      },
+      "platforms": [
+        "linux/amd64"
+      ],
+      "tags": [
+        "ceph/app:test-squid-centos-stream9-x86_64"
+      ]
+    },
+    "squid-centos-9-x86_64_core": {
+      "context": "staging/squid-centos-9-x86_64/core",
+      "dockerfile": "Dockerfile",
+      "labels": {
+        "io.matriochka.content-id": "sha256:17b432a427752fe1177483c323937d853a7245093bdcfc6ca6c89cca7a27e5e0",
+        "io.matriochka.context": "sha256:80d1b28018aed3007cd4b883ce5c0ac7568c915a84064bf70d5c421d10985912",
+        "io.matriochka.flavor": "squid,x86_64,centos,9,quay.io,centos/centos,stream9",
+        "io.matriochka.git-clean": "False",
+        "org.opencontainers.image.created": "",
+        "org.opencontainers.image.revision": "Unknown commit hash",
+        "org.opencontainers.image.source": "Unknown repo",
+        "org.opencontainers.image.title": "core",
+        "org.opencontainers.image.version": "test"
+      },
+      "platforms": [
+        "linux/amd64"
+      ],
+      "tags": [
+        "ceph/core:test-squid-centos-stream9-x86_64"
+      ]
+    }
+  }
+}
+"#;
+
+fn bake(test: &Test) -> Value {
+    serde_json::from_str(&test.read("staging/docker-bake.json")).unwrap()
+}
+
+fn targets(file: &Value) -> &serde_json::Map<String, Value> {
+    file["target"].as_object().unwrap()
+}
+
+#[test]
+fn bake_writes_the_golden_file_for_a_parent_child_chain_on_two_arches() {
+    let test = project()
+        .args(&["bake", X86, ARM])
+        .stdout(STAGED)
+        .stderr("");
+    test.run();
+    let text = test.read("staging/docker-bake.json");
+    crate::common::assert_text(&text, GOLDEN, "staging/docker-bake.json");
+    // Same input, same bytes: the second run leaves the file alone.
+    let again = test
+        .args(&["bake", X86, ARM])
+        .stdout(
+            "
+            staged staging/squid-centos-9-x86_64: 0 written, 6 unchanged, 0 removed
+            staged staging/squid-centos-9-aarch64: 0 written, 6 unchanged, 0 removed
+            unchanged staging/docker-bake.json: 4 targets of 2 flavors
+            ",
+        )
+        .stderr("");
+    again.run();
+    assert_eq!(again.read("staging/docker-bake.json"), text);
+}
+
+#[test]
+fn every_contexts_key_is_the_parent_reference_in_the_childs_from() {
+    let test = project()
+        .args(&["bake", X86, ARM])
+        .stdout(STAGED)
+        .stderr("");
+    test.run();
+    let file = bake(&test);
+    let mut wired = 0;
+    for (name, target) in targets(&file) {
+        let dockerfile = test.read(&format!(
+            "{}/{}",
+            target["context"].as_str().unwrap(),
+            target["dockerfile"].as_str().unwrap()
+        ));
+        let references: Vec<&str> = dockerfile
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                match words.next()? {
+                    "FROM" => words.next(),
+                    "COPY" => words.next()?.strip_prefix("--from="),
+                    _ => None,
+                }
+            })
+            .collect();
+        let Some(contexts) = target.get("contexts") else {
+            assert!(name.ends_with("_core"), "{name} has no contexts");
+            continue;
+        };
+        for (key, value) in contexts.as_object().unwrap() {
+            assert!(
+                references.contains(&key.as_str()),
+                "{name}: `{key}` is not a reference of\n{dockerfile}"
+            );
+            let parent = value.as_str().unwrap().strip_prefix("target:").unwrap();
+            let parent_tags = &targets(&file)[parent]["tags"];
+            assert_eq!(parent_tags[0].as_str().unwrap(), key, "{name} -> {parent}");
+            assert_eq!(
+                targets(&file)[parent]["platforms"],
+                target["platforms"],
+                "{name} -> {parent}"
+            );
+            wired += 1;
+        }
+    }
+    assert_eq!(wired, 2);
+}
+
+#[test]
+fn every_target_context_exists_and_holds_its_dockerfile() {
+    let test = project()
+        .args(&["bake", X86, ARM])
+        .stdout(STAGED)
+        .stderr("");
+    test.run();
+    let file = bake(&test);
+    assert_eq!(targets(&file).len(), 4);
+    for (name, target) in targets(&file) {
+        let context = test.path().join(target["context"].as_str().unwrap());
+        assert!(context.is_dir(), "{name}: {}", context.display());
+        let dockerfile = context.join(target["dockerfile"].as_str().unwrap());
+        assert!(dockerfile.is_file(), "{name}: {}", dockerfile.display());
+    }
+}
+
+#[test]
+fn bake_cache_adds_a_registry_cache_per_target() {
+    let test = project()
+        .env("BAKE_CACHE", "127.0.0.1:5000/ceph/cache")
+        .args(&["bake", X86])
+        .stdout(
+            "
+            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            wrote staging/docker-bake.json: 2 targets of 1 flavors
+            ",
+        )
+        .stderr("");
+    test.run();
+    let file = bake(&test);
+    let app = &targets(&file)["squid-centos-9-x86_64_app"];
+    assert_eq!(
+        app["cache-from"],
+        serde_json::json!([
+            "type=registry,ref=127.0.0.1:5000/ceph/cache:squid-centos-9-x86_64_app"
+        ])
+    );
+    assert_eq!(
+        app["cache-to"],
+        serde_json::json!([
+            "type=registry,ref=127.0.0.1:5000/ceph/cache:squid-centos-9-x86_64_app,mode=max"
+        ])
+    );
+}
+
+#[test]
+fn bad_bake_cache_fails_before_staging() {
+    let test = project()
+        .env("BAKE_CACHE", "Registry/cache,mode=min")
+        .args(&["bake", X86])
+        .stdout("")
+        .stderr(
+            "error: bad `BAKE_CACHE` `Registry/cache,mode=min`: bad name component `Registry`\n",
+        )
+        .status(1);
+    test.run();
+    assert!(!test.path().join("staging").exists());
+}
+
+#[test]
+fn proxies_become_bake_variables_and_their_values_stay_out_of_the_file() {
+    let test = project()
+        .env("https_proxy", "http://user:secret@proxy:3128")
+        .env("NO_PROXY", "localhost")
+        .args(&["bake", X86])
+        .stdout(
+            "
+            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            wrote staging/docker-bake.json: 2 targets of 1 flavors
+            ",
+        )
+        .stderr("");
+    test.run();
+    let text = test.read("staging/docker-bake.json");
+    assert!(!text.contains("secret"), "{text}");
+    let file: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        file["variable"],
+        serde_json::json!({"NO_PROXY": {"default": ""}, "https_proxy": {"default": ""}})
+    );
+    for target in targets(&file).values() {
+        assert_eq!(
+            target["args"],
+            serde_json::json!({"NO_PROXY": "${NO_PROXY}", "https_proxy": "${https_proxy}"})
+        );
+    }
+}
+
+#[test]
+fn interpolation_in_labels_is_escaped_for_bake() {
+    let test = project();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .current_dir(test.path())
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://example.com/${HOME}/%{x}.git",
+    ]);
+    let test = test
+        .args(&["bake", X86])
+        .stdout(
+            "
+            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            wrote staging/docker-bake.json: 2 targets of 1 flavors
+            ",
+        )
+        .stderr("");
+    test.run();
+    let file = bake(&test);
+    let labels = &targets(&file)["squid-centos-9-x86_64_core"]["labels"];
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://example.com/$${HOME}/%%{x}.git"
+    );
+}
+
+#[test]
+fn an_image_named_like_a_group_is_an_error() {
+    let test = Test::new()
+        .write(
+            "flavors/matriochka.toml",
+            &CONFIG.replace(r#"images = ["core", "app"]"#, r#"images = ["default"]"#),
+        )
+        .write("templates/src/default/Dockerfile", "FROM __ENV_[BASE_IMAGE]__\n")
+        .args(&["bake", X86])
+        .stdout("staged staging/squid-centos-9-x86_64: 4 written, 0 unchanged, 0 removed\n")
+        .stderr(
+            "error: bake name `default` stands for both the group of every target and the image name `default`: rename one of them\n",
+        )
+        .status(1);
+    test.run();
+    assert!(!test.path().join("staging/docker-bake.json").exists());
+}
+
+/// A directory holding a `docker` without buildx: it fails as docker does for an unknown command.
+fn docker_without_buildx(test: &Test) -> std::path::PathBuf {
+    let bin = test.path().join("stub-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let docker = bin.join("docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\necho \"docker: unknown command: docker $1\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// A directory holding a `docker` with buildx that prints the arguments of `buildx bake`, one
+/// per line.
+fn docker_with_buildx(test: &Test) -> std::path::PathBuf {
+    let bin = test.path().join("stub-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("docker"),
+        "#!/bin/sh\n[ \"$2\" = version ] && exit 0\n\
+         echo \"relative paths: ${BUILDX_BAKE_FILE_RELATIVE_PATHS-unset}\"\n\
+         for arg; do echo \"arg: $arg\"; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// `make -f <repo>/Makefile ARGS` in the project, with `bin` first in PATH.
+fn make(test: &Test, bin: &Path, args: &[&str]) -> std::process::Output {
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("make")
+        .current_dir(test.path())
+        .env_clear()
+        .env("PATH", path)
+        .env("RELEASE", "test")
+        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
+        .env("BUILDX_BAKE_FILE_RELATIVE_PATHS", "1")
+        .args(["--no-print-directory", "-f"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
+        .arg(format!(
+            "MATRIOCHKA={}",
+            assert_cmd::cargo::cargo_bin("matriochka").display()
+        ))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn make_bake_without_buildx_fails_with_one_line() {
+    let test = project();
+    let bin = docker_without_buildx(&test);
+    let output = make(&test, &bin, &["bake", &format!("FLAVORS={X86}")]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = regex::Regex::new(
+        r"^\S*Makefile:\d+: \*\*\* `docker buildx` is not installed: install the buildx plugin to run `make bake`\.  Stop\.\n$",
+    )
+    .unwrap();
+    assert!(line.is_match(&stderr), "{stderr}");
+    assert_eq!(output.status.code(), Some(2));
+    // The check comes first: nothing was staged.
+    assert!(!test.path().join("staging").exists());
+}
+
+#[test]
+fn make_bake_passes_bake_args_as_data() {
+    let test = project();
+    let bin = docker_with_buildx(&test);
+    let output = make(
+        &test,
+        &bin,
+        &[
+            "bake",
+            &format!("FLAVORS={X86}"),
+            "BAKE_ARGS=--push $(shell touch made) `touch shell` ; *",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let ran = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("relative paths:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        ran,
+        "relative paths: unset\narg: buildx\narg: bake\narg: --file\narg: staging/docker-bake.json\n\
+         arg: --push\narg: $(shell\narg: touch\narg: made)\narg: `touch\narg: shell`\narg: ;\narg: *"
+    );
+    let before: Vec<&str> = stdout
+        .lines()
+        .take_while(|line| !line.starts_with("relative paths:"))
+        .collect();
+    let matriochka = assert_cmd::cargo::cargo_bin("matriochka");
+    assert_eq!(
+        before,
+        [
+            format!("BAKE_CACHE=\"$_M_BAKE_CACHE\" {} bake", matriochka.display()).as_str(),
+            "staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed",
+            "wrote staging/docker-bake.json: 2 targets of 1 flavors",
+            "set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file \"$_M_BAKE_FILE\" $_M_BAKE_ARGS",
+        ]
+    );
+    assert!(!test.path().join("made").exists());
+    assert!(!test.path().join("shell").exists());
+}
+
+#[test]
+fn make_bake_passes_bake_cache_as_data() {
+    let test = project();
+    let bin = docker_with_buildx(&test);
+    let output = make(
+        &test,
+        &bin,
+        &[
+            "bake",
+            &format!("FLAVORS={X86}"),
+            "BAKE_CACHE=$(shell touch made)",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some("error: bad `BAKE_CACHE` `$(shell touch made)`: bad name component `$(shell touch made)`"),
+        "{stderr}"
+    );
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!test.path().join("made").exists());
+    let output = make(
+        &test,
+        &bin,
+        &[
+            "bake",
+            &format!("FLAVORS={X86}"),
+            "BAKE_CACHE=127.0.0.1:5000/cache",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(test
+        .read("staging/docker-bake.json")
+        .contains("type=registry,ref=127.0.0.1:5000/cache:squid-centos-9-x86_64_core,mode=max"));
+}
+
+#[test]
+fn docker_buildx_bake_print_reads_the_same_targets() {
+    let test = project()
+        .args(&["bake", X86, ARM])
+        .stdout(STAGED)
+        .stderr("");
+    test.run();
+    let buildx = Command::new("docker")
+        .args(["buildx", "version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !buildx {
+        println!("docker buildx is not installed: checked the bake file only");
+        return;
+    }
+    let output = Command::new("docker")
+        .current_dir(test.path())
+        .env_remove("BUILDX_BAKE_FILE_RELATIVE_PATHS")
+        .args([
+            "buildx",
+            "bake",
+            "--print",
+            "--file",
+            "staging/docker-bake.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let file = bake(&test);
+    let names = |value: &Value| -> Vec<String> { targets(value).keys().cloned().collect() };
+    assert_eq!(names(&printed), names(&file));
+    for (name, target) in targets(&file) {
+        let got = &targets(&printed)[name];
+        for key in ["tags", "platforms", "labels", "contexts"] {
+            assert_eq!(got.get(key), target.get(key), "{name}.{key}");
+        }
+    }
+}
