@@ -12,6 +12,10 @@
 # Counts every check, compares the count with EXPECTED_CHECKS, and prints `N passed, N failed` last.
 # A check that cannot run here (no root for a tmpfs) is skipped, and counts as failed when CI is set.
 set -uo pipefail
+# Nothing of the caller's make or build settings reaches the makes below (`make test.e2e
+# TAG_REGISTRY=ceph` would otherwise pass TAG_REGISTRY on through MAKEFLAGS).
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES FLAVORS IMAGES FORCE JOBS PUSH_RETRIES STAGING_ROOT \
+  DAEMON_TAG DAEMON_BASE_TAG CONTAINER_ENGINE BUILD_ARGS PUSH_ARGS
 
 EXPECTED_CHECKS=67
 
@@ -35,10 +39,10 @@ summary() {
 }
 
 cleanup() {
-  if [ -n "$small" ]; then umount "$small" 2>/dev/null || umount -l "$small"; fi
+  if [ -n "$small" ]; then umount "$small" 2>/dev/null || umount -l "$small" 2>/dev/null; fi
   if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null; fi
   # The private store holds only what this run created: it goes whole, with the run's temp dir.
-  if [ -n "${E2E_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
+  if [ -n "${E2E_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -241,9 +245,9 @@ check "missing engine: says what to do" grep -q 'no container engine: install do
 echo "== 8. a full disk during a build"
 # A second private store on a small tmpfs: an image of flavor one is built into it first, then a
 # build of flavor big fills it. The checks look at that store, where the full disk could do harm.
-small="$work/small"
-mkdir -p "$small" "$work/small-run"
-if mount -t tmpfs -o size=48m tmpfs "$small" 2>"$work/mount.err"; then
+mkdir -p "$work/small" "$work/small-run"
+if mount -t tmpfs -o size=48m tmpfs "$work/small" 2>"$work/mount.err"; then
+  small="$work/small"
   big="big,x86_64,busybox,1,localhost,matriochka-e2e/busybox,1"
   cat >"$work/small-storage.conf" <<EOF
 [storage]
@@ -271,7 +275,7 @@ EOF
   equals "full disk: the other flavor's staging dir unchanged" "$one_staged" "$(snapshot staging/one-busybox-1-x86_64)"
   umount "$small" && small=
 else
-  skip 8 "cannot mount a tmpfs here (the full-disk checks need root): $(cat "$work/mount.err")"
+  skip 8 "cannot mount a tmpfs here (the full-disk checks need root): $(head -n 1 "$work/mount.err")"
 fi
 
 echo "== 9. clean removes only matriochka's labelled images"
