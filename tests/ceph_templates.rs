@@ -166,6 +166,11 @@ impl Staged {
             "staging the buildable flavors failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "",
+            "staging the buildable flavors prints no warning"
+        );
         Staged { dir, flavors }
     }
 
