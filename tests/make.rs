@@ -20,6 +20,7 @@ fn project() -> Test {
 }
 
 /// `make -f <repo>/Makefile ARGS` in the project, with the test binary as MATRIOCHKA.
+#[track_caller]
 fn make(test: &Test, args: &[&str]) -> (i32, String) {
     let repo = env!("CARGO_MANIFEST_DIR");
     let output = Command::new("make")
