@@ -524,7 +524,12 @@ always = ["flavors/**", "Makefile"]
                 strings(&["templates/rel/ALL/centos/__INSTALL__"])
             )]
         );
-        assert_eq!(by_path_of(&["templates/src/run.sh"]).len(), 2);
+        let run_sh = strings(&["templates/src/run.sh"]);
+        let all = strings(&["core", "app", "tools"]);
+        assert_eq!(
+            by_path_of(&["templates/src/run.sh"]),
+            [(0, all.clone(), run_sh.clone()), (1, all, run_sh)]
+        );
     }
 
     #[test]

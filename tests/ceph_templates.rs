@@ -166,6 +166,11 @@ impl Staged {
             "staging the buildable flavors failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "",
+            "staging the buildable flavors prints no warning"
+        );
         Staged { dir, flavors }
     }
 
@@ -269,13 +274,19 @@ fn run_with_input(program: &str, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// Whether shellcheck can run here; prints why a check is skipped otherwise. CI installs it.
+/// Whether shellcheck can run here; prints why a check is skipped otherwise. CI installs it, so
+/// with `CI` set a missing shellcheck fails the test instead of skipping it.
+#[track_caller]
 fn have_shellcheck() -> bool {
     let found = Command::new("shellcheck")
         .arg("--version")
         .output()
         .is_ok_and(|output| output.status.success());
     if !found {
+        assert!(
+            std::env::var_os("CI").is_none_or(|ci| ci.is_empty()),
+            "shellcheck is not installed and CI is set: install it (apt-get install shellcheck)"
+        );
         eprintln!("note: shellcheck is not installed; skipping the shellcheck part of this test");
     }
     found

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::common::Test;
+use crate::common::{assert_text, unindent, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 
@@ -20,6 +20,7 @@ fn project() -> Test {
 }
 
 /// `make -f <repo>/Makefile ARGS` in the project, with the test binary as MATRIOCHKA.
+#[track_caller]
 fn make(test: &Test, args: &[&str]) -> (i32, String) {
     let repo = env!("CARGO_MANIFEST_DIR");
     let output = Command::new("make")
@@ -42,6 +43,39 @@ fn make(test: &Test, args: &[&str]) -> (i32, String) {
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     (output.status.code().unwrap_or(-1), text)
 }
+
+/// `text` with the parts that vary between checkouts and Makefile edits replaced: the path of the
+/// binary by `<matriochka>`, of the repository by `<repo>`, make's line numbers by `N`.
+fn normalized(text: &str) -> String {
+    let binary = assert_cmd::cargo::cargo_bin("matriochka");
+    let text = text
+        .replace(binary.to_str().unwrap(), "<matriochka>")
+        .replace(env!("CARGO_MANIFEST_DIR"), "<repo>");
+    regex::Regex::new(r"(?m)(Makefile|\.mk):[0-9]+:")
+        .unwrap()
+        .replace_all(&text, "$1:N:")
+        .into_owned()
+}
+
+/// The image references of the engine command lines for `verb` (`build`: the `-t` value,
+/// `push`: the pushed reference), in order.
+fn references(text: &str, verb: &str) -> Vec<String> {
+    let pattern = match verb {
+        "build" => r" build .*?-t '([^']+)'",
+        _ => r" push (?:--?[a-z-]+(?:=\S+)? )*'([^']+)'",
+    };
+    let pattern = regex::Regex::new(pattern).unwrap();
+    engine_lines(text, verb)
+        .iter()
+        .map(|line| match pattern.captures(line) {
+            Some(found) => found[1].to_string(),
+            None => panic!("no image reference in `{line}`"),
+        })
+        .collect()
+}
+
+const CORE: &str = "ceph/core:test-squid-centos-stream9-x86_64";
+const APP: &str = "ceph/app:test-squid-centos-stream9-x86_64";
 
 /// The engine command lines, with runs of spaces (left by empty make variables) folded.
 fn engine_lines(text: &str, verb: &str) -> Vec<String> {
@@ -69,8 +103,8 @@ fn dry_run_prints_docker_builds_in_dependency_order() {
         ],
     );
     assert_eq!(code, 0, "{out}");
+    assert_eq!(references(&out, "build"), [CORE, APP], "{out}");
     let builds = engine_lines(&out, "build");
-    assert_eq!(builds.len(), 2, "{out}");
     let core = "set -o pipefail; if docker build --platform 'linux/amd64' -t 'ceph/core:test-squid-centos-stream9-x86_64' \
                 --file 'staging/squid-centos-9-x86_64/core/Dockerfile' --pull --label 'org.opencontainers.image.title=core' \
                 --label 'org.opencontainers.image.version=test' --label 'org.opencontainers.image.revision=Unknown commit hash' \
@@ -144,11 +178,8 @@ fn pushes_come_after_every_build_of_the_set() {
         &["-n", "push", "CONTAINER_ENGINE=docker", "PUSH_ARGS=--quiet"],
     );
     assert_eq!(code, 0, "{out}");
-    let lines: Vec<String> = engine_lines(&out, "build")
-        .into_iter()
-        .chain(engine_lines(&out, "push"))
-        .collect();
-    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(references(&out, "build"), [CORE, APP], "{out}");
+    assert_eq!(references(&out, "push"), [CORE, APP], "{out}");
     let lines: Vec<&str> = out.lines().collect();
     let last_build = lines
         .iter()
@@ -179,8 +210,8 @@ fn images_selects_images_with_their_parents() {
     );
     assert_eq!(code, 0, "{out}");
     assert_eq!(
-        engine_lines(&out, "build").len(),
-        2,
+        references(&out, "build"),
+        [CORE, APP],
         "app needs core: {out}"
     );
     let (code, out) = make(
@@ -188,7 +219,7 @@ fn images_selects_images_with_their_parents() {
         &["-n", "build", "CONTAINER_ENGINE=docker", "IMAGES=core"],
     );
     assert_eq!(code, 0, "{out}");
-    assert_eq!(engine_lines(&out, "build").len(), 1, "{out}");
+    assert_eq!(references(&out, "build"), [CORE], "{out}");
 }
 
 #[test]
@@ -199,11 +230,19 @@ fn unknown_image_in_images() {
         &["build", "CONTAINER_ENGINE=docker", "IMAGES=core ap"],
     );
     assert_eq!(code, 2);
-    assert!(
-        out.contains("*** unknown image(s) in IMAGES: ap; known: core app.  Stop."),
-        "{out}"
+    assert_text(
+        &normalized(&out),
+        &unindent(
+            "
+            <matriochka> stage
+            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            make --no-print-directory -f staging/build.mk build
+            staging/build.mk:N: *** unknown image(s) in IMAGES: ap; known: core app.  Stop.
+            make: *** [<repo>/Makefile:N: build] Error 2
+            ",
+        ),
+        "make output",
     );
-    assert!(engine_lines(&out, "build").is_empty());
 }
 
 #[test]
@@ -211,12 +250,25 @@ fn no_engine_is_a_one_line_error_and_stage_still_works() {
     let test = project();
     let (code, out) = make(&test, &["build", "CONTAINER_ENGINE="]);
     assert_eq!(code, 2);
-    assert!(
-        out.contains("*** no container engine: install docker or podman, or run `make stage` to stage without building.  Stop."),
-        "{out}"
-    );
+    assert_text(&normalized(&out), &unindent(
+            "
+            <matriochka> stage
+            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            <repo>/Makefile:N: *** no container engine: install docker or podman, or run `make stage` to stage without building.  Stop.
+            ",
+        ), "make output");
     let (code, out) = make(&test, &["stage", "CONTAINER_ENGINE="]);
     assert_eq!(code, 0, "{out}");
+    assert_text(
+        &normalized(&out),
+        &unindent(
+            "
+            <matriochka> stage
+            staged staging/squid-centos-9-x86_64: 0 written, 6 unchanged, 0 removed
+            ",
+        ),
+        "make output",
+    );
     assert!(test
         .path()
         .join("staging/squid-centos-9-x86_64/core/Dockerfile")
@@ -236,10 +288,13 @@ fn invalid_flavors_stop_make_before_any_build() {
         ],
     );
     assert_eq!(code, 2);
-    assert!(out.contains(
-        "error: invalid flavor `squid,x86_64,centos,9,_,centos,9;rm`: field 7 (base tag) `9;rm` contains `;`"
-    ), "{out}");
-    assert!(engine_lines(&out, "build").is_empty(), "{out}");
+    assert_text(&normalized(&out), &unindent(
+            "
+            <matriochka> stage
+            error: invalid flavor `squid,x86_64,centos,9,_,centos,9;rm`: field 7 (base tag) `9;rm` contains `;`: use an image tag: letters, digits, `_`, `.` and `-`, at most 128
+            make: *** [<repo>/Makefile:N: stage] Error 2
+            ",
+        ), "make output");
 }
 
 #[test]

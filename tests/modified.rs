@@ -174,10 +174,12 @@ impl Repo {
     }
 
     /// Runs git at the repository's top with a fixed identity and dates; returns stdout.
+    #[track_caller]
     fn git(&self, args: &[&str]) -> String {
         self.git_in(self.test.path(), args)
     }
 
+    #[track_caller]
     fn git_in(&self, dir: &Path, args: &[&str]) -> String {
         let output = Command::new("git")
             .current_dir(dir)
@@ -215,6 +217,7 @@ impl Repo {
     }
 
     /// Runs matriochka with `args` and checks stdout, stderr and the exit code.
+    #[track_caller]
     fn check(self, args: &[&str], stdout: &str, stderr: &str, code: i32) -> Repo {
         let Repo { test, home, prefix } = self;
         let test = test.args(args).stdout(stdout).stderr(stderr).status(code);
@@ -223,6 +226,7 @@ impl Repo {
     }
 
     /// `modified` in exact mode and `modified --by-path` print the same.
+    #[track_caller]
     fn both_modes(self, args: &[&str], stdout: &str, stderr: &str) -> Repo {
         let mut by_path = args.to_vec();
         by_path.push("--by-path");

@@ -69,14 +69,18 @@ fn layer_precedence_at_every_level_and_image_subtrees() {
         ])
     );
     let reef = "reef,x86_64,centos,9,quay.io,centos/centos,stream9";
-    let test = test.args(&["stage", reef]);
+    let test = test
+        .args(&["stage", reef])
+        .stdout("staged staging/reef-centos-9-x86_64: 12 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/reef-centos-9-x86_64/app/level"),
         "reef\n"
     );
     let ubuntu = "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04";
-    let test = test.args(&["stage", ubuntu]);
+    let test = test
+        .args(&["stage", ubuntu])
+        .stdout("staged staging/squid-ubuntu-22.04-x86_64: 11 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-ubuntu-22.04-x86_64/app/level"),
@@ -98,7 +102,8 @@ fn a_more_specific_layer_replaces_a_file_loose_or_in_an_image_dir() {
             "squid/centos image dir\n",
         )
         .write("templates/rel/squid/conf", "squid loose\n")
-        .args(&["stage", SQUID]);
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/conf"),
@@ -129,7 +134,8 @@ fn nested_and_repeated_fragments_with_env_tokens() {
         )
         .write("templates/rel/squid/__EXTRA__", "extra-for-squid")
         .env("OPT_TOOL", "tool-for-__ENV_[DISTRO]__")
-        .args(&["stage", SQUID]);
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
     test.run();
     test.expect_file(
         "staging/squid-centos-9-x86_64/core/Dockerfile",
@@ -165,7 +171,8 @@ fn keep_fragments_stages_them_unrendered() {
         .write("flavors/matriochka.toml", &config)
         .write("templates/src/core/Dockerfile", "__A__\n")
         .write("templates/src/core/__A__", "a __ENV_[DISTRO]__\n")
-        .args(&["stage", SQUID]);
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.texts(SQUID_DIR),
@@ -189,7 +196,8 @@ fn tera_templates_are_rendered_after_fragments() {
             ",
         )
         .write("templates/src/__PKGS__", "{{ HOST_ARCH }}")
-        .args(&["stage", SQUID]);
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
     test.run();
     test.expect_file(
         "staging/squid-centos-9-x86_64/core/repo.conf",
@@ -216,8 +224,8 @@ fn binary_files_are_copied_byte_for_byte_and_modes_kept() {
             b"#!/bin/sh\necho __ENV_[CEPH_VERSION]__\n",
             0o755,
         )
-        .write_bytes("templates/src/core/data", b"plain\n", 0o600)
-        .args(&["stage", SQUID]);
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
     test.run();
     let tree = test.tree(SQUID_DIR);
     assert_eq!(tree["core/blob.bin"], (0o644, binary));
@@ -225,7 +233,21 @@ fn binary_files_are_copied_byte_for_byte_and_modes_kept() {
         tree["core/run.sh"],
         (0o755, b"#!/bin/sh\necho squid\n".to_vec())
     );
-    assert_eq!(tree["core/data"], (0o644, b"plain\n".to_vec()));
+}
+
+#[test]
+fn other_modes_are_staged_as_git_records_them() {
+    // Git keeps only the executable bit: a context staged from a checkout or from the working
+    // tree must not depend on the umask, so 0600 is staged as 0644 and 0700 as 0755.
+    let test = Test::with_config()
+        .write_bytes("templates/src/core/private", b"plain\n", 0o600)
+        .write_bytes("templates/src/core/owner-exec", b"#!/bin/sh\n", 0o700)
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
+    test.run();
+    let tree = test.tree(SQUID_DIR);
+    assert_eq!(tree["core/private"], (0o644, b"plain\n".to_vec()));
+    assert_eq!(tree["core/owner-exec"], (0o755, b"#!/bin/sh\n".to_vec()));
 }
 
 #[test]
@@ -234,7 +256,8 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
         .write("templates/src/core/keep", "same\n")
         .write("templates/src/core/change", "one\n")
         .write("templates/src/core/gone/deep", "bye\n")
-        .args(&["stage", SQUID]);
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
     test.run();
     let dir = test.path().join(SQUID_DIR);
     let before = mtimes(&dir);
@@ -276,9 +299,12 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
 fn files_in_the_staging_dir_that_are_no_longer_produced_are_removed() {
     let test = Test::with_config()
         .write("templates/src/core/a", "a\n")
-        .args(&["stage", SQUID]);
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
     test.run();
-    let test = test.write("staging/squid-centos-9-x86_64/core/stray", "left by hand\n");
+    let test = test
+        .write("staging/squid-centos-9-x86_64/core/stray", "left by hand\n")
+        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 5 unchanged, 1 removed\n");
     test.run();
     assert!(!test
         .path()
@@ -296,7 +322,9 @@ fn symlinks_inside_the_templates_are_followed() {
         test.path().join("templates/src/linked.txt"),
     )
     .unwrap();
-    let test = test.args(&["stage", SQUID]);
+    let test = test
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/linked.txt"),
@@ -323,6 +351,21 @@ fn flavors_come_from_arguments_then_flavors_variable_then_default() {
         )
         .stderr("warning: flavor `reef,centos,9` is not in `flavors.buildable` of `flavors/matriochka.toml`\n");
     test.run();
+    // Arguments and FLAVORS together: the arguments win, FLAVORS is not read at all.
+    let test = test
+        .env(
+            "FLAVORS",
+            "reef,centos,9 squid,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+        )
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 7 unchanged, 0 removed\n");
+    test.run();
+    // FLAVORS and a default together: FLAVORS wins.
+    let test = test
+        .env("FLAVORS", "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04")
+        .args(&["stage"])
+        .stdout("staged staging/squid-ubuntu-22.04-x86_64: 0 written, 5 unchanged, 0 removed\n");
+    test.run();
 }
 
 #[test]
@@ -335,12 +378,10 @@ fn short_form_takes_the_base_image_from_the_environment() {
         .env("BASEOS_REGISTRY", "quay.io")
         .env("BASEOS_REPO", "centos/centos")
         .env("BASEOS_TAG", "stream9")
-        .args(&["stage", "squid,centos,9"]);
-    let out = test.run();
-    assert_eq!(
-        out.stderr, "",
-        "the short form expands to a buildable flavor"
-    );
+        .args(&["stage", "squid,centos,9"])
+        // No warning on stderr: the short form expands to a buildable flavor.
+        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
+    test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/Dockerfile"),
         "FROM quay.io/centos/centos:stream9\n"
@@ -359,7 +400,9 @@ fn point_release_is_part_of_the_staging_dir_and_variables() {
         .args(&[
             "stage",
             "squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9",
-        ]);
+        ])
+        .stdout("staged staging/squid=19.2.1-1-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n")
+        .stderr("warning: flavor `squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9` is not in `flavors.buildable` of `flavors/matriochka.toml`\n");
     test.run();
     assert_eq!(
         test.read("staging/squid=19.2.1-1-centos-9-x86_64/core/v"),
@@ -423,20 +466,52 @@ fn show_flavors_default_and_vars() {
 
 #[test]
 fn plan_prints_json_and_writes_nothing() {
-    let test = Test::with_config().args(&["plan", "--json", SQUID]);
-    let out = test.run();
-    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan[0]["flavor"], SQUID);
-    assert_eq!(plan[0]["id"], "squid-centos-9-x86_64");
-    assert_eq!(plan[0]["staging_dir"], SQUID_DIR);
-    assert_eq!(plan[0]["vars"]["GO_ARCH"], "amd64");
-    assert_eq!(
-        plan[0]["images"],
-        serde_json::json!([
-            {"name": "core", "tag": "ceph/core:test-squid-centos-stream9-x86_64", "context": "staging/squid-centos-9-x86_64/core"},
-            {"name": "app", "tag": "ceph/app:test-squid-centos-stream9-x86_64", "context": "staging/squid-centos-9-x86_64/app"},
-        ])
+    let test = Test::with_config().args(&["plan", "--json", SQUID]).stdout(
+        r#"
+        [
+          {
+            "flavor": "squid,x86_64,centos,9,quay.io,centos/centos,stream9",
+            "id": "squid-centos-9-x86_64",
+            "images": [
+              {
+                "context": "staging/squid-centos-9-x86_64/core",
+                "name": "core",
+                "tag": "ceph/core:test-squid-centos-stream9-x86_64"
+              },
+              {
+                "context": "staging/squid-centos-9-x86_64/app",
+                "name": "app",
+                "tag": "ceph/app:test-squid-centos-stream9-x86_64"
+              }
+            ],
+            "staging_dir": "staging/squid-centos-9-x86_64",
+            "vars": {
+              "APP_IMAGE": "ceph/app:test-squid-centos-stream9-x86_64",
+              "BASEOS_REGISTRY": "quay.io",
+              "BASEOS_REPO": "centos/centos",
+              "BASEOS_TAG": "stream9",
+              "BASE_IMAGE": "quay.io/centos/centos:stream9",
+              "CEPH_POINT_RELEASE": "",
+              "CEPH_VERSION": "squid",
+              "CORE_IMAGE": "ceph/core:test-squid-centos-stream9-x86_64",
+              "DISTRO": "centos",
+              "DISTRO_VERSION": "9",
+              "GIT_BRANCH": "Unknown branch",
+              "GIT_CLEAN": "False",
+              "GIT_COMMIT": "Unknown commit hash",
+              "GIT_REPO": "Unknown repo",
+              "GO_ARCH": "amd64",
+              "HOST_ARCH": "x86_64",
+              "IMAGES_TO_BUILD": "core app",
+              "RELEASE": "test",
+              "STAGING_DIR": "staging/squid-centos-9-x86_64",
+              "TAG_REGISTRY": "ceph"
+            }
+          }
+        ]
+        "#,
     );
+    test.run();
     assert!(!test.path().join("staging").exists(), "plan writes nothing");
 }
 
@@ -446,11 +521,17 @@ fn a_closed_stdout_is_not_an_error() {
     let mut child = test
         .command()
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "no error printed"
+    );
 }
 
 #[test]
@@ -464,7 +545,13 @@ fn build_mk_includes_the_flavors_of_the_run() {
             "templates/src/app/Dockerfile",
             "FROM __ENV_[CORE_IMAGE]__\n",
         )
-        .args(&["stage", SQUID, "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04"]);
+        .args(&["stage", SQUID, "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04"])
+        .stdout(
+            "
+            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            staged staging/squid-ubuntu-22.04-x86_64: 6 written, 0 unchanged, 0 removed
+            ",
+        );
     test.run();
     let build_mk = test.read("staging/build.mk");
     let includes: Vec<&str> = build_mk
@@ -484,6 +571,12 @@ fn build_mk_includes_the_flavors_of_the_run() {
     );
     assert!(flavor_mk.contains("_M_PARENTS.squid-centos-9-x86_64.core := \n"));
     let before = BTreeMap::from([("build.mk", build_mk), ("flavor.mk", flavor_mk)]);
+    let test = test.stdout(
+        "
+        staged staging/squid-centos-9-x86_64: 0 written, 6 unchanged, 0 removed
+        staged staging/squid-ubuntu-22.04-x86_64: 0 written, 6 unchanged, 0 removed
+        ",
+    );
     test.run();
     let after = BTreeMap::from([
         ("build.mk", test.read("staging/build.mk")),
@@ -511,7 +604,9 @@ fn links_in_the_staging_dir_are_replaced_not_followed() {
         test.path().join("staging/squid-centos-9-x86_64-link"),
     )
     .unwrap();
-    let test = test.args(&["stage", SQUID]);
+    let test = test
+        .args(&["stage", SQUID])
+        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 1 removed\n");
     test.run();
     assert_eq!(
         crate::common::snapshot(&test.path().join("outside")),

@@ -123,7 +123,12 @@ fn help_examples_use_buildable_flavors() {
 
 #[test]
 fn a_command_run_from_a_subdirectory_finds_the_project_root_upwards() {
-    let test = project().args(&["plan", SQUID]);
+    let test = project().args(&["plan", SQUID]).stdout(
+        "
+        squid-centos-9-x86_64 core ceph/core:test-squid-centos-stream9-x86_64 staging/squid-centos-9-x86_64/core
+        squid-centos-9-x86_64 app ceph/app:test-squid-centos-stream9-x86_64 staging/squid-centos-9-x86_64/app
+        ",
+    );
     let from_root = test.run().stdout;
     let sub = test.path().join("templates/src/core");
     let out = test.command().current_dir(&sub).output().unwrap();

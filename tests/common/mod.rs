@@ -63,13 +63,28 @@ pub struct Output {
     pub code: i32,
 }
 
-/// A temp project and a command to run in it.
+/// What a stream must hold: exact text (empty unless a test says otherwise), or anything.
+#[derive(Clone, Debug)]
+enum Expected {
+    Text(String),
+    Any,
+}
+
+impl Expected {
+    fn empty() -> Expected {
+        Expected::Text(String::new())
+    }
+}
+
+/// A temp project and a command to run in it. Its expected stdout and stderr are empty until a
+/// test sets them, so every run also checks that nothing unexpected was printed; `.any_stdout()`
+/// and `.any_stderr()` opt out where the output is genuinely variable.
 pub struct Test {
     pub dir: TempDir,
     args: Vec<String>,
     env: Vec<(String, String)>,
-    stdout: Option<String>,
-    stderr: Option<String>,
+    stdout: Expected,
+    stderr: Expected,
     code: i32,
 }
 
@@ -92,8 +107,8 @@ impl Test {
                 ("RELEASE".into(), "test".into()),
                 ("HOST_ARCH".into(), "x86_64".into()),
             ],
-            stdout: None,
-            stderr: None,
+            stdout: Expected::empty(),
+            stderr: Expected::empty(),
             code: 0,
         }
     }
@@ -108,6 +123,7 @@ impl Test {
     }
 
     /// Writes a file (parents made), text unindented only when it starts with a newline.
+    #[track_caller]
     pub fn write(self, path: &str, text: &str) -> Test {
         let text = if text.starts_with('\n') {
             unindent(text)
@@ -117,6 +133,7 @@ impl Test {
         self.write_bytes(path, text.as_bytes(), 0o644)
     }
 
+    #[track_caller]
     pub fn write_bytes(self, path: &str, bytes: &[u8], mode: u32) -> Test {
         let full = self.dir.path().join(path);
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
@@ -125,11 +142,11 @@ impl Test {
         self
     }
 
-    /// The command line; clears the expected output of an earlier command.
+    /// The command line; expects empty output again, whatever an earlier command expected.
     pub fn args(mut self, args: &[&str]) -> Test {
         self.args = args.iter().map(|arg| arg.to_string()).collect();
-        self.stdout = None;
-        self.stderr = None;
+        self.stdout = Expected::empty();
+        self.stderr = Expected::empty();
         self
     }
 
@@ -144,13 +161,27 @@ impl Test {
         self
     }
 
+    /// The exact stdout, unindented.
     pub fn stdout(mut self, text: &str) -> Test {
-        self.stdout = Some(unindent(text));
+        self.stdout = Expected::Text(unindent(text));
         self
     }
 
+    /// The exact stderr, unindented.
     pub fn stderr(mut self, text: &str) -> Test {
-        self.stderr = Some(unindent(text));
+        self.stderr = Expected::Text(unindent(text));
+        self
+    }
+
+    /// Leaves stdout unchecked: only where it is genuinely variable, and the test checks it.
+    pub fn any_stdout(mut self) -> Test {
+        self.stdout = Expected::Any;
+        self
+    }
+
+    /// Leaves stderr unchecked: only where it is genuinely variable, and the test checks it.
+    pub fn any_stderr(mut self) -> Test {
+        self.stderr = Expected::Any;
         self
     }
 
@@ -172,7 +203,8 @@ impl Test {
         command
     }
 
-    /// Runs and checks the exit code and, when given, stdout and stderr.
+    /// Runs and checks stdout, stderr (both empty unless set) and the exit code.
+    #[track_caller]
     pub fn run(&self) -> Output {
         let output = self.command().output().unwrap();
         let out = Output {
@@ -180,10 +212,10 @@ impl Test {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             code: output.status.code().unwrap_or(-1),
         };
-        if let Some(expected) = &self.stdout {
+        if let Expected::Text(expected) = &self.stdout {
             assert_text(&out.stdout, expected, "stdout");
         }
-        if let Some(expected) = &self.stderr {
+        if let Expected::Text(expected) = &self.stderr {
             assert_text(&out.stderr, expected, "stderr");
         }
         assert_eq!(
@@ -195,11 +227,15 @@ impl Test {
     }
 
     /// The text of a file of the project.
+    #[track_caller]
     pub fn read(&self, path: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(path))
-            .unwrap_or_else(|err| panic!("read {path}: {err}"))
+        match std::fs::read_to_string(self.dir.path().join(path)) {
+            Ok(text) => text,
+            Err(err) => panic!("read {path}: {err}"),
+        }
     }
 
+    #[track_caller]
     pub fn expect_file(&self, path: &str, text: &str) {
         assert_text(&self.read(path), &unindent(text), path);
     }
@@ -266,6 +302,7 @@ pub fn texts(files: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+#[track_caller]
 pub fn assert_text(actual: &str, expected: &str, what: &str) {
     if actual != expected {
         panic!("{what} differs\n--- expected\n{expected}\n--- actual\n{actual}\n---");
