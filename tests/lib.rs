@@ -7,4 +7,5 @@ mod errors;
 mod fastpath;
 mod make;
 mod modified;
+mod odd_trees;
 mod staging;
