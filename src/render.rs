@@ -676,6 +676,20 @@ mod tests {
     }
 
     #[test]
+    fn long_chains_are_abbreviated() {
+        let chain = |n: usize| -> Vec<String> { (0..n).map(|i| format!("__F{i}__")).collect() };
+        assert_eq!(abbreviated_chain(&chain(2)), "`__F0__` -> `__F1__`");
+        assert_eq!(
+            abbreviated_chain(&chain(7)),
+            "`__F0__` -> `__F1__` -> `__F2__` -> `__F3__` -> `__F4__` -> `__F5__` -> `__F6__`"
+        );
+        assert_eq!(
+            abbreviated_chain(&chain(8)),
+            "`__F0__` -> `__F1__` -> `__F2__` -> … 2 more … -> `__F5__` -> `__F6__` -> `__F7__`"
+        );
+    }
+
+    #[test]
     fn fragment_names() {
         assert!(is_fragment_name("__CEPH_PACKAGES__"));
         assert!(is_fragment_name("__README__.md"));

@@ -285,6 +285,28 @@ fn a_chain_of_2000_fragments_overflowed_the_stack() {
 }
 
 #[test]
+fn a_fragment_expanded_earlier_in_the_image_escaped_the_depth_limit() {
+    // `__F50__` is expanded first (71 levels), then reached again 50 levels down.
+    let mut test = staged().write(
+        "templates/src/core/Dockerfile",
+        "FROM scratch\n__F50__\n__F0__\n",
+    );
+    for level in 0..=120 {
+        let text = match level {
+            120 => "end".to_string(),
+            _ => format!("__F{}__", level + 1),
+        };
+        test = test.write(&format!("templates/src/core/__F{level}__"), &text);
+    }
+    stage_fails(
+        test,
+        "templates/src/core/__F99__:1: fragments nested more than 100 deep: `__F0__` -> \
+         `__F1__` -> `__F2__` -> … 95 more … -> `__F98__` -> `__F99__` -> `__F100__` \
+         (staged as `core/Dockerfile`)",
+    );
+}
+
+#[test]
 fn a_chain_of_100_fragments_is_fine() {
     let mut test = staged().write("templates/src/core/Dockerfile", "FROM scratch\n__F1__\n");
     for level in 1..=100 {
