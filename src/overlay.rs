@@ -1,6 +1,7 @@
 //! Overlay: a flavor's layer search path, and which source file wins for each staged path.
 //!
-//! Reads nothing but directory listings; later (more specific) layers replace earlier ones.
+//! Reads nothing but directory listings; later (more specific) layers replace what earlier ones
+//! stage at a path, whatever its kind, so each path is a file or a directory, never both.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,12 +31,8 @@ pub struct Source {
 }
 
 /// The layers of a flavor, least to most specific.
-///
-/// A flavor none of whose layers exists is an error (a missing templates directory, a typo in
-/// `layout.layers`): staging would otherwise make empty contexts and remove every staged file.
-/// The message depends on the flavor's layers only, as `modified` expects of every error.
 pub fn layers(config: &Config, vars: &Vars, tree: &dyn Tree) -> Result<Vec<Layer>> {
-    let layers = config
+    config
         .layers
         .iter()
         .map(|pattern| {
@@ -46,21 +43,7 @@ pub fn layers(config: &Config, vars: &Vars, tree: &dyn Tree) -> Result<Vec<Layer
             let exists = tree.list(&dir)?.is_some();
             Ok(Layer { dir, exists })
         })
-        .collect::<Result<Vec<_>>>()?;
-    if !layers.iter().any(|layer| layer.exists) {
-        bail!(
-            "no layer directory exists (looked for {}): check `layout.templates` and \
-             `layout.layers` in `{}`",
-            itertools::join(
-                layers
-                    .iter()
-                    .map(|layer| format!("`{}`", layer.dir.display())),
-                ", "
-            ),
-            config.display_path()
-        );
-    }
-    Ok(layers)
+        .collect()
 }
 
 /// The staged path (relative to the image's context, `/`-separated) → source of one image.

@@ -98,6 +98,12 @@ pub enum RenderError {
         /// The staged file being rendered.
         file: String,
     },
+    /// No layer holds a file for the image (a wrong `layout.templates` or `layout.layers`).
+    Empty {
+        image: String,
+        searched: Vec<PathBuf>,
+        config: String,
+    },
     NoDockerfile {
         image: String,
         searched: Vec<PathBuf>,
@@ -166,10 +172,16 @@ impl fmt::Display for RenderError {
                  staged file",
                 MAX_EXPANDED >> 20
             ),
+            RenderError::Empty { image, searched, config } => write!(
+                f,
+                "image `{image}` has no file at all (searched {}): check `layout.templates` and \
+                 `layout.layers` in `{config}`",
+                quoted_paths(searched)
+            ),
             RenderError::NoDockerfile { image, searched } => write!(
                 f,
                 "image `{image}` has no `{DOCKERFILE}` (searched {})",
-                itertools::join(searched.iter().map(|dir| format!("`{}`", dir.display())), ", ")
+                quoted_paths(searched)
             ),
             RenderError::NotText { at, token, fragment } => write!(
                 f,
@@ -195,6 +207,13 @@ impl fmt::Display for RenderError {
 }
 
 impl std::error::Error for RenderError {}
+
+fn quoted_paths(paths: &[PathBuf]) -> String {
+    itertools::join(
+        paths.iter().map(|path| format!("`{}`", path.display())),
+        ", ",
+    )
+}
 
 /// A chain of tokens, its middle left out when long: `a` -> `b` -> … 95 more … -> `y` -> `z`.
 fn abbreviated_chain(chain: &[String]) -> String {
@@ -461,6 +480,16 @@ pub fn render_image(
     };
     // What each template makes, with its layer, in overlay order.
     let mut made: Vec<(String, usize, StagedFile)> = Vec::new();
+    // Checked on what the overlay holds, not on which layer directories exist, so that the error
+    // changes only with the files `modified` sees reach the image.
+    if overlay.is_empty() {
+        return Err(RenderError::Empty {
+            image: image.to_string(),
+            searched: searched(layers, image),
+            config: config.display_path(),
+        }
+        .into());
+    }
     let mut tera_context = None;
     for (path, source) in overlay {
         let name = path.rsplit('/').next().unwrap_or(path);

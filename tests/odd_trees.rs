@@ -69,10 +69,12 @@ fn a_missing_templates_directory_removed_every_staged_file() {
     let test = test.write("flavors/matriochka.toml", &config);
     stage_fails(
         test,
-        "no layer directory exists (looked for `templatez/src`, `templatez/rel/ALL`, \
-         `templatez/rel/ALL/centos`, `templatez/rel/ALL/centos/9`, `templatez/rel/squid`, \
-         `templatez/rel/squid/centos`): check `layout.templates` and `layout.layers` in \
-         `flavors/matriochka.toml`",
+        "image `core` has no file at all (searched `templatez/src`, `templatez/src/core`, \
+         `templatez/rel/ALL`, `templatez/rel/ALL/core`, `templatez/rel/ALL/centos`, \
+         `templatez/rel/ALL/centos/core`, `templatez/rel/ALL/centos/9`, \
+         `templatez/rel/ALL/centos/9/core`, `templatez/rel/squid`, `templatez/rel/squid/core`, \
+         `templatez/rel/squid/centos`, `templatez/rel/squid/centos/core`): check \
+         `layout.templates` and `layout.layers` in `flavors/matriochka.toml`",
     );
 }
 
@@ -85,10 +87,12 @@ fn layer_patterns_that_match_nothing_removed_every_staged_file() {
     let test = test.write("flavors/matriochka.toml", &config);
     stage_fails(
         test,
-        "no layer directory exists (looked for `templates/srcs`, `templates/rels/ALL`, \
-         `templates/rels/ALL/centos`, `templates/rels/ALL/centos/9`, `templates/rels/squid`, \
-         `templates/rels/squid/centos`): check `layout.templates` and `layout.layers` in \
-         `flavors/matriochka.toml`",
+        "image `core` has no file at all (searched `templates/srcs`, `templates/srcs/core`, \
+         `templates/rels/ALL`, `templates/rels/ALL/core`, `templates/rels/ALL/centos`, \
+         `templates/rels/ALL/centos/core`, `templates/rels/ALL/centos/9`, \
+         `templates/rels/ALL/centos/9/core`, `templates/rels/squid`, `templates/rels/squid/core`, \
+         `templates/rels/squid/centos`, `templates/rels/squid/centos/core`): check \
+         `layout.templates` and `layout.layers` in `flavors/matriochka.toml`",
     );
 }
 
