@@ -46,6 +46,33 @@ pub fn layers(config: &Config, vars: &Vars, tree: &dyn Tree) -> Result<Vec<Layer
         .collect()
 }
 
+/// The patterns of `layout.layers` that make no existing directory for any of `flavors` (the
+/// buildable ones): a typo, or a level no flavor uses yet. Not checked by `stage` itself: a layer
+/// a project keeps for later would need a placeholder file, which every image would then stage.
+pub fn unmatched_patterns<'c>(
+    config: &'c Config,
+    flavors: &[&Vars],
+    tree: &dyn Tree,
+) -> Result<Vec<&'c str>> {
+    let mut unmatched = Vec::new();
+    for pattern in &config.layers {
+        let mut matched = false;
+        for vars in flavors {
+            let Ok(rel) = pattern.expand(|name| vars.value(name)) else {
+                continue;
+            };
+            if tree.list(&config.templates.join(rel))?.is_some() {
+                matched = true;
+                break;
+            }
+        }
+        if !matched {
+            unmatched.push(pattern.text.as_str());
+        }
+    }
+    Ok(unmatched)
+}
+
 /// The staged path (relative to the image's context, `/`-separated) → source of one image.
 ///
 /// Paths are placed from the least to the most specific: layer by layer, and in each layer its
@@ -369,6 +396,52 @@ mod tests {
             err.to_string(),
             "template file `t/a/img/bad\\nname` has a control character in its name, which \
              `files-sources` cannot list: rename it"
+        );
+    }
+
+    #[test]
+    fn patterns_matching_no_directory_of_any_flavor() {
+        let config = Config::parse(
+            Path::new("/r"),
+            Path::new("/r/flavors/matriochka.toml"),
+            r#"
+            [layout]
+            layers = ["src", "rel/ALL", "rel/{CEPH_VERSION}", "rel/{CEPH_VERSION}/{DISTRO}", "typo/{DISTRO}"]
+            images = ["img"]
+            staging_dir = "staging/{CEPH_VERSION}-{DISTRO}"
+            image_tag = "{IMAGE}:{CEPH_VERSION}"
+            "#,
+        )
+        .unwrap();
+        let tree = Files::new(&[
+            "templates/src/img/Dockerfile",
+            "templates/rel/squid/f",
+            "templates/rel/reef/centos/f",
+            "templates/typos/centos/f",
+        ]);
+        let defaults = crate::flavor::ShortFormDefaults {
+            host_arch: "x86_64".into(),
+            baseos_registry: None,
+            baseos_repo: None,
+            baseos_tag: None,
+        };
+        let vars: Vec<Vars> = ["squid,centos,9", "reef,centos,9"]
+            .iter()
+            .map(|text| {
+                let flavor = crate::flavor::Flavor::parse(text, &defaults).unwrap();
+                let git = crate::git::GitFacts::unknown();
+                Vars::for_flavor(&flavor, &config, &crate::vars::Env::default(), &git).unwrap()
+            })
+            .collect();
+        let all: Vec<&Vars> = vars.iter().collect();
+        assert_eq!(
+            unmatched_patterns(&config, &all, &tree).unwrap(),
+            ["rel/ALL", "typo/{DISTRO}"]
+        );
+        // `rel/{CEPH_VERSION}/{DISTRO}` exists for reef only.
+        assert_eq!(
+            unmatched_patterns(&config, &all[..1], &tree).unwrap(),
+            ["rel/ALL", "rel/{CEPH_VERSION}/{DISTRO}", "typo/{DISTRO}"]
         );
     }
 

@@ -110,13 +110,21 @@ fn an_image_without_a_dockerfile_was_staged_and_built() {
     );
 }
 
+/// Every staged file but the fast-path manifest, which holds stat stamps and is written only
+/// when the templates are old enough.
+fn staged_bytes(test: &Test) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
+    let mut files = snapshot(&test.path().join(DIR));
+    files.remove(".matriochka/manifest");
+    files
+}
+
 /// Stages, checks `files-sources` lists exactly the files on disk, and that a clean stage of the
 /// same templates gives the same bytes (digests included).
 #[track_caller]
 fn stage_matches_a_clean_stage(test: Test, stdout: &str, files: &[&str]) -> Test {
     let test = test.args(&["stage", SQUID]).stdout(stdout).stderr("");
     test.run();
-    let staged = snapshot(&test.path().join(DIR));
+    let staged = staged_bytes(&test);
     assert_eq!(on_disk(&test), files);
     let mut sources: Vec<String> = listed(&test)
         .iter()
@@ -131,7 +139,7 @@ fn stage_matches_a_clean_stage(test: Test, stdout: &str, files: &[&str]) -> Test
     ));
     test.run();
     assert!(
-        staged == snapshot(&test.path().join(DIR)),
+        staged == staged_bytes(&test),
         "a clean stage gives the same bytes"
     );
     test
