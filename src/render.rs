@@ -24,6 +24,13 @@ static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
 static FRAGMENT_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^__[A-Z0-9_]*[A-Z0-9][A-Z0-9_]*__").unwrap());
 
+/// How deep fragments (and variables holding tokens) may nest.
+pub const MAX_DEPTH: usize = 100;
+/// How large expanding fragments may make a staged file.
+pub const MAX_EXPANDED: usize = 64 << 20;
+/// The file every image context must have.
+const DOCKERFILE: &str = "Dockerfile";
+
 /// A file of a staged image context.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StagedFile {
@@ -80,6 +87,27 @@ pub enum RenderError {
         at: Location,
         chain: Vec<String>,
     },
+    TooDeep {
+        at: Location,
+        /// The staged file being rendered.
+        file: String,
+        chain: Vec<String>,
+    },
+    TooLarge {
+        at: Location,
+        /// The staged file being rendered.
+        file: String,
+    },
+    /// No layer holds a file for the image (a wrong `layout.templates` or `layout.layers`).
+    Empty {
+        image: String,
+        searched: Vec<PathBuf>,
+        config: String,
+    },
+    NoDockerfile {
+        image: String,
+        searched: Vec<PathBuf>,
+    },
     NotText {
         at: Location,
         token: String,
@@ -133,6 +161,28 @@ impl fmt::Display for RenderError {
                 itertools::join(chain.iter().map(|token| format!("`{token}`")), " -> "),
                 context(at)
             ),
+            RenderError::TooDeep { at, file, chain } => write!(
+                f,
+                "{at}: fragments nested more than {MAX_DEPTH} deep: {} (staged as `{file}`)",
+                abbreviated_chain(chain)
+            ),
+            RenderError::TooLarge { at, file } => write!(
+                f,
+                "{at}: expanding fragments makes `{file}` larger than {} MiB, the limit for a \
+                 staged file",
+                MAX_EXPANDED >> 20
+            ),
+            RenderError::Empty { image, searched, config } => write!(
+                f,
+                "image `{image}` has no file at all (searched {}): check `layout.templates` and \
+                 `layout.layers` in `{config}`",
+                quoted_paths(searched)
+            ),
+            RenderError::NoDockerfile { image, searched } => write!(
+                f,
+                "image `{image}` has no `{DOCKERFILE}` (searched {})",
+                quoted_paths(searched)
+            ),
             RenderError::NotText { at, token, fragment } => write!(
                 f,
                 "{at}: fragment `{token}` (`{}`) is not UTF-8 text ({})",
@@ -158,7 +208,40 @@ impl fmt::Display for RenderError {
 
 impl std::error::Error for RenderError {}
 
-type Expanded = Rc<(String, BTreeMap<String, PathBuf>)>;
+fn quoted_paths(paths: &[PathBuf]) -> String {
+    itertools::join(
+        paths.iter().map(|path| format!("`{}`", path.display())),
+        ", ",
+    )
+}
+
+/// A chain of tokens, its middle left out when long: `a` -> `b` -> … 95 more … -> `y` -> `z`.
+fn abbreviated_chain(chain: &[String]) -> String {
+    const ENDS: usize = 3;
+    let quoted = |tokens: &[String]| {
+        itertools::join(tokens.iter().map(|token| format!("`{token}`")), " -> ")
+    };
+    if chain.len() <= 2 * ENDS + 1 {
+        return quoted(chain);
+    }
+    format!(
+        "{} -> … {} more … -> {}",
+        quoted(&chain[..ENDS]),
+        chain.len() - 2 * ENDS,
+        quoted(&chain[chain.len() - ENDS..])
+    )
+}
+
+/// A text with its tokens replaced.
+struct Expansion {
+    text: String,
+    /// The fragments used: token → template file.
+    fragments: BTreeMap<String, PathBuf>,
+    /// How many levels of tokens it went through.
+    depth: usize,
+}
+
+type Expanded = Rc<Expansion>;
 
 struct Renderer<'a> {
     tree: &'a dyn Tree,
@@ -168,6 +251,8 @@ struct Renderer<'a> {
     layers: &'a [Layer],
     image: &'a str,
     memo: HashMap<String, Expanded>,
+    /// The staged file being rendered (`core/Dockerfile`).
+    file: String,
 }
 
 /// Where the text being expanded comes from.
@@ -202,6 +287,7 @@ impl Renderer<'_> {
     ) -> Result<Expanded, anyhow::Error> {
         let mut out = String::with_capacity(text.len());
         let mut used = BTreeMap::new();
+        let mut depth = 0;
         let mut last = 0;
         let mut line = 1;
         for captures in TOKEN.captures_iter(text) {
@@ -223,9 +309,25 @@ impl Renderer<'_> {
                 }
                 .into());
             }
-            let expanded = match self.memo.get(&key) {
+            // An expansion made lower in another chain may be too deep here: it is then made
+            // again, so that the error names this chain.
+            let memoized = self
+                .memo
+                .get(&key)
+                .filter(|expanded| stack.len() + expanded.depth <= MAX_DEPTH);
+            let expanded = match memoized {
                 Some(expanded) => expanded.clone(),
                 None => {
+                    if stack.len() == MAX_DEPTH {
+                        let mut chain = stack.clone();
+                        chain.push(key);
+                        return Err(RenderError::TooDeep {
+                            at: origin.at(line),
+                            file: self.file.clone(),
+                            chain,
+                        }
+                        .into());
+                    }
                     stack.push(key.clone());
                     let result = match captures.get(1) {
                         Some(name) => self.expand_variable(name.as_str(), origin, line, stack),
@@ -237,11 +339,29 @@ impl Renderer<'_> {
                     expanded
                 }
             };
-            out.push_str(&expanded.0);
-            used.extend(expanded.1.iter().map(|(k, v)| (k.clone(), v.clone())));
+            // Checked before the copy, so that a fan-out of fragments fails before it allocates.
+            if out.len() + expanded.text.len() > MAX_EXPANDED {
+                return Err(RenderError::TooLarge {
+                    at: origin.at(line),
+                    file: self.file.clone(),
+                }
+                .into());
+            }
+            out.push_str(&expanded.text);
+            used.extend(
+                expanded
+                    .fragments
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+            depth = depth.max(expanded.depth);
         }
         out.push_str(&text[last..]);
-        Ok(Rc::new((out, used)))
+        Ok(Rc::new(Expansion {
+            text: out,
+            fragments: used,
+            depth,
+        }))
     }
 
     fn expand_variable(
@@ -276,7 +396,7 @@ impl Renderer<'_> {
             variable: Some((name, line)),
         };
         // The memo is keyed by token only, and a variable's value does not depend on where it is used.
-        self.expand(value, &inner, stack)
+        Ok(nested(self.expand(value, &inner, stack)?, None))
     }
 
     fn expand_fragment(
@@ -287,11 +407,7 @@ impl Renderer<'_> {
         stack: &mut Vec<String>,
     ) -> Result<Expanded, anyhow::Error> {
         let Some(source) = self.overlay.get(token) else {
-            let searched = self
-                .layers
-                .iter()
-                .flat_map(|layer| [layer.dir.clone(), layer.dir.join(self.image)])
-                .collect();
+            let searched = searched(self.layers, self.image);
             let known = self
                 .overlay
                 .keys()
@@ -322,10 +438,25 @@ impl Renderer<'_> {
             variable: None,
         };
         let expanded = self.expand(text.trim_end(), &inner, stack)?;
-        let mut used = expanded.1.clone();
-        used.insert(token.to_string(), source.path.clone());
-        Ok(Rc::new((expanded.0.clone(), used)))
+        Ok(nested(expanded, Some((token, &source.path))))
     }
+}
+
+/// The expansion of a token's content, one level deeper, with the fragment it read.
+fn nested(expanded: Expanded, fragment: Option<(&str, &Path)>) -> Expanded {
+    // The expansion of a text is not memoized (its token's is), so this takes it without a copy.
+    let mut expansion = Rc::try_unwrap(expanded).unwrap_or_else(|rc| Expansion {
+        text: rc.text.clone(),
+        fragments: rc.fragments.clone(),
+        depth: rc.depth,
+    });
+    if let Some((token, source)) = fragment {
+        expansion
+            .fragments
+            .insert(token.to_string(), source.to_path_buf());
+    }
+    expansion.depth += 1;
+    Rc::new(expansion)
 }
 
 /// Renders the files of one image's overlay.
@@ -345,8 +476,20 @@ pub fn render_image(
         layers,
         image,
         memo: HashMap::new(),
+        file: String::new(),
     };
-    let mut out: BTreeMap<String, (usize, StagedFile)> = BTreeMap::new();
+    // What each template makes, with its layer, in overlay order.
+    let mut made: Vec<(String, usize, StagedFile)> = Vec::new();
+    // Checked on what the overlay holds, not on which layer directories exist, so that the error
+    // changes only with the files `modified` sees reach the image.
+    if overlay.is_empty() {
+        return Err(RenderError::Empty {
+            image: image.to_string(),
+            searched: searched(layers, image),
+            config: config.display_path(),
+        }
+        .into());
+    }
     let mut tera_context = None;
     for (path, source) in overlay {
         let name = path.rsplit('/').next().unwrap_or(path);
@@ -364,9 +507,16 @@ pub fn render_image(
                     staged: &staged_name,
                     variable: None,
                 };
+                renderer.file.clone_from(&staged_name);
                 let expanded = renderer.expand(text, &origin, &mut Vec::new())?;
                 // The top-level expansion is not memoized, so this takes it without a copy.
-                let (text, fragments) = Rc::try_unwrap(expanded).unwrap_or_else(|rc| (*rc).clone());
+                let Expansion {
+                    text, fragments, ..
+                } = Rc::try_unwrap(expanded).unwrap_or_else(|rc| Expansion {
+                    text: rc.text.clone(),
+                    fragments: rc.fragments.clone(),
+                    depth: rc.depth,
+                });
                 let bytes = match path.strip_suffix(".tera") {
                     Some(stem) if !stem.ends_with('/') && !stem.is_empty() => {
                         let stem = stem.to_string();
@@ -397,25 +547,51 @@ pub fn render_image(
                 fragments: BTreeMap::new(),
             },
         };
-        match out.get(&path) {
-            Some((layer, other)) if *layer == source.layer => {
+        made.push((path, source.layer, file));
+    }
+    // `x.tera` makes `x`, which may meet a file `x` or a directory `x/` of another layer: as in
+    // the overlay, the more specific layer wins whatever the kinds; in one layer it is a clash.
+    made.sort_by_key(|(_, layer, _)| *layer);
+    let mut out: BTreeMap<String, (usize, StagedFile)> = BTreeMap::new();
+    for (path, layer, file) in made {
+        let second = file.source.clone();
+        for (hidden, (hidden_layer, other)) in
+            crate::overlay::place(&mut out, path.clone(), (layer, file))
+        {
+            if hidden_layer == layer {
+                let shorter = if hidden.len() < path.len() {
+                    hidden
+                } else {
+                    path
+                };
                 return Err(RenderError::Clash {
-                    staged: format!("{image}/{path}"),
-                    first: other.source.clone(),
-                    second: source.path.clone(),
+                    staged: format!("{image}/{shorter}"),
+                    first: other.source,
+                    second,
                 }
-                .into())
-            }
-            Some((layer, _)) if *layer > source.layer => {}
-            _ => {
-                out.insert(path, (source.layer, file));
+                .into());
             }
         }
+    }
+    if !out.contains_key(DOCKERFILE) {
+        return Err(RenderError::NoDockerfile {
+            image: image.to_string(),
+            searched: searched(layers, image),
+        }
+        .into());
     }
     Ok(out
         .into_iter()
         .map(|(path, (_, file))| (path, file))
         .collect())
+}
+
+/// The directories searched for an image's files, least specific first.
+fn searched(layers: &[Layer], image: &str) -> Vec<PathBuf> {
+    layers
+        .iter()
+        .flat_map(|layer| [layer.dir.clone(), layer.dir.join(image)])
+        .collect()
 }
 
 /// Tera's error as one line: its parser's position and explanation, without the wrappers that
@@ -526,6 +702,20 @@ mod tests {
             .map(|m| m.as_str())
             .collect();
         assert_eq!(found, ["__FOO__", "__ENV_[X_1]__", "__A__B__", "__9__"]);
+    }
+
+    #[test]
+    fn long_chains_are_abbreviated() {
+        let chain = |n: usize| -> Vec<String> { (0..n).map(|i| format!("__F{i}__")).collect() };
+        assert_eq!(abbreviated_chain(&chain(2)), "`__F0__` -> `__F1__`");
+        assert_eq!(
+            abbreviated_chain(&chain(7)),
+            "`__F0__` -> `__F1__` -> `__F2__` -> `__F3__` -> `__F4__` -> `__F5__` -> `__F6__`"
+        );
+        assert_eq!(
+            abbreviated_chain(&chain(8)),
+            "`__F0__` -> `__F1__` -> `__F2__` -> … 2 more … -> `__F5__` -> `__F6__` -> `__F7__`"
+        );
     }
 
     #[test]

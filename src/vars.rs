@@ -94,8 +94,11 @@ impl Vars {
         set("BASEOS_TAG", &flavor.base_tag);
         set("BASE_IMAGE", &flavor.base_image());
         set("GO_ARCH", go_arch(&flavor.arch));
-        let release = env.get_nonempty("RELEASE").unwrap_or(&git.branch);
-        set("RELEASE", &sanitize_tag(release));
+        let release = match env.get_nonempty("RELEASE") {
+            Some(release) => sanitize_tag(release),
+            None => release_from_branch(&git.branch),
+        };
+        set("RELEASE", &release);
         set("TAG_REGISTRY", env.get("TAG_REGISTRY").unwrap_or("ceph"));
         set("IMAGES_TO_BUILD", &config.images.join(" "));
         set("GIT_REPO", &git.repo);
@@ -233,9 +236,11 @@ pub fn go_arch(arch: &str) -> &str {
     }
 }
 
-/// Replaces every character not allowed in an image tag by `-`.
+/// Replaces every character not allowed in an image tag by `-`, after folding letters to ASCII
+/// (`é` → `e`).
 pub fn sanitize_tag(text: &str) -> String {
-    text.chars()
+    deunicode::deunicode_with_tofu(text, "-")
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "_.-".contains(c) {
                 c
@@ -244,6 +249,40 @@ pub fn sanitize_tag(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The longest `RELEASE` taken from a branch: the default `layout.image_tag` appends the release,
+/// distro, base tag and arch to it, and the whole tag must stay within 128 characters.
+pub const BRANCH_RELEASE_MAX: usize = 64;
+
+/// `RELEASE` from a git branch name: [`tag_from`] with at most [`BRANCH_RELEASE_MAX`] characters.
+pub fn release_from_branch(branch: &str) -> String {
+    tag_from(branch, BRANCH_RELEASE_MAX)
+}
+
+/// Makes any text a valid image tag of at most `max` (at least 10, at most 128) characters:
+/// folded to ASCII, `[A-Za-z0-9_.-]` only, not starting with `.` or `-`; when cut, or when
+/// nothing is left, it ends with `-` and 8 hex digits of the text's sha256, so that different
+/// texts stay apart.
+pub fn tag_from(text: &str, max: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let max = max.clamp(10, 128);
+    let tag = sanitize_tag(text);
+    let tag = tag.trim_start_matches(['.', '-']);
+    if !tag.is_empty() && tag.len() <= max {
+        return tag.to_string();
+    }
+    let digest = Sha256::digest(text.as_bytes());
+    let suffix: String = digest[..4]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    if tag.is_empty() {
+        return suffix;
+    }
+    // ASCII only from here on, so cutting at a byte index is cutting at a character.
+    let kept = tag[..max - suffix.len() - 1].trim_end_matches(['.', '-']);
+    format!("{kept}-{suffix}")
 }
 
 fn check_staging_dir(dir: &str, root: &Path, flavor: &Flavor) -> Result<()> {
@@ -319,6 +358,57 @@ mod tests {
     #[test]
     fn tags_are_sanitized() {
         assert_eq!(sanitize_tag("feature/new_thing.2"), "feature-new_thing.2");
+        assert_eq!(sanitize_tag("été/ünïcode"), "ete-unicode");
+    }
+
+    #[test]
+    fn a_tag_from_any_text_is_valid() {
+        assert_eq!(tag_from("main", 128), "main");
+        assert_eq!(tag_from("été/ünïcode", 128), "ete-unicode");
+        assert_eq!(tag_from("+plus", 128), "plus");
+        assert_eq!(tag_from(".hidden", 128), "hidden");
+        assert_eq!(tag_from("--x", 128), "x");
+        assert_eq!(tag_from("Straße 日本", 128), "Strasse-Ri-Ben");
+        // Nothing left: the hash alone, which is a valid tag.
+        let empty = tag_from("+/+", 128);
+        assert_eq!(empty.len(), 8);
+        assert_ne!(empty, tag_from("+//+", 128));
+        let long = "a".repeat(130);
+        let cut = tag_from(&long, 128);
+        assert_eq!(cut.len(), 128);
+        assert!(cut.starts_with(&"a".repeat(119)), "{cut}");
+        assert_ne!(cut, tag_from(&"a".repeat(131), 128));
+        assert_eq!(tag_from(&"a".repeat(128), 128), "a".repeat(128));
+        // A cut never leaves `-` or `.` before the hash's `-`.
+        let dashes = format!("{}{}x", "b".repeat(40), "-".repeat(20));
+        let cut = tag_from(&dashes, 54);
+        assert_eq!(cut.len(), 40 + 9);
+        assert!(cut.starts_with(&format!("{}-", "b".repeat(40))), "{cut}");
+        assert!(!cut.contains("--"), "{cut}");
+        for text in [
+            "été/ünïcode",
+            "+plus",
+            &long,
+            "+/+",
+            "-",
+            "...",
+            "a\nb",
+            "ünïcode/".repeat(40).as_str(),
+        ] {
+            for max in [10, 64, 128] {
+                let tag = tag_from(text, max);
+                assert!(tag.len() <= max, "{text:?} -> {tag:?}");
+                assert!(TAG.is_match(&tag), "{text:?} -> {tag:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn release_from_a_branch_fits_in_the_default_image_tag() {
+        let release = release_from_branch(&"x".repeat(130));
+        assert_eq!(release.len(), BRANCH_RELEASE_MAX);
+        let tag = format!("ceph/daemon-base:{release}-tentacle-centos-stream9-x86_64");
+        assert_eq!(check_reference(&tag), Ok(()));
     }
 
     #[test]

@@ -83,9 +83,9 @@ fn a_no_op_stage_reads_and_writes_nothing() {
 #[test]
 fn a_first_stage_right_after_a_template_edit_writes_no_manifest() {
     let test = Test::with_config()
-        .write("templates/src/core/Dockerfile", "FROM scratch\n")
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
     test.run();
     assert!(!path(&test, MANIFEST).exists());
 }

@@ -9,5 +9,6 @@ mod fastpath;
 mod graph_export;
 mod make;
 mod modified;
+mod odd_trees;
 mod staging;
 mod usage;

@@ -102,8 +102,9 @@ fn a_more_specific_layer_replaces_a_file_loose_or_in_an_image_dir() {
             "squid/centos image dir\n",
         )
         .write("templates/rel/squid/conf", "squid loose\n")
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/conf"),
@@ -133,9 +134,10 @@ fn nested_and_repeated_fragments_with_env_tokens() {
             "ceph-__ENV_[CEPH_VERSION]__ __EXTRA__",
         )
         .write("templates/rel/squid/__EXTRA__", "extra-for-squid")
+        .write("templates/src/app/Dockerfile", "FROM scratch\n")
         .env("OPT_TOOL", "tool-for-__ENV_[DISTRO]__")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
     test.run();
     test.expect_file(
         "staging/squid-centos-9-x86_64/core/Dockerfile",
@@ -160,6 +162,7 @@ fn nested_and_repeated_fragments_with_env_tokens() {
             __EXTRA__ <- templates/rel/squid/__EXTRA__
             __INSTALL__ <- templates/src/__INSTALL__
             __PACKAGES__ <- templates/rel/ALL/centos/__PACKAGES__
+        app/Dockerfile <- templates/src/app/Dockerfile
         ",
     );
 }
@@ -171,12 +174,14 @@ fn keep_fragments_stages_them_unrendered() {
         .write("flavors/matriochka.toml", &config)
         .write("templates/src/core/Dockerfile", "__A__\n")
         .write("templates/src/core/__A__", "a __ENV_[DISTRO]__\n")
+        .write("templates/src/app/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.texts(SQUID_DIR),
         texts(&[
+            ("app/Dockerfile", "FROM scratch\n"),
             ("core/Dockerfile", "a centos\n"),
             ("core/__A__", "a __ENV_[DISTRO]__\n")
         ])
@@ -196,8 +201,9 @@ fn tera_templates_are_rendered_after_fragments() {
             ",
         )
         .write("templates/src/__PKGS__", "{{ HOST_ARCH }}")
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
     test.run();
     test.expect_file(
         "staging/squid-centos-9-x86_64/core/repo.conf",
@@ -224,8 +230,10 @@ fn binary_files_are_copied_byte_for_byte_and_modes_kept() {
             b"#!/bin/sh\necho __ENV_[CEPH_VERSION]__\n",
             0o755,
         )
+        .write_bytes("templates/src/core/data", b"plain\n", 0o600)
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
     test.run();
     let tree = test.tree(SQUID_DIR);
     assert_eq!(tree["core/blob.bin"], (0o644, binary));
@@ -242,8 +250,9 @@ fn other_modes_are_staged_as_git_records_them() {
     let test = Test::with_config()
         .write_bytes("templates/src/core/private", b"plain\n", 0o600)
         .write_bytes("templates/src/core/owner-exec", b"#!/bin/sh\n", 0o700)
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
     test.run();
     let tree = test.tree(SQUID_DIR);
     assert_eq!(tree["core/private"], (0o644, b"plain\n".to_vec()));
@@ -256,8 +265,9 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
         .write("templates/src/core/keep", "same\n")
         .write("templates/src/core/change", "one\n")
         .write("templates/src/core/gone/deep", "bye\n")
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
     test.run();
     let dir = test.path().join(SQUID_DIR);
     let before = mtimes(&dir);
@@ -265,7 +275,7 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
     std::fs::remove_dir_all(test.path().join("templates/src/core/gone")).unwrap();
     let test = test
         .write("templates/src/core/change", "two\n")
-        .stdout("staged staging/squid-centos-9-x86_64: 4 written, 2 unchanged, 1 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 4 written, 4 unchanged, 1 removed\n");
     test.run();
     let after = mtimes(&dir);
     let keep = dir.join("core/keep");
@@ -290,7 +300,7 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
     assert_eq!(before[&app_digest], after[&app_digest]);
 
     let test =
-        test.stdout("staged staging/squid-centos-9-x86_64: 0 written, 6 unchanged, 0 removed\n");
+        test.stdout("staged staging/squid-centos-9-x86_64: 0 written, 8 unchanged, 0 removed\n");
     test.run();
     assert_eq!(after, mtimes(&dir), "a no-op stage writes nothing");
 }
@@ -299,12 +309,13 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
 fn files_in_the_staging_dir_that_are_no_longer_produced_are_removed() {
     let test = Test::with_config()
         .write("templates/src/core/a", "a\n")
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
     test.run();
     let test = test
         .write("staging/squid-centos-9-x86_64/core/stray", "left by hand\n")
-        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 5 unchanged, 1 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 7 unchanged, 1 removed\n");
     test.run();
     assert!(!test
         .path()
@@ -316,7 +327,8 @@ fn files_in_the_staging_dir_that_are_no_longer_produced_are_removed() {
 fn symlinks_inside_the_templates_are_followed() {
     let test = Test::with_config()
         .write("templates/rel/ALL/shared.txt", "shared\n")
-        .write("templates/src/a", "a\n");
+        .write("templates/src/a", "a\n")
+        .write("templates/src/Dockerfile", "FROM scratch\n");
     std::os::unix::fs::symlink(
         "../rel/ALL/shared.txt",
         test.path().join("templates/src/linked.txt"),
@@ -324,7 +336,7 @@ fn symlinks_inside_the_templates_are_followed() {
     .unwrap();
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 12 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/linked.txt"),
@@ -336,17 +348,18 @@ fn symlinks_inside_the_templates_are_followed() {
 fn flavors_come_from_arguments_then_flavors_variable_then_default() {
     let test = Test::with_config()
         .write("templates/src/core/a", "a\n")
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .write("templates/rel/ALL/centos/9/.keep", "")
         .write("templates/rel/reef/.keep", "")
         .args(&["stage"])
-        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
     test.run();
     let test = test
         .env("FLAVORS", " reef,centos,9\n squid,x86_64,ubuntu,22.04,_,ubuntu,22.04 ")
         .stdout(
             "
-            staged staging/reef-centos-9-x86_64: 7 written, 0 unchanged, 0 removed
-            staged staging/squid-ubuntu-22.04-x86_64: 5 written, 0 unchanged, 0 removed
+            staged staging/reef-centos-9-x86_64: 9 written, 0 unchanged, 0 removed
+            staged staging/squid-ubuntu-22.04-x86_64: 7 written, 0 unchanged, 0 removed
             ",
         )
         .stderr("warning: flavor `reef,centos,9` is not in `flavors.buildable` of `flavors/matriochka.toml`\n");
@@ -358,13 +371,13 @@ fn flavors_come_from_arguments_then_flavors_variable_then_default() {
             "reef,centos,9 squid,x86_64,ubuntu,22.04,_,ubuntu,22.04",
         )
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 7 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 9 unchanged, 0 removed\n");
     test.run();
     // FLAVORS and a default together: FLAVORS wins.
     let test = test
         .env("FLAVORS", "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04")
         .args(&["stage"])
-        .stdout("staged staging/squid-ubuntu-22.04-x86_64: 0 written, 5 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-ubuntu-22.04-x86_64: 0 written, 7 unchanged, 0 removed\n");
     test.run();
 }
 
@@ -375,12 +388,13 @@ fn short_form_takes_the_base_image_from_the_environment() {
             "templates/src/core/Dockerfile",
             "FROM __ENV_[BASE_IMAGE]__\n",
         )
+        .write("templates/src/app/Dockerfile", "FROM scratch\n")
         .env("BASEOS_REGISTRY", "quay.io")
         .env("BASEOS_REPO", "centos/centos")
         .env("BASEOS_TAG", "stream9")
         .args(&["stage", "squid,centos,9"])
         // No warning on stderr: the short form expands to a buildable flavor.
-        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/Dockerfile"),
@@ -397,11 +411,12 @@ fn point_release_is_part_of_the_staging_dir_and_variables() {
         )
         .write("templates/rel/squid/centos/core/x", "x\n")
         .write("templates/rel/ALL/centos/9/core/x", "x\n")
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&[
             "stage",
             "squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9",
         ])
-        .stdout("staged staging/squid=19.2.1-1-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/squid=19.2.1-1-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n")
         .stderr("warning: flavor `squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9` is not in `flavors.buildable` of `flavors/matriochka.toml`\n");
     test.run();
     assert_eq!(
@@ -592,6 +607,7 @@ fn build_mk_includes_the_flavors_of_the_run() {
 fn links_in_the_staging_dir_are_replaced_not_followed() {
     let test = Test::with_config()
         .write("templates/src/core/a", "a\n")
+        .write("templates/src/Dockerfile", "FROM scratch\n")
         .write("outside/keep", "keep\n");
     std::fs::create_dir_all(test.path().join("staging/squid-centos-9-x86_64")).unwrap();
     std::os::unix::fs::symlink(
@@ -606,7 +622,7 @@ fn links_in_the_staging_dir_are_replaced_not_followed() {
     .unwrap();
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 1 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 1 removed\n");
     test.run();
     assert_eq!(
         crate::common::snapshot(&test.path().join("outside")),
