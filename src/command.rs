@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::slice::Shard;
+
 /// A checked command line.
 #[derive(Debug)]
 pub struct Invocation {
@@ -24,7 +26,11 @@ pub enum Command {
     Stage {
         flavors: Vec<String>,
     },
-    ShowFlavors,
+    /// The buildable flavors, of some arches only, one shard only.
+    ShowFlavors {
+        arches: Vec<String>,
+        shard: Option<Shard>,
+    },
     ShowDefault,
     ShowVars {
         flavor: String,
@@ -38,5 +44,13 @@ pub enum Command {
         fetch: bool,
         by_path: bool,
         output: ModifiedOutput,
+    },
+    /// Join the per-arch images in the registry into manifest lists.
+    Manifest {
+        flavors: Vec<String>,
+    },
+    /// Check that this host can run each flavor's arch (natively or emulated).
+    CheckArches {
+        flavors: Vec<String>,
     },
 }

@@ -48,11 +48,8 @@ pub fn execute(
 ) -> Result<u8> {
     match command {
         Command::Stage { flavors } => stage_command(project, flavors, out, err),
-        Command::ShowFlavors => {
-            for text in project.buildable_texts()? {
-                writeln!(out, "{text}")?;
-            }
-            Ok(EXIT_SUCCESS)
+        Command::ShowFlavors { arches, shard } => {
+            crate::slice::show_flavors(project, arches, *shard, out)
         }
         Command::ShowDefault => {
             for flavor in &project.config.default_flavors {
@@ -80,6 +77,13 @@ pub fn execute(
             by_path,
             output,
         } => crate::modified::command(project, vs.as_deref(), *fetch, *by_path, *output, out, err),
+        Command::Manifest { flavors } => crate::manifest_list::command(
+            project,
+            flavors,
+            &mut crate::engine_manifest::ProcessRunner,
+            out,
+        ),
+        Command::CheckArches { flavors } => crate::slice::check_arches(project, flavors, err),
     }
 }
 

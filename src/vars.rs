@@ -51,7 +51,7 @@ impl Env {
 }
 
 /// `uname -m`.
-fn host_arch() -> String {
+pub fn host_arch() -> String {
     match std::env::consts::ARCH {
         "x86" => "i686".into(),
         "arm" => "armv7l".into(),
