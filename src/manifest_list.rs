@@ -332,6 +332,7 @@ pub fn command(
     args: &[String],
     runner: &mut dyn Runner,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<u8> {
     let texts = project.requested_texts(args)?;
     let prepared = project.prepare(&texts)?;
@@ -344,7 +345,7 @@ pub fn command(
     for group in &groups {
         if group.version.is_none() && !project.config.rolling_tags.is_empty() {
             writeln!(
-                out,
+                err,
                 "note: `{}` gets no rolling tags: its flavors pin no (or different) point releases",
                 group.tags[0].1
             )?;

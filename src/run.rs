@@ -82,6 +82,7 @@ pub fn execute(
             flavors,
             &mut crate::engine_manifest::ProcessRunner,
             out,
+            err,
         ),
         Command::CheckArches { flavors } => crate::slice::check_arches(project, flavors, err),
     }

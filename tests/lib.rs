@@ -6,5 +6,6 @@ mod ceph_templates;
 mod errors;
 mod fastpath;
 mod make;
+mod manifest;
 mod modified;
 mod staging;
