@@ -10,6 +10,8 @@ SHELL := /bin/bash
 MAKEFLAGS += --no-builtin-rules
 
 _M_HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+# This file, for the targets that run make again on it (build.all, push.all, release).
+_M_MAKEFILE := $(abspath $(lastword $(MAKEFILE_LIST)))
 ifneq ($(wildcard $(_M_HERE)Cargo.toml),)
 MATRIOCHKA ?= $(_M_HERE)target/release/matriochka
 _M_TOOL_SOURCES := $(_M_HERE)Cargo.toml $(_M_HERE)Cargo.lock $(shell find $(_M_HERE)src -name '*.rs')
@@ -79,7 +81,7 @@ build.parallel: stage check.arches ## Like build, with JOBS parallel builds and 
 	+$(_M_SUB) --jobs $(JOBS) --output-sync=target build
 
 build.all: $(_M_TOOL) ## Build every buildable flavor, in parallel
-	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory build.parallel FLAVORS="$$flavors"
+	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) build.parallel FLAVORS="$$flavors"
 
 push: stage check.arches ## Build, then push the flavors' images once every build succeeded
 	$(_M_NEED_ENGINE)
@@ -90,7 +92,7 @@ push.parallel: stage check.arches ## Like push, with JOBS parallel builds and pu
 	+$(_M_SUB) --jobs $(JOBS) --output-sync=target push
 
 push.all: $(_M_TOOL) ## Build and push every buildable flavor, in parallel
-	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory push.parallel FLAVORS="$$flavors"
+	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push.parallel FLAVORS="$$flavors"
 
 check.arches: $(_M_TOOL) ## Fail when this host can neither run nor emulate a flavor's arch
 	@$(MATRIOCHKA) check-arches
@@ -100,8 +102,8 @@ manifest: $(_M_TOOL) ## Join the pushed per-arch images of the flavors into mani
 	$(MATRIOCHKA) manifest
 
 release: ## Push the flavors' images, then their manifest lists
-	+$(MAKE) --no-print-directory push
-	+$(MAKE) --no-print-directory manifest
+	+$(MAKE) --no-print-directory -f $(_M_MAKEFILE) push
+	+$(MAKE) --no-print-directory -f $(_M_MAKEFILE) manifest
 
 clean: stage ## Remove the flavors' images (only those labelled by matriochka) and staging dirs
 	+$(_M_SUB) clean
@@ -136,7 +138,7 @@ test: ## Run the tests (no container engine needed)
 test.e2e: ## Build, rebuild and push real images with podman and a local registry
 	cd $(_M_HERE) && bash tests/e2e/run.sh
 
-test.release: ## Two arches on two machines, then manifest lists, with podman, qemu and a local registry
+test.release: ## Two arches on three machines, then manifest lists (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
 
 bench: ## Run the benchmark and print its table

@@ -76,16 +76,20 @@ impl Runner for ProcessRunner {
 }
 
 /// How the registry is reached: `PUSH_ARGS` split on white space; `--tls-verify=false` (podman)
-/// or `--insecure` (docker) there also applies to reads.
+/// or `--insecure` (docker) there also applies to reads. `registries_conf` is
+/// `CONTAINERS_REGISTRIES_CONF`, which podman reads itself and skopeo 1.9 only as
+/// `--registries-conf`.
 #[derive(Clone, Debug, Default)]
 pub struct Access {
     pub push_args: Vec<String>,
+    pub registries_conf: Option<String>,
 }
 
 impl Access {
     pub fn from_push_args(push_args: &str) -> Access {
         Access {
             push_args: push_args.split_whitespace().map(str::to_string).collect(),
+            registries_conf: None,
         }
     }
 
@@ -133,6 +137,9 @@ pub fn inspect_config(access: &Access, reference: &str) -> Vec<String> {
 
 fn skopeo(access: &Access, what: &str, reference: &str) -> Vec<String> {
     let mut argv = vec!["skopeo".to_string(), "inspect".into(), what.into()];
+    if let Some(conf) = &access.registries_conf {
+        argv.push(format!("--registries-conf={conf}"));
+    }
     if access.insecure() {
         argv.push("--tls-verify=false".into());
     }
@@ -368,6 +375,20 @@ mod tests {
                 "--config",
                 "--tls-verify=false",
                 "docker://r/d@sha256:aa"
+            ]
+        );
+        let access = Access {
+            registries_conf: Some("/t/registries.conf".into()),
+            ..Access::default()
+        };
+        assert_eq!(
+            inspect_raw(&access, "r/d:t"),
+            [
+                "skopeo",
+                "inspect",
+                "--raw",
+                "--registries-conf=/t/registries.conf",
+                "docker://r/d:t"
             ]
         );
         assert!(is_not_found(

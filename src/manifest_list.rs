@@ -338,7 +338,11 @@ pub fn command(
     let prepared = project.prepare(&texts)?;
     let groups = groups(project, &prepared)?;
     let engine = Engine::from_name(project.env.get_nonempty("CONTAINER_ENGINE"))?;
-    let access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());
+    let mut access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());
+    access.registries_conf = project
+        .env
+        .get_nonempty("CONTAINERS_REGISTRIES_CONF")
+        .map(str::to_string);
     let mut registry = Registry { runner, access };
     let mut bad = 0;
     let mut total = 0;
