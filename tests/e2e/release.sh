@@ -17,7 +17,7 @@ registry_pid=
 passed=0
 failed=0
 # The number of checks below; a run that skips some fails.
-expected=29
+expected=33
 
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
@@ -238,6 +238,20 @@ mk A push FLAVORS="$newer_amd" >"$work/A3.log" 2>&1 \
   && mk C manifest FLAVORS="$newer_amd $newer_arm" >"$work/C4.log" 2>&1
 equals "19.2.2 pushed and joined" 0 $?
 equals "C: the rolling tag moved forward to 19.2.2" "$(digest parent:e2e-one-19.2.2)" "$(digest parent:e2e-v19)"
+
+echo "== arches built from different commits are refused"
+three_amd="three,x86_64,busybox,1,localhost,e2e/busybox,amd64"
+three_arm="three,aarch64,busybox,1,localhost,e2e/busybox,arm64"
+on B git -c user.name=e2e -c user.email=e2e@example.com commit -q --allow-empty -m "B moves on"
+other=$(on B git rev-parse HEAD)
+mk A push FLAVORS="$three_amd" >"$work/A-three.log" 2>&1 \
+  && mk B push FLAVORS="$three_arm" >"$work/B-three.log" 2>&1
+equals "A and B push three from different commits" 0 $?
+mk C manifest FLAVORS="$three_amd $three_arm" >"$work/C-three.log" 2>&1
+equals "C: make manifest of differing revisions fails" 2 $?
+check "C: the refusal shows both revisions" grep -qF \
+  "refused $reg/e2e/child:e2e-three: the arches' \`org.opencontainers.image.revision\` labels differ: x86_64 \`$commit\`, aarch64 \`$other\`" "$work/C-three.log"
+equals "C: no list pushed for three" "" "$(tags child | tr ' ' '\n' | grep -x e2e-three)"
 
 echo "== C pulls the list for each platform"
 equals "C: the arm64 entry ran as aarch64" aarch64 \
