@@ -302,3 +302,25 @@ fn check_arches_names_the_flavor_it_cannot_emulate() {
         .stderr
         .ends_with("error: 1 of 1 flavors cannot be built on this host\n"));
 }
+
+#[test]
+fn a_group_of_different_point_releases_gets_no_rolling_tags() {
+    let out = project()
+        .args(&[
+            "manifest",
+            "squid-19.2.1,x86_64,centos,9,_,centos,9",
+            "squid-19.2.2,aarch64,centos,9,_,centos,9",
+        ])
+        .stderr(NO_ROLLING)
+        .run();
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|line| !line.starts_with("+ "))
+            .collect::<Vec<_>>(),
+        [
+            "pushed r.io/ceph/core:test-squid-centos",
+            "pushed r.io/ceph/app:test-squid-centos"
+        ]
+    );
+}
