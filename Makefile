@@ -10,6 +10,8 @@ SHELL := /bin/bash
 MAKEFLAGS += --no-builtin-rules
 
 _M_HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+# This file, for the targets that run make again on it (build.all, push.all, release).
+_M_MAKEFILE := $(abspath $(lastword $(MAKEFILE_LIST)))
 ifneq ($(wildcard $(_M_HERE)Cargo.toml),)
 MATRIOCHKA ?= $(_M_HERE)target/release/matriochka
 _M_TOOL_SOURCES := $(_M_HERE)Cargo.toml $(_M_HERE)Cargo.lock $(shell find $(_M_HERE)src -name '*.rs')
@@ -38,6 +40,7 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 
 .PHONY: help stage build build.parallel build.all push push.parallel push.all \
 	clean clean.nones clean.all clean.nuke lint test test.e2e bench show.flavors flavors.modified
+.PHONY: manifest release check.arches test.release
 
 ifneq ($(_M_TOOL),)
 $(_M_TOOL): $(_M_TOOL_SOURCES)
@@ -58,6 +61,7 @@ help: ## Show this help
 	'  CONTAINER_ENGINE   docker or podman (default: docker when its daemon answers, else podman)' \
 	'  BUILD_ARGS         extra arguments to every build, e.g. "--isolation chroot"' \
 	'  PUSH_ARGS          extra arguments to every push, e.g. --tls-verify=false' \
+	'  ARCHES             build.all/push.all: only the flavors of these arches, e.g. aarch64' \
 	'  PULL=0             do not pull newer base images' \
 	'  FORCE=1            rebuild images even when up to date' \
 	'  JOBS               parallel jobs of the .parallel targets (default: CPU count)' \
@@ -70,27 +74,38 @@ help: ## Show this help
 stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
 	+$(MATRIOCHKA) stage
 
-build: stage ## Stage, then build the flavors' images in dependency order
+build: stage check.arches ## Stage, then build the flavors' images in dependency order
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) build
 
-build.parallel: stage ## Like build, with JOBS parallel builds and per-image output
+build.parallel: stage check.arches ## Like build, with JOBS parallel builds and per-image output
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) --jobs $(JOBS) --output-sync=target build
 
 build.all: $(_M_TOOL) ## Build every buildable flavor, in parallel
-	+$(MAKE) --no-print-directory build.parallel FLAVORS="$$($(MATRIOCHKA) show flavors | tr '\n' ' ')"
+	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) build.parallel FLAVORS="$$flavors"
 
-push: stage ## Build, then push the flavors' images once every build succeeded
+push: stage check.arches ## Build, then push the flavors' images once every build succeeded
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) push
 
-push.parallel: stage ## Like push, with JOBS parallel builds and pushes
+push.parallel: stage check.arches ## Like push, with JOBS parallel builds and pushes
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) --jobs $(JOBS) --output-sync=target push
 
 push.all: $(_M_TOOL) ## Build and push every buildable flavor, in parallel
-	+$(MAKE) --no-print-directory push.parallel FLAVORS="$$($(MATRIOCHKA) show flavors | tr '\n' ' ')"
+	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push.parallel FLAVORS="$$flavors"
+
+check.arches: $(_M_TOOL) ## Fail when this host can neither run nor emulate a flavor's arch
+	@$(MATRIOCHKA) check-arches
+
+manifest: $(_M_TOOL) ## Join the pushed per-arch images of the flavors into manifest lists
+	$(_M_NEED_ENGINE)
+	$(MATRIOCHKA) manifest
+
+release: ## Push the flavors' images, then their manifest lists
+	+$(MAKE) --no-print-directory -f $(_M_MAKEFILE) push
+	+$(MAKE) --no-print-directory -f $(_M_MAKEFILE) manifest
 
 clean: stage ## Remove the flavors' images (only those labelled by matriochka) and staging dirs
 	+$(_M_SUB) clean
@@ -124,6 +139,9 @@ test: ## Run the tests (no container engine needed)
 
 test.e2e: ## Build, rebuild and push real images with podman and a local registry
 	cd $(_M_HERE) && bash tests/e2e/run.sh
+
+test.release: ## Two arches on three machines, then manifest lists (podman, qemu, registry)
+	cd $(_M_HERE) && bash tests/e2e/release.sh
 
 bench: ## Run the benchmark and print its table
 	cd $(_M_HERE) && bench/run $(BENCH_ARGS)

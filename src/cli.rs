@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::command::{Command, GraphOutput, GraphQuery, Invocation, ModifiedOutput};
+use crate::slice::Shard;
 
 // Examples name buildable flavors of the repository's own configuration (a test checks it).
 const EXAMPLE_FLAVOR: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
@@ -96,13 +97,39 @@ pub enum CliCommand {
         #[arg(long, value_name = "IMAGE")]
         children: Option<String>,
     },
+    /// Join each manifest group's per-arch images, as the registry holds them, into manifest lists
+    /// and push them under `layout.manifest_tag` and `layout.rolling_tags`
+    #[command(
+        after_help = "Example:\n  CONTAINER_ENGINE=podman TAG_REGISTRY=quay.io/ceph matriochka manifest $(matriochka show flavors)"
+    )]
+    Manifest {
+        /// Flavors (arguments, else $FLAVORS, else the default flavors)
+        flavors: Vec<String>,
+    },
+    /// Fail, one line per flavor, when this host can neither run nor emulate a flavor's arch
+    #[command(
+        after_help = "Example:\n  matriochka check-arches squid,aarch64,centos,9,quay.io,centos/centos,stream9"
+    )]
+    CheckArches {
+        /// Flavors (arguments, else $FLAVORS, else the default flavors)
+        flavors: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ShowCommand {
     /// The buildable flavors, one per line
-    #[command(after_help = "Example:\n  matriochka show flavors")]
-    Flavors,
+    #[command(
+        after_help = "Example:\n  matriochka show flavors\n  matriochka show flavors --arch aarch64 --shard 1/2"
+    )]
+    Flavors {
+        /// Only flavors of this arch (`aarch64` or `arm64`); repeat, or separate by spaces or commas
+        #[arg(long = "arch", value_name = "ARCH")]
+        arches: Vec<String>,
+        /// Only shard I of N: the list is dealt round-robin, the same way every time
+        #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+        shard: Option<Shard>,
+    },
     /// The default flavors, one per line
     #[command(after_help = "Example:\n  matriochka show default")]
     Default,
@@ -116,7 +143,9 @@ impl Cli {
     pub fn into_invocation(self) -> Invocation {
         let command = match self.command {
             CliCommand::Stage { flavors } => Command::Stage { flavors },
-            CliCommand::Show(ShowCommand::Flavors) => Command::ShowFlavors,
+            CliCommand::Show(ShowCommand::Flavors { arches, shard }) => {
+                Command::ShowFlavors { arches, shard }
+            }
             CliCommand::Show(ShowCommand::Default) => Command::ShowDefault,
             CliCommand::Show(ShowCommand::Vars { flavor }) => Command::ShowVars { flavor },
             CliCommand::Plan { flavors, json } => Command::Plan { flavors, json },
@@ -158,6 +187,8 @@ impl Cli {
                     (None, None) => None,
                 },
             },
+            CliCommand::Manifest { flavors } => Command::Manifest { flavors },
+            CliCommand::CheckArches { flavors } => Command::CheckArches { flavors },
         };
         Invocation {
             root: self.root,

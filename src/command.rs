@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::slice::Shard;
+
 /// A checked command line.
 #[derive(Debug)]
 pub struct Invocation {
@@ -25,7 +27,11 @@ pub enum Command {
     Stage {
         flavors: Vec<String>,
     },
-    ShowFlavors,
+    /// The buildable flavors, of some arches only, one shard only.
+    ShowFlavors {
+        arches: Vec<String>,
+        shard: Option<Shard>,
+    },
     ShowDefault,
     ShowVars {
         flavor: String,
@@ -47,6 +53,14 @@ pub enum Command {
         flavors: Vec<String>,
         output: GraphOutput,
         query: Option<GraphQuery>,
+    },
+    /// Join the per-arch images in the registry into manifest lists.
+    Manifest {
+        flavors: Vec<String>,
+    },
+    /// Check that this host can run each flavor's arch (natively or emulated).
+    CheckArches {
+        flavors: Vec<String>,
     },
 }
 

@@ -35,6 +35,13 @@ pub const FLAVOR_VARIABLES: &[&str] = &[
     "TAG_REGISTRY",
 ];
 
+/// Variables set only for flavors that pin a point release (`squid=19.2.1-1`); rolling tags may
+/// name them.
+pub const POINT_RELEASE_VARIABLES: &[&str] = &["CEPH_FULL_VERSION", "CEPH_MAJOR", "CEPH_MINOR"];
+
+/// Variables a manifest tag must not name: one list holds every arch.
+const PER_ARCH_VARIABLES: &[&str] = &["GO_ARCH", "HOST_ARCH"];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -60,6 +67,10 @@ struct RawLayout {
     keep_fragments: bool,
     #[serde(default)]
     env: Vec<String>,
+    #[serde(default)]
+    manifest_tag: Option<String>,
+    #[serde(default)]
+    rolling_tags: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -169,6 +180,10 @@ pub struct Config {
     pub staging_root: PathBuf,
     pub image_tag: Pattern,
     pub keep_fragments: bool,
+    /// The tag of each image's manifest list (`layout.manifest_tag`), when set.
+    pub manifest_tag: Option<Pattern>,
+    /// Tags that follow the newest point release (`layout.rolling_tags`).
+    pub rolling_tags: Vec<Pattern>,
     env: GlobSet,
     pub default_flavors: Vec<String>,
     pub buildable: Vec<String>,
@@ -267,6 +282,29 @@ impl Config {
         }
         let image_tag = pattern("layout.image_tag", &layout.image_tag, &["IMAGE"])?;
         let always = build_globs(&raw.modified.always, "modified.always")?;
+        let config_text = text;
+        let manifest_tag = match &layout.manifest_tag {
+            Some(text) => {
+                let tag = pattern("layout.manifest_tag", text, &["IMAGE"])?;
+                check_not_per_arch(&tag, "manifest_tag", config_text)?;
+                Some(tag)
+            }
+            None => None,
+        };
+        let mut rolling_extra = vec!["IMAGE"];
+        rolling_extra.extend(POINT_RELEASE_VARIABLES);
+        let rolling_tags = layout
+            .rolling_tags
+            .iter()
+            .map(|text| {
+                let tag = pattern("layout.rolling_tags", text, &rolling_extra)?;
+                check_not_per_arch(&tag, "rolling_tags", config_text)?;
+                Ok(tag)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !rolling_tags.is_empty() && manifest_tag.is_none() {
+            bail!("`layout.rolling_tags` needs `layout.manifest_tag`: rolling tags name manifest lists");
+        }
         Ok(Config {
             root: root.to_path_buf(),
             path: path.to_path_buf(),
@@ -277,6 +315,8 @@ impl Config {
             staging_root: PathBuf::from(layout.staging_root),
             image_tag,
             keep_fragments: layout.keep_fragments,
+            manifest_tag,
+            rolling_tags,
             env,
             default_flavors: raw.flavors.default,
             buildable: raw.flavors.buildable,
@@ -333,6 +373,42 @@ fn check_image_name(image: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A manifest or rolling tag names one list for every arch: naming the arch is an error, with the
+/// line of the key in the configuration.
+fn check_not_per_arch(pattern: &Pattern, key: &str, config_text: &str) -> Result<()> {
+    if let Some(name) = pattern
+        .variables()
+        .find(|name| PER_ARCH_VARIABLES.contains(name))
+    {
+        let line = pattern_line(config_text, key, &pattern.text)
+            .map(|line| format!("line {line}: "))
+            .unwrap_or_default();
+        bail!(
+            "{line}`layout.{key}` pattern `{}` names `{{{name}}}`: a manifest list holds every arch, \
+             so its tag must not name one",
+            pattern.text
+        );
+    }
+    Ok(())
+}
+
+/// The line (from 1) of the configuration where `pattern` is written as a value of `key`: the
+/// first line from the key's own that holds the quoted pattern.
+fn pattern_line(config_text: &str, key: &str, pattern: &str) -> Option<usize> {
+    let lines: Vec<&str> = config_text.lines().collect();
+    let start = lines.iter().position(|line| {
+        line.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    })?;
+    let quoted = [format!("\"{pattern}\""), format!("'{pattern}'")];
+    let found = lines[start..]
+        .iter()
+        .position(|line| quoted.iter().any(|q| line.contains(q.as_str())))
+        .map_or(start, |offset| start + offset);
+    Some(found + 1)
 }
 
 fn check_relative(key: &str, text: &str) -> Result<()> {
@@ -458,6 +534,55 @@ default = ["squid,centos,9"]
         assert_eq!(
             format!("{:#}", Pattern::parse("a/{X").err().unwrap()),
             "unclosed `{` in `a/{X`"
+        );
+    }
+
+    #[test]
+    fn manifest_tag_must_not_name_the_arch() {
+        let text = GOOD.replace(
+            "env =",
+            "manifest_tag = \"{IMAGE}:{RELEASE}-{HOST_ARCH}\"\nenv =",
+        );
+        let err = format!("{:#}", parse(&text).err().unwrap());
+        assert_eq!(
+            err,
+            "line 7: `layout.manifest_tag` pattern `{IMAGE}:{RELEASE}-{HOST_ARCH}` names `{HOST_ARCH}`: \
+             a manifest list holds every arch, so its tag must not name one"
+        );
+        let text = GOOD.replace(
+            "env =",
+            "manifest_tag = \"{IMAGE}:{RELEASE}\"\nrolling_tags = [\n  \"{IMAGE}:v{CEPH_MAJOR}\",\n  \"{IMAGE}:{GO_ARCH}\",\n]\nenv =",
+        );
+        let err = format!("{:#}", parse(&text).err().unwrap());
+        assert!(
+            err.starts_with(
+                "line 10: `layout.rolling_tags` pattern `{IMAGE}:{GO_ARCH}` names `{GO_ARCH}`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rolling_tags_name_point_release_variables_and_need_a_manifest_tag() {
+        let text = GOOD.replace(
+            "env =",
+            "manifest_tag = \"{IMAGE}:{RELEASE}\"\nrolling_tags = [\"{IMAGE}:v{CEPH_MAJOR}.{CEPH_MINOR}\", \"{IMAGE}:v{CEPH_FULL_VERSION}\"]\nenv =",
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.manifest_tag.unwrap().text, "{IMAGE}:{RELEASE}");
+        assert_eq!(config.rolling_tags.len(), 2);
+        let text = GOOD.replace("env =", "rolling_tags = [\"{IMAGE}:v{CEPH_MAJOR}\"]\nenv =");
+        let err = format!("{:#}", parse(&text).err().unwrap());
+        assert_eq!(
+            err,
+            "`layout.rolling_tags` needs `layout.manifest_tag`: rolling tags name manifest lists"
+        );
+        let text = GOOD
+            .replace("CEPH_*", "CEPH_DEVEL")
+            .replace("env =", "manifest_tag = \"{IMAGE}:{CEPH_MAJOR}\"\nenv =");
+        assert!(
+            parse(&text).is_err(),
+            "point release variables are for rolling tags only"
         );
     }
 

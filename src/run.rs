@@ -49,11 +49,8 @@ pub fn execute(
 ) -> Result<u8> {
     match command {
         Command::Stage { flavors } => stage_command(project, flavors, out, err),
-        Command::ShowFlavors => {
-            for text in project.buildable_texts()? {
-                writeln!(out, "{text}")?;
-            }
-            Ok(EXIT_SUCCESS)
+        Command::ShowFlavors { arches, shard } => {
+            crate::slice::show_flavors(project, arches, *shard, out)
         }
         Command::ShowDefault => {
             for flavor in &project.config.default_flavors {
@@ -91,6 +88,14 @@ pub fn execute(
             output,
             query,
         } => crate::graph_export::command(project, flavors, *output, query.as_ref(), out),
+        Command::Manifest { flavors } => crate::manifest_list::command(
+            project,
+            flavors,
+            &mut crate::engine_manifest::ProcessRunner,
+            out,
+            err,
+        ),
+        Command::CheckArches { flavors } => crate::slice::check_arches(project, flavors, err),
     }
 }
 

@@ -51,7 +51,7 @@ impl Env {
 }
 
 /// `uname -m`.
-fn host_arch() -> String {
+pub fn host_arch() -> String {
     match std::env::consts::ARCH {
         "x86" => "i686".into(),
         "arm" => "armv7l".into(),
@@ -105,6 +105,11 @@ impl Vars {
         set("GIT_BRANCH", &git.branch);
         set("GIT_COMMIT", &git.commit);
         set("GIT_CLEAN", if git.clean { "True" } else { "False" });
+        if let Some(version) = PointRelease::of(&flavor.point_release) {
+            set("CEPH_FULL_VERSION", &version.to_string());
+            set("CEPH_MAJOR", &version.major.to_string());
+            set("CEPH_MINOR", &version.minor.to_string());
+        }
         let environment: BTreeMap<String, String> = env
             .vars
             .iter()
@@ -224,6 +229,38 @@ impl Vars {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+}
+
+/// The version a pinned point release names: `=19.2.1-1jammy` and `-19.2.1` → 19.2.1. Flavors
+/// that pin none (`squid`) have none, hence no `CEPH_MAJOR`, `CEPH_MINOR`, `CEPH_FULL_VERSION`
+/// and no rolling tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PointRelease {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+}
+
+impl PointRelease {
+    /// From a flavor's point release field (separator included) or a bare `19.2.1`.
+    pub fn of(point_release: &str) -> Option<PointRelease> {
+        static VERSION: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"^[=-]?([0-9]+)\.([0-9]+)\.([0-9]+)(?:$|[^0-9.])").unwrap()
+        });
+        let captures = VERSION.captures(point_release)?;
+        let number = |i: usize| captures[i].parse().ok();
+        Some(PointRelease {
+            major: number(1)?,
+            minor: number(2)?,
+            patch: number(3)?,
+        })
+    }
+}
+
+impl std::fmt::Display for PointRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
     }
 }
 
@@ -409,6 +446,19 @@ mod tests {
         assert_eq!(release.len(), BRANCH_RELEASE_MAX);
         let tag = format!("ceph/daemon-base:{release}-tentacle-centos-stream9-x86_64");
         assert_eq!(check_reference(&tag), Ok(()));
+    }
+
+    #[test]
+    fn point_releases() {
+        let version = |text: &str| PointRelease::of(text).map(|v| v.to_string());
+        assert_eq!(version("=19.2.1-1jammy").as_deref(), Some("19.2.1"));
+        assert_eq!(version("-12.2.1-0").as_deref(), Some("12.2.1"));
+        assert_eq!(version("19.2.10").as_deref(), Some("19.2.10"));
+        assert_eq!(version(""), None);
+        assert_eq!(version("=19.2"), None);
+        assert_eq!(version("=19.2.1.4"), None);
+        assert!(PointRelease::of("19.2.10") > PointRelease::of("19.2.9"));
+        assert!(PointRelease::of("20.1.0") > PointRelease::of("19.2.9"));
     }
 
     #[test]

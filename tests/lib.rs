@@ -8,6 +8,7 @@ mod errors;
 mod fastpath;
 mod graph_export;
 mod make;
+mod manifest;
 mod modified;
 mod odd_trees;
 mod staging;

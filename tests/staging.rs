@@ -459,6 +459,9 @@ fn show_flavors_default_and_vars() {
             BASEOS_TAG=22.04
             BASE_IMAGE=ubuntu:22.04
             CEPH_DEVEL=true
+            CEPH_FULL_VERSION=19.2.1
+            CEPH_MAJOR=19
+            CEPH_MINOR=2
             CEPH_POINT_RELEASE==19.2.1
             CEPH_VERSION=squid
             CORE_IMAGE=core:test-squid-ubuntu-22.04-aarch64

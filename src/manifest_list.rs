@@ -1,0 +1,773 @@
+//! The `manifest` command: joins the per-arch images of each manifest group into one manifest list
+//! (OCI image index) per image, read from the registry, and pushes it under the manifest tag and
+//! the rolling tags.
+//!
+//! It needs no local image. Nothing is pushed for a group whose arches are not all in the
+//! registry or whose `org.opencontainers.image.revision` labels differ; a list the registry
+//! already holds is not pushed again; a rolling tag never moves back to an older point release.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use sha2::{Digest, Sha256};
+
+use crate::engine_manifest::{self as engine, Access, Engine, Entry, Platform, Runner};
+use crate::exit_codes::EXIT_SUCCESS;
+use crate::model::Prepared;
+use crate::project::Project;
+use crate::vars::{check_reference, PointRelease};
+
+/// The label whose values must be equal across the arches of a list.
+pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+/// The annotation, on each entry of a list, holding the point release it was made for.
+pub const VERSION_ANNOTATION: &str = "io.matriochka.ceph-version";
+const FLAVOR_LABEL: &str = crate::labels::FLAVOR_LABEL;
+
+/// One manifest group: the flavors of a run whose manifest tags are equal.
+#[derive(Debug)]
+pub struct Group {
+    /// Each image with its manifest tag, in configuration order.
+    pub tags: Vec<(String, String)>,
+    /// Each image's rolling tags (empty for flavors that pin no point release).
+    pub rolling: BTreeMap<String, Vec<String>>,
+    pub version: Option<PointRelease>,
+    /// (arch, flavor text, image → per-arch tag) of each member.
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug)]
+pub struct Member {
+    pub arch: String,
+    pub flavor: String,
+    pub image_tags: BTreeMap<String, String>,
+}
+
+/// The tag of `pattern` for one image of a flavor, with `TAG_REGISTRY` in front, checked.
+fn expand_tag(
+    p: &Prepared,
+    key: &str,
+    pattern: &crate::config::Pattern,
+    image: &str,
+) -> Result<String> {
+    let name = pattern
+        .expand(|var| {
+            if var == "IMAGE" {
+                Some(image)
+            } else {
+                p.vars.value(var)
+            }
+        })
+        .map_err(|name| {
+            anyhow!(
+                "flavor `{}`: `layout.{key}` names `{{{name}}}`, which is not set",
+                p.flavor.text
+            )
+        })?;
+    let registry = p.vars.value("TAG_REGISTRY").unwrap_or_default();
+    let tag = if registry.is_empty() {
+        name
+    } else {
+        format!("{registry}/{name}")
+    };
+    if let Err(why) = check_reference(&tag) {
+        bail!(
+            "flavor `{}`: image `{image}` gets {key} `{tag}`, which is not a valid image reference ({why})",
+            p.flavor.text
+        );
+    }
+    Ok(tag)
+}
+
+/// Groups flavors by their manifest tags, in the order they come.
+pub fn groups(project: &Project, prepared: &[Prepared]) -> Result<Vec<Group>> {
+    let config = &project.config;
+    let Some(manifest_tag) = &config.manifest_tag else {
+        bail!(
+            "`layout.manifest_tag` is not set in `{}`: add the tag of the manifest lists, e.g. `manifest_tag = \"{{IMAGE}}:{{RELEASE}}-{{CEPH_VERSION}}\"`",
+            config.display_path()
+        );
+    };
+    let mut groups: Vec<Group> = Vec::new();
+    for p in prepared {
+        let tags = config
+            .images
+            .iter()
+            .map(|image| {
+                Ok((
+                    image.clone(),
+                    expand_tag(p, "manifest_tag", manifest_tag, image)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let version = PointRelease::of(&p.flavor.point_release);
+        let member = Member {
+            arch: p.flavor.arch.clone(),
+            flavor: p.flavor.text.clone(),
+            image_tags: p.vars.image_tags.iter().cloned().collect(),
+        };
+        if let Some(group) = groups.iter_mut().find(|g| g.tags == tags) {
+            if let Some(other) = group.members.iter().find(|m| m.arch == member.arch) {
+                bail!(
+                    "flavors `{}` and `{}` have the same manifest tag `{}` and the same arch `{}`: add the differing field to `layout.manifest_tag`",
+                    other.flavor,
+                    member.flavor,
+                    tags[0].1,
+                    member.arch
+                );
+            }
+            if group.version != version {
+                group.version = None;
+                group.rolling.clear();
+            }
+            group.members.push(member);
+            continue;
+        }
+        let mut rolling = BTreeMap::new();
+        if version.is_some() {
+            for image in &config.images {
+                let tags = config
+                    .rolling_tags
+                    .iter()
+                    .map(|pattern| expand_tag(p, "rolling_tags", pattern, image))
+                    .collect::<Result<Vec<_>>>()?;
+                rolling.insert(image.clone(), tags);
+            }
+        }
+        groups.push(Group {
+            tags,
+            rolling,
+            version,
+            members: vec![member],
+        });
+    }
+    Ok(groups)
+}
+
+/// A per-arch image as the registry holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteImage {
+    pub digest: String,
+    pub platform: Platform,
+    pub revision: Option<String>,
+}
+
+/// A manifest list as the registry holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteList {
+    /// The digests of its entries, sorted.
+    pub digests: Vec<String>,
+    /// The point release it records: an entry's annotation, else its first image's flavor label.
+    pub version: Option<PointRelease>,
+}
+
+/// Reads the registry with skopeo.
+pub struct Registry<'a> {
+    pub runner: &'a mut dyn Runner,
+    pub access: Access,
+}
+
+/// `host/repo:tag` → `host/repo`.
+fn repository(tag: &str) -> &str {
+    match tag.rsplit_once(':') {
+        Some((repo, t)) if !t.contains('/') => repo,
+        _ => tag,
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn is_list(manifest: &serde_json::Value) -> bool {
+    manifest.get("manifests").is_some_and(|m| m.is_array())
+}
+
+impl Registry<'_> {
+    /// The raw manifest of a reference; `None` when the registry does not hold it.
+    fn raw(&mut self, reference: &str) -> Result<Option<Vec<u8>>> {
+        let output = self
+            .runner
+            .run(&engine::inspect_raw(&self.access, reference))?;
+        if output.success {
+            return Ok(Some(output.stdout));
+        }
+        if engine::is_not_found(&output.stderr) {
+            return Ok(None);
+        }
+        bail!(
+            "failed to read `{reference}` from the registry: {}",
+            last_line(&output.stderr)
+        )
+    }
+
+    fn config(&mut self, reference: &str) -> Result<serde_json::Value> {
+        let output = self
+            .runner
+            .run(&engine::inspect_config(&self.access, reference))?;
+        if !output.success {
+            bail!(
+                "failed to read the config of `{reference}` from the registry: {}",
+                last_line(&output.stderr)
+            );
+        }
+        serde_json::from_slice(&output.stdout)
+            .with_context(|| format!("failed to read the config of `{reference}`: not JSON"))
+    }
+
+    /// A per-arch image; `None` when the tag is not in the registry.
+    pub fn image(&mut self, tag: &str) -> Result<Option<RemoteImage>> {
+        let Some(raw) = self.raw(tag)? else {
+            return Ok(None);
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&raw)
+            .with_context(|| format!("failed to read the manifest of `{tag}`: not JSON"))?;
+        if is_list(&manifest) {
+            bail!("`{tag}` is a manifest list, not a per-arch image");
+        }
+        let digest = sha256(&raw);
+        let config = self.config(&format!("{}@{digest}", repository(tag)))?;
+        let text = |key: &str| {
+            config
+                .get(key)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let platform = Platform {
+            os: text("os").unwrap_or_else(|| "linux".into()),
+            architecture: text("architecture")
+                .ok_or_else(|| anyhow!("the config of `{tag}` names no architecture"))?,
+            variant: text("variant"),
+        };
+        let revision = label(&config, REVISION_LABEL);
+        Ok(Some(RemoteImage {
+            digest,
+            platform,
+            revision,
+        }))
+    }
+
+    /// The list under a tag; `None` when the registry holds nothing there. An image (not a list)
+    /// under the tag reads as a list of that one image.
+    pub fn list(&mut self, tag: &str) -> Result<Option<RemoteList>> {
+        let Some(raw) = self.raw(tag)? else {
+            return Ok(None);
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&raw)
+            .with_context(|| format!("failed to read the manifest of `{tag}`: not JSON"))?;
+        if !is_list(&manifest) {
+            return Ok(Some(RemoteList {
+                digests: vec![sha256(&raw)],
+                version: None,
+            }));
+        }
+        let entries = manifest["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut digests: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.get("digest").and_then(|d| d.as_str()).map(str::to_string))
+            .collect();
+        digests.sort();
+        let mut version = entries.iter().find_map(|e| {
+            e.get("annotations")
+                .and_then(|a| a.get(VERSION_ANNOTATION))
+                .and_then(|v| v.as_str())
+                .and_then(PointRelease::of)
+        });
+        if version.is_none() {
+            if let Some(first) = digests.first() {
+                let config = self.config(&format!("{}@{first}", repository(tag)))?;
+                version = label(&config, FLAVOR_LABEL).and_then(|flavor| flavor_version(&flavor));
+            }
+        }
+        Ok(Some(RemoteList { digests, version }))
+    }
+}
+
+fn label(config: &serde_json::Value, name: &str) -> Option<String> {
+    config
+        .get("config")
+        .and_then(|c| c.get("Labels"))
+        .and_then(|l| l.get(name))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+/// The point release of a flavor label (`squid=19.2.1-1,x86_64,…` → 19.2.1).
+fn flavor_version(flavor: &str) -> Option<PointRelease> {
+    let release = flavor.split(',').next()?;
+    release
+        .char_indices()
+        .filter(|(_, c)| *c == '=' || *c == '-')
+        .find_map(|(i, _)| PointRelease::of(&release[i..]))
+}
+
+fn last_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("no output")
+        .trim()
+        .to_string()
+}
+
+/// What happened to one list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pushed,
+    UpToDate,
+    KeptNewer(PointRelease),
+    Refused(String),
+    Failed(String),
+}
+
+/// Runs `manifest` for the flavors given (else `$FLAVORS`, else the default flavors).
+pub fn command(
+    project: &Project,
+    args: &[String],
+    runner: &mut dyn Runner,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8> {
+    let texts = project.requested_texts(args)?;
+    let prepared = project.prepare(&texts)?;
+    let groups = groups(project, &prepared)?;
+    let engine = Engine::from_name(project.env.get_nonempty("CONTAINER_ENGINE"))?;
+    let mut access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());
+    access.registries_conf = project
+        .env
+        .get_nonempty("CONTAINERS_REGISTRIES_CONF")
+        .map(str::to_string);
+    let mut registry = Registry { runner, access };
+    let mut bad = 0;
+    let mut total = 0;
+    for group in &groups {
+        if group.version.is_none() && !project.config.rolling_tags.is_empty() {
+            writeln!(
+                err,
+                "note: `{}` gets no rolling tags: its flavors pin no (or different) point releases",
+                group.tags[0].1
+            )?;
+        }
+        for (image, tag) in &group.tags {
+            let outcomes = join_image(engine, &mut registry, group, image, tag, out)?;
+            for (tag, outcome) in outcomes {
+                total += 1;
+                let line = match &outcome {
+                    Outcome::Pushed => format!("pushed {tag}"),
+                    Outcome::UpToDate => {
+                        format!("up-to-date {tag}: the registry holds this list already")
+                    }
+                    Outcome::KeptNewer(newer) => format!(
+                        "kept-newer {tag}: it holds {newer}, newer than {}",
+                        group.version.map(|v| v.to_string()).unwrap_or_default()
+                    ),
+                    Outcome::Refused(why) => format!("refused {tag}: {why}"),
+                    Outcome::Failed(why) => format!("failed {tag}: {why}"),
+                };
+                if matches!(outcome, Outcome::Refused(_) | Outcome::Failed(_)) {
+                    bad += 1;
+                }
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    if bad > 0 {
+        bail!(
+            "{bad} of {total} manifest lists were refused or failed: nothing was pushed for them"
+        );
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+/// Joins one image of a group: the manifest tag, then its rolling tags.
+fn join_image(
+    engine: Engine,
+    registry: &mut Registry,
+    group: &Group,
+    image: &str,
+    tag: &str,
+    out: &mut dyn Write,
+) -> Result<Vec<(String, Outcome)>> {
+    let rolling = group.rolling.get(image).cloned().unwrap_or_default();
+    let refuse_all = |why: String| {
+        std::iter::once(tag.to_string())
+            .chain(rolling.iter().cloned())
+            .map(|t| (t, Outcome::Refused(why.clone())))
+            .collect::<Vec<_>>()
+    };
+    // Every arch, as the registry holds it.
+    let mut found: Vec<(&Member, RemoteImage)> = Vec::new();
+    let mut missing = Vec::new();
+    for member in &group.members {
+        let arch_tag = &member.image_tags[image];
+        match registry.image(arch_tag) {
+            Ok(Some(remote)) => found.push((member, remote)),
+            Ok(None) => missing.push(format!(
+                "arch `{}` is missing (`{arch_tag}` is not in the registry)",
+                member.arch
+            )),
+            Err(err) => missing.push(format!("arch `{}`: {err:#}", member.arch)),
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(refuse_all(missing.join("; ")));
+    }
+    let revisions: Vec<String> = found
+        .iter()
+        .map(|(m, r)| format!("{} `{}`", m.arch, r.revision.as_deref().unwrap_or("")))
+        .collect();
+    if found.windows(2).any(|w| w[0].1.revision != w[1].1.revision) {
+        return Ok(refuse_all(format!(
+            "the arches' `{REVISION_LABEL}` labels differ: {}",
+            revisions.join(", ")
+        )));
+    }
+    let mut entries: Vec<Entry> = found
+        .iter()
+        .map(|(member, remote)| Entry {
+            reference: format!(
+                "{}@{}",
+                repository(&member.image_tags[image]),
+                remote.digest
+            ),
+            platform: remote.platform.clone(),
+        })
+        .collect();
+    entries.sort_by(|a, b| a.platform.cmp(&b.platform));
+    let mut digests: Vec<String> = found.iter().map(|(_, r)| r.digest.clone()).collect();
+    digests.sort();
+
+    let mut outcomes = Vec::new();
+    let mut destinations = Vec::new();
+    for (index, destination) in std::iter::once(tag.to_string()).chain(rolling).enumerate() {
+        let existing = match registry.list(&destination) {
+            Ok(existing) => existing,
+            Err(err) => {
+                outcomes.push((destination, Outcome::Failed(format!("{err:#}"))));
+                continue;
+            }
+        };
+        let outcome = match existing {
+            Some(list) if list.digests == digests => Outcome::UpToDate,
+            Some(RemoteList {
+                version: Some(theirs),
+                ..
+            }) if index > 0 && group.version.is_some_and(|ours| theirs > ours) => {
+                Outcome::KeptNewer(theirs)
+            }
+            _ => {
+                destinations.push(destination.clone());
+                Outcome::Pushed
+            }
+        };
+        outcomes.push((destination, outcome));
+    }
+    if destinations.is_empty() {
+        return Ok(outcomes);
+    }
+    let annotations: Vec<(String, String)> = group
+        .version
+        .map(|v| (VERSION_ANNOTATION.to_string(), v.to_string()))
+        .into_iter()
+        .collect();
+    let list = format!(
+        "localhost/matriochka-list/{}",
+        &sha256(tag.as_bytes())[7..19]
+    );
+    if engine == Engine::Podman {
+        // A list left by an interrupted run; a missing one is what we expect.
+        registry.runner.run(&engine::remove_list(engine, &list))?;
+    }
+    let commands = engine::create_and_push(
+        engine,
+        &registry.access,
+        &list,
+        &entries,
+        &annotations,
+        &destinations,
+    );
+    for argv in commands {
+        writeln!(out, "+ {}", engine::display(&argv))?;
+        out.flush()?;
+        let output = registry.runner.run(&argv)?;
+        if !output.success {
+            let why = format!(
+                "`{}` failed: {}",
+                engine::display(&argv[..3]),
+                last_line(&output.stderr)
+            );
+            if engine == Engine::Podman {
+                registry.runner.run(&engine::remove_list(engine, &list))?;
+            }
+            for (destination, outcome) in &mut outcomes {
+                if destinations.contains(destination) {
+                    *outcome = Outcome::Failed(why.clone());
+                }
+            }
+            break;
+        }
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine_manifest::Output;
+
+    /// Answers from a table of `command line → (success, stdout, stderr)`; records every call.
+    #[derive(Default)]
+    struct Fake {
+        answers: BTreeMap<String, Output>,
+        calls: Vec<String>,
+    }
+
+    impl Fake {
+        fn answer(&mut self, line: &str, stdout: &str) {
+            self.answers.insert(
+                line.to_string(),
+                Output {
+                    success: true,
+                    stdout: stdout.as_bytes().to_vec(),
+                    stderr: String::new(),
+                },
+            );
+        }
+
+        /// An image under `tag` in repo `r/d`, with its config.
+        fn image(&mut self, tag: &str, manifest: &str, arch: &str, revision: &str) {
+            self.answer(
+                &format!("skopeo inspect --raw docker://r/d:{tag}"),
+                manifest,
+            );
+            let digest = sha256(manifest.as_bytes());
+            self.answer(
+                &format!("skopeo inspect --config docker://r/d@{digest}"),
+                &format!(
+                    r#"{{"os":"linux","architecture":"{arch}","config":{{"Labels":{{"{REVISION_LABEL}":"{revision}","{FLAVOR_LABEL}":"s=19.2.2,x"}}}}}}"#
+                ),
+            );
+        }
+
+        fn list(&mut self, tag: &str, digests: &[String], version: Option<&str>) {
+            let annotations = version
+                .map(|v| format!(r#","annotations":{{"{VERSION_ANNOTATION}":"{v}"}}"#))
+                .unwrap_or_default();
+            let entries: Vec<String> = digests
+                .iter()
+                .map(|d| format!(r#"{{"digest":"{d}"{annotations}}}"#))
+                .collect();
+            self.answer(
+                &format!("skopeo inspect --raw docker://r/d:{tag}"),
+                &format!(r#"{{"manifests":[{}]}}"#, entries.join(",")),
+            );
+        }
+    }
+
+    impl Runner for Fake {
+        fn run(&mut self, argv: &[String]) -> Result<Output> {
+            let line = engine::display(argv);
+            self.calls.push(line.clone());
+            Ok(self.answers.get(&line).cloned().unwrap_or_else(|| {
+                let read = argv[0] == "skopeo";
+                Output {
+                    success: !read,
+                    stdout: Vec::new(),
+                    stderr: if read {
+                        "manifest unknown".into()
+                    } else {
+                        String::new()
+                    },
+                }
+            }))
+        }
+    }
+
+    fn group(version: Option<&str>, rolling: &[&str]) -> Group {
+        let member = |arch: &str| Member {
+            arch: arch.into(),
+            flavor: format!("s,{arch}"),
+            image_tags: BTreeMap::from([("d".to_string(), format!("r/d:t-{arch}"))]),
+        };
+        Group {
+            tags: vec![("d".into(), "r/d:t".into())],
+            rolling: BTreeMap::from([(
+                "d".to_string(),
+                rolling.iter().map(|t| format!("r/d:{t}")).collect(),
+            )]),
+            version: version.and_then(PointRelease::of),
+            members: vec![member("x86_64"), member("aarch64")],
+        }
+    }
+
+    fn join(fake: &mut Fake, group: &Group) -> (Vec<(String, Outcome)>, String) {
+        let mut out = Vec::new();
+        let mut registry = Registry {
+            runner: fake,
+            access: Access::default(),
+        };
+        let outcomes =
+            join_image(Engine::Podman, &mut registry, group, "d", "r/d:t", &mut out).unwrap();
+        (outcomes, String::from_utf8(out).unwrap())
+    }
+
+    const AMD: &str = r#"{"schemaVersion":2,"layers":["amd"]}"#;
+    const ARM: &str = r#"{"schemaVersion":2,"layers":["arm"]}"#;
+
+    fn both(fake: &mut Fake, arm_revision: &str) {
+        fake.image("t-x86_64", AMD, "amd64", "abc");
+        fake.image("t-aarch64", ARM, "arm64", arm_revision);
+    }
+
+    fn digests() -> Vec<String> {
+        let mut d = vec![sha256(AMD.as_bytes()), sha256(ARM.as_bytes())];
+        d.sort();
+        d
+    }
+
+    #[test]
+    fn a_missing_arch_refuses_the_list_and_pushes_nothing() {
+        let mut fake = Fake::default();
+        fake.image("t-x86_64", AMD, "amd64", "abc");
+        let (outcomes, out) = join(&mut fake, &group(None, &[]));
+        assert_eq!(
+            outcomes,
+            [(
+                "r/d:t".to_string(),
+                Outcome::Refused(
+                    "arch `aarch64` is missing (`r/d:t-aarch64` is not in the registry)".into()
+                )
+            )]
+        );
+        assert_eq!(out, "");
+        assert!(
+            fake.calls.iter().all(|c| c.starts_with("skopeo")),
+            "{:?}",
+            fake.calls
+        );
+    }
+
+    #[test]
+    fn differing_revisions_refuse_the_list() {
+        let mut fake = Fake::default();
+        both(&mut fake, "def");
+        let (outcomes, _) = join(&mut fake, &group(None, &[]));
+        assert_eq!(
+            outcomes[0].1,
+            Outcome::Refused(
+                "the arches' `org.opencontainers.image.revision` labels differ: x86_64 `abc`, aarch64 `def`".into()
+            )
+        );
+        assert!(fake.calls.iter().all(|c| c.starts_with("skopeo")));
+    }
+
+    #[test]
+    fn a_new_list_is_created_by_digest_with_platforms_from_the_configs() {
+        let mut fake = Fake::default();
+        both(&mut fake, "abc");
+        let (outcomes, out) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
+        assert_eq!(
+            outcomes,
+            [
+                ("r/d:t".to_string(), Outcome::Pushed),
+                ("r/d:v19".to_string(), Outcome::Pushed)
+            ]
+        );
+        let amd = sha256(AMD.as_bytes());
+        let arm = sha256(ARM.as_bytes());
+        let list = format!("localhost/matriochka-list/{}", &sha256(b"r/d:t")[7..19]);
+        assert_eq!(
+            out,
+            format!(
+                "+ podman manifest create {list}\n\
+                 + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {list} docker://r/d@{amd}\n\
+                 + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 {list} docker://r/d@{arm}\n\
+                 + podman manifest push --all {list} docker://r/d:t\n\
+                 + podman manifest push --all {list} docker://r/d:v19\n\
+                 + podman manifest rm {list}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_list_the_registry_holds_is_not_pushed_again() {
+        let mut fake = Fake::default();
+        both(&mut fake, "abc");
+        fake.list("t", &digests(), None);
+        let (outcomes, out) = join(&mut fake, &group(None, &[]));
+        assert_eq!(outcomes, [("r/d:t".to_string(), Outcome::UpToDate)]);
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn a_rolling_tag_is_not_moved_back_to_an_older_point_release() {
+        let mut fake = Fake::default();
+        both(&mut fake, "abc");
+        fake.list("v19", &["sha256:older".to_string()], Some("19.2.2"));
+        fake.list("v19.2.0", &["sha256:older".to_string()], Some("19.1.9"));
+        let (outcomes, out) = join(&mut fake, &group(Some("19.2.1"), &["v19", "v19.2.0"]));
+        assert_eq!(
+            outcomes,
+            [
+                ("r/d:t".to_string(), Outcome::Pushed),
+                (
+                    "r/d:v19".to_string(),
+                    Outcome::KeptNewer(PointRelease::of("19.2.2").unwrap())
+                ),
+                ("r/d:v19.2.0".to_string(), Outcome::Pushed),
+            ]
+        );
+        assert!(out.contains("docker://r/d:v19.2.0\n"), "{out}");
+        assert!(!out.contains("docker://r/d:v19\n"), "{out}");
+    }
+
+    #[test]
+    fn without_an_annotation_the_version_comes_from_the_flavor_label() {
+        let mut fake = Fake::default();
+        both(&mut fake, "abc");
+        let amd = sha256(AMD.as_bytes());
+        fake.list("v19", std::slice::from_ref(&amd), None);
+        let (outcomes, _) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
+        assert_eq!(
+            outcomes[1].1,
+            Outcome::KeptNewer(PointRelease::of("19.2.2").unwrap())
+        );
+    }
+
+    #[test]
+    fn a_registry_error_is_not_a_missing_arch() {
+        let mut fake = Fake::default();
+        fake.image("t-x86_64", AMD, "amd64", "abc");
+        fake.answers.insert(
+            "skopeo inspect --raw docker://r/d:t-aarch64".into(),
+            Output {
+                success: false,
+                stdout: Vec::new(),
+                stderr: "pinging container registry r: connection refused\n".into(),
+            },
+        );
+        let (outcomes, _) = join(&mut fake, &group(None, &[]));
+        assert_eq!(
+            outcomes[0].1,
+            Outcome::Refused(
+                "arch `aarch64`: failed to read `r/d:t-aarch64` from the registry: pinging container registry r: connection refused".into()
+            )
+        );
+    }
+
+    #[test]
+    fn flavor_versions() {
+        assert_eq!(
+            flavor_version("squid=19.2.1-1jammy,x86_64,ubuntu"),
+            PointRelease::of("19.2.1")
+        );
+        assert_eq!(flavor_version("squid,x86_64"), None);
+        assert_eq!(repository("127.0.0.1:5000/e2e/d:t"), "127.0.0.1:5000/e2e/d");
+    }
+}
