@@ -43,6 +43,8 @@ struct RawConfig {
     flavors: RawFlavors,
     #[serde(default)]
     modified: RawModified,
+    #[serde(default)]
+    variables: crate::derived::RawVariables,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +175,8 @@ pub struct Config {
     pub default_flavors: Vec<String>,
     pub buildable: Vec<String>,
     always: GlobSet,
+    /// `[variables]`: values derived from a flavor's fields, in file order.
+    pub derived: Vec<crate::derived::Derived>,
 }
 
 impl Config {
@@ -222,6 +226,8 @@ impl Config {
             .map(|name| name.to_string())
             .collect();
         known.extend(layout.images.iter().map(|image| image_variable(image)));
+        let derived = crate::derived::check(raw.variables, text, &known, &raw.flavors.buildable)?;
+        known.extend(derived.iter().map(|entry| entry.name.clone()));
         let is_known = |name: &str| known.iter().any(|known| known == name) || env.is_match(name);
         let pattern = |key: &str, text: &str, extra: &[&str]| -> Result<Pattern> {
             let pattern = Pattern::parse(text).map_err(|err| anyhow::anyhow!("`{key}`: {err}"))?;
@@ -281,6 +287,7 @@ impl Config {
             default_flavors: raw.flavors.default,
             buildable: raw.flavors.buildable,
             always,
+            derived,
         })
     }
 

@@ -5,6 +5,7 @@ pub mod changes;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod derived;
 pub mod exit_codes;
 pub mod flavor;
 pub mod git;

@@ -102,6 +102,9 @@ impl Vars {
         set("GIT_BRANCH", &git.branch);
         set("GIT_COMMIT", &git.commit);
         set("GIT_CLEAN", if git.clean { "True" } else { "False" });
+        for (name, value) in crate::derived::values(&config.derived, &computed, &flavor.text)? {
+            computed.insert(name, value);
+        }
         let environment: BTreeMap<String, String> = env
             .vars
             .iter()

@@ -3,6 +3,7 @@
 mod common;
 
 mod ceph_templates;
+mod derived;
 mod errors;
 mod fastpath;
 mod make;
