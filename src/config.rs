@@ -20,6 +20,7 @@ pub const FLAVOR_VARIABLES: &[&str] = &[
     "BASEOS_TAG",
     "BASE_IMAGE",
     "CEPH_POINT_RELEASE",
+    "CEPH_POINT_RELEASE_TAG",
     "CEPH_VERSION",
     "DISTRO",
     "DISTRO_VERSION",

@@ -86,6 +86,10 @@ impl Vars {
             |name: &str, value: &str| computed.insert(name.to_string(), value.to_string());
         set("CEPH_VERSION", &flavor.ceph_version);
         set("CEPH_POINT_RELEASE", &flavor.point_release);
+        set(
+            "CEPH_POINT_RELEASE_TAG",
+            &sanitize_tag(&flavor.point_release),
+        );
         set("HOST_ARCH", &flavor.arch);
         set("DISTRO", &flavor.distro);
         set("DISTRO_VERSION", &flavor.distro_version);

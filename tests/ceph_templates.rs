@@ -75,8 +75,12 @@ impl Flavor {
     /// `TAG_REGISTRY`.
     fn image_tag(&self, image: &str) -> String {
         format!(
-            "ceph/{image}:test-{}-{}-{}-{}",
-            self.ceph_version, self.distro, self.tag, self.arch
+            "ceph/{image}:test-{}{}-{}-{}-{}",
+            self.ceph_version,
+            self.point_release.replace('=', "-"),
+            self.distro,
+            self.tag,
+            self.arch
         )
     }
 
@@ -975,5 +979,46 @@ fn entrypoint_forwards_sigterm_to_the_daemon() {
              entrypoint.sh: ceph-osd exited with status 0\n",
             command.replace(['[', ']'], "")
         )
+    );
+}
+
+#[test]
+fn pinned_and_unpinned_flavors_get_different_tags() {
+    let dir = TempDir::new().unwrap();
+    for tree in ["flavors", "templates"] {
+        copy_tree(&Path::new(ROOT).join(tree), &dir.path().join(tree));
+    }
+    let froms: Vec<String> = [
+        "squid,x86_64,centos,9,quay.io,centos/centos,stream9",
+        "squid-19.2.1,x86_64,centos,9,quay.io,centos/centos,stream9",
+        "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+        "squid=19.2.1-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+    ]
+    .iter()
+    .map(|tuple| {
+        let flavor = Flavor::parse(tuple);
+        let output = Command::new(env!("CARGO_BIN_EXE_matriochka"))
+            .arg("-C")
+            .arg(dir.path())
+            .args(["stage", tuple])
+            .env("RELEASE", "test")
+            .env_remove("TAG_REGISTRY")
+            .env_remove("DAEMON_BASE_TAG")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let daemon = dir.path().join("staging").join(flavor.id()).join("daemon");
+        let dockerfile = fs::read_to_string(daemon.join("Dockerfile")).unwrap();
+        instructions(&dockerfile).remove(0)
+    })
+    .collect();
+    assert_eq!(
+        froms,
+        [
+            "FROM ceph/daemon-base:test-squid-centos-stream9-x86_64",
+            "FROM ceph/daemon-base:test-squid-19.2.1-centos-stream9-x86_64",
+            "FROM ceph/daemon-base:test-squid-ubuntu-22.04-x86_64",
+            "FROM ceph/daemon-base:test-squid-19.2.1-1jammy-ubuntu-22.04-x86_64",
+        ]
     );
 }

@@ -399,6 +399,7 @@ fn show_flavors_default_and_vars() {
             BASE_IMAGE=ubuntu:22.04
             CEPH_DEVEL=true
             CEPH_POINT_RELEASE==19.2.1
+            CEPH_POINT_RELEASE_TAG=-19.2.1
             CEPH_VERSION=squid
             CORE_IMAGE=core:test-squid-ubuntu-22.04-aarch64
             DISTRO=ubuntu
