@@ -3,7 +3,7 @@
 //! and shell scripts pass shellcheck; the daemon entrypoint is run against stub `ceph-*`
 //! binaries. Nothing here uses the network or a container engine.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -94,17 +94,150 @@ impl Flavor {
 
     /// The files each image context must hold, and nothing else.
     fn expected_files(&self, image: &str) -> BTreeSet<String> {
-        let files: &[&str] = match (image, self.distro.as_str()) {
-            ("daemon-base", "centos") => &["Dockerfile", "rootfs/etc/yum.repos.d/ceph.repo"],
-            ("daemon-base", "ubuntu") => &[
-                "Dockerfile",
-                "rootfs/etc/apt/preferences.d/ceph.pref",
-                "rootfs/etc/apt/sources.list.d/ceph.list",
-            ],
-            ("daemon", _) => &["Dockerfile", "entrypoint.sh"],
-            _ => panic!("no expected files for `{image}` of `{}`", self.tuple),
+        let data = expected();
+        let files = match data.data["files"].get(image) {
+            Some(files) => files,
+            None => &data.family(self)[image],
         };
-        files.iter().map(|file| file.to_string()).collect()
+        strings(files).into_iter().collect()
+    }
+
+    /// The point release the packages come from: the pinned one, a fixed one
+    /// (`[fixed_release]`), else the release name (the rolling repository).
+    fn repo_release(&self) -> String {
+        let pin = self.point_release.trim_start_matches(['=', '-']);
+        if let Some(version) = pin.split('-').next().filter(|version| !version.is_empty()) {
+            return version.to_string();
+        }
+        let key = format!(
+            "{}-{}-{}",
+            self.ceph_version, self.distro, self.distro_version
+        );
+        match expected().data["fixed_release"].get(&key) {
+            Some(version) => version.as_str().unwrap().to_string(),
+            None => self.ceph_version.clone(),
+        }
+    }
+}
+
+/// What the tests expect, from data: tests/ceph_templates.toml, the `PKG_FAMILY` map of
+/// flavors/matriochka.toml and the package table of docs/packages.md.
+struct Expected {
+    data: toml::Value,
+    families: toml::Value,
+    table: Vec<BTreeMap<String, String>>,
+}
+
+fn strings(value: &toml::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|item| item.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn expected() -> Expected {
+    let read = |path: &str| {
+        fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|err| panic!("{path}: {err}"))
+    };
+    let data: toml::Value = toml::from_str(&read("tests/ceph_templates.toml")).unwrap();
+    let config: toml::Value = toml::from_str(&read("flavors/matriochka.toml")).unwrap();
+    let families = config["variables"]["PKG_FAMILY"]["map"].clone();
+    Expected {
+        data,
+        families,
+        table: package_table(&read("docs/packages.md")),
+    }
+}
+
+/// The rows of the table between `<!-- packages` and `<!-- /packages -->`, as header → cell.
+fn package_table(markdown: &str) -> Vec<BTreeMap<String, String>> {
+    let lines: Vec<&str> = markdown
+        .lines()
+        .skip_while(|line| !line.starts_with("<!-- packages"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("<!-- /packages"))
+        .collect();
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|cell| cell.trim().to_string())
+            .collect()
+    };
+    let header = cells(lines[0]);
+    let rows: Vec<BTreeMap<String, String>> = lines[2..]
+        .iter()
+        .map(|line| header.iter().cloned().zip(cells(line)).collect())
+        .collect();
+    assert!(rows.len() > 10, "docs/packages.md: no package table found");
+    rows
+}
+
+/// `all`, `all but a, b` or `a, b`.
+fn selects(rule: &str, value: &str) -> bool {
+    let list = |text: &str| text.split(',').map(str::trim).any(|item| item == value);
+    match rule.strip_prefix("all but ") {
+        _ if rule == "all" => true,
+        Some(rest) => !list(rest),
+        None => list(rule),
+    }
+}
+
+impl Expected {
+    /// The flavor's package family, from the configuration's `PKG_FAMILY` map.
+    fn family_name(&self, flavor: &Flavor) -> String {
+        self.families
+            .get(&flavor.distro)
+            .and_then(|family| family.as_str())
+            .unwrap_or_else(|| panic!("no PKG_FAMILY for `{}`", flavor.distro))
+            .to_string()
+    }
+
+    fn family(&self, flavor: &Flavor) -> &toml::Value {
+        let family = self.family_name(flavor);
+        self.data["family"]
+            .get(&family)
+            .unwrap_or_else(|| panic!("tests/ceph_templates.toml has no [family.{family}]"))
+    }
+
+    /// The packages of the flavor's daemon-base, staged without `OSD_FLAVOR`, in table order.
+    fn packages(&self, flavor: &Flavor) -> Vec<String> {
+        let family = self.family_name(flavor);
+        self.table
+            .iter()
+            .filter(|row| row["when"].is_empty())
+            .filter(|row| selects(&row["releases"], &flavor.ceph_version))
+            .filter(|row| selects(&row["arches"], &flavor.arch))
+            .filter_map(|row| {
+                let name = row
+                    .get(&family)
+                    .unwrap_or_else(|| panic!("docs/packages.md has no `{family}` column"));
+                let pin = if row["pin"] == "yes" {
+                    flavor.point_release.as_str()
+                } else {
+                    ""
+                };
+                (name != "—").then(|| format!("{name}{pin}"))
+            })
+            .collect()
+    }
+
+    /// The line of the Ceph repository file naming the repository.
+    fn repository_line(&self, flavor: &Flavor) -> String {
+        let family = self.family(flavor);
+        let key = format!("{}-{}", flavor.distro, flavor.distro_version);
+        let codename = self.data["codename"]
+            .get(&key)
+            .and_then(|codename| codename.as_str())
+            .unwrap_or("");
+        family["repository_line"]
+            .as_str()
+            .unwrap()
+            .replace("{REPO_RELEASE}", &flavor.repo_release())
+            .replace("{DISTRO_VERSION}", &flavor.distro_version)
+            .replace("{CODENAME}", codename)
     }
 }
 
@@ -344,16 +477,19 @@ fn staged_files_have_no_token_or_template_syntax_left() {
 #[test]
 fn daemon_base_installs_the_release_from_its_repository() {
     let staged = Staged::new();
+    let data = expected();
     for flavor in &staged.flavors {
         let dockerfile = staged.dockerfile(flavor, "daemon-base");
-        let major = match flavor.ceph_version.as_str() {
-            "reef" => "18",
-            "squid" => "19",
-            "tentacle" => "20",
-            other => panic!("no major version known for `{other}`"),
+        let major = data.data["release"][flavor.ceph_version.as_str()]
+            .as_str()
+            .unwrap_or_else(|| panic!("no major version for `{}`", flavor.ceph_version));
+        // A repository fixed to one point release is checked for that release.
+        let version = match flavor.repo_release() {
+            release if release == flavor.ceph_version => format!("{major}."),
+            release => format!("{release} "),
         };
         let check = format!(
-            "\"ceph version {major}.\"*\" {} (\"*) ;;",
+            "\"ceph version $expected\"*\" {} (\"*) ;;",
             flavor.ceph_version
         );
         assert!(
@@ -361,32 +497,89 @@ fn daemon_base_installs_the_release_from_its_repository() {
             "no `{check}` in daemon-base of `{}`",
             flavor.tuple
         );
+        let fallback = format!("expected=\"${{expected:-{major}.}}\"");
+        assert!(
+            dockerfile.contains(&fallback),
+            "no `{fallback}` in daemon-base of `{}`",
+            flavor.tuple
+        );
+        let held = if version.ends_with(' ') {
+            version.trim_end()
+        } else {
+            ""
+        };
+        let label = format!("CEPH_RELEASE_VERSION=\"{held}\"");
+        assert_eq!(
+            dockerfile.matches(&label).count(),
+            2,
+            "label and env `{label}` in daemon-base of `{}`",
+            flavor.tuple
+        );
         let context = staged.context(flavor, "daemon-base");
-        let repository = match flavor.distro.as_str() {
-            "centos" => fs::read_to_string(context.join("rootfs/etc/yum.repos.d/ceph.repo")),
-            _ => fs::read_to_string(context.join("rootfs/etc/apt/sources.list.d/ceph.list")),
-        }
-        .unwrap();
+        let family = data.family(flavor);
+        let file = family["repository_file"].as_str().unwrap();
+        let repository = fs::read_to_string(context.join(file)).unwrap();
         let line = repository
             .lines()
             .find(|line| line.starts_with("baseurl=") || line.starts_with("deb "))
             .unwrap();
-        let expected = match (flavor.distro.as_str(), flavor.distro_version.as_str()) {
-            ("centos", version) => format!(
-                "baseurl=https://download.ceph.com/rpm-{}/el{version}/$basearch",
-                flavor.ceph_version
-            ),
-            // Tentacle has noble packages only up to 20.2.2 (see flavors/matriochka.toml).
-            ("ubuntu", "24.04") if flavor.ceph_version == "tentacle" => {
-                "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-20.2.2/ noble main".to_string()
-            }
-            ("ubuntu", "22.04") => format!(
-                "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-{}/ jammy main",
-                flavor.ceph_version
-            ),
-            _ => panic!("no expected repository for `{}`", flavor.tuple),
-        };
-        assert_eq!(line, expected, "repository of `{}`", flavor.tuple);
+        assert_eq!(
+            line,
+            data.repository_line(flavor),
+            "repository of `{}`",
+            flavor.tuple
+        );
+    }
+}
+
+#[test]
+fn daemon_base_installs_the_packages_of_docs_packages_md() {
+    let staged = Staged::new();
+    let data = expected();
+    for flavor in &staged.flavors {
+        let path = staged.context(flavor, "daemon-base").join("packages.txt");
+        let listed: Vec<String> = fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            listed,
+            data.packages(flavor),
+            "{} against docs/packages.md",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn daemon_base_labels_and_environment_are_upstreams() {
+    let staged = Staged::new();
+    let data = expected();
+    for flavor in &staged.flavors {
+        let dockerfile = staged.dockerfile(flavor, "daemon-base");
+        let base = flavor.base_image();
+        for wanted in [
+            "org.opencontainers.image.authors=\"Ceph Release Team <ceph-maintainers@ceph.io>\""
+                .to_string(),
+            "org.opencontainers.image.documentation=\"https://docs.ceph.com/\"".to_string(),
+            "ceph=\"True\"".to_string(),
+            format!("CEPH_REF=\"{}\"", flavor.ceph_version),
+            "CEPH_SHA1=\"\"".to_string(),
+            "OSD_FLAVOR=\"default\"".to_string(),
+            format!("FROM_IMAGE=\"{base}\""),
+            "CEPH_OSD_FLAVOR=\"default\"".to_string(),
+            "CEPH_IS_DEVEL=\"false\"".to_string(),
+            data.family(flavor)["verify"].as_str().unwrap().to_string(),
+        ] {
+            assert!(
+                dockerfile.contains(&wanted),
+                "no `{wanted}` in daemon-base of `{}`",
+                flavor.tuple
+            );
+        }
     }
 }
 
@@ -396,60 +589,78 @@ fn pinned_point_releases_install_from_the_versioned_repository() {
     for tree in ["flavors", "templates"] {
         copy_tree(&Path::new(ROOT).join(tree), &dir.path().join(tree));
     }
+    // Pinned flavor → whether its .debs ship ceph-exporter (reef from 18.2.4, squid from 19.2.3).
+    let cases = [
+        (
+            "squid-19.2.1,x86_64,centos,9,quay.io,centos/centos,stream9",
+            true,
+        ),
+        (
+            "squid=19.2.1-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            false,
+        ),
+        (
+            "squid=19.2.3-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            true,
+        ),
+        (
+            "reef=18.2.2-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            false,
+        ),
+        (
+            "reef=18.2.4-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            true,
+        ),
+    ];
     let output = Command::new(env!("CARGO_BIN_EXE_matriochka"))
         .arg("-C")
         .arg(dir.path())
-        .args([
-            "stage",
-            "squid-19.2.1,x86_64,centos,9,quay.io,centos/centos,stream9",
-            "squid=19.2.1-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
-        ])
+        .arg("stage")
+        .args(cases.iter().map(|(tuple, _)| tuple))
         .env("RELEASE", "test")
+        .env_remove("OSD_FLAVOR")
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let staging = dir.path().join("staging");
-
-    let centos = staging.join("squid-19.2.1-centos-9-x86_64/daemon-base");
-    let repo = fs::read_to_string(centos.join("rootfs/etc/yum.repos.d/ceph.repo")).unwrap();
-    assert!(
-        repo.contains("baseurl=https://download.ceph.com/rpm-19.2.1/el9/$basearch\n"),
-        "{repo}"
-    );
-    let dockerfile = fs::read_to_string(centos.join("Dockerfile")).unwrap();
-    for package in [
-        "ceph-common-19.2.1 \\",
-        "ceph-radosgw-19.2.1 \\",
-        "ceph-exporter-19.2.1 \\",
-    ] {
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let data = expected();
+    for (tuple, exporter) in cases {
+        let flavor = Flavor::parse(tuple);
+        let context = dir
+            .path()
+            .join("staging")
+            .join(flavor.id())
+            .join("daemon-base");
+        let file = data.family(&flavor)["repository_file"].as_str().unwrap();
+        let repository = fs::read_to_string(context.join(file)).unwrap();
+        let line = data.repository_line(&flavor);
         assert!(
-            dockerfile.contains(package),
-            "no `{package}` in:\n{dockerfile}"
+            repository.lines().any(|found| found == line),
+            "no `{line}` in {file} of `{tuple}`:\n{repository}"
         );
-    }
-    assert!(
-        dockerfile.contains("CEPH_POINT_RELEASE=\"-19.2.1\""),
-        "{dockerfile}"
-    );
-
-    let ubuntu = staging.join("squid=19.2.1-1jammy-ubuntu-22.04-x86_64/daemon-base");
-    let list = fs::read_to_string(ubuntu.join("rootfs/etc/apt/sources.list.d/ceph.list")).unwrap();
-    assert!(
-        list.ends_with(
-            "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-19.2.1/ jammy main\n"
-        ),
-        "{list}"
-    );
-    let dockerfile = fs::read_to_string(ubuntu.join("Dockerfile")).unwrap();
-    for package in ["ceph-mon=19.2.1-1jammy \\", "radosgw=19.2.1-1jammy \\"] {
-        assert!(
-            dockerfile.contains(package),
-            "no `{package}` in:\n{dockerfile}"
-        );
+        let mut packages = data.packages(&flavor);
+        if !exporter {
+            packages.retain(|package| !package.starts_with("ceph-exporter"));
+        }
+        assert!(packages.contains(&format!("ceph-mon{}", flavor.point_release)));
+        let listed: Vec<String> = fs::read_to_string(context.join("packages.txt"))
+            .unwrap()
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(listed, packages, "packages.txt of `{tuple}`");
+        let dockerfile = fs::read_to_string(context.join("Dockerfile")).unwrap();
+        let version = flavor.repo_release();
+        for wanted in [
+            format!("CEPH_POINT_RELEASE=\"{}\"", flavor.point_release),
+            format!("CEPH_RELEASE_VERSION=\"{version}\""),
+            format!("expected=\"{version}\"; \\"),
+        ] {
+            assert!(
+                dockerfile.contains(&wanted),
+                "no `{wanted}` in daemon-base of `{tuple}`"
+            );
+        }
     }
 }
 
