@@ -755,25 +755,39 @@ const USAGE: &str = r#"usage: entrypoint.sh DAEMON [ARG...]
 Runs one Ceph daemon in the foreground, configured from /etc/ceph.
 
 DAEMON is one of:
-  mon         ceph-mon    --id $MON_ID (default: the short host name)
-  mgr         ceph-mgr    --id $MGR_ID (default: the short host name)
-  osd         ceph-osd    --id $OSD_ID (required: the OSD's number)
-  mds         ceph-mds    --id $MDS_ID (default: the short host name)
-  rgw         radosgw     --name client.rgw.$RGW_ID (default: the short host name)
-  rbd-mirror  rbd-mirror  --name client.rbd-mirror.$RBD_MIRROR_ID (default: the short host name)
+  mon            ceph-mon       --id $MON_ID
+  mgr            ceph-mgr       --id $MGR_ID
+  osd            ceph-osd       --id $OSD_ID (the OSD's number)
+  mds            ceph-mds       --id $MDS_ID
+  rgw            radosgw        --name client.rgw.$RGW_ID
+  rbd-mirror     rbd-mirror     --name client.rbd-mirror.$RBD_MIRROR_ID
+  cephfs-mirror  cephfs-mirror  --name client.cephfs-mirror.$CEPHFS_MIRROR_ID
+  ceph-exporter  ceph-exporter  --name client.ceph-exporter.$CEPH_EXPORTER_ID
+
+The ID must stay the same when the container is re-created, as the daemon's data dir and key
+are named after it: it is never taken from the container's host name. When its variable is not
+set, it is the short form of $NODE_NAME (e.g. Kubernetes' spec.nodeName); with neither, the
+daemon does not start. OSD_ID has no default.
 
 The daemon is started as
   BINARY -f --cluster $CLUSTER --conf $CEPH_CONF ID-OPTION
          --setuser $CEPH_USER --setgroup $CEPH_USER LOG-OPTIONS [ARG...]
-where LOG-OPTIONS send the logs to stderr instead of files.
+where LOG-OPTIONS send the logs to stderr instead of files. First, $CEPH_RUN_DIR and the
+daemon's data dir ($CEPH_DATA_DIR/<type>/$CLUSTER-<id> for mon, mgr, osd, mds and rgw) are
+created and given to $CEPH_USER (the whole data dir when its owner differs, e.g. data written
+by an image of the other package family: ceph is uid 167 on CentOS/Rocky, 64045 on Ubuntu).
+An osd gets an open-files limit of $OSD_OPEN_FILES (default 1048576, or the hard limit when
+lower).
 
 Environment:
-  CLUSTER    cluster name (default: ceph)
-  CEPH_CONF  configuration file (default: /etc/ceph/$CLUSTER.conf); it must exist
-  CEPH_USER  user and group the daemon switches to; empty to keep the current one
-             (default: ceph)
-  OSD_FSID   osd only: when set, `ceph-volume lvm activate --no-systemd $OSD_ID $OSD_FSID`
-             runs first
+  CLUSTER        cluster name (default: ceph)
+  CEPH_CONF      configuration file (default: /etc/ceph/$CLUSTER.conf); it must exist
+  CEPH_USER      user and group the daemon switches to and owning its dirs; empty to keep the
+                 current one and change no ownership (default: ceph)
+  CEPH_RUN_DIR   admin sockets (default: /var/run/ceph)
+  CEPH_DATA_DIR  data dirs (default: /var/lib/ceph)
+  OSD_FSID       osd only: when set, `ceph-volume lvm activate --no-systemd $OSD_ID $OSD_FSID`
+                 runs first
 IDs are made of letters, digits, `.`, `_` and `-`.
 
 SIGTERM and SIGINT stop the daemon with SIGTERM; SIGHUP is passed on (logs are reopened).
@@ -790,6 +804,7 @@ const MON_LOG_ARGS: &str =
 /// entrypoint cannot leave it running); else exits with `$STUB_EXIT`.
 const STUB: &str = r#"#!/bin/bash
 { printf '%s' "${0##*/}"; printf ' [%s]' "$@"; printf '\n'; } >>"$STUB_LOG"
+if [[ -n ${STUB_NOFILE-} ]]; then echo "nofile $(ulimit -n)" >>"$STUB_LOG"; fi
 if [[ -n ${STUB_WAIT-} ]]; then
   trap 'echo "${0##*/} got SIGTERM" >>"$STUB_LOG"; exit 0' TERM
   echo "pid $$" >>"$STUB_LOG"
@@ -800,15 +815,23 @@ fi
 exit "${STUB_EXIT:-0}"
 "#;
 
-const STUBS: [&str; 7] = [
+const STUBS: [&str; 9] = [
     "ceph-mon",
     "ceph-mgr",
     "ceph-osd",
     "ceph-mds",
     "radosgw",
     "rbd-mirror",
+    "cephfs-mirror",
+    "ceph-exporter",
     "ceph-volume",
 ];
+
+/// Records its arguments in `$CHOWN_LOG` instead of changing an owner (the tests do not run as
+/// root, and the image's `ceph` user does not exist here).
+const CHOWN_STUB: &str = r#"#!/bin/bash
+{ printf 'chown'; printf ' [%s]' "$@"; printf '\n'; } >>"$CHOWN_LOG"
+"#;
 
 /// A temp dir with the stubs in `bin/`, a `ceph.conf` and the log the stubs write.
 struct Stubs {
@@ -825,6 +848,9 @@ impl Stubs {
             fs::write(&path, STUB).unwrap();
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         }
+        let chown = bin.join("chown");
+        fs::write(&chown, CHOWN_STUB).unwrap();
+        fs::set_permissions(&chown, fs::Permissions::from_mode(0o755)).unwrap();
         fs::write(dir.path().join("ceph.conf"), "[global]\n").unwrap();
         Stubs { dir }
     }
@@ -837,8 +863,17 @@ impl Stubs {
         fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
-    /// The entrypoint with a clean environment: the stubs first on PATH, `CEPH_CONF` set, and
-    /// the host name `node1.example.com`.
+    fn chown_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("chown.log")).unwrap_or_default()
+    }
+
+    /// The temp root's `name` (`run/ceph`, `lib/ceph/mon/ceph-a`).
+    fn root(&self, name: &str) -> PathBuf {
+        self.dir.path().join("root").join(name)
+    }
+
+    /// The entrypoint with a clean environment: the stubs first on PATH, `CEPH_CONF` set, the
+    /// run and data dirs in the temp root, and the host name `node1.example.com`.
     fn entrypoint(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(Path::new(ROOT).join(ENTRYPOINT));
         command
@@ -849,6 +884,9 @@ impl Stubs {
                 format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display()),
             )
             .env("STUB_LOG", self.dir.path().join("log"))
+            .env("CHOWN_LOG", self.dir.path().join("chown.log"))
+            .env("CEPH_RUN_DIR", self.root("run/ceph"))
+            .env("CEPH_DATA_DIR", self.root("lib/ceph"))
             .env("CEPH_CONF", self.conf())
             .env("HOSTNAME", "node1.example.com");
         for (name, value) in env {
@@ -926,7 +964,7 @@ fn entrypoint_rejects_ids_with_other_characters() {
         &output,
         "`MON_ID` must be made of letters, digits, `.`, `_` and `-`, not `a b`",
     );
-    let output = stubs.run(&["mgr"], &[("CLUSTER", "../x")]);
+    let output = stubs.run(&["mgr"], &[("CLUSTER", "../x"), ("MGR_ID", "x")]);
     assert_usage_error(
         &stubs,
         &output,
@@ -935,19 +973,24 @@ fn entrypoint_rejects_ids_with_other_characters() {
 }
 
 #[test]
-fn entrypoint_without_an_id_nor_a_host_name_is_a_usage_error() {
+fn entrypoint_never_takes_the_id_from_the_container_host_name() {
     let stubs = Stubs::new();
-    let output = stubs.run(&["mds"], &[("HOSTNAME", "")]);
+    let output = stubs.run(&["mds"], &[]);
     assert_usage_error(
         &stubs,
         &output,
-        "`MDS_ID` is not set and there is no host name to default to",
+        "`MDS_ID` is not set (nor `NODE_NAME`): set it to a name that stays the same when the \
+         container is re-created",
+    );
+    assert!(
+        !stubs.root("run/ceph").exists(),
+        "a dir was created after a usage error"
     );
 }
 
 #[test]
 fn entrypoint_runs_each_daemon_with_its_command_line() {
-    let cases: [(&str, (&str, &str), &str); 6] = [
+    let cases: [(&str, (&str, &str), &str); 8] = [
         (
             "mon",
             ("MON_ID", "a"),
@@ -978,6 +1021,16 @@ fn entrypoint_runs_each_daemon_with_its_command_line() {
             ("RBD_MIRROR_ID", "m-1"),
             "rbd-mirror [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rbd-mirror.m-1]",
         ),
+        (
+            "cephfs-mirror",
+            ("CEPHFS_MIRROR_ID", "node1"),
+            "cephfs-mirror [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.cephfs-mirror.node1]",
+        ),
+        (
+            "ceph-exporter",
+            ("CEPH_EXPORTER_ID", "node1"),
+            "ceph-exporter [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.ceph-exporter.node1]",
+        ),
     ];
     for (daemon, id, command) in cases {
         let stubs = Stubs::new();
@@ -1007,24 +1060,116 @@ fn entrypoint_runs_each_daemon_with_its_command_line() {
 }
 
 #[test]
-fn entrypoint_defaults_ids_to_the_short_host_name() {
+fn entrypoint_derives_ids_from_node_name() {
     for (daemon, expected) in [
         (
             "mon",
-            "ceph-mon [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [node1]",
+            "ceph-mon [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [worker-3]",
         ),
         (
             "rgw",
-            "radosgw [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rgw.node1]",
+            "radosgw [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rgw.worker-3]",
         ),
     ] {
         let stubs = Stubs::new();
-        let output = stubs.run(&[daemon], &[]);
+        let output = stubs.run(&[daemon], &[("NODE_NAME", "worker-3.k8s.example.com")]);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         let log = stubs.log();
         let expected = expected.replace("{conf}", &stubs.conf());
         assert!(log.starts_with(&format!("{expected} [--setuser]")), "{log}");
     }
+}
+
+#[test]
+fn entrypoint_creates_the_run_and_data_dirs_and_gives_them_to_the_ceph_user() {
+    let cases = [
+        ("mon", ("MON_ID", "a"), Some("lib/ceph/mon/ceph-a")),
+        ("mgr", ("MGR_ID", "x"), Some("lib/ceph/mgr/ceph-x")),
+        ("osd", ("OSD_ID", "3"), Some("lib/ceph/osd/ceph-3")),
+        ("mds", ("MDS_ID", "fs.a"), Some("lib/ceph/mds/ceph-fs.a")),
+        (
+            "rgw",
+            ("RGW_ID", "gw"),
+            Some("lib/ceph/radosgw/ceph-rgw.gw"),
+        ),
+        ("rbd-mirror", ("RBD_MIRROR_ID", "m"), None),
+        ("cephfs-mirror", ("CEPHFS_MIRROR_ID", "m"), None),
+        ("ceph-exporter", ("CEPH_EXPORTER_ID", "e"), None),
+    ];
+    for (daemon, id, data) in cases {
+        let stubs = Stubs::new();
+        let output = stubs.run(&[daemon], &[id]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let mut expected = format!(
+            "chown [-R] [ceph:ceph] [{}]\n",
+            stubs.root("run/ceph").display()
+        );
+        assert!(stubs.root("run/ceph").is_dir(), "run dir of `{daemon}`");
+        if let Some(data) = data {
+            assert!(stubs.root(data).is_dir(), "data dir of `{daemon}`");
+            expected.push_str(&format!(
+                "chown [-R] [ceph:ceph] [{}]\n",
+                stubs.root(data).display()
+            ));
+        }
+        assert_eq!(
+            stubs.chown_log(),
+            expected,
+            "ownership changes of `{daemon}`"
+        );
+    }
+    // A data dir already owned by the user is left as it is; no user, no ownership change.
+    let stubs = Stubs::new();
+    let me = text(&Command::new("id").arg("-un").output().unwrap().stdout);
+    let output = stubs.run(&["mgr"], &[("MGR_ID", "x"), ("CEPH_USER", me.trim())]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(stubs.chown_log(), "");
+    let stubs = Stubs::new();
+    let output = stubs.run(&["mgr"], &[("MGR_ID", "x"), ("CEPH_USER", "")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(stubs.chown_log(), "");
+    assert!(stubs.root("lib/ceph/mgr/ceph-x").is_dir());
+}
+
+#[test]
+fn entrypoint_raises_the_open_files_limit_for_osds() {
+    let hard = Command::new("bash")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    let hard = text(&hard.stdout).trim().to_string();
+    let expected = match hard.parse::<u64>() {
+        Ok(hard) => hard.min(1_048_576).to_string(),
+        Err(_) => "1048576".to_string(),
+    };
+    let stubs = Stubs::new();
+    let output = stubs.run(&["osd"], &[("OSD_ID", "1"), ("STUB_NOFILE", "1")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        stubs.log().ends_with(&format!("\nnofile {expected}\n")),
+        "{}",
+        stubs.log()
+    );
+
+    let stubs = Stubs::new();
+    let output = stubs.run(
+        &["osd"],
+        &[
+            ("OSD_ID", "1"),
+            ("STUB_NOFILE", "1"),
+            ("OSD_OPEN_FILES", "512"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(stubs.log().ends_with("\nnofile 512\n"), "{}", stubs.log());
+
+    let stubs = Stubs::new();
+    let output = stubs.run(&["osd"], &[("OSD_ID", "1"), ("OSD_OPEN_FILES", "many")]);
+    assert_usage_error(
+        &stubs,
+        &output,
+        "`OSD_OPEN_FILES` must be a number, not `many`",
+    );
 }
 
 #[test]
@@ -1066,7 +1211,7 @@ fn entrypoint_defaults_the_configuration_to_the_cluster_name() {
 fn entrypoint_fails_when_the_daemon_is_not_installed() {
     let stubs = Stubs::new();
     fs::remove_file(stubs.dir.path().join("bin/rbd-mirror")).unwrap();
-    let output = stubs.run(&["rbd-mirror"], &[]);
+    let output = stubs.run(&["rbd-mirror"], &[("RBD_MIRROR_ID", "m")]);
     assert_eq!(
         text(&output.stderr),
         "entrypoint.sh: error: `rbd-mirror` not found on PATH\n"
@@ -1077,7 +1222,7 @@ fn entrypoint_fails_when_the_daemon_is_not_installed() {
 #[test]
 fn entrypoint_exits_with_the_daemon_status() {
     let stubs = Stubs::new();
-    let output = stubs.run(&["mds"], &[("STUB_EXIT", "3")]);
+    let output = stubs.run(&["mds"], &[("MDS_ID", "a"), ("STUB_EXIT", "3")]);
     assert_eq!(output.status.code(), Some(3));
     assert!(
         text(&output.stderr).ends_with("entrypoint.sh: ceph-mds exited with status 3\n"),
