@@ -127,12 +127,19 @@ pub fn values(
             .unwrap_or_default();
         match entry.map.get(value) {
             Some(mapped) => out.push((entry.name.clone(), mapped.clone())),
-            None => bail!(
-                "flavor `{flavor}`: `variables.{}` has no value for {} `{value}`; known: {}",
-                entry.name,
-                entry.from,
-                itertools::join(entry.map.keys(), ", ")
-            ),
+            None => {
+                let mut message = format!(
+                    "flavor `{flavor}`: `variables.{}` has no value for {} `{value}`; known: {}",
+                    entry.name,
+                    entry.from,
+                    itertools::join(entry.map.keys(), ", ")
+                );
+                let known = entry.map.keys().map(String::as_str);
+                if let Some(close) = crate::suggest::closest(value, known) {
+                    message.push_str(&format!("; did you mean `{close}`?"));
+                }
+                bail!(message)
+            }
         }
     }
     Ok(out)
@@ -203,6 +210,17 @@ mod tests {
         assert_eq!(
             values(&derived, &vars, "squid,alpine,3").unwrap_err().to_string(),
             "flavor `squid,alpine,3`: `variables.PKG_FAMILY` has no value for DISTRO `alpine`; known: centos, ubuntu"
+        );
+    }
+
+    #[test]
+    fn a_near_miss_gets_a_suggestion() {
+        let derived = load(FAMILY, &[]).unwrap();
+        let vars = BTreeMap::from([("DISTRO".to_string(), "centoss".to_string())]);
+        assert_eq!(
+            values(&derived, &vars, "f").unwrap_err().to_string(),
+            "flavor `f`: `variables.PKG_FAMILY` has no value for DISTRO `centoss`; known: centos, ubuntu; \
+             did you mean `centos`?"
         );
     }
 
