@@ -807,6 +807,7 @@ const STUB: &str = r#"#!/bin/bash
 if [[ -n ${STUB_NOFILE-} ]]; then echo "nofile $(ulimit -n)" >>"$STUB_LOG"; fi
 if [[ -n ${STUB_WAIT-} ]]; then
   trap 'echo "${0##*/} got SIGTERM" >>"$STUB_LOG"; exit 0' TERM
+  trap 'echo "${0##*/} got SIGHUP" >>"$STUB_LOG"' HUP
   echo "pid $$" >>"$STUB_LOG"
   for _ in {1..200}; do sleep 0.05; done
   echo "${0##*/} timed out" >>"$STUB_LOG"
@@ -1376,5 +1377,55 @@ fn pinned_and_unpinned_flavors_get_different_tags() {
             "FROM ceph/daemon-base:test-squid-ubuntu-22.04-x86_64",
             "FROM ceph/daemon-base:test-squid-19.2.1-1jammy-ubuntu-22.04-x86_64",
         ]
+    );
+}
+
+#[test]
+fn entrypoint_passes_sighup_on_and_keeps_running() {
+    let stubs = Stubs::new();
+    let mut child = stubs
+        .entrypoint(&["mgr"], &[("MGR_ID", "x"), ("STUB_WAIT", "1")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let wait_for = |line: &str, child: &mut Child| loop {
+        if stubs.log().lines().any(|found| found.starts_with(line)) {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("no `{line}` in the stub's log: {:?}", stubs.log());
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    wait_for("pid ", &mut child);
+    let pid = child.id().to_string();
+    let signal = |name: &str| {
+        let kill = Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(kill.success());
+    };
+    signal("-HUP");
+    wait_for("ceph-mgr got SIGHUP", &mut child);
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the entrypoint exited on SIGHUP"
+    );
+    signal("-TERM");
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let log = stubs.log();
+    assert!(
+        log.ends_with("ceph-mgr got SIGHUP\nceph-mgr got SIGTERM\n"),
+        "{log}"
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("entrypoint.sh: received SIGHUP, sending SIGHUP to ceph-mgr (pid ")
+            && stderr.ends_with("entrypoint.sh: ceph-mgr exited with status 0\n"),
+        "{stderr}"
     );
 }
