@@ -1,7 +1,10 @@
 //! The repository's own Ceph templates: every buildable flavor of `flavors/matriochka.toml`
-//! stages, its Dockerfiles start with the expected `FROM`, no token is left, `RUN` bodies parse
-//! and shell scripts pass shellcheck; the daemon entrypoint is run against stub `ceph-*`
-//! binaries. Nothing here uses the network or a container engine.
+//! stages, its Dockerfiles start with the expected `FROM`, its contexts hold the expected files,
+//! no token is left, `RUN` bodies parse and shell scripts pass shellcheck, `packages.txt` is the
+//! table of docs/packages.md; the daemon entrypoint is run against stub `ceph-*` binaries in a
+//! temp root. What is expected comes from data (docs/packages.md, tests/ceph_templates.toml, the
+//! `PKG_FAMILY` map), so a new distro needs no code here. Nothing here uses the network or a
+//! container engine (tests/e2e/ceph_stub.sh builds the images against stubs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
