@@ -39,7 +39,7 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 	or run `make stage` to stage without building))
 
 .PHONY: help stage build build.parallel build.all push push.parallel push.all \
-	clean clean.nones clean.all clean.nuke lint test test.e2e bench show.flavors flavors.modified
+	clean clean.nones clean.all clean.nuke lint test test.e2e test.ceph-stub bench show.flavors flavors.modified
 .PHONY: manifest release check.arches test.release
 
 ifneq ($(_M_TOOL),)
@@ -50,7 +50,7 @@ endif
 
 help: ## Show this help
 	@printf 'Usage: make TARGET [FLAVORS="rel,arch,os,version,registry,repo,tag ..."] [OPTION=value ...]\n'
-	@awk 'BEGIN { FS = ":.*## " } /^[a-z0-9.]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' \
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z0-9.-]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' \
 		$(firstword $(MAKEFILE_LIST))
 	@printf '%s\n' 'Options (make variables or environment):' \
 	'  FLAVORS            flavors to stage and build (default: `matriochka show default`)' \
@@ -142,6 +142,9 @@ test.e2e: ## Build, rebuild and push real images with podman and a local registr
 
 test.release: ## Two arches on three machines, then manifest lists (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
+
+test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline, against stubs
+	cd $(_M_HERE) && bash tests/e2e/ceph_stub.sh
 
 bench: ## Run the benchmark and print its table
 	cd $(_M_HERE) && bench/run $(BENCH_ARGS)

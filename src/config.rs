@@ -20,6 +20,7 @@ pub const FLAVOR_VARIABLES: &[&str] = &[
     "BASEOS_TAG",
     "BASE_IMAGE",
     "CEPH_POINT_RELEASE",
+    "CEPH_POINT_RELEASE_TAG",
     "CEPH_VERSION",
     "DISTRO",
     "DISTRO_VERSION",
@@ -50,6 +51,8 @@ struct RawConfig {
     flavors: RawFlavors,
     #[serde(default)]
     modified: RawModified,
+    #[serde(default)]
+    variables: crate::derived::RawVariables,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +191,8 @@ pub struct Config {
     pub default_flavors: Vec<String>,
     pub buildable: Vec<String>,
     always: GlobSet,
+    /// `[variables]`: values derived from a flavor's fields, in file order.
+    pub derived: Vec<crate::derived::Derived>,
 }
 
 impl Config {
@@ -237,6 +242,8 @@ impl Config {
             .map(|name| name.to_string())
             .collect();
         known.extend(layout.images.iter().map(|image| image_variable(image)));
+        let derived = crate::derived::check(raw.variables, text, &known, &raw.flavors.buildable)?;
+        known.extend(derived.iter().map(|entry| entry.name.clone()));
         let is_known = |name: &str| known.iter().any(|known| known == name) || env.is_match(name);
         let pattern = |key: &str, text: &str, extra: &[&str]| -> Result<Pattern> {
             let pattern = Pattern::parse(text).map_err(|err| anyhow::anyhow!("`{key}`: {err}"))?;
@@ -321,6 +328,7 @@ impl Config {
             default_flavors: raw.flavors.default,
             buildable: raw.flavors.buildable,
             always,
+            derived,
         })
     }
 
@@ -502,7 +510,7 @@ default = ["squid,centos,9"]
         );
         let text = GOOD.replace("rel/{CEPH_VERSION}", "rel/{IMAGE}");
         // IMAGE is only known in image_tag.
-        assert_eq!(format!("{:#}", parse(&text).err().unwrap()), "`layout.layers` pattern `rel/{IMAGE}` names unknown variable `{IMAGE}`; known: BASEOS_REGISTRY, BASEOS_REPO, BASEOS_TAG, BASE_IMAGE, CEPH_POINT_RELEASE, CEPH_VERSION, DISTRO, DISTRO_VERSION, GIT_BRANCH, GIT_CLEAN, GIT_COMMIT, GIT_REPO, GO_ARCH, HOST_ARCH, IMAGES_TO_BUILD, RELEASE, STAGING_DIR, TAG_REGISTRY, DAEMON_BASE_IMAGE, DAEMON_IMAGE");
+        assert_eq!(format!("{:#}", parse(&text).err().unwrap()), "`layout.layers` pattern `rel/{IMAGE}` names unknown variable `{IMAGE}`; known: BASEOS_REGISTRY, BASEOS_REPO, BASEOS_TAG, BASE_IMAGE, CEPH_POINT_RELEASE, CEPH_POINT_RELEASE_TAG, CEPH_VERSION, DISTRO, DISTRO_VERSION, GIT_BRANCH, GIT_CLEAN, GIT_COMMIT, GIT_REPO, GO_ARCH, HOST_ARCH, IMAGES_TO_BUILD, RELEASE, STAGING_DIR, TAG_REGISTRY, DAEMON_BASE_IMAGE, DAEMON_IMAGE");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod changes;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod derived;
 pub mod engine_manifest;
 pub mod exit_codes;
 pub mod flavor;

@@ -86,6 +86,10 @@ impl Vars {
             |name: &str, value: &str| computed.insert(name.to_string(), value.to_string());
         set("CEPH_VERSION", &flavor.ceph_version);
         set("CEPH_POINT_RELEASE", &flavor.point_release);
+        set(
+            "CEPH_POINT_RELEASE_TAG",
+            &sanitize_tag(&flavor.point_release),
+        );
         set("HOST_ARCH", &flavor.arch);
         set("DISTRO", &flavor.distro);
         set("DISTRO_VERSION", &flavor.distro_version);
@@ -109,6 +113,9 @@ impl Vars {
             set("CEPH_FULL_VERSION", &version.to_string());
             set("CEPH_MAJOR", &version.major.to_string());
             set("CEPH_MINOR", &version.minor.to_string());
+        }
+        for (name, value) in crate::derived::values(&config.derived, &computed, &flavor.text)? {
+            computed.insert(name, value);
         }
         let environment: BTreeMap<String, String> = env
             .vars

@@ -1,9 +1,12 @@
 //! The repository's own Ceph templates: every buildable flavor of `flavors/matriochka.toml`
-//! stages, its Dockerfiles start with the expected `FROM`, no token is left, `RUN` bodies parse
-//! and shell scripts pass shellcheck; the daemon entrypoint is run against stub `ceph-*`
-//! binaries. Nothing here uses the network or a container engine.
+//! stages, its Dockerfiles start with the expected `FROM`, its contexts hold the expected files,
+//! no token is left, `RUN` bodies parse and shell scripts pass shellcheck, `packages.txt` is the
+//! table of docs/packages.md; the daemon entrypoint is run against stub `ceph-*` binaries in a
+//! temp root. What is expected comes from data (docs/packages.md, tests/ceph_templates.toml, the
+//! `PKG_FAMILY` map), so a new distro needs no code here. Nothing here uses the network or a
+//! container engine (tests/e2e/ceph_stub.sh builds the images against stubs).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -75,8 +78,12 @@ impl Flavor {
     /// `TAG_REGISTRY`.
     fn image_tag(&self, image: &str) -> String {
         format!(
-            "ceph/{image}:test-{}-{}-{}-{}",
-            self.ceph_version, self.distro, self.tag, self.arch
+            "ceph/{image}:test-{}{}-{}-{}-{}",
+            self.ceph_version,
+            self.point_release.replace('=', "-"),
+            self.distro,
+            self.tag,
+            self.arch
         )
     }
 
@@ -90,17 +97,150 @@ impl Flavor {
 
     /// The files each image context must hold, and nothing else.
     fn expected_files(&self, image: &str) -> BTreeSet<String> {
-        let files: &[&str] = match (image, self.distro.as_str()) {
-            ("daemon-base", "centos") => &["Dockerfile", "rootfs/etc/yum.repos.d/ceph.repo"],
-            ("daemon-base", "ubuntu") => &[
-                "Dockerfile",
-                "rootfs/etc/apt/preferences.d/ceph.pref",
-                "rootfs/etc/apt/sources.list.d/ceph.list",
-            ],
-            ("daemon", _) => &["Dockerfile", "entrypoint.sh"],
-            _ => panic!("no expected files for `{image}` of `{}`", self.tuple),
+        let data = expected();
+        let files = match data.data["files"].get(image) {
+            Some(files) => files,
+            None => &data.family(self)[image],
         };
-        files.iter().map(|file| file.to_string()).collect()
+        strings(files).into_iter().collect()
+    }
+
+    /// The point release the packages come from: the pinned one, a fixed one
+    /// (`[fixed_release]`), else the release name (the rolling repository).
+    fn repo_release(&self) -> String {
+        let pin = self.point_release.trim_start_matches(['=', '-']);
+        if let Some(version) = pin.split('-').next().filter(|version| !version.is_empty()) {
+            return version.to_string();
+        }
+        let key = format!(
+            "{}-{}-{}",
+            self.ceph_version, self.distro, self.distro_version
+        );
+        match expected().data["fixed_release"].get(&key) {
+            Some(version) => version.as_str().unwrap().to_string(),
+            None => self.ceph_version.clone(),
+        }
+    }
+}
+
+/// What the tests expect, from data: tests/ceph_templates.toml, the `PKG_FAMILY` map of
+/// flavors/matriochka.toml and the package table of docs/packages.md.
+struct Expected {
+    data: toml::Value,
+    families: toml::Value,
+    table: Vec<BTreeMap<String, String>>,
+}
+
+fn strings(value: &toml::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|item| item.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn expected() -> Expected {
+    let read = |path: &str| {
+        fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|err| panic!("{path}: {err}"))
+    };
+    let data: toml::Value = toml::from_str(&read("tests/ceph_templates.toml")).unwrap();
+    let config: toml::Value = toml::from_str(&read("flavors/matriochka.toml")).unwrap();
+    let families = config["variables"]["PKG_FAMILY"]["map"].clone();
+    Expected {
+        data,
+        families,
+        table: package_table(&read("docs/packages.md")),
+    }
+}
+
+/// The rows of the table between `<!-- packages` and `<!-- /packages -->`, as header → cell.
+fn package_table(markdown: &str) -> Vec<BTreeMap<String, String>> {
+    let lines: Vec<&str> = markdown
+        .lines()
+        .skip_while(|line| !line.starts_with("<!-- packages"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("<!-- /packages"))
+        .collect();
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|cell| cell.trim().to_string())
+            .collect()
+    };
+    let header = cells(lines[0]);
+    let rows: Vec<BTreeMap<String, String>> = lines[2..]
+        .iter()
+        .map(|line| header.iter().cloned().zip(cells(line)).collect())
+        .collect();
+    assert!(rows.len() > 10, "docs/packages.md: no package table found");
+    rows
+}
+
+/// `all`, `all but a, b` or `a, b`.
+fn selects(rule: &str, value: &str) -> bool {
+    let list = |text: &str| text.split(',').map(str::trim).any(|item| item == value);
+    match rule.strip_prefix("all but ") {
+        _ if rule == "all" => true,
+        Some(rest) => !list(rest),
+        None => list(rule),
+    }
+}
+
+impl Expected {
+    /// The flavor's package family, from the configuration's `PKG_FAMILY` map.
+    fn family_name(&self, flavor: &Flavor) -> String {
+        self.families
+            .get(&flavor.distro)
+            .and_then(|family| family.as_str())
+            .unwrap_or_else(|| panic!("no PKG_FAMILY for `{}`", flavor.distro))
+            .to_string()
+    }
+
+    fn family(&self, flavor: &Flavor) -> &toml::Value {
+        let family = self.family_name(flavor);
+        self.data["family"]
+            .get(&family)
+            .unwrap_or_else(|| panic!("tests/ceph_templates.toml has no [family.{family}]"))
+    }
+
+    /// The packages of the flavor's daemon-base, staged without `OSD_FLAVOR`, in table order.
+    fn packages(&self, flavor: &Flavor) -> Vec<String> {
+        let family = self.family_name(flavor);
+        self.table
+            .iter()
+            .filter(|row| row["when"].is_empty())
+            .filter(|row| selects(&row["releases"], &flavor.ceph_version))
+            .filter(|row| selects(&row["arches"], &flavor.arch))
+            .filter_map(|row| {
+                let name = row
+                    .get(&family)
+                    .unwrap_or_else(|| panic!("docs/packages.md has no `{family}` column"));
+                let pin = if row["pin"] == "yes" {
+                    flavor.point_release.as_str()
+                } else {
+                    ""
+                };
+                (name != "—").then(|| format!("{name}{pin}"))
+            })
+            .collect()
+    }
+
+    /// The line of the Ceph repository file naming the repository.
+    fn repository_line(&self, flavor: &Flavor) -> String {
+        let family = self.family(flavor);
+        let key = format!("{}-{}", flavor.distro, flavor.distro_version);
+        let codename = self.data["codename"]
+            .get(&key)
+            .and_then(|codename| codename.as_str())
+            .unwrap_or("");
+        family["repository_line"]
+            .as_str()
+            .unwrap()
+            .replace("{REPO_RELEASE}", &flavor.repo_release())
+            .replace("{DISTRO_VERSION}", &flavor.distro_version)
+            .replace("{CODENAME}", codename)
     }
 }
 
@@ -351,16 +491,19 @@ fn staged_files_have_no_token_or_template_syntax_left() {
 #[test]
 fn daemon_base_installs_the_release_from_its_repository() {
     let staged = Staged::new();
+    let data = expected();
     for flavor in &staged.flavors {
         let dockerfile = staged.dockerfile(flavor, "daemon-base");
-        let major = match flavor.ceph_version.as_str() {
-            "reef" => "18",
-            "squid" => "19",
-            "tentacle" => "20",
-            other => panic!("no major version known for `{other}`"),
+        let major = data.data["release"][flavor.ceph_version.as_str()]
+            .as_str()
+            .unwrap_or_else(|| panic!("no major version for `{}`", flavor.ceph_version));
+        // A repository fixed to one point release is checked for that release.
+        let version = match flavor.repo_release() {
+            release if release == flavor.ceph_version => format!("{major}."),
+            release => format!("{release} "),
         };
         let check = format!(
-            "\"ceph version {major}.\"*\" {} (\"*) ;;",
+            "\"ceph version $expected\"*\" {} (\"*) ;;",
             flavor.ceph_version
         );
         assert!(
@@ -368,32 +511,89 @@ fn daemon_base_installs_the_release_from_its_repository() {
             "no `{check}` in daemon-base of `{}`",
             flavor.tuple
         );
+        let fallback = format!("expected=\"${{expected:-{major}.}}\"");
+        assert!(
+            dockerfile.contains(&fallback),
+            "no `{fallback}` in daemon-base of `{}`",
+            flavor.tuple
+        );
+        let held = if version.ends_with(' ') {
+            version.trim_end()
+        } else {
+            ""
+        };
+        let label = format!("CEPH_RELEASE_VERSION=\"{held}\"");
+        assert_eq!(
+            dockerfile.matches(&label).count(),
+            2,
+            "label and env `{label}` in daemon-base of `{}`",
+            flavor.tuple
+        );
         let context = staged.context(flavor, "daemon-base");
-        let repository = match flavor.distro.as_str() {
-            "centos" => fs::read_to_string(context.join("rootfs/etc/yum.repos.d/ceph.repo")),
-            _ => fs::read_to_string(context.join("rootfs/etc/apt/sources.list.d/ceph.list")),
-        }
-        .unwrap();
+        let family = data.family(flavor);
+        let file = family["repository_file"].as_str().unwrap();
+        let repository = fs::read_to_string(context.join(file)).unwrap();
         let line = repository
             .lines()
             .find(|line| line.starts_with("baseurl=") || line.starts_with("deb "))
             .unwrap();
-        let expected = match (flavor.distro.as_str(), flavor.distro_version.as_str()) {
-            ("centos", version) => format!(
-                "baseurl=https://download.ceph.com/rpm-{}/el{version}/$basearch",
-                flavor.ceph_version
-            ),
-            // Tentacle has noble packages only up to 20.2.2 (see flavors/matriochka.toml).
-            ("ubuntu", "24.04") if flavor.ceph_version == "tentacle" => {
-                "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-20.2.2/ noble main".to_string()
-            }
-            ("ubuntu", "22.04") => format!(
-                "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-{}/ jammy main",
-                flavor.ceph_version
-            ),
-            _ => panic!("no expected repository for `{}`", flavor.tuple),
-        };
-        assert_eq!(line, expected, "repository of `{}`", flavor.tuple);
+        assert_eq!(
+            line,
+            data.repository_line(flavor),
+            "repository of `{}`",
+            flavor.tuple
+        );
+    }
+}
+
+#[test]
+fn daemon_base_installs_the_packages_of_docs_packages_md() {
+    let staged = Staged::new();
+    let data = expected();
+    for flavor in &staged.flavors {
+        let path = staged.context(flavor, "daemon-base").join("packages.txt");
+        let listed: Vec<String> = fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            listed,
+            data.packages(flavor),
+            "{} against docs/packages.md",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn daemon_base_labels_and_environment_are_upstreams() {
+    let staged = Staged::new();
+    let data = expected();
+    for flavor in &staged.flavors {
+        let dockerfile = staged.dockerfile(flavor, "daemon-base");
+        let base = flavor.base_image();
+        for wanted in [
+            "org.opencontainers.image.authors=\"Ceph Release Team <ceph-maintainers@ceph.io>\""
+                .to_string(),
+            "org.opencontainers.image.documentation=\"https://docs.ceph.com/\"".to_string(),
+            "ceph=\"True\"".to_string(),
+            format!("CEPH_REF=\"{}\"", flavor.ceph_version),
+            "CEPH_SHA1=\"\"".to_string(),
+            "OSD_FLAVOR=\"default\"".to_string(),
+            format!("FROM_IMAGE=\"{base}\""),
+            "CEPH_OSD_FLAVOR=\"default\"".to_string(),
+            "CEPH_IS_DEVEL=\"false\"".to_string(),
+            data.family(flavor)["verify"].as_str().unwrap().to_string(),
+        ] {
+            assert!(
+                dockerfile.contains(&wanted),
+                "no `{wanted}` in daemon-base of `{}`",
+                flavor.tuple
+            );
+        }
     }
 }
 
@@ -403,60 +603,78 @@ fn pinned_point_releases_install_from_the_versioned_repository() {
     for tree in ["flavors", "templates"] {
         copy_tree(&Path::new(ROOT).join(tree), &dir.path().join(tree));
     }
+    // Pinned flavor → whether its .debs ship ceph-exporter (reef from 18.2.4, squid from 19.2.3).
+    let cases = [
+        (
+            "squid-19.2.1,x86_64,centos,9,quay.io,centos/centos,stream9",
+            true,
+        ),
+        (
+            "squid=19.2.1-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            false,
+        ),
+        (
+            "squid=19.2.3-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            true,
+        ),
+        (
+            "reef=18.2.2-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            false,
+        ),
+        (
+            "reef=18.2.4-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            true,
+        ),
+    ];
     let output = Command::new(env!("CARGO_BIN_EXE_matriochka"))
         .arg("-C")
         .arg(dir.path())
-        .args([
-            "stage",
-            "squid-19.2.1,x86_64,centos,9,quay.io,centos/centos,stream9",
-            "squid=19.2.1-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
-        ])
+        .arg("stage")
+        .args(cases.iter().map(|(tuple, _)| tuple))
         .env("RELEASE", "test")
+        .env_remove("OSD_FLAVOR")
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let staging = dir.path().join("staging");
-
-    let centos = staging.join("squid-19.2.1-centos-9-x86_64/daemon-base");
-    let repo = fs::read_to_string(centos.join("rootfs/etc/yum.repos.d/ceph.repo")).unwrap();
-    assert!(
-        repo.contains("baseurl=https://download.ceph.com/rpm-19.2.1/el9/$basearch\n"),
-        "{repo}"
-    );
-    let dockerfile = fs::read_to_string(centos.join("Dockerfile")).unwrap();
-    for package in [
-        "ceph-common-19.2.1 \\",
-        "ceph-radosgw-19.2.1 \\",
-        "ceph-exporter-19.2.1 \\",
-    ] {
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let data = expected();
+    for (tuple, exporter) in cases {
+        let flavor = Flavor::parse(tuple);
+        let context = dir
+            .path()
+            .join("staging")
+            .join(flavor.id())
+            .join("daemon-base");
+        let file = data.family(&flavor)["repository_file"].as_str().unwrap();
+        let repository = fs::read_to_string(context.join(file)).unwrap();
+        let line = data.repository_line(&flavor);
         assert!(
-            dockerfile.contains(package),
-            "no `{package}` in:\n{dockerfile}"
+            repository.lines().any(|found| found == line),
+            "no `{line}` in {file} of `{tuple}`:\n{repository}"
         );
-    }
-    assert!(
-        dockerfile.contains("CEPH_POINT_RELEASE=\"-19.2.1\""),
-        "{dockerfile}"
-    );
-
-    let ubuntu = staging.join("squid=19.2.1-1jammy-ubuntu-22.04-x86_64/daemon-base");
-    let list = fs::read_to_string(ubuntu.join("rootfs/etc/apt/sources.list.d/ceph.list")).unwrap();
-    assert!(
-        list.ends_with(
-            "deb [signed-by=/etc/apt/keyrings/ceph.asc] http://download.ceph.com/debian-19.2.1/ jammy main\n"
-        ),
-        "{list}"
-    );
-    let dockerfile = fs::read_to_string(ubuntu.join("Dockerfile")).unwrap();
-    for package in ["ceph-mon=19.2.1-1jammy \\", "radosgw=19.2.1-1jammy \\"] {
-        assert!(
-            dockerfile.contains(package),
-            "no `{package}` in:\n{dockerfile}"
-        );
+        let mut packages = data.packages(&flavor);
+        if !exporter {
+            packages.retain(|package| !package.starts_with("ceph-exporter"));
+        }
+        assert!(packages.contains(&format!("ceph-mon{}", flavor.point_release)));
+        let listed: Vec<String> = fs::read_to_string(context.join("packages.txt"))
+            .unwrap()
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(listed, packages, "packages.txt of `{tuple}`");
+        let dockerfile = fs::read_to_string(context.join("Dockerfile")).unwrap();
+        let version = flavor.repo_release();
+        for wanted in [
+            format!("CEPH_POINT_RELEASE=\"{}\"", flavor.point_release),
+            format!("CEPH_RELEASE_VERSION=\"{version}\""),
+            format!("expected=\"{version}\"; \\"),
+        ] {
+            assert!(
+                dockerfile.contains(&wanted),
+                "no `{wanted}` in daemon-base of `{tuple}`"
+            );
+        }
     }
 }
 
@@ -551,25 +769,39 @@ const USAGE: &str = r#"usage: entrypoint.sh DAEMON [ARG...]
 Runs one Ceph daemon in the foreground, configured from /etc/ceph.
 
 DAEMON is one of:
-  mon         ceph-mon    --id $MON_ID (default: the short host name)
-  mgr         ceph-mgr    --id $MGR_ID (default: the short host name)
-  osd         ceph-osd    --id $OSD_ID (required: the OSD's number)
-  mds         ceph-mds    --id $MDS_ID (default: the short host name)
-  rgw         radosgw     --name client.rgw.$RGW_ID (default: the short host name)
-  rbd-mirror  rbd-mirror  --name client.rbd-mirror.$RBD_MIRROR_ID (default: the short host name)
+  mon            ceph-mon       --id $MON_ID
+  mgr            ceph-mgr       --id $MGR_ID
+  osd            ceph-osd       --id $OSD_ID (the OSD's number)
+  mds            ceph-mds       --id $MDS_ID
+  rgw            radosgw        --name client.rgw.$RGW_ID
+  rbd-mirror     rbd-mirror     --name client.rbd-mirror.$RBD_MIRROR_ID
+  cephfs-mirror  cephfs-mirror  --name client.cephfs-mirror.$CEPHFS_MIRROR_ID
+  ceph-exporter  ceph-exporter  --name client.ceph-exporter.$CEPH_EXPORTER_ID
+
+The ID must stay the same when the container is re-created, as the daemon's data dir and key
+are named after it: it is never taken from the container's host name. When its variable is not
+set, it is the short form of $NODE_NAME (e.g. Kubernetes' spec.nodeName); with neither, the
+daemon does not start. OSD_ID has no default.
 
 The daemon is started as
   BINARY -f --cluster $CLUSTER --conf $CEPH_CONF ID-OPTION
          --setuser $CEPH_USER --setgroup $CEPH_USER LOG-OPTIONS [ARG...]
-where LOG-OPTIONS send the logs to stderr instead of files.
+where LOG-OPTIONS send the logs to stderr instead of files. First, $CEPH_RUN_DIR and the
+daemon's data dir ($CEPH_DATA_DIR/<type>/$CLUSTER-<id> for mon, mgr, osd, mds and rgw) are
+created and given to $CEPH_USER (the whole data dir when its owner differs, e.g. data written
+by an image of the other package family: ceph is uid 167 on CentOS/Rocky, 64045 on Ubuntu).
+An osd gets an open-files limit of $OSD_OPEN_FILES (default 1048576, or the hard limit when
+lower).
 
 Environment:
-  CLUSTER    cluster name (default: ceph)
-  CEPH_CONF  configuration file (default: /etc/ceph/$CLUSTER.conf); it must exist
-  CEPH_USER  user and group the daemon switches to; empty to keep the current one
-             (default: ceph)
-  OSD_FSID   osd only: when set, `ceph-volume lvm activate --no-systemd $OSD_ID $OSD_FSID`
-             runs first
+  CLUSTER        cluster name (default: ceph)
+  CEPH_CONF      configuration file (default: /etc/ceph/$CLUSTER.conf); it must exist
+  CEPH_USER      user and group the daemon switches to and owning its dirs; empty to keep the
+                 current one and change no ownership (default: ceph)
+  CEPH_RUN_DIR   admin sockets (default: /var/run/ceph)
+  CEPH_DATA_DIR  data dirs (default: /var/lib/ceph)
+  OSD_FSID       osd only: when set, `ceph-volume lvm activate --no-systemd $OSD_ID $OSD_FSID`
+                 runs first
 IDs are made of letters, digits, `.`, `_` and `-`.
 
 SIGTERM and SIGINT stop the daemon with SIGTERM; SIGHUP is passed on (logs are reopened).
@@ -586,8 +818,10 @@ const MON_LOG_ARGS: &str =
 /// entrypoint cannot leave it running); else exits with `$STUB_EXIT`.
 const STUB: &str = r#"#!/bin/bash
 { printf '%s' "${0##*/}"; printf ' [%s]' "$@"; printf '\n'; } >>"$STUB_LOG"
+if [[ -n ${STUB_NOFILE-} ]]; then echo "nofile $(ulimit -n)" >>"$STUB_LOG"; fi
 if [[ -n ${STUB_WAIT-} ]]; then
   trap 'echo "${0##*/} got SIGTERM" >>"$STUB_LOG"; exit 0' TERM
+  trap 'echo "${0##*/} got SIGHUP" >>"$STUB_LOG"' HUP
   echo "pid $$" >>"$STUB_LOG"
   for _ in {1..200}; do sleep 0.05; done
   echo "${0##*/} timed out" >>"$STUB_LOG"
@@ -596,15 +830,23 @@ fi
 exit "${STUB_EXIT:-0}"
 "#;
 
-const STUBS: [&str; 7] = [
+const STUBS: [&str; 9] = [
     "ceph-mon",
     "ceph-mgr",
     "ceph-osd",
     "ceph-mds",
     "radosgw",
     "rbd-mirror",
+    "cephfs-mirror",
+    "ceph-exporter",
     "ceph-volume",
 ];
+
+/// Records its arguments in `$CHOWN_LOG` instead of changing an owner (the tests do not run as
+/// root, and the image's `ceph` user does not exist here).
+const CHOWN_STUB: &str = r#"#!/bin/bash
+{ printf 'chown'; printf ' [%s]' "$@"; printf '\n'; } >>"$CHOWN_LOG"
+"#;
 
 /// A temp dir with the stubs in `bin/`, a `ceph.conf` and the log the stubs write.
 struct Stubs {
@@ -621,6 +863,9 @@ impl Stubs {
             fs::write(&path, STUB).unwrap();
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         }
+        let chown = bin.join("chown");
+        fs::write(&chown, CHOWN_STUB).unwrap();
+        fs::set_permissions(&chown, fs::Permissions::from_mode(0o755)).unwrap();
         fs::write(dir.path().join("ceph.conf"), "[global]\n").unwrap();
         Stubs { dir }
     }
@@ -633,8 +878,17 @@ impl Stubs {
         fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
-    /// The entrypoint with a clean environment: the stubs first on PATH, `CEPH_CONF` set, and
-    /// the host name `node1.example.com`.
+    fn chown_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("chown.log")).unwrap_or_default()
+    }
+
+    /// The temp root's `name` (`run/ceph`, `lib/ceph/mon/ceph-a`).
+    fn root(&self, name: &str) -> PathBuf {
+        self.dir.path().join("root").join(name)
+    }
+
+    /// The entrypoint with a clean environment: the stubs first on PATH, `CEPH_CONF` set, the
+    /// run and data dirs in the temp root, and the host name `node1.example.com`.
     fn entrypoint(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(Path::new(ROOT).join(ENTRYPOINT));
         command
@@ -645,6 +899,9 @@ impl Stubs {
                 format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display()),
             )
             .env("STUB_LOG", self.dir.path().join("log"))
+            .env("CHOWN_LOG", self.dir.path().join("chown.log"))
+            .env("CEPH_RUN_DIR", self.root("run/ceph"))
+            .env("CEPH_DATA_DIR", self.root("lib/ceph"))
             .env("CEPH_CONF", self.conf())
             .env("HOSTNAME", "node1.example.com");
         for (name, value) in env {
@@ -722,7 +979,7 @@ fn entrypoint_rejects_ids_with_other_characters() {
         &output,
         "`MON_ID` must be made of letters, digits, `.`, `_` and `-`, not `a b`",
     );
-    let output = stubs.run(&["mgr"], &[("CLUSTER", "../x")]);
+    let output = stubs.run(&["mgr"], &[("CLUSTER", "../x"), ("MGR_ID", "x")]);
     assert_usage_error(
         &stubs,
         &output,
@@ -731,19 +988,24 @@ fn entrypoint_rejects_ids_with_other_characters() {
 }
 
 #[test]
-fn entrypoint_without_an_id_nor_a_host_name_is_a_usage_error() {
+fn entrypoint_never_takes_the_id_from_the_container_host_name() {
     let stubs = Stubs::new();
-    let output = stubs.run(&["mds"], &[("HOSTNAME", "")]);
+    let output = stubs.run(&["mds"], &[]);
     assert_usage_error(
         &stubs,
         &output,
-        "`MDS_ID` is not set and there is no host name to default to",
+        "`MDS_ID` is not set (nor `NODE_NAME`): set it to a name that stays the same when the \
+         container is re-created",
+    );
+    assert!(
+        !stubs.root("run/ceph").exists(),
+        "a dir was created after a usage error"
     );
 }
 
 #[test]
 fn entrypoint_runs_each_daemon_with_its_command_line() {
-    let cases: [(&str, (&str, &str), &str); 6] = [
+    let cases: [(&str, (&str, &str), &str); 8] = [
         (
             "mon",
             ("MON_ID", "a"),
@@ -774,6 +1036,16 @@ fn entrypoint_runs_each_daemon_with_its_command_line() {
             ("RBD_MIRROR_ID", "m-1"),
             "rbd-mirror [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rbd-mirror.m-1]",
         ),
+        (
+            "cephfs-mirror",
+            ("CEPHFS_MIRROR_ID", "node1"),
+            "cephfs-mirror [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.cephfs-mirror.node1]",
+        ),
+        (
+            "ceph-exporter",
+            ("CEPH_EXPORTER_ID", "node1"),
+            "ceph-exporter [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.ceph-exporter.node1]",
+        ),
     ];
     for (daemon, id, command) in cases {
         let stubs = Stubs::new();
@@ -803,24 +1075,116 @@ fn entrypoint_runs_each_daemon_with_its_command_line() {
 }
 
 #[test]
-fn entrypoint_defaults_ids_to_the_short_host_name() {
+fn entrypoint_derives_ids_from_node_name() {
     for (daemon, expected) in [
         (
             "mon",
-            "ceph-mon [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [node1]",
+            "ceph-mon [-f] [--cluster] [ceph] [--conf] [{conf}] [--id] [worker-3]",
         ),
         (
             "rgw",
-            "radosgw [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rgw.node1]",
+            "radosgw [-f] [--cluster] [ceph] [--conf] [{conf}] [--name] [client.rgw.worker-3]",
         ),
     ] {
         let stubs = Stubs::new();
-        let output = stubs.run(&[daemon], &[]);
+        let output = stubs.run(&[daemon], &[("NODE_NAME", "worker-3.k8s.example.com")]);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         let log = stubs.log();
         let expected = expected.replace("{conf}", &stubs.conf());
         assert!(log.starts_with(&format!("{expected} [--setuser]")), "{log}");
     }
+}
+
+#[test]
+fn entrypoint_creates_the_run_and_data_dirs_and_gives_them_to_the_ceph_user() {
+    let cases = [
+        ("mon", ("MON_ID", "a"), Some("lib/ceph/mon/ceph-a")),
+        ("mgr", ("MGR_ID", "x"), Some("lib/ceph/mgr/ceph-x")),
+        ("osd", ("OSD_ID", "3"), Some("lib/ceph/osd/ceph-3")),
+        ("mds", ("MDS_ID", "fs.a"), Some("lib/ceph/mds/ceph-fs.a")),
+        (
+            "rgw",
+            ("RGW_ID", "gw"),
+            Some("lib/ceph/radosgw/ceph-rgw.gw"),
+        ),
+        ("rbd-mirror", ("RBD_MIRROR_ID", "m"), None),
+        ("cephfs-mirror", ("CEPHFS_MIRROR_ID", "m"), None),
+        ("ceph-exporter", ("CEPH_EXPORTER_ID", "e"), None),
+    ];
+    for (daemon, id, data) in cases {
+        let stubs = Stubs::new();
+        let output = stubs.run(&[daemon], &[id]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let mut expected = format!(
+            "chown [-R] [ceph:ceph] [{}]\n",
+            stubs.root("run/ceph").display()
+        );
+        assert!(stubs.root("run/ceph").is_dir(), "run dir of `{daemon}`");
+        if let Some(data) = data {
+            assert!(stubs.root(data).is_dir(), "data dir of `{daemon}`");
+            expected.push_str(&format!(
+                "chown [-R] [ceph:ceph] [{}]\n",
+                stubs.root(data).display()
+            ));
+        }
+        assert_eq!(
+            stubs.chown_log(),
+            expected,
+            "ownership changes of `{daemon}`"
+        );
+    }
+    // A data dir already owned by the user is left as it is; no user, no ownership change.
+    let stubs = Stubs::new();
+    let me = text(&Command::new("id").arg("-un").output().unwrap().stdout);
+    let output = stubs.run(&["mgr"], &[("MGR_ID", "x"), ("CEPH_USER", me.trim())]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(stubs.chown_log(), "");
+    let stubs = Stubs::new();
+    let output = stubs.run(&["mgr"], &[("MGR_ID", "x"), ("CEPH_USER", "")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(stubs.chown_log(), "");
+    assert!(stubs.root("lib/ceph/mgr/ceph-x").is_dir());
+}
+
+#[test]
+fn entrypoint_raises_the_open_files_limit_for_osds() {
+    let hard = Command::new("bash")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    let hard = text(&hard.stdout).trim().to_string();
+    let expected = match hard.parse::<u64>() {
+        Ok(hard) => hard.min(1_048_576).to_string(),
+        Err(_) => "1048576".to_string(),
+    };
+    let stubs = Stubs::new();
+    let output = stubs.run(&["osd"], &[("OSD_ID", "1"), ("STUB_NOFILE", "1")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        stubs.log().ends_with(&format!("\nnofile {expected}\n")),
+        "{}",
+        stubs.log()
+    );
+
+    let stubs = Stubs::new();
+    let output = stubs.run(
+        &["osd"],
+        &[
+            ("OSD_ID", "1"),
+            ("STUB_NOFILE", "1"),
+            ("OSD_OPEN_FILES", "512"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(stubs.log().ends_with("\nnofile 512\n"), "{}", stubs.log());
+
+    let stubs = Stubs::new();
+    let output = stubs.run(&["osd"], &[("OSD_ID", "1"), ("OSD_OPEN_FILES", "many")]);
+    assert_usage_error(
+        &stubs,
+        &output,
+        "`OSD_OPEN_FILES` must be a number, not `many`",
+    );
 }
 
 #[test]
@@ -862,7 +1226,7 @@ fn entrypoint_defaults_the_configuration_to_the_cluster_name() {
 fn entrypoint_fails_when_the_daemon_is_not_installed() {
     let stubs = Stubs::new();
     fs::remove_file(stubs.dir.path().join("bin/rbd-mirror")).unwrap();
-    let output = stubs.run(&["rbd-mirror"], &[]);
+    let output = stubs.run(&["rbd-mirror"], &[("RBD_MIRROR_ID", "m")]);
     assert_eq!(
         text(&output.stderr),
         "entrypoint.sh: error: `rbd-mirror` not found on PATH\n"
@@ -873,7 +1237,7 @@ fn entrypoint_fails_when_the_daemon_is_not_installed() {
 #[test]
 fn entrypoint_exits_with_the_daemon_status() {
     let stubs = Stubs::new();
-    let output = stubs.run(&["mds"], &[("STUB_EXIT", "3")]);
+    let output = stubs.run(&["mds"], &[("MDS_ID", "a"), ("STUB_EXIT", "3")]);
     assert_eq!(output.status.code(), Some(3));
     assert!(
         text(&output.stderr).ends_with("entrypoint.sh: ceph-mds exited with status 3\n"),
@@ -986,5 +1350,96 @@ fn entrypoint_forwards_sigterm_to_the_daemon() {
              entrypoint.sh: ceph-osd exited with status 0\n",
             command.replace(['[', ']'], "")
         )
+    );
+}
+
+#[test]
+fn pinned_and_unpinned_flavors_get_different_tags() {
+    let dir = TempDir::new().unwrap();
+    for tree in ["flavors", "templates"] {
+        copy_tree(&Path::new(ROOT).join(tree), &dir.path().join(tree));
+    }
+    let froms: Vec<String> = [
+        "squid,x86_64,centos,9,quay.io,centos/centos,stream9",
+        "squid-19.2.1,x86_64,centos,9,quay.io,centos/centos,stream9",
+        "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+        "squid=19.2.1-1jammy,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+    ]
+    .iter()
+    .map(|tuple| {
+        let flavor = Flavor::parse(tuple);
+        let output = Command::new(env!("CARGO_BIN_EXE_matriochka"))
+            .arg("-C")
+            .arg(dir.path())
+            .args(["stage", tuple])
+            .env("RELEASE", "test")
+            .env_remove("TAG_REGISTRY")
+            .env_remove("DAEMON_BASE_TAG")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let daemon = dir.path().join("staging").join(flavor.id()).join("daemon");
+        let dockerfile = fs::read_to_string(daemon.join("Dockerfile")).unwrap();
+        instructions(&dockerfile).remove(0)
+    })
+    .collect();
+    assert_eq!(
+        froms,
+        [
+            "FROM ceph/daemon-base:test-squid-centos-stream9-x86_64",
+            "FROM ceph/daemon-base:test-squid-19.2.1-centos-stream9-x86_64",
+            "FROM ceph/daemon-base:test-squid-ubuntu-22.04-x86_64",
+            "FROM ceph/daemon-base:test-squid-19.2.1-1jammy-ubuntu-22.04-x86_64",
+        ]
+    );
+}
+
+#[test]
+fn entrypoint_passes_sighup_on_and_keeps_running() {
+    let stubs = Stubs::new();
+    let mut child = stubs
+        .entrypoint(&["mgr"], &[("MGR_ID", "x"), ("STUB_WAIT", "1")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let wait_for = |line: &str, child: &mut Child| loop {
+        if stubs.log().lines().any(|found| found.starts_with(line)) {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("no `{line}` in the stub's log: {:?}", stubs.log());
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    wait_for("pid ", &mut child);
+    let pid = child.id().to_string();
+    let signal = |name: &str| {
+        let kill = Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(kill.success());
+    };
+    signal("-HUP");
+    wait_for("ceph-mgr got SIGHUP", &mut child);
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the entrypoint exited on SIGHUP"
+    );
+    signal("-TERM");
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let log = stubs.log();
+    assert!(
+        log.ends_with("ceph-mgr got SIGHUP\nceph-mgr got SIGTERM\n"),
+        "{log}"
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("entrypoint.sh: received SIGHUP, sending SIGHUP to ceph-mgr (pid ")
+            && stderr.ends_with("entrypoint.sh: ceph-mgr exited with status 0\n"),
+        "{stderr}"
     );
 }

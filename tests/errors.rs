@@ -201,7 +201,7 @@ fn pattern_with_an_unknown_variable() {
     fails(
         staged().write("flavors/matriochka.toml", &config),
         &["stage", SQUID],
-        "error: failed to load `flavors/matriochka.toml`: `layout.layers` pattern `rel/ALL/{DISTRO}/{DISTRO_VERSON}` names unknown variable `{DISTRO_VERSON}`; known: BASEOS_REGISTRY, BASEOS_REPO, BASEOS_TAG, BASE_IMAGE, CEPH_POINT_RELEASE, CEPH_VERSION, DISTRO, DISTRO_VERSION, GIT_BRANCH, GIT_CLEAN, GIT_COMMIT, GIT_REPO, GO_ARCH, HOST_ARCH, IMAGES_TO_BUILD, RELEASE, STAGING_DIR, TAG_REGISTRY, CORE_IMAGE, APP_IMAGE\n",
+        "error: failed to load `flavors/matriochka.toml`: `layout.layers` pattern `rel/ALL/{DISTRO}/{DISTRO_VERSON}` names unknown variable `{DISTRO_VERSON}`; known: BASEOS_REGISTRY, BASEOS_REPO, BASEOS_TAG, BASE_IMAGE, CEPH_POINT_RELEASE, CEPH_POINT_RELEASE_TAG, CEPH_VERSION, DISTRO, DISTRO_VERSION, GIT_BRANCH, GIT_CLEAN, GIT_COMMIT, GIT_REPO, GO_ARCH, HOST_ARCH, IMAGES_TO_BUILD, RELEASE, STAGING_DIR, TAG_REGISTRY, CORE_IMAGE, APP_IMAGE\n",
     );
 }
 

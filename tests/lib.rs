@@ -4,6 +4,7 @@ mod common;
 
 mod bake;
 mod ceph_templates;
+mod derived;
 mod errors;
 mod fastpath;
 mod graph_export;

@@ -317,6 +317,7 @@ fn help_lists_every_target_within_100_columns() {
         "lint",
         "test",
         "test.e2e",
+        "test.ceph-stub",
         "bench",
         "help",
         "show.flavors",

@@ -433,6 +433,7 @@ BASEOS_REPO=centos/centos
 BASEOS_TAG=stream9
 BASE_IMAGE=quay.io/centos/centos:stream9
 CEPH_POINT_RELEASE=
+CEPH_POINT_RELEASE_TAG=
 CEPH_VERSION=squid
 CORE_IMAGE={}
 DISTRO=centos

@@ -463,6 +463,7 @@ fn show_flavors_default_and_vars() {
             CEPH_MAJOR=19
             CEPH_MINOR=2
             CEPH_POINT_RELEASE==19.2.1
+            CEPH_POINT_RELEASE_TAG=-19.2.1
             CEPH_VERSION=squid
             CORE_IMAGE=core:test-squid-ubuntu-22.04-aarch64
             DISTRO=ubuntu
@@ -510,6 +511,7 @@ fn plan_prints_json_and_writes_nothing() {
               "BASEOS_TAG": "stream9",
               "BASE_IMAGE": "quay.io/centos/centos:stream9",
               "CEPH_POINT_RELEASE": "",
+              "CEPH_POINT_RELEASE_TAG": "",
               "CEPH_VERSION": "squid",
               "CORE_IMAGE": "ceph/core:test-squid-centos-stream9-x86_64",
               "DISTRO": "centos",

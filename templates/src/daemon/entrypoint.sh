@@ -15,25 +15,39 @@ usage: entrypoint.sh DAEMON [ARG...]
 Runs one Ceph daemon in the foreground, configured from /etc/ceph.
 
 DAEMON is one of:
-  mon         ceph-mon    --id $MON_ID (default: the short host name)
-  mgr         ceph-mgr    --id $MGR_ID (default: the short host name)
-  osd         ceph-osd    --id $OSD_ID (required: the OSD's number)
-  mds         ceph-mds    --id $MDS_ID (default: the short host name)
-  rgw         radosgw     --name client.rgw.$RGW_ID (default: the short host name)
-  rbd-mirror  rbd-mirror  --name client.rbd-mirror.$RBD_MIRROR_ID (default: the short host name)
+  mon            ceph-mon       --id $MON_ID
+  mgr            ceph-mgr       --id $MGR_ID
+  osd            ceph-osd       --id $OSD_ID (the OSD's number)
+  mds            ceph-mds       --id $MDS_ID
+  rgw            radosgw        --name client.rgw.$RGW_ID
+  rbd-mirror     rbd-mirror     --name client.rbd-mirror.$RBD_MIRROR_ID
+  cephfs-mirror  cephfs-mirror  --name client.cephfs-mirror.$CEPHFS_MIRROR_ID
+  ceph-exporter  ceph-exporter  --name client.ceph-exporter.$CEPH_EXPORTER_ID
+
+The ID must stay the same when the container is re-created, as the daemon's data dir and key
+are named after it: it is never taken from the container's host name. When its variable is not
+set, it is the short form of $NODE_NAME (e.g. Kubernetes' spec.nodeName); with neither, the
+daemon does not start. OSD_ID has no default.
 
 The daemon is started as
   BINARY -f --cluster $CLUSTER --conf $CEPH_CONF ID-OPTION
          --setuser $CEPH_USER --setgroup $CEPH_USER LOG-OPTIONS [ARG...]
-where LOG-OPTIONS send the logs to stderr instead of files.
+where LOG-OPTIONS send the logs to stderr instead of files. First, $CEPH_RUN_DIR and the
+daemon's data dir ($CEPH_DATA_DIR/<type>/$CLUSTER-<id> for mon, mgr, osd, mds and rgw) are
+created and given to $CEPH_USER (the whole data dir when its owner differs, e.g. data written
+by an image of the other package family: ceph is uid 167 on CentOS/Rocky, 64045 on Ubuntu).
+An osd gets an open-files limit of $OSD_OPEN_FILES (default 1048576, or the hard limit when
+lower).
 
 Environment:
-  CLUSTER    cluster name (default: ceph)
-  CEPH_CONF  configuration file (default: /etc/ceph/$CLUSTER.conf); it must exist
-  CEPH_USER  user and group the daemon switches to; empty to keep the current one
-             (default: ceph)
-  OSD_FSID   osd only: when set, `ceph-volume lvm activate --no-systemd $OSD_ID $OSD_FSID`
-             runs first
+  CLUSTER        cluster name (default: ceph)
+  CEPH_CONF      configuration file (default: /etc/ceph/$CLUSTER.conf); it must exist
+  CEPH_USER      user and group the daemon switches to and owning its dirs; empty to keep the
+                 current one and change no ownership (default: ceph)
+  CEPH_RUN_DIR   admin sockets (default: /var/run/ceph)
+  CEPH_DATA_DIR  data dirs (default: /var/lib/ceph)
+  OSD_FSID       osd only: when set, `ceph-volume lvm activate --no-systemd $OSD_ID $OSD_FSID`
+                 runs first
 IDs are made of letters, digits, `.`, `_` and `-`.
 
 SIGTERM and SIGINT stop the daemon with SIGTERM; SIGHUP is passed on (logs are reopened).
@@ -53,16 +67,29 @@ fail() {
   exit 1
 }
 
-# Sets `id` to the value of the variable named $1, else to the short host name.
+# Sets `id` to the value of the variable named $1, else to the short form of $NODE_NAME. Never
+# the container's host name: a container id changes when the container is re-created.
 set_daemon_id() {
   local name=$1
   id=${!name-}
   if [[ -z $id ]]; then
-    id=${HOSTNAME%%.*}
-    [[ -n $id ]] || usage_error "\`$name\` is not set and there is no host name to default to"
+    id=${NODE_NAME-}
+    id=${id%%.*}
+    [[ -n $id ]] ||
+      usage_error "\`$name\` is not set (nor \`NODE_NAME\`): set it to a name that stays the same when the container is re-created"
   fi
   [[ $id =~ ^[A-Za-z0-9._-]+$ ]] ||
     usage_error "\`$name\` must be made of letters, digits, \`.\`, \`_\` and \`-\`, not \`$id\`"
+}
+
+# Creates the directory $1 and gives it to $user: the whole tree when its owner differs.
+prepare_dir() {
+  local dir=$1
+  mkdir -p "$dir" || fail "cannot create \`$dir\`"
+  [[ -n $user ]] || return 0
+  if [[ $(stat -c %U "$dir") != "$user" ]]; then
+    chown -R "$user:$user" "$dir" || fail "cannot give \`$dir\` to \`$user\`"
+  fi
 }
 
 child=
@@ -114,6 +141,8 @@ case $daemon in
   mds) binary=ceph-mds id_variable=MDS_ID ;;
   rgw) binary=radosgw id_variable=RGW_ID ;;
   rbd-mirror) binary=rbd-mirror id_variable=RBD_MIRROR_ID ;;
+  cephfs-mirror) binary=cephfs-mirror id_variable=CEPHFS_MIRROR_ID ;;
+  ceph-exporter) binary=ceph-exporter id_variable=CEPH_EXPORTER_ID ;;
   *) usage_error "unknown daemon \`$daemon\`" ;;
 esac
 
@@ -121,9 +150,10 @@ case $daemon in
   osd)
     [[ -n ${OSD_ID-} ]] || usage_error "\`OSD_ID\` is required for \`osd\`"
     [[ $OSD_ID =~ ^[0-9]+$ ]] || usage_error "\`OSD_ID\` must be a number, not \`$OSD_ID\`"
+    id=$OSD_ID
     id_args=(--id "$OSD_ID")
     ;;
-  rgw | rbd-mirror)
+  rgw | rbd-mirror | cephfs-mirror | ceph-exporter)
     set_daemon_id "$id_variable"
     id_args=(--name "client.$daemon.$id")
     ;;
@@ -138,9 +168,31 @@ cluster=${CLUSTER:-ceph}
   usage_error "\`CLUSTER\` must be made of letters, digits, \`.\`, \`_\` and \`-\`, not \`$cluster\`"
 conf=${CEPH_CONF:-/etc/ceph/$cluster.conf}
 user=${CEPH_USER-ceph}
+run_dir=${CEPH_RUN_DIR:-/var/run/ceph}
+data_root=${CEPH_DATA_DIR:-/var/lib/ceph}
+case $daemon in
+  mon | mgr | osd | mds) data_dir=$data_root/$daemon/$cluster-$id ;;
+  rgw) data_dir=$data_root/radosgw/$cluster-rgw.$id ;;
+  *) data_dir= ;;
+esac
+
+# As ceph-osd's systemd unit (LimitNOFILE); a container may not raise its hard limit.
+open_files=${OSD_OPEN_FILES:-1048576}
+[[ $open_files =~ ^[0-9]+$ ]] ||
+  usage_error "\`OSD_OPEN_FILES\` must be a number, not \`$open_files\`"
 
 [[ -f $conf ]] || fail "configuration file \`$conf\` not found: mount the cluster's /etc/ceph"
 command -v "$binary" >/dev/null || fail "\`$binary\` not found on PATH"
+
+prepare_dir "$run_dir"
+[[ -z $data_dir ]] || prepare_dir "$data_dir"
+if [[ $daemon == osd ]]; then
+  hard=$(ulimit -Hn)
+  if [[ $hard != unlimited ]] && ((hard < open_files)); then
+    open_files=$hard
+  fi
+  ulimit -n "$open_files" || fail "cannot raise the open-files limit to $open_files"
+fi
 
 user_args=()
 if [[ -n $user ]]; then
