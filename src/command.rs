@@ -23,6 +23,8 @@ pub enum ModifiedOutput {
 pub enum Command {
     Stage {
         flavors: Vec<String>,
+        /// Fail at once, rather than wait, when another run holds the staging root.
+        no_wait: bool,
     },
     ShowFlavors,
     ShowDefault,
