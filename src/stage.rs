@@ -337,6 +337,22 @@ fn write_dir_in_order(
             existing.insert(rel, entry.file_type().is_file());
         }
     }
+    let mut buffer = vec![0; COMPARE_CHUNK];
+    // A digest that changes goes before anything of its context does, so that a run killed in
+    // the middle leaves no digest of a context that is not on disk.
+    for (rel, output) in files.iter().filter(|(rel, _)| write_rank(rel) == 1) {
+        let path = base.join(rel);
+        let stale = match existing.get(rel.as_str()) {
+            Some(true) => !same_contents(&path, output, &mut buffer)?,
+            Some(false) => true,
+            None => false,
+        };
+        if stale {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("failed to remove `{}`", path.display()))?;
+            existing.remove(rel.as_str());
+        }
+    }
     // Directories holding something that stays are not empty; the others are tried for removal.
     let mut occupied = HashSet::new();
     for rel in existing.keys() {
@@ -363,18 +379,6 @@ fn write_dir_in_order(
         // Only empty directories go; the error for a non-empty one is expected.
         if occupied.contains(rel) || std::fs::remove_dir(base.join(rel)).is_err() {
             real_dirs.insert(rel.clone());
-        }
-    }
-    let mut buffer = vec![0; COMPARE_CHUNK];
-    // A digest that changes goes before its context does, so that a run killed in the middle
-    // leaves no digest of a context that is not on disk.
-    for (rel, output) in files.iter().filter(|(rel, _)| write_rank(rel) == 1) {
-        let path = base.join(rel);
-        if existing.get(rel.as_str()) == Some(&true) && !same_contents(&path, output, &mut buffer)?
-        {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("failed to remove `{}`", path.display()))?;
-            existing.remove(rel.as_str());
         }
     }
     let mut order: Vec<(&String, &Output)> = files.iter().collect();

@@ -5,6 +5,7 @@ mod common;
 mod ceph_templates;
 mod errors;
 mod fastpath;
+mod integrity;
 mod make;
 mod modified;
 mod staging;
