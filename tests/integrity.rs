@@ -153,19 +153,26 @@ impl Random {
 fn a_stage_waits_while_another_run_holds_the_staging_root() {
     let test = project(0);
     let lock = hold_lock(&test);
-    let child = spawn_stage(&test, "test", &[SQUID]);
-    std::thread::sleep(Duration::from_millis(500));
+    let mut child = spawn_stage(&test, "test", &[SQUID]);
+    // The note comes before the run blocks: read up to it, then let the run go on.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut note = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut note).unwrap();
+    assert_eq!(note, WAITING);
     assert!(
         !test.path().join(DIR).exists(),
         "nothing staged under another run's lock"
     );
+    assert!(child.try_wait().unwrap().is_none(), "still waiting");
     drop(lock);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let output = child.wait_with_output().unwrap();
+    assert_eq!(rest, "");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n"
     );
-    assert_eq!(String::from_utf8_lossy(&output.stderr), WAITING);
     assert!(output.status.success());
 }
 
