@@ -268,11 +268,29 @@ pub fn write_dir(
         dir.starts_with(staging_root),
         "staging dir outside the staging root"
     );
+    check_not_reserved(staging_root, dir)?;
     let result = write_dir_in_order(root, staging_root, dir, files, temps);
     if result.is_err() {
         unmark(&root.join(dir));
     }
     result
+}
+
+/// Fails for a staging dir among the staging root's own entries (`.lock`, `.tmp`, the build
+/// stamps): staged there, it would break the lock or be emptied by the next run.
+fn check_not_reserved(staging_root: &Path, dir: &Path) -> Result<()> {
+    let first = dir
+        .strip_prefix(staging_root)
+        .ok()
+        .and_then(|rest| rest.iter().next());
+    if first.is_some_and(|name| name.as_encoded_bytes().starts_with(b".")) {
+        anyhow::bail!(
+            "staging dir `{}` is reserved: the entries of `{}` starting with `.` are matriochka's own",
+            dir.display(),
+            staging_root.display()
+        );
+    }
+    Ok(())
 }
 
 /// Removes the digests and the manifest of the staging dir `base`: the next run stages it fully,

@@ -509,3 +509,27 @@ fn a_binary_rewritten_in_place_is_noticed_by_the_fast_path() {
         "a stage past the fast path records it again"
     );
 }
+
+#[test]
+fn a_staging_dir_among_the_staging_roots_own_entries_is_an_error() {
+    let test = project(0);
+    let config = test.read("flavors/matriochka.toml");
+    let staging_dir = config
+        .lines()
+        .find(|line| line.starts_with("staging_dir = "))
+        .unwrap();
+    let test = test
+        .write(
+            "flavors/matriochka.toml",
+            &config.replace(staging_dir, r#"staging_dir = "staging/.tmp""#),
+        )
+        .args(&["stage", SQUID])
+        .stdout("")
+        .stderr(&format!(
+            "error: failed to stage `{SQUID}`: staging dir `staging/.tmp` is reserved: the entries of `staging` starting with `.` are matriochka's own\n\
+             error: 1 of 1 flavors failed to stage\n"
+        ))
+        .status(1);
+    test.run();
+    assert_eq!(temporaries(test.path()), Vec::<PathBuf>::new());
+}
