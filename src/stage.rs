@@ -593,3 +593,45 @@ pub fn write_one(
     )?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_files_are_written_before_digests_and_digests_before_flavor_mk() {
+        // In the order of the outputs' map, as `write_dir` gets them.
+        let mut paths: Vec<&str> = std::collections::BTreeSet::from([
+            "flavor.mk",
+            ".matriochka/core.sha256",
+            "files-sources",
+            "core/Dockerfile",
+            ".matriochka.d/x",
+            "app/.matriochka/x",
+        ])
+        .into_iter()
+        .collect();
+        paths.sort_by_key(|rel| write_rank(rel));
+        assert_eq!(
+            paths,
+            [
+                ".matriochka.d/x",
+                "app/.matriochka/x",
+                "core/Dockerfile",
+                ".matriochka/core.sha256",
+                "files-sources",
+                "flavor.mk",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_staging_roots_own_entries_are_no_staging_dirs() {
+        let root = Path::new("staging");
+        for dir in ["staging/.tmp", "staging/.lock", "staging/.stamps/x"] {
+            assert!(check_not_reserved(root, Path::new(dir)).is_err(), "{dir}");
+        }
+        assert!(check_not_reserved(root, Path::new("staging/squid-centos-9-x86_64")).is_ok());
+        assert!(check_not_reserved(root, Path::new("staging/a/.b")).is_ok());
+    }
+}
