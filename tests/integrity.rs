@@ -60,16 +60,40 @@ fn clean_stage(project: Test, release: &str, flavors: &[&str]) -> BTreeMap<Strin
     clean_stage_timed(project, release, flavors).0
 }
 
-/// [`clean_stage`] and how long it took.
+/// [`clean_stage`] and how long the run took once it held the lock (see [`staging_started`]).
 fn clean_stage_timed(
     project: Test,
     release: &str,
     flavors: &[&str],
 ) -> (BTreeMap<String, (u32, Vec<u8>)>, Duration) {
-    let started = Instant::now();
-    succeeded(spawn_stage(&project, release, flavors));
+    let mut child = spawn_stage(&project, release, flavors);
+    let started = staging_started(&project, None, &mut child);
+    succeeded(child);
     let took = started.elapsed();
     (staged(&project), took)
+}
+
+/// The identity of the staging root's temp directory, which each run makes anew (its inode may
+/// be the one just freed, its ctime then tells).
+fn temp_dir_identity(test: &Test) -> Option<(u64, i64, i64)> {
+    std::fs::metadata(test.path().join("staging/.tmp"))
+        .ok()
+        .map(|meta| (meta.ino(), meta.ctime(), meta.ctime_nsec()))
+}
+
+/// Waits until `child` holds the lock and has made its temp directory anew (`before` is the
+/// identity of the one it replaces), or has ended: it then computes and writes, with no process
+/// start or git to wait for.
+fn staging_started(test: &Test, before: Option<(u64, i64, i64)>, child: &mut Child) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while temp_dir_identity(test).is_none_or(|now| Some(now) == before) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never started staging");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Instant::now()
 }
 
 /// Every path below `dir` (files, directories, links) whose name starts as older versions named
@@ -320,7 +344,8 @@ fn a_killed_stage_leaves_nothing_that_a_later_stage_keeps() {
     let (first, first_took) = clean_stage_timed(variant(project(0), 0, LAYER), "test", &[SQUID]);
     let (second, second_took) = clean_stage_timed(variant(project(0), 1, LAYER), "test", &[SQUID]);
     let cleans = [first, second];
-    // Kills land anywhere within a stage's time (an update takes about as long as a first stage).
+    // Kills land anywhere within a stage's write phase (an update takes about as long as a first
+    // stage).
     let span = first_took.max(second_took);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -339,8 +364,11 @@ fn a_killed_stage_leaves_nothing_that_a_later_stage_keeps() {
             std::fs::rename(&layer, variants.join((1 - which).to_string())).unwrap();
         }
         std::fs::rename(variants.join(which.to_string()), &layer).unwrap();
+        let before = temp_dir_identity(&test);
         let mut child = spawn_stage(&test, "test", &[SQUID]);
-        std::thread::sleep(Duration::from_micros(random.below(span.as_micros() as u64)));
+        staging_started(&test, before, &mut child);
+        let micros = span.as_micros() as u64;
+        std::thread::sleep(Duration::from_micros(random.below(micros + micros / 10)));
         let _ = child.kill();
         child.wait().unwrap();
         digests_match_contexts(&test, &cleans, seed);
