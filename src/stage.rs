@@ -389,7 +389,6 @@ fn write_dir_in_order(
             stats.removed += 1;
         }
     }
-    existing.retain(|rel, _| files.contains_key(rel.as_str()));
     // The directories left once the empty ones are gone: known to be real directories, so
     // writing below them needs no check.
     let mut real_dirs = HashSet::new();
