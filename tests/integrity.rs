@@ -55,6 +55,24 @@ fn staged(test: &Test) -> BTreeMap<String, (u32, Vec<u8>)> {
         .collect()
 }
 
+/// Fails with the paths that differ between two [`staged`] snapshots.
+#[track_caller]
+fn assert_same(
+    actual: &BTreeMap<String, (u32, Vec<u8>)>,
+    expected: &BTreeMap<String, (u32, Vec<u8>)>,
+    what: &str,
+) {
+    let differ: std::collections::BTreeSet<&String> = actual
+        .keys()
+        .chain(expected.keys())
+        .filter(|path| actual.get(*path) != expected.get(*path))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: these differ from a clean stage: {differ:?}"
+    );
+}
+
 /// What a clean stage of `project` gives with `release`.
 fn clean_stage(project: Test, release: &str, flavors: &[&str]) -> BTreeMap<String, (u32, Vec<u8>)> {
     clean_stage_timed(project, release, flavors).0
@@ -253,10 +271,10 @@ fn a_lone_stage_after_concurrent_stages_gives_what_a_clean_stage_gives() {
         ];
         let outcomes: Vec<_> = runs.into_iter().map(outcome).collect();
         succeeded(spawn_stage(&test, "a", &all));
-        assert!(staged(&test) == clean, "a lone stage after concurrent ones");
+        assert_same(&staged(&test), &clean, "a lone stage after concurrent ones");
         // Checked after the lone stage, which must repair whatever they left.
         assert_eq!(outcomes, [Ok(()), Ok(()), Ok(())], "concurrent runs");
-        // Recorded right: the next run finds every flavor unchanged.
+        // And a run after it changes nothing.
         test = test
             .env("RELEASE", "a")
             .args(&["stage", SQUID, REEF, UBUNTU])
@@ -269,7 +287,7 @@ fn a_lone_stage_after_concurrent_stages_gives_what_a_clean_stage_gives() {
             )
             .stderr("");
         test.run();
-        assert!(staged(&test) == clean, "a stage on the fast path");
+        assert_same(&staged(&test), &clean, "a stage after it");
         test = test.args(&[]);
     }
 }
@@ -283,7 +301,7 @@ fn two_first_stages_at_once_both_succeed() {
         let _ = std::fs::remove_dir_all(test.path().join("staging"));
         let runs = [spawn_stage(&test, "a", &all), spawn_stage(&test, "a", &all)];
         runs.into_iter().for_each(succeeded);
-        assert!(staged(&test) == clean, "two first stages at once");
+        assert_same(&staged(&test), &clean, "two first stages at once");
     }
 }
 
@@ -378,9 +396,10 @@ fn a_killed_stage_leaves_nothing_that_a_later_stage_keeps() {
             "seed {seed}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(
-            staged(&test) == cleans[which],
-            "seed {seed}: iteration {iteration} differs from a clean stage"
+        assert_same(
+            &staged(&test),
+            &cleans[which],
+            &format!("seed {seed}, iteration {iteration}"),
         );
         assert_eq!(
             temporaries(test.path()),
@@ -473,7 +492,7 @@ fn a_failed_write_leaves_the_flavor_without_digests_or_manifest_and_the_next_run
         .stdout("staged staging/squid-centos-9-x86_64: 5 written, 8 unchanged, 0 removed\n")
         .stderr("");
     test.run();
-    assert!(staged(&test) == clean, "restaged fully");
+    assert_same(&staged(&test), &clean, "restaged fully");
 }
 
 #[test]
