@@ -480,6 +480,18 @@ fn a_failed_write_leaves_the_flavor_without_digests_or_manifest_and_the_next_run
         !test.path().join(format!("{DIR}/.matriochka")).exists(),
         "no digest for make to build from, no manifest for the fast path"
     );
+    // So make refuses to build the flavor's images on the half-written context.
+    let make = Command::new("make")
+        .current_dir(test.path())
+        .args(["-n", "-f", "staging/build.mk", "build"])
+        .output()
+        .unwrap();
+    let make_stderr = String::from_utf8_lossy(&make.stderr);
+    assert_eq!(make.status.code(), Some(2), "make: {make_stderr}");
+    assert!(
+        make_stderr.contains("No rule to make target 'staging/squid-centos-9-x86_64/.matriochka/"),
+        "make: {make_stderr}"
+    );
     let clean = clean_stage(
         project(3)
             .write("templates/src/core/release", "changed __ENV_[RELEASE]__\n")
