@@ -19,6 +19,9 @@ const MANIFEST: &str = "staging/squid-centos-9-x86_64/.matriochka/manifest";
 const WAITING: &str = "waiting for another matriochka run on `staging/`\n";
 const HELD: &str = "error: another matriochka run holds `staging/`: wait for it, or unset --no-wait / MATRIOCHKA_NO_WAIT\n";
 
+/// A staging root's files: relative path → (mode, bytes).
+type Snapshot = BTreeMap<String, (u32, Vec<u8>)>;
+
 /// A project with a few templates, some of which name the release, and `small` more files.
 fn project(small: usize) -> Test {
     let mut test = Test::with_config()
@@ -48,7 +51,7 @@ fn age_templates() {
 }
 
 /// The staging root's files but the lock and the manifests (they hold inode numbers and times).
-fn staged(test: &Test) -> BTreeMap<String, (u32, Vec<u8>)> {
+fn staged(test: &Test) -> Snapshot {
     snapshot(&test.path().join("staging"))
         .into_iter()
         .filter(|(path, _)| path != ".lock" && !path.ends_with("/.matriochka/manifest"))
@@ -57,11 +60,7 @@ fn staged(test: &Test) -> BTreeMap<String, (u32, Vec<u8>)> {
 
 /// Fails with the paths that differ between two [`staged`] snapshots.
 #[track_caller]
-fn assert_same(
-    actual: &BTreeMap<String, (u32, Vec<u8>)>,
-    expected: &BTreeMap<String, (u32, Vec<u8>)>,
-    what: &str,
-) {
+fn assert_same(actual: &Snapshot, expected: &Snapshot, what: &str) {
     let differ: std::collections::BTreeSet<&String> = actual
         .keys()
         .chain(expected.keys())
@@ -74,44 +73,30 @@ fn assert_same(
 }
 
 /// What a clean stage of `project` gives with `release`.
-fn clean_stage(project: Test, release: &str, flavors: &[&str]) -> BTreeMap<String, (u32, Vec<u8>)> {
+fn clean_stage(project: Test, release: &str, flavors: &[&str]) -> Snapshot {
     clean_stage_timed(project, release, flavors).0
 }
 
-/// [`clean_stage`] and how long the run took once it held the lock (see [`staging_started`]).
+/// [`clean_stage`], and how long after its start the run began to write (made the staging dir of
+/// its first flavor) and ended: what any version of the tool does, so that kills timed from these
+/// land in the same phases whatever the code under test.
 fn clean_stage_timed(
     project: Test,
     release: &str,
     flavors: &[&str],
-) -> (BTreeMap<String, (u32, Vec<u8>)>, Duration) {
+) -> (Snapshot, Duration, Duration) {
+    let started = Instant::now();
     let mut child = spawn_stage(&project, release, flavors);
-    let started = staging_started(&project, None, &mut child);
-    succeeded(child);
-    let took = started.elapsed();
-    (staged(&project), took)
-}
-
-/// The identity of the staging root's temp directory, which each run makes anew (its inode may
-/// be the one just freed, its ctime then tells).
-fn temp_dir_identity(test: &Test) -> Option<(u64, i64, i64)> {
-    std::fs::metadata(test.path().join("staging/.tmp"))
-        .ok()
-        .map(|meta| (meta.ino(), meta.ctime(), meta.ctime_nsec()))
-}
-
-/// Waits until `child` holds the lock and has made its temp directory anew (`before` is the
-/// identity of the one it replaces), or has ended: it then computes and writes, with no process
-/// start or git to wait for.
-fn staging_started(test: &Test, before: Option<(u64, i64, i64)>, child: &mut Child) -> Instant {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while temp_dir_identity(test).is_none_or(|now| Some(now) == before) {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the run never started staging");
+    let deadline = started + Duration::from_secs(30);
+    let first_dir = project.path().join(DIR);
+    while !first_dir.exists() && child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the run never began to write");
         std::thread::sleep(Duration::from_micros(200));
     }
-    Instant::now()
+    let writing = started.elapsed();
+    succeeded(child);
+    let ended = started.elapsed();
+    (staged(&project), writing, ended)
 }
 
 /// Every path below `dir` (files, directories, links) whose name starts as older versions named
@@ -330,14 +315,14 @@ fn variant(test: Test, which: usize, dir: &str) -> Test {
 /// Checks, after a killed run, that each digest on disk describes the context on disk: it is the
 /// digest of that image in one of the clean stages, and the context is that stage's.
 #[track_caller]
-fn digests_match_contexts(test: &Test, cleans: &[BTreeMap<String, (u32, Vec<u8>)>], seed: u64) {
+fn digests_match_contexts(test: &Test, cleans: &[Snapshot], seed: u64) {
     let now = staged(test);
     for image in ["core", "app"] {
         let digest = format!("squid-centos-9-x86_64/.matriochka/{image}.sha256");
         let Some(on_disk) = now.get(&digest) else {
             continue;
         };
-        let context = |files: &BTreeMap<String, (u32, Vec<u8>)>| -> Vec<(String, (u32, Vec<u8>))> {
+        let context = |files: &Snapshot| -> Vec<(String, (u32, Vec<u8>))> {
             let prefix = format!("squid-centos-9-x86_64/{image}/");
             files
                 .iter()
@@ -359,12 +344,15 @@ fn digests_match_contexts(test: &Test, cleans: &[BTreeMap<String, (u32, Vec<u8>)
 #[test]
 fn a_killed_stage_leaves_nothing_that_a_later_stage_keeps() {
     const LAYER: &str = "templates/rel/squid";
-    let (first, first_took) = clean_stage_timed(variant(project(0), 0, LAYER), "test", &[SQUID]);
-    let (second, second_took) = clean_stage_timed(variant(project(0), 1, LAYER), "test", &[SQUID]);
+    let (first, first_writing, first_ended) =
+        clean_stage_timed(variant(project(0), 0, LAYER), "test", &[SQUID]);
+    let (second, second_writing, second_ended) =
+        clean_stage_timed(variant(project(0), 1, LAYER), "test", &[SQUID]);
     let cleans = [first, second];
-    // Kills land anywhere within a stage's write phase (an update takes about as long as a first
-    // stage).
-    let span = first_took.max(second_took);
+    // Kills land anywhere from a little before the writes start to a little after a run ends (an
+    // update takes about as long as a first stage).
+    let from = first_writing.min(second_writing).as_micros() as u64 * 8 / 10;
+    let to = first_ended.max(second_ended).as_micros() as u64 * 11 / 10;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -382,11 +370,8 @@ fn a_killed_stage_leaves_nothing_that_a_later_stage_keeps() {
             std::fs::rename(&layer, variants.join((1 - which).to_string())).unwrap();
         }
         std::fs::rename(variants.join(which.to_string()), &layer).unwrap();
-        let before = temp_dir_identity(&test);
         let mut child = spawn_stage(&test, "test", &[SQUID]);
-        staging_started(&test, before, &mut child);
-        let micros = span.as_micros() as u64;
-        std::thread::sleep(Duration::from_micros(random.below(micros + micros / 10)));
+        std::thread::sleep(Duration::from_micros(from + random.below(to - from)));
         let _ = child.kill();
         child.wait().unwrap();
         digests_match_contexts(&test, &cleans, seed);
