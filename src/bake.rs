@@ -19,6 +19,7 @@ use crate::git::GitFacts;
 use crate::graph::{self, DOCKERFILE};
 use crate::graph_export;
 use crate::labels;
+use crate::lock::{self, Access, StagingLock};
 use crate::model::{StagedFlavor, StagedImage};
 use crate::project::Project;
 use crate::stage;
@@ -234,11 +235,17 @@ pub fn command(
     args: &[String],
     options: &BakeOptions,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<u8> {
     let staged = graph_export::compute_flavors(project, args)?;
     let text = bake_file(&staged, project.git(), options)?;
-    let rel = project.config.staging_root.join(BAKE_FILE);
-    let written = stage::write_one(project.root(), &project.config.staging_root, &rel, &text)?;
+    let staging_root = &project.config.staging_root;
+    let rel = staging_root.join(BAKE_FILE);
+    // A write below the staging root, like stage's: under the exclusive lock.
+    let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
+    let held = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
+    let temps = stage::Temps::clean(project.root(), staging_root, &held)?;
+    let written = stage::write_one(project.root(), staging_root, &rel, &text, &temps)?;
     let targets: usize = staged.iter().map(|flavor| flavor.images.len()).sum();
     writeln!(
         out,

@@ -38,6 +38,10 @@ pub enum CliCommand {
     Stage {
         /// Flavors: `rel,arch,os,version,registry,repo,tag` or `rel,os,version`
         flavors: Vec<String>,
+        /// Fail at once when another run holds the staging root, instead of waiting
+        /// [env: MATRIOCHKA_NO_WAIT=1]
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Show flavors, the default flavors or a flavor's variables
     #[command(
@@ -142,7 +146,7 @@ impl Cli {
     /// The checked invocation.
     pub fn into_invocation(self) -> Invocation {
         let command = match self.command {
-            CliCommand::Stage { flavors } => Command::Stage { flavors },
+            CliCommand::Stage { flavors, no_wait } => Command::Stage { flavors, no_wait },
             CliCommand::Show(ShowCommand::Flavors { arches, shard }) => {
                 Command::ShowFlavors { arches, shard }
             }

@@ -26,6 +26,8 @@ pub enum ModifiedOutput {
 pub enum Command {
     Stage {
         flavors: Vec<String>,
+        /// Fail at once, rather than wait, when another run holds the staging root.
+        no_wait: bool,
     },
     /// The buildable flavors, of some arches only, one shard only.
     ShowFlavors {

@@ -78,6 +78,7 @@ impl StagingLock {
                     );
                 }
                 writeln!(note, "waiting for another matriochka run on `{shown}`")?;
+                note.flush()?;
                 let locked = match access {
                     Access::Exclusive => file.lock(),
                     Access::Shared => file.lock_shared(),

@@ -10,9 +10,10 @@ use anyhow::{bail, Result};
 
 pub use crate::command::{Command, Invocation, ModifiedOutput};
 pub use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS, EXIT_USAGE};
+use crate::lock::{self, Access, StagingLock, Wait};
 use crate::makefile;
 pub use crate::project::Project;
-use crate::stage::{self, manifest, Prepared, WriteStats};
+use crate::stage::{self, manifest, Prepared, Temps, WriteStats};
 use crate::tree::FsTree;
 use crate::vars::Env;
 
@@ -48,7 +49,7 @@ pub fn execute(
     err: &mut dyn Write,
 ) -> Result<u8> {
     match command {
-        Command::Stage { flavors } => stage_command(project, flavors, out, err),
+        Command::Stage { flavors, no_wait } => stage_command(project, flavors, *no_wait, out, err),
         Command::ShowFlavors { arches, shard } => {
             crate::slice::show_flavors(project, arches, *shard, out)
         }
@@ -80,8 +81,8 @@ pub fn execute(
         } => crate::modified::command(project, vs.as_deref(), *fetch, *by_path, *output, out, err),
         Command::Bake { flavors } => {
             let options = crate::bake::BakeOptions::from_env(&project.env)?;
-            stage_command(project, flavors, out, err)?;
-            crate::bake::command(project, flavors, &options, out)
+            stage_command(project, flavors, false, out, err)?;
+            crate::bake::command(project, flavors, &options, out, err)
         }
         Command::Graph {
             flavors,
@@ -146,9 +147,12 @@ struct ToStage<'a> {
     buildable: bool,
 }
 
+/// Stages flavors, then writes `build.mk`: the whole write phase, fast-path checks included, holds
+/// the staging root's exclusive lock, so concurrent runs never interleave.
 fn stage_command(
     project: &Project,
     args: &[String],
+    no_wait: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8> {
@@ -166,7 +170,15 @@ fn stage_command(
             project.config.display_path()
         )?;
     }
-    let results = stage_all(project, &flavors);
+    let wait = if no_wait {
+        Wait::No
+    } else {
+        lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV))
+    };
+    let staging_root = &project.config.staging_root;
+    let lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
+    let temps = Temps::clean(project.root(), staging_root, &lock)?;
+    let results = stage_all(project, &flavors, &temps);
     let mut failed = 0;
     for (f, result) in flavors.iter().zip(results) {
         match result {
@@ -191,8 +203,9 @@ fn stage_command(
     }
     let dirs: Vec<&Path> = flavors.iter().map(|f| &*f.staging_dir).collect();
     let text = makefile::build_mk(&project.config, &dirs);
-    let path = project.config.staging_root.join(makefile::BUILD_MK);
-    stage::write_one(project.root(), &project.config.staging_root, &path, &text)?;
+    let path = staging_root.join(makefile::BUILD_MK);
+    stage::write_one(project.root(), staging_root, &path, &text, &temps)?;
+    drop(lock);
     Ok(EXIT_SUCCESS)
 }
 
@@ -209,7 +222,7 @@ fn prepared(project: &Project, f: &ToStage) -> Result<Prepared> {
 }
 
 /// Stages every flavor, on as many threads as there are cores; results in input order.
-fn stage_all(project: &Project, flavors: &[ToStage]) -> Vec<Result<WriteStats>> {
+fn stage_all(project: &Project, flavors: &[ToStage], temps: &Temps) -> Vec<Result<WriteStats>> {
     let tree = FsTree::new(project.root(), &project.config.templates);
     let git = project.git();
     let facts = manifest::RunFacts::new(project.root(), &project.config, git);
@@ -229,15 +242,15 @@ fn stage_all(project: &Project, flavors: &[ToStage]) -> Vec<Result<WriteStats>> 
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(f) = flavors.get(index) else { break };
-                    manifest::retry(&mut pending, false);
+                    manifest::retry(&mut pending, false, temps);
                     let result = prepared(project, f).and_then(|p| {
-                        let (staged, racy) = stage_one(project, &tree, &facts, &p)?;
+                        let (staged, racy) = stage_one(project, &tree, &facts, &p, temps)?;
                         pending.extend(racy);
                         Ok(staged)
                     });
                     **slots[index].lock().unwrap() = Some(result);
                 }
-                manifest::retry(&mut pending, true);
+                manifest::retry(&mut pending, true, temps);
             });
         }
     });
@@ -254,6 +267,7 @@ fn stage_one(
     tree: &FsTree,
     facts: &manifest::RunFacts,
     prepared: &Prepared,
+    temps: &Temps,
 ) -> Result<(WriteStats, Option<manifest::Pending>)> {
     let config = &project.config;
     let git = project.git();
@@ -281,9 +295,10 @@ fn stage_one(
     );
     let outputs = stage::outputs(&staged, &sources, &extra, &digests);
     let base = project.root().join(dir);
-    let stats = stage::write_dir(project.root(), &config.staging_root, dir, &outputs)?;
+    let stats = stage::write_dir(project.root(), &config.staging_root, dir, &outputs, temps)?;
     let pending = match &fingerprint {
-        Some(fingerprint) => manifest::record(&base, &outputs, fingerprint)?,
+        Some(fingerprint) => manifest::record(&base, &outputs, fingerprint, temps)
+            .inspect_err(|_| stage::unmark(&base))?,
         None => None,
     };
     Ok((stats, pending))

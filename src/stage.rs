@@ -3,12 +3,19 @@
 //! Guarantees: a flavor that fails to compute writes nothing; a file is rewritten (temp file +
 //! rename) only when its bytes or mode changed, so unchanged files keep their mtime; files no
 //! longer produced are removed; nothing outside the staging root is written or removed.
+//!
+//! Writes run under the staging root's exclusive lock ([`crate::lock`]), and temporaries live in
+//! `<staging root>/.tmp/`, which no build context sees and each run empties first: a killed run
+//! leaves nothing a later run keeps. A flavor's context files are written before its digests,
+//! then `flavor.mk`; a write that fails removes the flavor's digests and manifest, so neither the
+//! fast path nor a build takes the half-written context.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -16,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::git::GitFacts;
 use crate::graph;
+use crate::lock::StagingLock;
 use crate::overlay::{self, Layer};
 use crate::render::{self, StagedFile};
 use crate::tree::{Tree, MODE_FILE};
@@ -28,6 +36,61 @@ pub use crate::model::{Prepared, StagedFlavor, StagedImage};
 pub const FILES_SOURCES: &str = "files-sources";
 /// The directory, in each staging dir, of the per-image context digests.
 pub const CONTEXT_DIR: &str = ".matriochka";
+
+/// The directory, in the staging root, of a run's temporary files.
+pub const TEMP_DIR: &str = ".tmp";
+
+/// Where a run writes files before renaming them into place: `<staging root>/.tmp/`, on the
+/// filesystem of the staging dirs (so the rename is atomic) and in no build context.
+#[derive(Debug)]
+pub struct Temps {
+    dir: PathBuf,
+    next: AtomicU64,
+}
+
+impl Temps {
+    /// Empties (or makes) the temp directory of `root/staging_root`: whatever is in it was left
+    /// by a killed run, since `lock`, the staging root's exclusive lock, keeps other runs out.
+    pub fn clean(root: &Path, staging_root: &Path, lock: &StagingLock) -> Result<Temps> {
+        debug_assert!(lock.path().starts_with(root.join(staging_root)));
+        let dir = root.join(staging_root).join(TEMP_DIR);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&dir),
+            Ok(_) => std::fs::remove_file(&dir),
+            Err(_) => Ok(()),
+        }
+        .with_context(|| format!("failed to remove `{}`", dir.display()))?;
+        std::fs::create_dir(&dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        Ok(Temps {
+            dir,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// A new temp file path, unique in the run.
+    fn path(&self) -> PathBuf {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{}-{n}", std::process::id()))
+    }
+
+    /// Writes `bytes` with `mode` to a new temp file, then renames it to `path`; the temp file
+    /// is removed when anything fails.
+    fn write_then_rename(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+        let temp = self.path();
+        let result = (|| -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(bytes)?;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            drop(file);
+            std::fs::rename(&temp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+}
 
 /// Computes every image of a flavor; reads templates only.
 pub fn compute(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<StagedFlavor> {
@@ -190,17 +253,73 @@ pub fn digest_files(staged: &StagedFlavor) -> BTreeMap<String, String> {
 /// Makes `dir` (relative to `root`) hold exactly `files`, touching only what differs.
 ///
 /// `dir` must lie below `staging_root`; links found below `staging_root` are replaced, never
-/// followed, so nothing outside it is written.
+/// followed, so nothing outside it is written. The manifest goes first; then the context files
+/// are written, then the digests of `.matriochka` (one that changes is removed before any context
+/// file is written), then the files of the staging dir itself (`files-sources`, `flavor.mk`).
+/// When anything fails, the flavor's digests and manifest are removed ([`unmark`]).
 pub fn write_dir(
     root: &Path,
     staging_root: &Path,
     dir: &Path,
     files: &BTreeMap<String, Output>,
+    temps: &Temps,
 ) -> Result<WriteStats> {
     assert!(
         dir.starts_with(staging_root),
         "staging dir outside the staging root"
     );
+    check_not_reserved(staging_root, dir)?;
+    let result = write_dir_in_order(root, staging_root, dir, files, temps);
+    if result.is_err() {
+        unmark(&root.join(dir));
+    }
+    result
+}
+
+/// Fails for a staging dir among the staging root's own entries (`.lock`, `.tmp`, the build
+/// stamps): staged there, it would break the lock or be emptied by the next run.
+fn check_not_reserved(staging_root: &Path, dir: &Path) -> Result<()> {
+    let first = dir
+        .strip_prefix(staging_root)
+        .ok()
+        .and_then(|rest| rest.iter().next());
+    if first.is_some_and(|name| name.as_encoded_bytes().starts_with(b".")) {
+        anyhow::bail!(
+            "staging dir `{}` is reserved: the entries of `{}` starting with `.` are matriochka's own",
+            dir.display(),
+            staging_root.display()
+        );
+    }
+    Ok(())
+}
+
+/// Removes the digests and the manifest of the staging dir `base`: the next run stages it fully,
+/// and no build takes its context for one with a known digest.
+pub fn unmark(base: &Path) {
+    let _ = std::fs::remove_dir_all(base.join(CONTEXT_DIR));
+}
+
+/// The order of writes: context files (0), then digests (1), then the staging dir's own files (2).
+fn write_rank(rel: &str) -> u8 {
+    if rel
+        .strip_prefix(CONTEXT_DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+    {
+        1
+    } else if rel.contains('/') {
+        0
+    } else {
+        2
+    }
+}
+
+fn write_dir_in_order(
+    root: &Path,
+    staging_root: &Path,
+    dir: &Path,
+    files: &BTreeMap<String, Output>,
+    temps: &Temps,
+) -> Result<WriteStats> {
     let base = root.join(dir);
     let mut current = root.join(staging_root);
     std::fs::create_dir_all(&current)
@@ -208,6 +327,14 @@ pub fn write_dir(
     for component in dir.strip_prefix(staging_root).unwrap().components() {
         current.push(component);
         ensure_real_dir(&current)?;
+    }
+    // The manifest goes before anything is written, and comes back once all is written.
+    let manifest = base.join(manifest::MANIFEST);
+    match std::fs::remove_file(&manifest) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("failed to remove `{}`", manifest.display()));
+        }
+        _ => {}
     }
     let mut stats = WriteStats::default();
     // What the directory holds: relative path → whether it is a regular file (links and other
@@ -228,11 +355,26 @@ pub fn write_dir(
             existing.insert(rel, entry.file_type().is_file());
         }
     }
+    let mut buffer = vec![0; COMPARE_CHUNK];
+    // A digest that changes goes before anything of its context does, so that a run killed in
+    // the middle leaves no digest of a context that is not on disk.
+    for (rel, output) in files.iter().filter(|(rel, _)| write_rank(rel) == 1) {
+        let path = base.join(rel);
+        let stale = match existing.get(rel.as_str()) {
+            Some(true) => !same_contents(&path, output, &mut buffer)?,
+            Some(false) => true,
+            None => false,
+        };
+        if stale {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("failed to remove `{}`", path.display()))?;
+            existing.remove(rel.as_str());
+        }
+    }
     // Directories holding something that stays are not empty; the others are tried for removal.
     let mut occupied = HashSet::new();
     for rel in existing.keys() {
-        let keep = files.contains_key(rel.as_str()) || is_own_temp(rel);
-        if keep {
+        if files.contains_key(rel.as_str()) {
             let mut dir = rel.as_str();
             while let Some((parent, _)) = dir.rsplit_once('/') {
                 if !occupied.insert(parent.to_string()) {
@@ -244,10 +386,7 @@ pub fn write_dir(
             let path = base.join(rel);
             std::fs::remove_file(&path)
                 .with_context(|| format!("failed to remove `{}`", path.display()))?;
-            // The manifest goes before anything is written and comes back last: not an output.
-            if rel != manifest::MANIFEST {
-                stats.removed += 1;
-            }
+            stats.removed += 1;
         }
     }
     // The directories left once the empty ones are gone: known to be real directories, so
@@ -259,8 +398,9 @@ pub fn write_dir(
             real_dirs.insert(rel.clone());
         }
     }
-    let mut buffer = vec![0; COMPARE_CHUNK];
-    for (rel, output) in files {
+    let mut order: Vec<(&String, &Output)> = files.iter().collect();
+    order.sort_by_key(|(rel, _)| write_rank(rel));
+    for (rel, output) in order {
         let path = base.join(rel);
         match existing.get(rel.as_str()) {
             Some(true) if same_contents(&path, output, &mut buffer)? => {
@@ -268,7 +408,7 @@ pub fn write_dir(
                 continue;
             }
             // Found by the walk, so its parents are real directories already.
-            Some(_) => write_through_temp(&path, output)?,
+            Some(_) => write_through_temp(&path, output, temps)?,
             None => {
                 if real_dirs.contains(rel.as_str()) {
                     std::fs::remove_dir_all(&path)
@@ -278,7 +418,12 @@ pub fn write_dir(
                 if let Some((parent, _)) = rel.rsplit_once('/') {
                     ensure_dirs(&base, parent, &mut real_dirs)?;
                 }
-                create_file(&base, rel, output)?;
+                if write_rank(rel) == 0 {
+                    create_file(&base, rel, output, temps)?;
+                } else {
+                    // Read by builds and make: whole or absent.
+                    write_through_temp(&path, output, temps)?;
+                }
             }
         }
         stats.written += 1;
@@ -288,12 +433,6 @@ pub fn write_dir(
 
 /// How much of an existing file is read at a time to compare it.
 const COMPARE_CHUNK: usize = 64 * 1024;
-
-fn is_own_temp(rel: &str) -> bool {
-    rel.rsplit('/')
-        .next()
-        .is_some_and(|name| name.starts_with(".tmp-matriochka-"))
-}
 
 fn is_same_or_below(path: &str, dir: &str) -> bool {
     path.strip_prefix(dir)
@@ -374,7 +513,7 @@ fn same_contents(path: &Path, output: &Output, buffer: &mut [u8]) -> Result<bool
 
 /// Writes a file that does not exist yet, in place: there is nothing to keep intact while it is
 /// written, and an interrupted write differs in size or bytes, so the next run replaces it.
-fn create_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
+fn create_file(base: &Path, rel: &str, output: &Output, temps: &Temps) -> Result<()> {
     let path = base.join(rel);
     let result = (|| -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
@@ -388,7 +527,7 @@ fn create_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
         Ok(()) => Ok(()),
         // Appeared since the listing: replace it safely.
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            replace_file(base, rel, output)
+            replace_file(base, rel, output, temps)
         }
         Err(err) => {
             let _ = std::fs::remove_file(&path);
@@ -399,7 +538,7 @@ fn create_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
 
 /// Replaces a file through a temp file and a rename, so that readers see the old or the new
 /// bytes, never a mix.
-fn replace_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
+fn replace_file(base: &Path, rel: &str, output: &Output, temps: &Temps) -> Result<()> {
     let path = base.join(rel);
     let mut parent = base.to_path_buf();
     if let Some(dirs) = Path::new(rel).parent() {
@@ -412,28 +551,24 @@ fn replace_file(base: &Path, rel: &str, output: &Output) -> Result<()> {
         std::fs::remove_dir_all(&path)
             .with_context(|| format!("failed to remove `{}`", path.display()))?;
     }
-    write_through_temp(&path, output)
+    write_through_temp(&path, output, temps)
 }
 
 /// Writes `path` (whose parent is a real directory) as a temp file renamed over it.
-fn write_through_temp(path: &Path, output: &Output) -> Result<()> {
-    let name = path.file_name().unwrap().to_string_lossy();
-    let temp = path.with_file_name(format!(".tmp-matriochka-{}-{name}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(output.bytes)?;
-        file.set_permissions(std::fs::Permissions::from_mode(output.mode))?;
-        drop(file);
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.with_context(|| format!("failed to write `{}`", path.display()))
+fn write_through_temp(path: &Path, output: &Output, temps: &Temps) -> Result<()> {
+    temps
+        .write_then_rename(path, output.bytes, output.mode)
+        .with_context(|| format!("failed to write `{}`", path.display()))
 }
 
 /// Writes one file below the staging root when its bytes changed; true when written.
-pub fn write_one(root: &Path, staging_root: &Path, rel: &Path, text: &str) -> Result<bool> {
+pub fn write_one(
+    root: &Path,
+    staging_root: &Path,
+    rel: &Path,
+    text: &str,
+    temps: &Temps,
+) -> Result<bool> {
     assert!(
         rel.starts_with(staging_root),
         "file outside the staging root"
@@ -453,6 +588,49 @@ pub fn write_one(root: &Path, staging_root: &Path, rel: &Path, text: &str) -> Re
         &base,
         &rel.strip_prefix(staging_root).unwrap().to_string_lossy(),
         &output,
+        temps,
     )?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_files_are_written_before_digests_and_digests_before_flavor_mk() {
+        // In the order of the outputs' map, as `write_dir` gets them.
+        let mut paths: Vec<&str> = std::collections::BTreeSet::from([
+            "flavor.mk",
+            ".matriochka/core.sha256",
+            "files-sources",
+            "core/Dockerfile",
+            ".matriochka.d/x",
+            "app/.matriochka/x",
+        ])
+        .into_iter()
+        .collect();
+        paths.sort_by_key(|rel| write_rank(rel));
+        assert_eq!(
+            paths,
+            [
+                ".matriochka.d/x",
+                "app/.matriochka/x",
+                "core/Dockerfile",
+                ".matriochka/core.sha256",
+                "files-sources",
+                "flavor.mk",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_staging_roots_own_entries_are_no_staging_dirs() {
+        let root = Path::new("staging");
+        for dir in ["staging/.tmp", "staging/.lock", "staging/.stamps/x"] {
+            assert!(check_not_reserved(root, Path::new(dir)).is_err(), "{dir}");
+        }
+        assert!(check_not_reserved(root, Path::new("staging/squid-centos-9-x86_64")).is_ok());
+        assert!(check_not_reserved(root, Path::new("staging/a/.b")).is_ok());
+    }
 }

@@ -8,6 +8,7 @@ mod derived;
 mod errors;
 mod fastpath;
 mod graph_export;
+mod integrity;
 mod make;
 mod manifest;
 mod modified;

@@ -18,7 +18,8 @@
 //!
 //! ctime rather than mtime: every change of a file's bytes or metadata (`touch -d` too) sets it to
 //! the current time, and nothing sets it by hand. What is not covered, as with git: an output
-//! changed by another process while this run writes it.
+//! changed by another process while this run writes it (another matriochka run cannot: a run
+//! stages under the staging root's exclusive lock, from its fast-path checks to its last write).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
@@ -30,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
-use super::{hex, is_own_temp, Output, Prepared, CONTEXT_DIR};
+use super::{hex, Output, Prepared, Temps, CONTEXT_DIR};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::git::GitFacts;
@@ -40,7 +41,7 @@ use crate::tree::Tree;
 /// The manifest, relative to its staging dir.
 pub const MANIFEST: &str = ".matriochka/manifest";
 /// Bumped whenever what the fingerprint covers or the manifest's layout changes.
-const FORMAT: &str = "matriochka-manifest 1";
+const FORMAT: &str = "matriochka-manifest 2";
 /// How recent a template change must be for its flavor not to be recorded: more than a timestamp
 /// tick of any common filesystem (1 s on some), so that a change during the run always shows.
 const SLACK: Duration = Duration::from_secs(1);
@@ -128,12 +129,9 @@ impl RunFacts {
             let mut hasher = Sha256::new();
             field(&mut hasher, FORMAT.as_bytes());
             field(&mut hasher, env!("CARGO_PKG_VERSION").as_bytes());
-            // Not its ctime: a hard link to it (cargo, perf) changes that, not the code.
-            let exe = Stamp {
-                ctime: 0,
-                ..Stamp::of(&exe)
-            };
-            exe.hash(&mut hasher);
+            // Its ctime too: a binary rewritten in place keeps its inode, size and mtime (and a
+            // hard link made to it, which also sets it, costs one full stage).
+            Stamp::of(&exe).hash(&mut hasher);
             field(&mut hasher, config.path.as_os_str().as_encoded_bytes());
             field(&mut hasher, &config_bytes);
             field(&mut hasher, git.commit_date.as_bytes());
@@ -342,8 +340,7 @@ pub fn unchanged_outputs(
     for entry in std::fs::read_dir(&context).ok()? {
         let name = entry.ok()?.file_name().into_string().ok()?;
         let known = context_entries.contains(name.as_str())
-            || MANIFEST.strip_prefix(CONTEXT_PREFIX) == Some(name.as_str())
-            || is_own_temp(&name);
+            || MANIFEST.strip_prefix(CONTEXT_PREFIX) == Some(name.as_str());
         if !known {
             return None;
         }
@@ -394,6 +391,7 @@ pub fn record(
     dir: &Path,
     files: &BTreeMap<String, Output>,
     fingerprint: &Fingerprint,
+    temps: &Temps,
 ) -> Result<Option<Pending>> {
     if !fingerprint.recordable {
         return Ok(None);
@@ -445,17 +443,14 @@ pub fn record(
         text,
         newest,
     };
-    pending.write()
+    pending.write(temps)
 }
 
 impl Pending {
     /// Writes the manifest; `Some` when it is still racily clean.
-    fn write(self) -> Result<Option<Pending>> {
+    fn write(self, temps: &Temps) -> Result<Option<Pending>> {
         let path = self.dir.join(MANIFEST);
-        let temp = self
-            .dir
-            .join(CONTEXT_DIR)
-            .join(format!(".tmp-matriochka-{}-manifest", std::process::id()));
+        let temp = temps.path();
         let result = (|| -> std::io::Result<i128> {
             let mut file = std::fs::File::create(&temp)?;
             file.write_all(self.text.as_bytes())?;
@@ -477,13 +472,13 @@ impl Pending {
 
 /// Writes again the manifests that were racily clean; with `settle`, waits (a little) for the
 /// clock to move on rather than leave one behind.
-pub fn retry(pending: &mut Vec<Pending>, settle: bool) {
+pub fn retry(pending: &mut Vec<Pending>, settle: bool, temps: &Temps) {
     let deadline = std::time::Instant::now() + SETTLE;
     loop {
         // A manifest that fails to write is left out: the next run stages that flavor fully.
         *pending = std::mem::take(pending)
             .into_iter()
-            .filter_map(|p| p.write().ok().flatten())
+            .filter_map(|p| p.write(temps).ok().flatten())
             .collect();
         if pending.is_empty() || !settle || std::time::Instant::now() >= deadline {
             return;
@@ -495,7 +490,18 @@ pub fn retry(pending: &mut Vec<Pending>, settle: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::{Access, StagingLock, Wait};
     use crate::tree::MODE_FILE;
+
+    /// The temp directory of `root/staging`, under its lock.
+    fn temps(root: &Path) -> (StagingLock, Temps) {
+        let staging = Path::new("staging");
+        let lock =
+            StagingLock::acquire(root, staging, Access::Exclusive, Wait::No, &mut Vec::new())
+                .unwrap();
+        let temps = Temps::clean(root, staging, &lock).unwrap();
+        (lock, temps)
+    }
 
     /// A staging dir `staging/x` with one output, recorded; returns the root and the outputs.
     fn recorded(root: &Path) -> (Fingerprint, BTreeMap<String, Output<'static>>) {
@@ -515,11 +521,12 @@ mod tests {
             hex: "f".repeat(64),
             recordable: true,
         };
-        let mut pending: Vec<Pending> = record(&dir, &files, &fingerprint)
+        let (_lock, temps) = temps(root);
+        let mut pending: Vec<Pending> = record(&dir, &files, &fingerprint, &temps)
             .unwrap()
             .into_iter()
             .collect();
-        retry(&mut pending, true);
+        retry(&mut pending, true, &temps);
         assert!(pending.is_empty(), "the clock moved past the outputs");
         (fingerprint, files)
     }
@@ -544,15 +551,20 @@ mod tests {
             recordable: true,
         };
         assert_eq!(unchanged(root, &other), None, "another fingerprint");
-        std::fs::write(root.join("staging/x/.matriochka/.tmp-matriochka-1-x"), "").unwrap();
+        std::fs::write(root.join("staging/.tmp/1-0"), "").unwrap();
         assert_eq!(
             unchanged(root, &fingerprint),
             Some(2),
-            "temp files are no outputs"
+            "temp files are in no staging dir"
         );
-        std::fs::write(root.join("staging/x/.matriochka/stray"), "").unwrap();
-        assert_eq!(unchanged(root, &fingerprint), None, "a stray digest");
-        std::fs::remove_file(root.join("staging/x/.matriochka/stray")).unwrap();
+        // No name is set apart for temporaries: a file named as older versions named them is
+        // a stray like any other.
+        for stray in ["stray", ".tmp-matriochka-1-x"] {
+            let path = root.join("staging/x/.matriochka").join(stray);
+            std::fs::write(&path, "").unwrap();
+            assert_eq!(unchanged(root, &fingerprint), None, "a stray digest");
+            std::fs::remove_file(&path).unwrap();
+        }
         std::fs::write(root.join("staging/x/a/stray"), "").unwrap();
         assert_eq!(unchanged(root, &fingerprint), None, "a stray file below");
         std::fs::remove_file(root.join("staging/x/a/stray")).unwrap();
@@ -605,7 +617,8 @@ mod tests {
             hex: "f".repeat(64),
             recordable: false,
         };
-        assert!(record(dir, &BTreeMap::new(), &fingerprint)
+        let (_lock, temps) = temps(dir);
+        assert!(record(dir, &BTreeMap::new(), &fingerprint, &temps)
             .unwrap()
             .is_none());
         assert!(!dir.join(MANIFEST).exists());
