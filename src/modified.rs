@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::changes::Repo;
 use crate::command::ModifiedOutput;
-use crate::config::Config;
+use crate::config::{normal_path, Config};
 use crate::exit_codes::EXIT_SUCCESS;
 use crate::project::Project;
 use crate::stage::{self, Prepared, StagedFlavor};
@@ -36,19 +36,22 @@ pub fn command(
     let repo = Repo::open(project.root())?;
     let target = repo.target(vs, fetch, err)?;
     let merge_base = repo.merge_base(&target)?;
+    // One normal form for changed paths and layer directories: no `./`, whatever git or the
+    // configuration wrote.
     let changes: Vec<PathBuf> = repo
         .changes(&merge_base, &project.git().modified)?
-        .into_iter()
+        .iter()
+        .map(|path| normal_path(path))
         .collect();
     let prepared = project.prepare(&project.buildable_texts()?)?;
     let affected = if by_path {
         self::by_path(config, &prepared, &changes)
     } else {
-        let before = GitTree::new(project.root(), &repo.prefix, &merge_base, &config.templates)?;
-        let after = FsTree::new(project.root(), &config.templates);
+        let before = GitTree::of(config, &repo.prefix, &merge_base)?;
+        let after = FsTree::of(config);
         let links = before.has_links()
             || changes.iter().any(|path| {
-                path.starts_with(&config.templates)
+                in_templates(config, path)
                     && std::fs::symlink_metadata(project.root().join(path))
                         .is_ok_and(|meta| meta.is_symlink())
             });
@@ -67,6 +70,10 @@ pub fn command(
         exact.affected
     };
     print(output, &prepared, &changes, &affected, out)?;
+    if affected.is_empty() {
+        // stdout stays empty (it feeds FLAVORS=…); a person still gets an answer.
+        writeln!(err, "no flavor changed since `{}`", target.name)?;
+    }
     Ok(EXIT_SUCCESS)
 }
 
@@ -168,8 +175,18 @@ fn layer_dirs(config: &Config, prepared: &Prepared) -> Vec<PathBuf> {
         .layers
         .iter()
         .filter_map(|pattern| pattern.expand(|name| prepared.vars.value(name)).ok())
-        .map(|rel| config.templates.join(rel))
+        .map(|rel| normal_path(&config.templates.join(rel)))
         .collect()
+}
+
+/// Whether a changed path lies in the templates tree, outside what the tree leaves out (the
+/// staging root, the configuration) when the templates are the root.
+fn in_templates(config: &Config, path: &Path) -> bool {
+    path.starts_with(&config.templates)
+        && !config
+            .excluded_from_templates()
+            .iter()
+            .any(|excluded| path.starts_with(excluded))
 }
 
 /// Path mode: a changed path affects a flavor when it matches `modified.always`, is a file
@@ -242,7 +259,7 @@ pub fn exact(
         };
     }
     let in_templates: Vec<usize> = (0..changes.len())
-        .filter(|&change| changes[change].starts_with(&config.templates))
+        .filter(|&change| in_templates(config, &changes[change]))
         .collect();
     let candidates: Vec<(usize, Vec<usize>)> = reach
         .into_iter()
