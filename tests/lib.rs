@@ -11,5 +11,6 @@ mod make;
 mod manifest;
 mod modified;
 mod odd_trees;
+mod root_templates;
 mod staging;
 mod usage;
