@@ -185,6 +185,9 @@ fn json_list(items: &[String]) -> String {
     format!("[{}]\n", items.join(","))
 }
 
+/// A flavor, its id and its images a change reaches in exact mode.
+type Reached<'a> = (&'a str, &'a str, &'a [&'a str]);
+
 const BOTH: &[&str] = &["daemon-base", "daemon"];
 const DAEMON: &[&str] = &["daemon"];
 
@@ -317,7 +320,7 @@ fn the_fast_path_with_the_templates_at_the_root() {
 
 #[test]
 fn a_change_in_every_kind_of_root_layer_in_both_modified_modes() {
-    let cases: &[(&str, &[(&str, &str, &[&str])], &[&str])] = &[
+    let cases: &[(&str, &[Reached], &[&str])] = &[
         (
             "src/daemon/entrypoint.sh",
             &[
