@@ -10,6 +10,7 @@ mod graph_export;
 mod make;
 mod manifest;
 mod modified;
+mod names;
 mod odd_trees;
 mod root_templates;
 mod staging;
