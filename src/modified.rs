@@ -498,8 +498,11 @@ always = ["flavors/**", "Makefile"]
 "#;
 
     fn project() -> (Config, Vec<Prepared>) {
-        let config =
-            Config::parse(Path::new("/r"), Path::new("/r/flavors/m.toml"), CONFIG).unwrap();
+        project_with(CONFIG)
+    }
+
+    fn project_with(text: &str) -> (Config, Vec<Prepared>) {
+        let config = Config::parse(Path::new("/r"), Path::new("/r/flavors/m.toml"), text).unwrap();
         let defaults = Env::default().short_form_defaults();
         let prepared = [
             "squid,x86_64,centos,9,_,centos,9",
@@ -568,6 +571,36 @@ always = ["flavors/**", "Makefile"]
             "README.md",
         ])
         .is_empty());
+    }
+
+    #[test]
+    fn templates_at_the_root_compare_paths_in_one_normal_form() {
+        for templates in [".", "./"] {
+            let text = CONFIG.replace(
+                "[layout]",
+                &format!("[layout]\ntemplates = \"{templates}\""),
+            );
+            let (config, prepared) = project_with(&text);
+            let changes: Vec<PathBuf> = ["rel/reef/app/x", "./rel/ALL/centos/y", "staging/a/app/z"]
+                .iter()
+                .map(|path| normal_path(Path::new(path)))
+                .collect();
+            let found: Vec<(usize, Vec<String>, Vec<usize>)> =
+                by_path(&config, &prepared, &changes)
+                    .into_iter()
+                    .map(|a| (a.flavor, a.images, a.because))
+                    .collect();
+            assert_eq!(
+                found,
+                [
+                    (0, strings(&["core", "app", "tools"]), vec![1]),
+                    (1, strings(&["app", "tools"]), vec![0]),
+                ]
+            );
+            assert!(!in_templates(&config, Path::new("staging/a/app/z")));
+            assert!(!in_templates(&config, Path::new("flavors/m.toml")));
+            assert!(in_templates(&config, Path::new("rel/ALL/centos/y")));
+        }
     }
 
     #[test]
