@@ -518,3 +518,32 @@ fn templates_written_with_a_dot_prefix() {
     test.run();
     assert!(Path::new(&test.path().join(SQUID_DIR).join("daemon/extra.conf")).is_file());
 }
+
+#[test]
+fn graph_and_bake_with_the_templates_at_the_root() {
+    Repo::new()
+        .check(
+            &["graph", SQUID],
+            r#"digraph "matriochka" {
+  node [shape="box"];
+  subgraph "cluster_0" {
+    label="squid-centos-9-x86_64";
+    "squid-centos-9-x86_64/daemon-base" [label="daemon-base\nceph/daemon-base:test-squid-centos-x86_64"];
+    "squid-centos-9-x86_64/daemon" [label="daemon\nceph/daemon:test-squid-centos-x86_64"];
+  }
+  "quay.io/centos/centos:stream9" [shape="ellipse", style="dashed"];
+  "quay.io/centos/centos:stream9" -> "squid-centos-9-x86_64/daemon-base";
+  "squid-centos-9-x86_64/daemon-base" -> "squid-centos-9-x86_64/daemon";
+}
+"#,
+            "",
+            0,
+        )
+        .check(
+            &["bake", SQUID],
+            "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n\
+             wrote staging/docker-bake.json: 2 targets of 1 flavors\n",
+            "",
+            0,
+        );
+}
