@@ -345,7 +345,15 @@ impl Config {
         if staging_root.starts_with(&self.templates) {
             excluded.push(staging_root);
         }
-        let config = Path::new(&self.display_path()).to_path_buf();
+        let mut config = PathBuf::from(self.display_path());
+        if config.is_absolute() {
+            // `--config /abs/path`: below the root all the same?
+            if let (Ok(path), Ok(root)) = (self.path.canonicalize(), self.root.canonicalize()) {
+                if let Ok(rel) = path.strip_prefix(&root) {
+                    config = rel.to_path_buf();
+                }
+            }
+        }
         if config.is_relative() && !config.starts_with("..") {
             let config = normal_path(&config);
             let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();

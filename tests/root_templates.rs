@@ -474,16 +474,23 @@ buildable = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9"]
         .args(&["stage", SQUID])
         .stdout("staged staging/squid-centos: 4 written, 0 unchanged, 0 removed\n");
     test.run();
+    let absolute = test.path().join("flavors/matriochka.toml");
+    let absolute = absolute.to_str().unwrap();
     for release in ["staging", "flavors"] {
         let flavor = format!("{release},x86_64,centos,9,quay.io,centos/centos,stream9");
-        test = test
-            .args(&["plan", &flavor])
-            .stderr(&format!(
+        for args in [
+            &["plan", &flavor][..],
+            &["--config", absolute, "plan", &flavor],
+        ] {
+            test = test
+                .args(args)
+                .stderr(&format!(
                 "error: invalid flavor `{flavor}`: CEPH_VERSION `{release}` has no layer directory \
                  (looked for `{release}`); known values: reef, squid\n"
             ))
-            .status(2);
-        test.run();
+                .status(2);
+            test.run();
+        }
     }
 }
 
