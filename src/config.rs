@@ -175,6 +175,8 @@ pub struct Config {
     pub root: PathBuf,
     /// The configuration file, as it was named.
     pub path: PathBuf,
+    /// The templates tree, relative to the root, in normal form: empty when the templates are
+    /// the root itself (`templates = "."`), never a `./` prefix.
     pub templates: PathBuf,
     /// Layer patterns, relative to `templates`, least to most specific.
     pub layers: Vec<Pattern>,
@@ -276,7 +278,7 @@ impl Config {
         if layers.is_empty() {
             bail!("`layout.layers` is empty: name at least one layer directory");
         }
-        check_relative("layout.templates", &layout.templates)?;
+        check_templates(&layout.templates)?;
         check_relative("layout.staging_root", &layout.staging_root)?;
         check_relative("layout.staging_dir", &layout.staging_dir)?;
         let staging_dir = pattern("layout.staging_dir", &layout.staging_dir, &[])?;
@@ -315,7 +317,7 @@ impl Config {
         Ok(Config {
             root: root.to_path_buf(),
             path: path.to_path_buf(),
-            templates: PathBuf::from(layout.templates),
+            templates: normal_path(Path::new(&layout.templates)),
             layers,
             images: layout.images,
             staging_dir,
@@ -340,6 +342,35 @@ impl Config {
     /// Whether a changed path always affects every flavor (`modified.always`).
     pub fn always_matches(&self, path: &Path) -> bool {
         self.always.is_match(path)
+    }
+
+    /// What lies inside the templates tree but is never layer content: the staging root, and
+    /// the configuration's directory (or the file alone when it sits at the top of the
+    /// templates). Relative to the root, in normal form; empty when the templates hold neither.
+    pub fn excluded_from_templates(&self) -> Vec<PathBuf> {
+        let mut excluded = Vec::new();
+        let staging_root = normal_path(&self.staging_root);
+        if staging_root.starts_with(&self.templates) {
+            excluded.push(staging_root);
+        }
+        let mut config = PathBuf::from(self.display_path());
+        if config.is_absolute() {
+            // `--config /abs/path`: below the root all the same?
+            if let (Ok(path), Ok(root)) = (self.path.canonicalize(), self.root.canonicalize()) {
+                if let Ok(rel) = path.strip_prefix(&root) {
+                    config = rel.to_path_buf();
+                }
+            }
+        }
+        if config.is_relative() && !config.starts_with("..") {
+            let config = normal_path(&config);
+            let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
+            let excluded_path = if dir == self.templates { config } else { dir };
+            if excluded_path.starts_with(&self.templates) && excluded_path != self.templates {
+                excluded.push(excluded_path);
+            }
+        }
+        excluded
     }
 
     /// The configuration file's path relative to the root when it lies below it.
@@ -419,6 +450,28 @@ fn pattern_line(config_text: &str, key: &str, pattern: &str) -> Option<usize> {
     Some(found + 1)
 }
 
+/// `path` without `.` components: `./x` → `x`, `.` → the empty path.
+pub fn normal_path(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
+/// The templates may be the root itself (`.`) or start with `./`; never absolute or with `..`.
+fn check_templates(text: &str) -> Result<()> {
+    let path = Path::new(text);
+    if text.is_empty()
+        || path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        bail!(
+            "`layout.templates` `{text}` must be a relative path without `..` (`.` for the root)"
+        );
+    }
+    Ok(())
+}
+
 fn check_relative(key: &str, text: &str) -> Result<()> {
     let path = Path::new(text);
     if path
@@ -486,6 +539,53 @@ default = ["squid,centos,9"]
         assert!(config.env_allowed("CEPH_DEVEL"));
         assert!(!config.env_allowed("HOME"));
         assert_eq!(config.default_flavors, ["squid,centos,9"]);
+    }
+
+    #[test]
+    fn templates_at_the_root() {
+        let with = |templates: &str| {
+            let text = GOOD.replace(
+                "[layout]",
+                &format!("[layout]\ntemplates = \"{templates}\""),
+            );
+            parse(&text).map_err(|err| format!("{err:#}"))
+        };
+        let config = with(".").unwrap();
+        assert_eq!(config.templates, Path::new(""));
+        assert_eq!(
+            config.excluded_from_templates(),
+            [PathBuf::from("staging"), PathBuf::from("flavors")]
+        );
+        assert_eq!(with("./").unwrap().templates, Path::new(""));
+        assert_eq!(with("./x").unwrap().templates, Path::new("x"));
+        assert_eq!(with("x/./y/").unwrap().templates, Path::new("x/y"));
+        assert!(with("templates")
+            .unwrap()
+            .excluded_from_templates()
+            .is_empty());
+        for bad in ["", "..", "../x", "/abs", "x/../y"] {
+            assert_eq!(
+                with(bad).unwrap_err(),
+                format!(
+                    "`layout.templates` `{bad}` must be a relative path without `..` (`.` for the root)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_configuration_at_the_top_of_the_templates_excludes_only_itself() {
+        let text = GOOD.replace("[layout]", "[layout]\ntemplates = \".\"");
+        let config = Config::parse(Path::new("."), Path::new("matriochka.toml"), &text).unwrap();
+        assert_eq!(
+            config.excluded_from_templates(),
+            [PathBuf::from("staging"), PathBuf::from("matriochka.toml")]
+        );
+        let config = Config::parse(Path::new(".."), Path::new("../conf/m.toml"), &text).unwrap();
+        assert_eq!(
+            config.excluded_from_templates(),
+            [PathBuf::from("staging"), PathBuf::from("conf")]
+        );
     }
 
     #[test]

@@ -11,6 +11,9 @@ use std::process::Command;
 pub struct GitFacts {
     pub repo: String,
     pub branch: String,
+    /// What `RELEASE` is taken from: the branch; on a detached HEAD the tag pointing at it (the
+    /// highest by version when several), else the short commit.
+    pub head_name: String,
     pub commit: String,
     /// The commit's date (ISO 8601), empty outside git.
     pub commit_date: String,
@@ -25,6 +28,7 @@ impl GitFacts {
         GitFacts {
             repo: "Unknown repo".into(),
             branch: "Unknown branch".into(),
+            head_name: "Unknown branch".into(),
             commit: "Unknown commit hash".into(),
             commit_date: String::new(),
             clean: false,
@@ -73,6 +77,15 @@ impl GitFacts {
             .filter(|url| url != "origin")
             .unwrap_or(unknown.repo);
         let branch = line(branch).unwrap_or(unknown.branch);
+        // `--abbrev-ref` says `HEAD` when no branch is checked out: CI building a tag.
+        let head_name = if branch == "HEAD" {
+            line(git(&["tag", "--points-at", "HEAD"]))
+                .and_then(|tags| highest_version(tags.lines()).map(str::to_string))
+                .or_else(|| line(git(&["rev-parse", "--short", "HEAD"])))
+                .unwrap_or_else(|| branch.clone())
+        } else {
+            branch.clone()
+        };
         let commit = line(commit).unwrap_or(unknown.commit);
         let commit_date = line(commit_date).unwrap_or_default();
         let (clean, modified) = match status {
@@ -82,12 +95,71 @@ impl GitFacts {
         GitFacts {
             repo,
             branch,
+            head_name,
             commit,
             commit_date,
             clean,
             modified,
         }
     }
+}
+
+/// The highest of `tags` by version: `v19.2.10` above `v19.2.9`, a release above its
+/// pre-releases (`v19.2.0` above `v19.2.0-rc1`), any version above a tag without one.
+pub fn highest_version<'a>(tags: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    tags.filter(|tag| !tag.is_empty())
+        .max_by(|a, b| version_key(a).cmp(&version_key(b)).then_with(|| a.cmp(b)))
+}
+
+/// How a tag sorts: whether it holds a version, the version's numbers, whether nothing follows
+/// them, then the rest compared number by number.
+fn version_key(tag: &str) -> (bool, Vec<u64>, bool, Vec<Chunk<'_>>) {
+    let Some(start) = tag.find(|c: char| c.is_ascii_digit()) else {
+        return (false, Vec::new(), false, Vec::new());
+    };
+    let version = &tag[start..];
+    let end = version
+        .char_indices()
+        .scan(false, |after_dot, (at, c)| {
+            let keep = c.is_ascii_digit() || (c == '.' && !*after_dot);
+            *after_dot = c == '.';
+            keep.then_some(at + c.len_utf8())
+        })
+        .last()
+        .unwrap_or(0);
+    let numbers_text = version[..end].trim_end_matches('.');
+    let numbers = numbers_text
+        .split('.')
+        .map(|n| n.parse().unwrap_or(u64::MAX))
+        .collect();
+    let rest = &version[numbers_text.len()..];
+    (true, numbers, rest.is_empty(), chunks(rest))
+}
+
+/// A run of digits (compared as a number) or of other characters.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Chunk<'a> {
+    Text(&'a str),
+    Number(u64),
+}
+
+fn chunks(text: &str) -> Vec<Chunk<'_>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(first) = rest.chars().next() {
+        let digit = first.is_ascii_digit();
+        let end = rest
+            .find(|c: char| c.is_ascii_digit() != digit)
+            .unwrap_or(rest.len());
+        let (chunk, tail) = rest.split_at(end);
+        out.push(if digit {
+            Chunk::Number(chunk.parse().unwrap_or(u64::MAX))
+        } else {
+            Chunk::Text(chunk)
+        });
+        rest = tail;
+    }
+    out
 }
 
 /// Paths of `git status --porcelain -z`, relative to the directory whose prefix is `prefix`.
@@ -125,6 +197,25 @@ mod tests {
             .map(PathBuf::from)
             .collect();
         assert_eq!(paths, expected);
+    }
+
+    #[test]
+    fn the_highest_tag_by_version() {
+        fn highest<'a>(tags: &[&'a str]) -> Option<&'a str> {
+            highest_version(tags.iter().copied())
+        }
+        assert_eq!(highest(&["v19.2.9", "v19.2.10"]), Some("v19.2.10"));
+        assert_eq!(highest(&["v19.2.10", "v19.2.9"]), Some("v19.2.10"));
+        assert_eq!(highest(&["v19.2.0-rc1", "v19.2.0"]), Some("v19.2.0"));
+        assert_eq!(
+            highest(&["v19.2.0-rc2", "v19.2.0-rc10"]),
+            Some("v19.2.0-rc10")
+        );
+        assert_eq!(highest(&["latest", "v1"]), Some("v1"));
+        assert_eq!(highest(&["v20.1.0", "v19.20.0"]), Some("v20.1.0"));
+        assert_eq!(highest(&["b", "a"]), Some("b"));
+        assert_eq!(highest(&["1.2.", "1.2"]), Some("1.2"));
+        assert_eq!(highest(&[]), None);
     }
 
     #[test]

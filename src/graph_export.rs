@@ -24,7 +24,7 @@ use crate::tree::FsTree;
 /// The flavors named by `args` (else `$FLAVORS`, else the default flavors), computed in memory.
 pub fn compute_flavors(project: &Project, args: &[String]) -> Result<Vec<StagedFlavor>> {
     let prepared = project.prepare(&project.requested_texts(args)?)?;
-    let tree = FsTree::new(project.root(), &project.config.templates);
+    let tree = FsTree::of(&project.config);
     prepared
         .iter()
         .map(|p| {

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::changes::Repo;
 use crate::command::ModifiedOutput;
-use crate::config::Config;
+use crate::config::{normal_path, Config};
 use crate::exit_codes::EXIT_SUCCESS;
 use crate::project::Project;
 use crate::stage::{self, Prepared, StagedFlavor};
@@ -36,19 +36,22 @@ pub fn command(
     let repo = Repo::open(project.root())?;
     let target = repo.target(vs, fetch, err)?;
     let merge_base = repo.merge_base(&target)?;
+    // One normal form for changed paths and layer directories: no `./`, whatever git or the
+    // configuration wrote.
     let changes: Vec<PathBuf> = repo
         .changes(&merge_base, &project.git().modified)?
-        .into_iter()
+        .iter()
+        .map(|path| normal_path(path))
         .collect();
     let prepared = project.prepare(&project.buildable_texts()?)?;
     let affected = if by_path {
         self::by_path(config, &prepared, &changes)
     } else {
-        let before = GitTree::new(project.root(), &repo.prefix, &merge_base, &config.templates)?;
-        let after = FsTree::new(project.root(), &config.templates);
+        let before = GitTree::of(config, &repo.prefix, &merge_base)?;
+        let after = FsTree::of(config);
         let links = before.has_links()
             || changes.iter().any(|path| {
-                path.starts_with(&config.templates)
+                in_templates(config, path)
                     && std::fs::symlink_metadata(project.root().join(path))
                         .is_ok_and(|meta| meta.is_symlink())
             });
@@ -67,6 +70,10 @@ pub fn command(
         exact.affected
     };
     print(output, &prepared, &changes, &affected, out)?;
+    if affected.is_empty() {
+        // stdout stays empty (it feeds FLAVORS=…); a person still gets an answer.
+        writeln!(err, "no flavor changed since `{}`", target.name)?;
+    }
     Ok(EXIT_SUCCESS)
 }
 
@@ -168,8 +175,18 @@ fn layer_dirs(config: &Config, prepared: &Prepared) -> Vec<PathBuf> {
         .layers
         .iter()
         .filter_map(|pattern| pattern.expand(|name| prepared.vars.value(name)).ok())
-        .map(|rel| config.templates.join(rel))
+        .map(|rel| normal_path(&config.templates.join(rel)))
         .collect()
+}
+
+/// Whether a changed path lies in the templates tree, outside what the tree leaves out (the
+/// staging root, the configuration) when the templates are the root.
+fn in_templates(config: &Config, path: &Path) -> bool {
+    path.starts_with(&config.templates)
+        && !config
+            .excluded_from_templates()
+            .iter()
+            .any(|excluded| path.starts_with(excluded))
 }
 
 /// Path mode: a changed path affects a flavor when it matches `modified.always`, is a file
@@ -242,7 +259,7 @@ pub fn exact(
         };
     }
     let in_templates: Vec<usize> = (0..changes.len())
-        .filter(|&change| changes[change].starts_with(&config.templates))
+        .filter(|&change| in_templates(config, &changes[change]))
         .collect();
     let candidates: Vec<(usize, Vec<usize>)> = reach
         .into_iter()
@@ -481,8 +498,11 @@ always = ["flavors/**", "Makefile"]
 "#;
 
     fn project() -> (Config, Vec<Prepared>) {
-        let config =
-            Config::parse(Path::new("/r"), Path::new("/r/flavors/m.toml"), CONFIG).unwrap();
+        project_with(CONFIG)
+    }
+
+    fn project_with(text: &str) -> (Config, Vec<Prepared>) {
+        let config = Config::parse(Path::new("/r"), Path::new("/r/flavors/m.toml"), text).unwrap();
         let defaults = Env::default().short_form_defaults();
         let prepared = [
             "squid,x86_64,centos,9,_,centos,9",
@@ -551,6 +571,36 @@ always = ["flavors/**", "Makefile"]
             "README.md",
         ])
         .is_empty());
+    }
+
+    #[test]
+    fn templates_at_the_root_compare_paths_in_one_normal_form() {
+        for templates in [".", "./"] {
+            let text = CONFIG.replace(
+                "[layout]",
+                &format!("[layout]\ntemplates = \"{templates}\""),
+            );
+            let (config, prepared) = project_with(&text);
+            let changes: Vec<PathBuf> = ["rel/reef/app/x", "./rel/ALL/centos/y", "staging/a/app/z"]
+                .iter()
+                .map(|path| normal_path(Path::new(path)))
+                .collect();
+            let found: Vec<(usize, Vec<String>, Vec<usize>)> =
+                by_path(&config, &prepared, &changes)
+                    .into_iter()
+                    .map(|a| (a.flavor, a.images, a.because))
+                    .collect();
+            assert_eq!(
+                found,
+                [
+                    (0, strings(&["core", "app", "tools"]), vec![1]),
+                    (1, strings(&["app", "tools"]), vec![0]),
+                ]
+            );
+            assert!(!in_templates(&config, Path::new("staging/a/app/z")));
+            assert!(!in_templates(&config, Path::new("flavors/m.toml")));
+            assert!(in_templates(&config, Path::new("rel/ALL/centos/y")));
+        }
     }
 
     #[test]

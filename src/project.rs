@@ -117,7 +117,7 @@ impl Project {
                 Prepared::new(flavor, &self.config, &self.env, self.git(), is_buildable)?;
             if !is_buildable {
                 // The same check in every command (stage, plan, show vars), before anything runs.
-                let tree = FsTree::new(self.root(), &self.config.templates);
+                let tree = FsTree::of(&self.config);
                 let layers = overlay::layers(&self.config, &prepared.vars, &tree)?;
                 overlay::check_known_values(&self.config, &prepared.vars, &layers, &tree).map_err(
                     |problem| FlavorError {

@@ -223,7 +223,7 @@ fn prepared(project: &Project, f: &ToStage) -> Result<Prepared> {
 
 /// Stages every flavor, on as many threads as there are cores; results in input order.
 fn stage_all(project: &Project, flavors: &[ToStage], temps: &Temps) -> Vec<Result<WriteStats>> {
-    let tree = FsTree::new(project.root(), &project.config.templates);
+    let tree = FsTree::of(&project.config);
     let git = project.git();
     let facts = manifest::RunFacts::new(project.root(), &project.config, git);
     let next = AtomicUsize::new(0);

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 
 use crate::cache::Cache;
+use crate::config::{normal_path, Config};
 
 /// Mode of a regular file, as git knows it: executable or not.
 pub const MODE_FILE: u32 = 0o644;
@@ -76,6 +77,8 @@ const LISTS_BUDGET: usize = 128 << 10;
 pub struct FsTree {
     root: PathBuf,
     templates: Option<PathBuf>,
+    /// Paths relative to the root that the tree does not hold (see [`FsTree::excluding`]).
+    excluded: Vec<PathBuf>,
     lists: Cache<PathBuf, Option<Arc<[Entry]>>>,
 }
 
@@ -85,11 +88,28 @@ impl FsTree {
         FsTree {
             root: root.to_path_buf(),
             templates: root.join(templates).canonicalize().ok(),
+            excluded: Vec::new(),
             lists: Cache::new(LISTS_BUDGET),
         }
     }
 
+    /// The working directory as a project's configuration sees it: its templates, without the
+    /// staging root and the configuration when they lie inside them.
+    pub fn of(config: &Config) -> FsTree {
+        FsTree::new(&config.root, &config.templates).excluding(config.excluded_from_templates())
+    }
+
+    /// The same tree without `excluded` (paths relative to the root) and what lies below them:
+    /// listings leave them out and listing them finds nothing.
+    pub fn excluding(mut self, excluded: Vec<PathBuf>) -> FsTree {
+        self.excluded = excluded;
+        self
+    }
+
     fn list_uncached(&self, dir: &Path) -> Result<Option<Arc<[Entry]>>> {
+        if is_excluded(&self.excluded, dir) {
+            return Ok(None);
+        }
         let path = self.root.join(dir);
         let reader = match std::fs::read_dir(&path) {
             Ok(reader) => reader,
@@ -111,6 +131,9 @@ impl FsTree {
             let Ok(name) = entry.file_name().into_string() else {
                 bail!("`{}` has a name that is not UTF-8", entry.path().display());
             };
+            if is_excluded(&self.excluded, &dir.join(&name)) {
+                continue;
+            }
             let file_type = entry.file_type()?;
             let metadata = if file_type.is_symlink() {
                 self.check_link(&entry.path(), &dir.join(&name))?;
@@ -148,6 +171,22 @@ impl FsTree {
             ),
         }
     }
+}
+
+/// Whether `path` is one of `excluded` or lies below one.
+fn is_excluded(excluded: &[PathBuf], path: &Path) -> bool {
+    !excluded.is_empty() && {
+        let path = normal_path(path);
+        excluded.iter().any(|excluded| path.starts_with(excluded))
+    }
+}
+
+/// Whether a path a link leads to lies inside `templates` (which may be the root, the empty
+/// path): never when it climbs above the root or is absolute.
+fn inside(path: &Path, templates: &Path) -> bool {
+    path.is_relative()
+        && !matches!(path.components().next(), Some(Component::ParentDir))
+        && path.starts_with(templates)
 }
 
 /// Executable when any execute bit is set, as git records it.
@@ -233,6 +272,25 @@ impl GitTree {
     /// The tree of commit `rev` of the repository holding `root`; `prefix` is `root`'s path
     /// inside the repository (`git rev-parse --show-prefix`), `templates` is relative to `root`.
     pub fn new(root: &Path, prefix: &str, rev: &str, templates: &Path) -> Result<GitTree> {
+        GitTree::excluding(root, prefix, rev, templates, &[])
+    }
+
+    /// The tree of commit `rev` as a project's configuration sees it (see [`FsTree::of`]).
+    pub fn of(config: &Config, prefix: &str, rev: &str) -> Result<GitTree> {
+        let excluded = config.excluded_from_templates();
+        GitTree::excluding(&config.root, prefix, rev, &config.templates, &excluded)
+    }
+
+    /// Like [`GitTree::new`], without `excluded` (paths relative to `root`) and what lies below.
+    pub fn excluding(
+        root: &Path,
+        prefix: &str,
+        rev: &str,
+        templates: &Path,
+        excluded: &[PathBuf],
+    ) -> Result<GitTree> {
+        let templates = normal_path(templates);
+        // Templates at the top of the repository: the whole tree, no pathspec.
         let pathspec = format!("{prefix}{}", templates.display());
         let output = Command::new("git")
             .arg("-C")
@@ -246,7 +304,7 @@ impl GitTree {
                 rev,
                 "--",
             ])
-            .arg(&pathspec)
+            .args((!pathspec.is_empty()).then_some(&pathspec))
             .stdin(Stdio::null())
             .output()
             .context("failed to run `git ls-tree`")?;
@@ -289,6 +347,9 @@ impl GitTree {
                 continue;
             };
             let path = Path::new(path);
+            if is_excluded(excluded, path) {
+                continue;
+            }
             let mut dir = PathBuf::new();
             let names: Vec<&str> = path.iter().filter_map(|name| name.to_str()).collect();
             let Some((last, parents)) = names.split_last() else {
@@ -304,7 +365,7 @@ impl GitTree {
         }
         Ok(GitTree {
             root: root.to_path_buf(),
-            templates: templates.to_path_buf(),
+            templates,
             dirs,
             lists: Cache::unbounded(),
             blobs: Cache::unbounded(),
@@ -384,12 +445,12 @@ impl GitTree {
                     let (kind, target) = match self.resolve(&dir.join(name))? {
                         Resolved::File { mode, path, .. } => (Kind::File { mode }, path),
                         Resolved::Dir(path) => (Kind::Dir, path),
-                        Resolved::Missing(path) if path.starts_with(&self.templates) => {
+                        Resolved::Missing(path) if inside(&path, &self.templates) => {
                             bail!("symbolic link `{}` is broken", link.display())
                         }
                         Resolved::Missing(path) => (Kind::Dir, path),
                     };
-                    if !target.starts_with(&self.templates) {
+                    if !inside(&target, &self.templates) {
                         bail!(
                             "symbolic link `{}` points outside the templates tree (to `{}`): copy \
                              the file into the templates instead",
@@ -613,6 +674,71 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "failed to read `templates/nope`: no such file"
+        );
+    }
+
+    #[test]
+    fn templates_at_the_root_leave_out_the_staging_root_and_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str| {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, path).unwrap();
+        };
+        for path in [
+            "src/run.sh",
+            "ceph-releases/ALL/daemon/Dockerfile",
+            "flavors/matriochka.toml",
+            "staging/squid/daemon/Dockerfile",
+            "stagingx/kept",
+        ] {
+            write(path);
+        }
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "c"]);
+        let excluded = vec![PathBuf::from("staging"), PathBuf::from("flavors")];
+        let fs = FsTree::new(dir.path(), Path::new("")).excluding(excluded.clone());
+        let at_head = GitTree::excluding(dir.path(), "", "HEAD", Path::new(""), &excluded).unwrap();
+        let (mut expected, mut actual) = (Vec::new(), Vec::new());
+        walk(&fs, Path::new(""), &mut expected);
+        walk(&at_head, Path::new(""), &mut actual);
+        // `.git` is left to the overlay, which never stages it.
+        expected.retain(|path| !path.starts_with(".git"));
+        assert_eq!(actual, expected);
+        assert_eq!(
+            actual,
+            [
+                "ceph-releases/",
+                "ceph-releases/ALL/",
+                "ceph-releases/ALL/daemon/",
+                "ceph-releases/ALL/daemon/Dockerfile 644 \"ceph-releases/ALL/daemon/Dockerfile\"",
+                "src/",
+                "src/run.sh 644 \"src/run.sh\"",
+                "stagingx/",
+                "stagingx/kept 644 \"stagingx/kept\"",
+            ]
+        );
+        for tree in [&fs as &dyn Tree, &at_head] {
+            assert!(tree.list(Path::new("staging/squid")).unwrap().is_none());
+            assert!(tree.list(Path::new("./flavors")).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn a_link_out_of_templates_at_the_root_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("a")).unwrap();
+        std::os::unix::fs::symlink("../../secret", project.join("a/s")).unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "c"]);
+        let tree = GitTree::new(&project, "project/", "HEAD", Path::new("")).unwrap();
+        assert_eq!(
+            tree.list(Path::new("a")).unwrap_err().to_string(),
+            "symbolic link `a/s` points outside the templates tree (to `..`): copy the file into \
+             the templates instead"
         );
     }
 

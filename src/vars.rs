@@ -38,6 +38,20 @@ impl Env {
         self.get(name).filter(|value| !value.is_empty())
     }
 
+    /// The registry and namespace of image tags: `TAG_REGISTRY` (which may be empty), or its
+    /// synonym `REGISTRY` when not empty, else `ceph`. Both set to different values is an error.
+    pub fn tag_registry(&self) -> Result<&str> {
+        match (self.get("TAG_REGISTRY"), self.get_nonempty("REGISTRY")) {
+            (Some(tag_registry), Some(registry)) if tag_registry != registry => bail!(
+                "`REGISTRY` `{registry}` and `TAG_REGISTRY` `{tag_registry}` differ: set one of them \
+                 (`REGISTRY` is a synonym of `TAG_REGISTRY`)"
+            ),
+            (Some(tag_registry), _) => Ok(tag_registry),
+            (None, Some(registry)) => Ok(registry),
+            (None, None) => Ok("ceph"),
+        }
+    }
+
     /// What the short flavor form takes from the host and the environment.
     pub fn short_form_defaults(&self) -> ShortFormDefaults {
         let owned = |name: &str| self.get_nonempty(name).map(str::to_string);
@@ -100,10 +114,10 @@ impl Vars {
         set("GO_ARCH", go_arch(&flavor.arch));
         let release = match env.get_nonempty("RELEASE") {
             Some(release) => sanitize_tag(release),
-            None => release_from_branch(&git.branch),
+            None => release_from_branch(&git.head_name),
         };
         set("RELEASE", &release);
-        set("TAG_REGISTRY", env.get("TAG_REGISTRY").unwrap_or("ceph"));
+        set("TAG_REGISTRY", env.tag_registry()?);
         set("IMAGES_TO_BUILD", &config.images.join(" "));
         set("GIT_REPO", &git.repo);
         set("GIT_BRANCH", &git.branch);
@@ -466,6 +480,43 @@ mod tests {
         assert_eq!(version("=19.2.1.4"), None);
         assert!(PointRelease::of("19.2.10") > PointRelease::of("19.2.9"));
         assert!(PointRelease::of("20.1.0") > PointRelease::of("19.2.9"));
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        Env {
+            vars: vars
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn registry_is_a_synonym_of_tag_registry() {
+        let registry = |vars: &[(&str, &str)]| {
+            env(vars)
+                .tag_registry()
+                .map(str::to_string)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(registry(&[]).unwrap(), "ceph");
+        assert_eq!(registry(&[("REGISTRY", "quay.io/x")]).unwrap(), "quay.io/x");
+        assert_eq!(
+            registry(&[("TAG_REGISTRY", "quay.io/x")]).unwrap(),
+            "quay.io/x"
+        );
+        assert_eq!(registry(&[("TAG_REGISTRY", "")]).unwrap(), "");
+        // An empty `REGISTRY` is unset: make may export it empty.
+        assert_eq!(registry(&[("REGISTRY", "")]).unwrap(), "ceph");
+        assert_eq!(
+            registry(&[("REGISTRY", "q/x"), ("TAG_REGISTRY", "q/x")]).unwrap(),
+            "q/x"
+        );
+        assert_eq!(
+            registry(&[("REGISTRY", "q/x"), ("TAG_REGISTRY", "")]).unwrap_err(),
+            "`REGISTRY` `q/x` and `TAG_REGISTRY` `` differ: set one of them (`REGISTRY` is a \
+             synonym of `TAG_REGISTRY`)"
+        );
     }
 
     #[test]

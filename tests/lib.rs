@@ -12,6 +12,8 @@ mod integrity;
 mod make;
 mod manifest;
 mod modified;
+mod names;
 mod odd_trees;
+mod root_templates;
 mod staging;
 mod usage;

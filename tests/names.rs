@@ -1,0 +1,176 @@
+//! The names users already type: `REGISTRY` for `TAG_REGISTRY`, and `RELEASE` on a detached HEAD
+//! (CI building a tag), in real git repositories.
+
+use std::process::Command;
+
+use tempfile::TempDir;
+
+use crate::common::Test;
+
+const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
+
+/// `plan`'s lines for SQUID with tags `<registry>core:<release>-…`.
+fn plan(registry: &str, release: &str) -> String {
+    let dir = "staging/squid-centos-9-x86_64";
+    format!(
+        "squid-centos-9-x86_64 core {registry}core:{release}-squid-centos-stream9-x86_64 {dir}/core\n\
+         squid-centos-9-x86_64 app {registry}app:{release}-squid-centos-stream9-x86_64 {dir}/app\n"
+    )
+}
+
+fn project() -> Test {
+    Test::with_config()
+        .write("templates/src/core/Dockerfile", "FROM scratch\n")
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
+}
+
+#[test]
+fn registry_is_a_synonym_of_tag_registry() {
+    let test = project()
+        .env("REGISTRY", "quay.io/x")
+        .args(&["plan", SQUID])
+        .stdout(&plan("quay.io/x/", "test"));
+    test.run();
+    let test = test
+        .env("TAG_REGISTRY", "quay.io/x")
+        .args(&["plan", SQUID])
+        .stdout(&plan("quay.io/x/", "test"));
+    test.run();
+    // Empty, as make may pass it: unset.
+    let test = test
+        .unset("TAG_REGISTRY")
+        .env("REGISTRY", "")
+        .args(&["plan", SQUID])
+        .stdout(&plan("ceph/", "test"));
+    test.run();
+}
+
+#[test]
+fn registry_and_tag_registry_that_differ_are_an_error() {
+    for (registry, tag_registry) in [("quay.io/x", "quay.io/y"), ("quay.io/x", "")] {
+        let mut test = project()
+            .env("REGISTRY", registry)
+            .env("TAG_REGISTRY", tag_registry);
+        for args in [
+            &["plan", SQUID][..],
+            &["stage", SQUID],
+            &["show", "vars", SQUID],
+        ] {
+            test = test
+                .args(args)
+                .stderr(&format!(
+                    "error: `REGISTRY` `{registry}` and `TAG_REGISTRY` `{tag_registry}` differ: set \
+                     one of them (`REGISTRY` is a synonym of `TAG_REGISTRY`)\n"
+                ))
+                .status(1);
+            test.run();
+        }
+        assert!(!test.path().join("staging").exists(), "nothing staged");
+    }
+}
+
+/// A project committed on `main` in a git repository, with RELEASE unset.
+struct Repo {
+    test: Test,
+    home: TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let home = tempfile::Builder::new()
+            .prefix("matriochka-home")
+            .tempdir()
+            .unwrap();
+        let test = project()
+            .unset("RELEASE")
+            .env("HOME", home.path().to_str().unwrap())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .write(".gitignore", "/staging/\n");
+        let repo = Repo { test, home };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["add", "-A"]);
+        repo.git(&["commit", "-q", "-m", "start"]);
+        repo
+    }
+
+    #[track_caller]
+    fn git(&self, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .current_dir(self.test.path())
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env(
+                "GIT_CEILING_DIRECTORIES",
+                self.home.path().parent().unwrap(),
+            )
+            .env("GIT_AUTHOR_NAME", "Ada")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
+            .env("GIT_COMMITTER_NAME", "Ada")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// `plan` tags the images with `release`.
+    #[track_caller]
+    fn release_is(self, release: &str) -> Repo {
+        let Repo { test, home } = self;
+        let test = test.args(&["plan", SQUID]).stdout(&plan("ceph/", release));
+        test.run();
+        Repo { test, home }
+    }
+}
+
+#[test]
+fn a_detached_head_took_release_head() {
+    let repo = Repo::new();
+    repo.git(&["tag", "v19.2.9"]);
+    repo.git(&["tag", "v19.2.10"]);
+    repo.git(&["tag", "v19.2.10-rc1"]);
+    repo.git(&["checkout", "-q", "--detach", "v19.2.9"]);
+    let repo = repo.release_is("v19.2.10");
+    // An annotated tag points at HEAD as well.
+    repo.git(&["tag", "-a", "-m", "next", "v19.2.11"]);
+    let repo = repo.release_is("v19.2.11");
+    // Built from a branch, the branch names the release, whatever tags HEAD has.
+    repo.git(&["checkout", "-q", "main"]);
+    repo.release_is("main");
+}
+
+#[test]
+fn a_detached_head_without_a_tag_is_named_by_its_short_commit() {
+    let repo = Repo::new();
+    repo.git(&["tag", "v1.0.0"]);
+    repo.git(&["commit", "-q", "--allow-empty", "-m", "after the tag"]);
+    repo.git(&["checkout", "-q", "--detach", "HEAD"]);
+    let short = repo.git(&["rev-parse", "--short", "HEAD"]);
+    let short = short.trim();
+    assert!(short.len() >= 7, "{short}");
+    let repo = repo.release_is(short);
+    // RELEASE still wins.
+    let Repo { test, home: _home } = repo;
+    test.env("RELEASE", "r1")
+        .args(&["plan", SQUID])
+        .stdout(&plan("ceph/", "r1"))
+        .run();
+}
+
+#[test]
+fn a_tag_is_folded_to_a_valid_image_tag() {
+    let repo = Repo::new();
+    repo.git(&["tag", "release/été+1"]);
+    repo.git(&["checkout", "-q", "--detach", "release/été+1"]);
+    repo.release_is("release-ete-1");
+}
