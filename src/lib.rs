@@ -1,10 +1,13 @@
 //! matriochka: turns flavor tuples into staged build contexts and Makefile fragments.
 
+pub mod build_plan;
 pub mod cache;
 pub mod changes;
 pub mod cli;
 pub mod command;
+pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod exit_codes;
 pub mod flavor;
 pub mod git;
