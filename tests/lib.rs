@@ -2,6 +2,7 @@
 
 mod common;
 
+mod build_path;
 mod ceph_templates;
 mod errors;
 mod fastpath;
