@@ -35,7 +35,7 @@ pub fn clean_all(
     let staging_root = &project.config.staging_root;
     let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
     let _lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
-    let list = argv::images_labelled(FLAVOR_LABEL);
+    let list = engine.args(argv::images_labelled(FLAVOR_LABEL));
     let (listed, text) = exec::capture(&engine.program, &list)?;
     if !listed {
         bail!(
@@ -53,7 +53,7 @@ pub fn clean_all(
     references.dedup();
     let mut code = EXIT_SUCCESS;
     for reference in references {
-        let rmi = argv::rmi(reference);
+        let rmi = engine.args(argv::rmi(reference));
         writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
         if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
             code = EXIT_FAILURE;

@@ -50,8 +50,8 @@ pub fn command(
 
 /// The container engine of `CONTAINER_ENGINE`.
 pub fn engine(project: &Project) -> Result<Engine> {
-    match project.env.get_nonempty("CONTAINER_ENGINE") {
-        Some(program) => Ok(Engine::new(program)),
+    match project.env.get("CONTAINER_ENGINE").and_then(Engine::new) {
+        Some(engine) => Ok(engine),
         None => bail!("no container engine: set CONTAINER_ENGINE to docker or podman"),
     }
 }
@@ -181,7 +181,7 @@ impl<'a> Image<'a> {
             .collect();
         let extra = words(project, "BUILD_ARGS");
         let dockerfile = self.path(&plan.dockerfile);
-        let args = argv::build(&argv::Build {
+        let args = engine.args(argv::build(&argv::Build {
             tag: &plan.tag,
             platform: &plan.platform,
             dockerfile: &dockerfile,
@@ -190,7 +190,7 @@ impl<'a> Image<'a> {
             env_build_args: &proxies,
             labels: &plan.labels,
             extra: &extra,
-        });
+        }));
         let line = argv::display(&engine.program, &args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
@@ -233,7 +233,7 @@ impl<'a> Image<'a> {
                 anyhow::anyhow!("PUSH_RETRIES `{text}` is not a number: set it to 0 or more")
             })?,
         };
-        let args = argv::push(&plan.tag, &words(project, "PUSH_ARGS"));
+        let args = engine.args(argv::push(&plan.tag, &words(project, "PUSH_ARGS")));
         let line = argv::display(&engine.program, &args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
@@ -264,8 +264,8 @@ impl<'a> Image<'a> {
     fn clean(&self, out: &mut dyn Write) -> Result<u8> {
         let engine = engine(self.project)?;
         let plan = self.plan()?;
-        let inspect = argv::inspect_label(&plan.tag, FLAVOR_LABEL);
-        let rmi = argv::rmi(&plan.tag);
+        let inspect = engine.args(argv::inspect_label(&plan.tag, FLAVOR_LABEL));
+        let rmi = engine.args(argv::rmi(&plan.tag));
         if self.args.dry_run {
             writeln!(out, "{}", argv::display(&engine.program, &inspect))?;
             writeln!(out, "{}", argv::display(&engine.program, &rmi))?;

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-/// The engine program and which of the two it is.
+/// The engine program, the options it always takes, and which of the two engines it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Engine {
     pub program: OsString,
+    /// Given with the program in `CONTAINER_ENGINE` (`podman --root /x`): before every command.
+    pub options: Vec<OsString>,
     pub kind: Kind,
 }
 
@@ -22,10 +24,12 @@ pub enum Kind {
 }
 
 impl Engine {
-    /// The engine named by `CONTAINER_ENGINE`: podman when its file name says so, else docker.
-    pub fn new(program: impl Into<OsString>) -> Engine {
-        let program = program.into();
-        let name = Path::new(&program)
+    /// The engine named by `CONTAINER_ENGINE`, a program and options split at whitespace:
+    /// podman when the program's file name says so, else docker. `None` when empty.
+    pub fn new(text: &str) -> Option<Engine> {
+        let mut words = text.split_whitespace();
+        let program = words.next()?;
+        let name = Path::new(program)
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -34,15 +38,24 @@ impl Engine {
         } else {
             Kind::Docker
         };
-        Engine { program, kind }
+        Some(Engine {
+            program: program.into(),
+            options: words.map(OsString::from).collect(),
+            kind,
+        })
+    }
+
+    /// The engine's options, then `args`: what to run the program with.
+    pub fn args(&self, args: Vec<OsString>) -> Vec<OsString> {
+        self.options.iter().cloned().chain(args).collect()
     }
 
     /// `image exists TAG` (podman) or `image inspect --format {{.Id}} TAG` (docker): status 0
     /// when the image is in the engine's store.
     pub fn exists(&self, tag: &str) -> Vec<OsString> {
         match self.kind {
-            Kind::Podman => words(&["image", "exists", tag]),
-            Kind::Docker => words(&["image", "inspect", "--format", "{{.Id}}", tag]),
+            Kind::Podman => self.args(words(&["image", "exists", tag])),
+            Kind::Docker => self.args(words(&["image", "inspect", "--format", "{{.Id}}", tag])),
         }
     }
 }
@@ -263,15 +276,39 @@ mod tests {
 
     #[test]
     fn exists_differs_by_engine() {
-        let podman = Engine::new("/usr/bin/podman");
+        let podman = Engine::new("/usr/bin/podman").unwrap();
         assert_eq!(podman.kind, Kind::Podman);
         assert_eq!(strings(&podman.exists("a:1")), ["image", "exists", "a:1"]);
-        let docker = Engine::new("docker");
+        let docker = Engine::new("docker").unwrap();
         assert_eq!(docker.kind, Kind::Docker);
         assert_eq!(
             strings(&docker.exists("a:1")),
             ["image", "inspect", "--format", "{{.Id}}", "a:1"]
         );
+    }
+
+    #[test]
+    fn an_engine_with_options() {
+        let engine = Engine::new(" podman --root /tmp/x  --storage-driver vfs ").unwrap();
+        assert_eq!(engine.program, "podman");
+        assert_eq!(engine.kind, Kind::Podman);
+        assert_eq!(
+            strings(&engine.args(rmi("a:1"))),
+            ["--root", "/tmp/x", "--storage-driver", "vfs", "rmi", "a:1"]
+        );
+        assert_eq!(
+            strings(&engine.exists("a:1")),
+            [
+                "--root",
+                "/tmp/x",
+                "--storage-driver",
+                "vfs",
+                "image",
+                "exists",
+                "a:1"
+            ]
+        );
+        assert_eq!(Engine::new("  "), None);
     }
 
     #[test]
