@@ -549,7 +549,7 @@ fn a_staging_dir_holding_make_code_creates_nothing_under_make_n() {
         text(&output.stderr),
         "error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: \
          staging dir `staging/squid-$(shell touch PWNED)` holds `$`, which make or the shell would read as code: \
-         use only letters, digits and `._+@/-`, in `layout.staging_dir` and the variables it names\n\
+         use only letters, digits and `._+@/=-`, in `layout.staging_dir` and the variables it names\n\
          error: 1 of 1 flavors failed to stage\n\
          make: *** [Makefile:N: stage] Error 1\n"
             .replace("Makefile", &format!("{}/Makefile", env!("CARGO_MANIFEST_DIR")))
@@ -574,7 +574,7 @@ fn staging_dirs_make_cannot_hold_are_refused_at_stage_time() {
             .stdout("")
             .stderr(&format!(
                 "error: failed to stage `{SQUID}`: staging dir `staging/squid-{}` holds `{shown}`, \
-                 which make or the shell would read as code: use only letters, digits and `._+@/-`, \
+                 which make or the shell would read as code: use only letters, digits and `._+@/=-`, \
                  in `layout.staging_dir` and the variables it names\n\
                  error: 1 of 1 flavors failed to stage\n",
                 suffix.escape_debug()
@@ -718,5 +718,47 @@ fn clean_all_takes_tag_registry_as_data_and_keeps_the_lock() {
             "quay.io/other/core:c",
             "x'; touch PWNED; echo '/core:d"
         ]
+    );
+}
+
+/// A pinned release (`squid=19.2.1-1`) puts `=` in the staging dir: make must read the rules as
+/// rules, not assignments.
+#[test]
+fn a_pinned_release_with_an_equals_sign_builds() {
+    let pinned = "squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9";
+    let config = CONFIG.replace("buildable = [", &format!("buildable = [\"{pinned}\", "));
+    let test = project().write("flavors/matriochka.toml", &config);
+    let id = "squid=19.2.1-1-centos-9-x86_64";
+    let output = make(
+        &test,
+        &[("CONTAINER_ENGINE", "./engine")],
+        &["build", &format!("FLAVORS={pinned}")],
+    );
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "{bin} stage\n\
+             staged staging/{id}: 9 written, 0 unchanged, 0 removed\n\
+             make --no-print-directory -f staging/build.mk build\n\
+             [1/2] build {CORE_TAG}\n\
+             stub build\n\
+             [1/2] build {CORE_TAG}: ok\n\
+             [2/2] build {APP_TAG}\n\
+             stub build\n\
+             [2/2] build {APP_TAG}: ok\n",
+            bin = bin()
+        )
+    );
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(test
+        .path()
+        .join(format!("staging/.stamps/{id}/app"))
+        .is_file());
+    let builds = calls_of(&test, "build");
+    assert_eq!(
+        builds[0].last().unwrap(),
+        &format!("staging/{id}/core"),
+        "{builds:?}"
     );
 }

@@ -149,7 +149,7 @@ fn one_failing_flavor_does_not_stop_the_others_but_fails_the_run() {
         .write("templates/rel/squid/core/__INSTALL__", "RUN __MISSING__\n")
         .args(&["stage", reef, SQUID])
         .status(1)
-        .stdout("staged staging/reef-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/reef-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n");
     let before = snapshot(&test.path().join("staging/squid-centos-9-x86_64"));
     let out = test.run();
     assert!(

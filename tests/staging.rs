@@ -51,7 +51,7 @@ fn layered() -> Test {
 fn layer_precedence_at_every_level_and_image_subtrees() {
     let test = layered().args(&["stage", SQUID]).stdout(
         "
-        staged staging/squid-centos-9-x86_64: 12 written, 0 unchanged, 0 removed
+        staged staging/squid-centos-9-x86_64: 14 written, 0 unchanged, 0 removed
         ",
     );
     test.run();
@@ -242,7 +242,7 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
     std::fs::remove_dir_all(test.path().join("templates/src/core/gone")).unwrap();
     let test = test
         .write("templates/src/core/change", "two\n")
-        .stdout("staged staging/squid-centos-9-x86_64: 4 written, 2 unchanged, 1 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 3 unchanged, 1 removed\n");
     test.run();
     let after = mtimes(&dir);
     let keep = dir.join("core/keep");
@@ -267,7 +267,7 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
     assert_eq!(before[&app_digest], after[&app_digest]);
 
     let test =
-        test.stdout("staged staging/squid-centos-9-x86_64: 0 written, 6 unchanged, 0 removed\n");
+        test.stdout("staged staging/squid-centos-9-x86_64: 0 written, 8 unchanged, 0 removed\n");
     test.run();
     assert_eq!(after, mtimes(&dir), "a no-op stage writes nothing");
 }
@@ -311,14 +311,14 @@ fn flavors_come_from_arguments_then_flavors_variable_then_default() {
         .write("templates/rel/ALL/centos/9/.keep", "")
         .write("templates/rel/reef/.keep", "")
         .args(&["stage"])
-        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
     test.run();
     let test = test
         .env("FLAVORS", " reef,centos,9\n squid,x86_64,ubuntu,22.04,_,ubuntu,22.04 ")
         .stdout(
             "
-            staged staging/reef-centos-9-x86_64: 7 written, 0 unchanged, 0 removed
-            staged staging/squid-ubuntu-22.04-x86_64: 5 written, 0 unchanged, 0 removed
+            staged staging/reef-centos-9-x86_64: 9 written, 0 unchanged, 0 removed
+            staged staging/squid-ubuntu-22.04-x86_64: 7 written, 0 unchanged, 0 removed
             ",
         )
         .stderr("warning: flavor `reef,centos,9` is not in `flavors.buildable` of `flavors/matriochka.toml`\n");
