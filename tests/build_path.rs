@@ -475,6 +475,52 @@ fn a_build_fails_when_another_release_was_staged_since_make_read_the_plan() {
     assert!(calls_of(&test, "build").is_empty());
 }
 
+/// Issue 10, item 3: images asked for with one RELEASE were tagged with the other when another
+/// run staged the flavor between this run's `stage` and its build.
+#[test]
+fn a_build_fails_when_the_plan_tags_the_image_for_another_release() {
+    let test = staged(project());
+    let sha = plan_sha(&test, "core");
+    let args = [
+        "image",
+        "build",
+        &format!("staging/{ID}"),
+        "core",
+        "--plan",
+        &sha,
+    ];
+    let test = test
+        .env("RELEASE", "other")
+        .args(&args)
+        .stdout("")
+        .stderr(&format!(
+            "error: image `core` of `staging/{ID}` is staged as `{CORE_TAG}`, not \
+             `ceph/core:other-squid-centos-stream9-x86_64` as this run asks (another matriochka run \
+             staged it with other settings): run make again\n"
+        ))
+        .status(1);
+    test.run();
+    let args = [
+        "image",
+        "push",
+        &format!("staging/{ID}"),
+        "core",
+        "--plan",
+        &sha,
+    ];
+    let test = test
+        .args(&args)
+        .stdout("")
+        .stderr(&format!(
+            "error: image `core` of `staging/{ID}` is staged as `{CORE_TAG}`, not \
+             `ceph/core:other-squid-centos-stream9-x86_64` as this run asks (another matriochka run \
+             staged it with other settings): run make again\n"
+        ))
+        .status(1);
+    test.run();
+    assert!(engine_calls(&test).is_empty());
+}
+
 /// Issue 10, item 3: a build holds the shared staging lock until the engine is done, so no
 /// stage (which takes it exclusive) rewrites the context under it.
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! A build holds the shared staging lock from its checks to the end of the engine build, so no
 //! stage rewrites the context in between; it builds only when the plan still has the sha256 make
-//! was generated with and the context on disk still has the plan's digest. Engine output goes to
+//! was generated with, its tag is the one this run's settings give, and the context on disk still
+//! has the plan's digest. Engine output goes to
 //! stdout and to the image's log; progress lines are `[n/N] <action> <tag>[: ok|: FAILED (see log)]`.
 
 use std::fs::File;
@@ -18,6 +19,7 @@ use crate::engine::{argv, exec, Engine};
 use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::labels::FLAVOR_LABEL;
 use crate::lock::{self, Access, StagingLock};
+use crate::model::Prepared;
 use crate::project::Project;
 
 /// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
@@ -114,8 +116,38 @@ impl<'a> Image<'a> {
         if build_plan::sha256_hex(&bytes) != self.args.plan {
             bail!("{}", self.changed());
         }
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("failed to read `{}`", path.display()))
+        let plan: BuildPlan = serde_json::from_slice(&bytes)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        self.check_tag(&plan)?;
+        Ok(plan)
+    }
+
+    /// Checks that the plan's tag is the one this run's settings (RELEASE, TAG_REGISTRY,
+    /// `<IMAGE>_TAG`…) give the image: another run may have staged the flavor with its own since
+    /// this run's `stage`, and its plan is then consistent but not what this run asked for.
+    fn check_tag(&self, plan: &BuildPlan) -> Result<()> {
+        let project = self.project;
+        let Some(text) = plan.label(FLAVOR_LABEL) else {
+            return Ok(());
+        };
+        let flavor = project.parse(text)?;
+        let prepared = Prepared::new(flavor, &project.config, &project.env, project.git(), true)?;
+        let wanted = prepared
+            .vars
+            .image_tags
+            .iter()
+            .find(|(image, _)| *image == plan.image)
+            .map(|(_, tag)| tag.as_str());
+        if wanted.is_some_and(|wanted| wanted != plan.tag) {
+            bail!(
+                "image `{}` of `{}` is staged as `{}`, not `{}` as this run asks (another matriochka run staged it with other settings): run make again",
+                plan.image,
+                self.path(&self.args.staging_dir).display(),
+                plan.tag,
+                wanted.unwrap_or_default()
+            );
+        }
+        Ok(())
     }
 
     fn changed(&self) -> String {
