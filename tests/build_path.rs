@@ -30,7 +30,7 @@ case "$1" in
     exit "${STUB_BUILD_STATUS:-0}";;
   push) echo "stub push"; exit "${STUB_PUSH_STATUS:-0}";;
   image) printf '%s\n' "$STUB_LABEL";;
-  images) printf '%s' "$STUB_IMAGES";;
+  images) printf '%s' "$STUB_IMAGES"; exit "${STUB_IMAGES_STATUS:-0}";;
   rmi) echo "Untagged: $2";;
 esac
 "#;
@@ -807,4 +807,63 @@ fn a_pinned_release_with_an_equals_sign_builds() {
         &format!("staging/{id}/core"),
         "{builds:?}"
     );
+}
+
+#[test]
+fn image_and_clean_errors() {
+    let test = staged(project());
+    let sha = plan_sha(&test, "core");
+    let test = test
+        .env("CONTAINER_ENGINE", " ")
+        .args(&[
+            "image",
+            "build",
+            &format!("staging/{ID}"),
+            "core",
+            "--plan",
+            &sha,
+        ])
+        .stdout("")
+        .stderr("error: no container engine: set CONTAINER_ENGINE to docker or podman\n")
+        .status(1);
+    test.run();
+    let test = test
+        .env("CONTAINER_ENGINE", "./engine")
+        .args(&["image", "push", "elsewhere/x", "core", "--plan", &sha])
+        .stdout("")
+        .stderr("error: staging dir `elsewhere/x` is not a directory below the staging root `staging`\n")
+        .status(1);
+    test.run();
+    let test = test
+        .args(&["image", "clean", &format!("staging/{ID}"), "core", "--plan", "0"])
+        .stdout("")
+        .stderr(&format!(
+            "error: context `staging/{ID}/core` changed since make read it (another matriochka run staged it): run make again\n"
+        ))
+        .status(1);
+    test.run();
+    let test = test
+        .env("STUB_IMAGES_STATUS", "1")
+        .args(&["clean", "--all"])
+        .stdout("")
+        .stderr(
+            "error: failed to list images: `./engine images --filter label=io.matriochka.flavor \
+             --format '{{.Repository}}:{{.Tag}}'` failed\n",
+        )
+        .status(1);
+    test.run();
+    assert!(
+        test.path()
+            .join(format!("staging/{ID}/flavor.mk"))
+            .is_file(),
+        "nothing removed"
+    );
+    test.args(&["clean"])
+        .stdout("")
+        .stderr(
+            "error: the following required arguments were not provided:\n  --all\n\n\
+             Usage: matriochka clean --all\n\nFor more information, try '--help'.\n",
+        )
+        .status(2)
+        .run();
 }
