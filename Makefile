@@ -8,6 +8,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules
+# Values are data, never make or shell code: a variable given on make's command line is taken
+# literally (make would expand a `$(shell …)` in it when it exports it to a recipe, even under
+# `make -n`); the others are read with $(value …) or reach matriochka through the environment.
+$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(eval override $(v) := $$(value $(v)))$(eval export $(v))))
 
 _M_HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 # This file, for the targets that run make again on it (build.all, push.all, release).
@@ -20,12 +24,21 @@ MATRIOCHKA ?= matriochka
 endif
 # The tool is rebuilt only when it is the checkout's own binary.
 _M_TOOL := $(filter $(_M_HERE)target/release/matriochka,$(MATRIOCHKA))
+# The image recipes of the generated fragments run it.
+export MATRIOCHKA
 
 STAGING_ROOT ?= staging
 ifeq ($(origin JOBS),undefined)
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 endif
+_M_DIGITS := 0 1 2 3 4 5 6 7 8 9
+_m_strip_digits = $(if $(2),$(call _m_strip_digits,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,10,$(2))),$(1))
+ifneq ($(call _m_strip_digits,$(value JOBS)x,$(_M_DIGITS))$(if $(value JOBS),,empty),x)
+$(error JOBS `$(value JOBS)` is not a number: set it to a count of parallel jobs)
+endif
+# Read by `matriochka modified` from the environment, never by the shell.
 VS_BRANCH ?=
+export VS_BRANCH
 # docker when its daemon answers, else podman when installed.
 # Detected once (a simple variable), not at each use.
 ifeq ($(origin CONTAINER_ENGINE),undefined)
@@ -114,18 +127,13 @@ clean.nones: ## Remove dangling images left by matriochka builds
 	$(_M_NEED_ENGINE)
 	$(CONTAINER_ENGINE) image prune --force --filter label=io.matriochka.flavor
 
-clean.all: ## Remove all staging dirs and every matriochka image tagged in TAG_REGISTRY
+clean.all: $(_M_TOOL) ## Remove all staging dirs and every matriochka image tagged in TAG_REGISTRY
 	$(_M_NEED_ENGINE)
-	@registry='$(or $(TAG_REGISTRY),ceph)'; \
-	$(CONTAINER_ENGINE) images --filter label=io.matriochka.flavor --format '{{.Repository}}:{{.Tag}}' \
-	| grep -E "^(localhost/)?$${registry//./\\.}/" | xargs -r $(CONTAINER_ENGINE) rmi
-	find $(STAGING_ROOT) -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
+	$(MATRIOCHKA) clean --all
 
-clean.nuke: ## Risky: like clean.all, for matriochka images of every registry
+clean.nuke: $(_M_TOOL) ## Risky: like clean.all, for matriochka images of every registry
 	$(_M_NEED_ENGINE)
-	$(CONTAINER_ENGINE) images --filter label=io.matriochka.flavor --format '{{.Repository}}:{{.Tag}}' \
-	| grep -v '<none>' | xargs -r $(CONTAINER_ENGINE) rmi
-	find $(STAGING_ROOT) -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
+	$(MATRIOCHKA) clean --nuke
 
 lint: stage ## cargo fmt --check, clippy, and shellcheck on staged shell scripts
 	cd $(_M_HERE) && cargo fmt --check && cargo clippy --all-targets -- -D warnings
@@ -153,7 +161,7 @@ show.flavors: $(_M_TOOL) ## List the buildable flavors
 	@$(MATRIOCHKA) show flavors
 
 flavors.modified: $(_M_TOOL) ## List the buildable flavors this branch changes (VS_BRANCH, FETCH=1)
-	@$(MATRIOCHKA) modified $(if $(VS_BRANCH),--vs '$(VS_BRANCH)') $(if $(filter 1,$(FETCH)),--fetch)
+	@$(MATRIOCHKA) modified $(if $(value VS_BRANCH),--vs "$$VS_BRANCH") $(if $(filter 1,$(value FETCH)),--fetch)
 
 # BuildKit: `docker buildx bake` on the bake file (README, "Building on a BuildKit cluster").
 # BAKE_ARGS reaches the shell as data (an environment variable split on blanks, no globbing),

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::command::{Command, GraphOutput, GraphQuery, Invocation, ModifiedOutput};
+use crate::command::{
+    Command, GraphOutput, GraphQuery, ImageAction, ImageArgs, Invocation, ModifiedOutput,
+};
 use crate::slice::Shard;
 
 // Examples name buildable flavors of the repository's own configuration (a test checks it).
@@ -118,6 +120,68 @@ pub enum CliCommand {
         /// Flavors (arguments, else $FLAVORS, else the default flavors)
         flavors: Vec<String>,
     },
+    /// Build, push or remove one staged image (what make's recipes run)
+    #[command(
+        subcommand,
+        after_help = "Example:\n  matriochka image build staging/squid-centos-9-x86_64 daemon-base --plan <sha256>"
+    )]
+    Image(ImageCommand),
+    /// Remove matriochka's images and everything below the staging root but its lock
+    #[command(after_help = "Example:\n  TAG_REGISTRY=quay.io/me matriochka clean --all")]
+    Clean {
+        /// Images tagged in $TAG_REGISTRY (default: ceph)
+        #[arg(long, required_unless_present = "nuke")]
+        all: bool,
+        /// Images of every registry (risky)
+        #[arg(long, conflicts_with = "all")]
+        nuke: bool,
+    },
+}
+
+/// The arguments every `image` action takes.
+#[derive(clap::Args, Debug)]
+pub struct ImageCli {
+    /// The flavor's staging dir
+    staging_dir: PathBuf,
+    /// The image
+    image: String,
+    /// sha256 of the image's build plan (`<staging dir>/.matriochka/<image>.json`) as make read it
+    #[arg(long, value_name = "SHA256")]
+    plan: String,
+    /// Shown in progress lines, as `[n/N]`
+    #[arg(long, value_name = "n/N")]
+    progress: Option<String>,
+    /// Print the engine command lines instead of running them
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Check the context against its plan and build it, under the shared staging lock
+    Build(ImageCli),
+    /// Push the image, with PUSH_RETRIES retries
+    Push(ImageCli),
+    /// Remove the image when it carries this flavor's label, and its stamp
+    Clean(ImageCli),
+}
+
+impl ImageCommand {
+    fn into_args(self) -> ImageArgs {
+        let (action, cli) = match self {
+            ImageCommand::Build(cli) => (ImageAction::Build, cli),
+            ImageCommand::Push(cli) => (ImageAction::Push, cli),
+            ImageCommand::Clean(cli) => (ImageAction::Clean, cli),
+        };
+        ImageArgs {
+            action,
+            staging_dir: cli.staging_dir,
+            image: cli.image,
+            plan: cli.plan,
+            progress: cli.progress,
+            dry_run: cli.dry_run,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,6 +257,10 @@ impl Cli {
             },
             CliCommand::Manifest { flavors } => Command::Manifest { flavors },
             CliCommand::CheckArches { flavors } => Command::CheckArches { flavors },
+            CliCommand::Image(image) => Command::Image(image.into_args()),
+            CliCommand::Clean { all: _, nuke } => Command::CleanAll {
+                every_registry: nuke,
+            },
         };
         Invocation {
             root: self.root,

@@ -21,6 +21,29 @@ pub enum ModifiedOutput {
     Make,
 }
 
+/// What `image` does to one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageAction {
+    Build,
+    Push,
+    Clean,
+}
+
+/// The arguments of `image build|push|clean`.
+#[derive(Debug)]
+pub struct ImageArgs {
+    pub action: ImageAction,
+    /// The flavor's staging dir, relative to the root.
+    pub staging_dir: PathBuf,
+    pub image: String,
+    /// The sha256 of the build plan make was generated with.
+    pub plan: String,
+    /// `n/N`, shown in progress lines.
+    pub progress: Option<String>,
+    /// Print the engine command lines instead of running them.
+    pub dry_run: bool,
+}
+
 /// The subcommands.
 #[derive(Debug)]
 pub enum Command {
@@ -63,6 +86,11 @@ pub enum Command {
     /// Check that this host can run each flavor's arch (natively or emulated).
     CheckArches {
         flavors: Vec<String>,
+    },
+    Image(ImageArgs),
+    /// Removes matriochka's images (of `TAG_REGISTRY`, or of every registry) and the staging root.
+    CleanAll {
+        every_registry: bool,
     },
 }
 

@@ -1,12 +1,15 @@
 //! matriochka: turns flavor tuples into staged build contexts and Makefile fragments.
 
 pub mod bake;
+pub mod build_plan;
 pub mod cache;
 pub mod changes;
 pub mod cli;
 pub mod command;
+pub mod commands;
 pub mod config;
 pub mod derived;
+pub mod engine;
 pub mod engine_manifest;
 pub mod exit_codes;
 pub mod flavor;

@@ -1,23 +1,29 @@
 //! Makefile fragments: `flavor.mk` per staged flavor and `build.mk` for the flavors of a run.
 //!
-//! Each image is a target with a stamp whose prerequisites are the image's context digest file
-//! (rewritten only when the context changes) and its parents' stamps, so make's `-j`, `-k`, `-n`
-//! and `--output-sync` do the scheduling. Every value reaching a recipe is validated upstream,
-//! quoted for the shell here and escaped for make; the text is the same bytes for the same input.
+//! Make schedules, matriochka acts: each image is a target with a stamp whose prerequisites are
+//! the image's context digest file (rewritten only when the context changes) and its parents'
+//! stamps, and whose recipe is one `$(MATRIOCHKA) image build|push|clean` line naming the image's
+//! build plan by its sha256. Every value written into a fragment is checked here first (letters,
+//! digits and `._+@/=-` only, `=` written `$(_M_EQ)`), so no value is ever read by make or a shell as code; the text is
+//! the same bytes for the same input.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::config::Config;
+use anyhow::{bail, Result};
+
+use crate::build_plan;
+use crate::config::{image_tag_override, Config};
 use crate::git::GitFacts;
-use crate::graph::DOCKERFILE;
-use crate::labels;
-use crate::stage::{StagedFlavor, CONTEXT_DIR};
+use crate::model::StagedFlavor;
 
 /// The per-flavor fragment, in each staging dir.
 pub const FLAVOR_MK: &str = "flavor.mk";
 /// The entry fragment, in the staging root.
 pub const BUILD_MK: &str = "build.mk";
+/// The directory, in each staging dir, of context digests and build plans.
+const CONTEXT_DIR: &str = build_plan::PLAN_DIR;
 
 /// Quotes for a POSIX shell, then escapes `$` for make.
 pub fn quote(value: &str) -> String {
@@ -25,122 +31,152 @@ pub fn quote(value: &str) -> String {
     format!("'{}'", single.replace('$', "$$"))
 }
 
+/// Checks that `value` can be written into a Makefile as a word, a target and a shell word alike:
+/// letters, digits and `._+@/=-` only (`=` written as `$(_M_EQ)` by [`mk`]). `what` names the
+/// value, `fix` says where it comes from.
+pub fn check_make_word(what: &str, value: &str, fix: &str) -> Result<()> {
+    check_chars(what, value, "._+@/=-", fix)?;
+    if value.is_empty() || value.starts_with('-') {
+        bail!("{what} `{value}` is empty or starts with `-`: change {fix}");
+    }
+    Ok(())
+}
+
+/// Checks that `value` holds only letters, digits and `extra`.
+fn check_chars(what: &str, value: &str, extra: &str, fix: &str) -> Result<()> {
+    let bad = value
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || extra.contains(c)));
+    if let Some(c) = bad {
+        bail!(
+            "{what} `{}` holds `{}`, which make or the shell would read as code: \
+             use only letters, digits and `{extra}`, in {fix}",
+            value.escape_debug(),
+            c.escape_debug()
+        );
+    }
+    Ok(())
+}
+
 fn path(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// The stamp of a built image: `<staging root>/.stamps/<id>/<image>`.
-fn stamp(config: &Config, id: &str, image: &str) -> String {
-    path(&config.staging_root.join(".stamps").join(id).join(image))
+/// A checked word as make reads it outside recipes: `=` (in pinned releases, `squid=19.2.1-1`)
+/// would make a rule an assignment, so it is written `$(_M_EQ)`, expanded once the line is read.
+fn mk(word: &str) -> String {
+    word.replace('=', "$(_M_EQ)")
 }
 
-/// `<staging root>/logs/<id>/<image>.log` for builds, `<image>.<action>.log` for other actions.
-fn log(config: &Config, id: &str, image: &str, action: &str) -> String {
-    let name = match action {
-        "build" => format!("{image}.log"),
-        _ => format!("{image}.{action}.log"),
-    };
-    path(&config.staging_root.join("logs").join(id).join(name))
+/// Every file a staged flavor's Makefile side needs, by path relative to its staging dir:
+/// `flavor.mk` and a build plan per image (`.matriochka/<image>.json`). Fails with one line when a
+/// value cannot be written into a Makefile.
+pub fn flavor_outputs(
+    config: &Config,
+    staged: &StagedFlavor,
+    git: &GitFacts,
+) -> Result<BTreeMap<String, String>> {
+    let plans = build_plan::plans(staged, git);
+    let mut outputs = BTreeMap::new();
+    let mut shas = BTreeMap::new();
+    for (image, plan) in &plans {
+        let json = plan.to_json();
+        shas.insert(image.clone(), build_plan::sha256_hex(json.as_bytes()));
+        outputs.insert(format!("{CONTEXT_DIR}/{image}.json"), json);
+    }
+    outputs.insert(FLAVOR_MK.to_string(), flavor_mk(config, staged, &shas)?);
+    Ok(outputs)
 }
 
-/// The fragment of one staged flavor.
-pub fn flavor_mk(config: &Config, staged: &StagedFlavor, git: &GitFacts) -> String {
+/// The fragment of one staged flavor; `shas` are the sha256 of each image's plan file.
+pub fn flavor_mk(
+    config: &Config,
+    staged: &StagedFlavor,
+    shas: &BTreeMap<String, String>,
+) -> Result<String> {
     let prepared = &staged.prepared;
     let id = prepared.id();
     let dir = prepared.vars.staging_dir();
+    let staging_root = &config.staging_root;
+    let dir_fix = "`layout.staging_dir` and the variables it names";
+    check_make_word("staging root", &path(staging_root), "`layout.staging_root`")?;
+    check_make_word("staging dir", &path(dir), dir_fix)?;
+    check_make_word("flavor id", &id, dir_fix)?;
     let tuple = prepared.flavor.tuple();
-    let var = |name: &str| prepared.vars.value(name).unwrap_or_default().to_string();
     let mut out = String::new();
+    // The flavor tuple was checked when parsed; a newline in a comment would end it.
     let _ = writeln!(
         out,
-        "# Generated by `matriochka stage` for {tuple}: do not edit."
+        "# Generated by `matriochka stage` for {}: do not edit.",
+        tuple.replace(['\n', '\r'], " ")
     );
+    // Recipes take the words as they are (quoted where needed); other lines take `mk(…)`.
+    let raw_id = id;
+    let id = mk(&raw_id);
     let _ = writeln!(out, "_M_IDS += {id}");
+    let _ = writeln!(out, "_M_DIR.{id} := {}", mk(&path(dir)));
     let names: Vec<&str> = staged
         .images
         .iter()
         .map(|image| image.name.as_str())
         .collect();
-    let _ = writeln!(out, "_M_DIR.{id} := {}", path(dir));
-    let content_ids = labels::content_ids(
-        &staged.images,
-        &labels::platform(staged),
-        &std::collections::BTreeMap::new(),
-    );
     for image in &staged.images {
         let name = &image.name;
+        check_make_word("image name", name, "`layout.images`")?;
+        // Only ever an argument of `$(call …)`, where `:` is plain text.
+        check_chars(
+            &format!("tag of image `{name}`"),
+            &image.tag,
+            "._+@/-:",
+            &format!(
+                "`layout.image_tag`, TAG_REGISTRY, RELEASE or {}",
+                image_tag_override(name)
+            ),
+        )?;
         let target = format!("{id}.{name}");
-        let stamp_file = stamp(config, &id, name);
-        let build_log = log(config, &id, name, "build");
-        let push_log = log(config, &id, name, "push");
-        let context = dir.join(name);
-        let digest_file = dir.join(CONTEXT_DIR).join(format!("{name}.sha256"));
+        let stamp = mk(&path(&build_plan::stamp(staging_root, &raw_id, name)));
+        let digest_file = mk(&path(&dir.join(CONTEXT_DIR).join(format!("{name}.sha256"))));
         let parents: String = image
             .parents
             .iter()
-            .map(|parent| format!(" {}", stamp(config, &id, parent)))
+            .map(|parent| {
+                let stamp = build_plan::stamp(staging_root, &raw_id, parent);
+                format!(" {}", mk(&path(&stamp)))
+            })
             .collect();
-        let tag = quote(&image.tag);
-        let labels = labels::image_labels(staged, image, &content_ids[name], git);
-        let labels: String = labels
-            .iter()
-            .map(|(key, value)| format!(" --label {}", quote(&format!("{key}={value}"))))
-            .collect();
-        let pull = if image.external_base {
-            "$(_M_PULL)"
-        } else {
-            ""
-        };
-        let _ = writeln!(out);
-        let _ = writeln!(out, "_M_IMAGES.{id} += {name}");
-        let _ = writeln!(out, "_M_STAMP.{target} := {stamp_file}");
         let parent_targets: Vec<String> = image
             .parents
             .iter()
             .map(|parent| format!("{id}.{parent}"))
             .collect();
+        let sha = &shas[name];
+        let action = |verb: &str, progress: bool| {
+            format!(
+                "\t+@$(MATRIOCHKA) image {verb} {} {name} --plan {sha}{}$(_M_DRY_RUN)",
+                path(dir),
+                if progress {
+                    " --progress $(_M_N.$@)/$(_M_TOTAL)"
+                } else {
+                    ""
+                }
+            )
+        };
+        let _ = writeln!(out);
+        let _ = writeln!(out, "_M_IMAGES.{id} += {name}");
+        let _ = writeln!(out, "_M_STAMP.{target} := {stamp}");
         let _ = writeln!(out, "_M_PARENTS.{target} := {}", parent_targets.join(" "));
         let _ = writeln!(out, ".PHONY: build.{target} push.{target} clean.{target}");
-        let _ = writeln!(out, "build.{target}: {stamp_file}");
+        let _ = writeln!(out, "build.{target}: {stamp}");
         let _ = writeln!(
             out,
-            "{stamp_file}: {}{parents} $(call _m_missing,{})",
-            path(&digest_file),
+            "{stamp}: {digest_file}{parents} $(call _m_missing,{})",
             image.tag
         );
-        let _ = writeln!(out, "\t@$(call _m_start,build,{tag},{})", quote(&build_log));
-        let _ = writeln!(
-            out,
-            "\t@set -o pipefail; if $(CONTAINER_ENGINE) build --platform {} -t {tag} --file {} {pull}\
-             $(_M_PROXY_ARGS){labels} $(BUILD_ARGS) {} 2>&1 | tee -a {}; \
-             then mkdir -p {} && touch {}; $(call _m_end,build,{tag},ok); \
-             else $(call _m_end,build,{tag},FAILED (see {build_log})); exit 1; fi",
-            quote(&format!("linux/{}", var("GO_ARCH"))),
-            quote(&path(&context.join(DOCKERFILE))),
-            quote(&path(&context)),
-            quote(&build_log),
-            quote(&path(Path::new(&stamp_file).parent().unwrap())),
-            quote(&stamp_file),
-        );
+        let _ = writeln!(out, "{}", action("build", true));
         let _ = writeln!(out, "push.{target}:");
-        let _ = writeln!(out, "\t@$(call _m_start,push,{tag},{})", quote(&push_log));
-        let _ = writeln!(
-            out,
-            "\t@set -o pipefail; try=0; until $(CONTAINER_ENGINE) push $(PUSH_ARGS) {tag} 2>&1 | tee -a {}; do \
-             try=$$((try + 1)); if [ $$try -gt $(PUSH_RETRIES) ]; then $(call _m_end,push,{tag},FAILED (see {push_log})); exit 1; fi; \
-             echo \"push {} failed, retry $$try of $(PUSH_RETRIES) in $$((try * 2))s\"; sleep $$((try * 2)); done; \
-             $(call _m_end,push,{tag},ok)",
-            quote(&push_log),
-            image.tag,
-        );
+        let _ = writeln!(out, "{}", action("push", true));
         let _ = writeln!(out, "clean.{target}:");
-        let _ = writeln!(
-            out,
-            "\t@if [ \"$$($(CONTAINER_ENGINE) image inspect --format '{{{{index .Config.Labels \"io.matriochka.flavor\"}}}}' {tag} 2>/dev/null)\" = {} ]; \
-             then $(CONTAINER_ENGINE) rmi {tag}; fi; rm -f {}",
-            quote(&tuple),
-            quote(&stamp_file),
-        );
+        let _ = writeln!(out, "{}", action("clean", false));
     }
     let _ = writeln!(out);
     let _ = writeln!(out, ".PHONY: build.{id} push.{id} clean.{id}");
@@ -161,13 +197,18 @@ pub fn flavor_mk(config: &Config, staged: &StagedFlavor, git: &GitFacts) -> Stri
         out,
         "\trm -rf {} {} {}",
         quote(&path(dir)),
-        quote(&path(&config.staging_root.join(".stamps").join(&id))),
-        quote(&path(&config.staging_root.join("logs").join(&id)))
+        quote(&path(&staging_root.join(".stamps").join(&raw_id))),
+        quote(&path(&staging_root.join("logs").join(&raw_id)))
     );
-    out
+    Ok(out)
 }
 
+/// Make code that turns every variable given on make's command line into plain data: make would
+/// otherwise expand a `$(shell …)` in it, even under `make -n`, when it exports it to a recipe.
+pub const LITERAL_COMMAND_LINE: &str = "$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(eval override $(v) := $$(value $(v)))$(eval export $(v))))";
+
 /// The entry fragment for the flavors of a run: shared rules, then each flavor's `flavor.mk`.
+/// Paths and image names were checked by [`flavor_mk`].
 pub fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
     let images = config.images.join(" ");
     let mut out = String::new();
@@ -178,26 +219,28 @@ pub fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
     out.push_str(&format!(
         r#"SHELL := /bin/bash
 .DEFAULT_GOAL := build
+# Values reach matriochka and the engine as data, never as make code: read through $(value …).
+{LITERAL_COMMAND_LINE}
+MATRIOCHKA ?= matriochka
 CONTAINER_ENGINE ?= docker
-PUSH_RETRIES ?= 3
+_M_EQ := =
 _M_ALL_IMAGES := {images}
-_M_SELECTED := $(or $(IMAGES),$(_M_ALL_IMAGES))
-ifneq ($(filter-out $(_M_ALL_IMAGES),$(IMAGES)),)
-$(error unknown image(s) in IMAGES: $(filter-out $(_M_ALL_IMAGES),$(IMAGES)); known: $(_M_ALL_IMAGES))
+_M_SELECTED := $(or $(value IMAGES),$(_M_ALL_IMAGES))
+ifneq ($(filter-out $(_M_ALL_IMAGES),$(value IMAGES)),)
+$(error unknown image(s) in IMAGES: $(filter-out $(_M_ALL_IMAGES),$(value IMAGES)); known: $(_M_ALL_IMAGES))
 endif
-_M_PULL := $(if $(filter 0,$(PULL)),,--pull )
-_M_PROXY_ARGS := $(strip $(foreach v,HTTP_PROXY HTTPS_PROXY FTP_PROXY NO_PROXY http_proxy https_proxy ftp_proxy no_proxy,$(if $($(v)),--build-arg $(v) )))
+# Under `make -n` (or -t, -q), matriochka prints the engine command lines instead of running them.
+_M_FLAGS := $(firstword -$(MAKEFLAGS))
+_M_DRY_RUN := $(if $(findstring n,$(_M_FLAGS))$(findstring t,$(_M_FLAGS))$(findstring q,$(_M_FLAGS)), --dry-run)
 _M_EXISTING := $(shell $(CONTAINER_ENGINE) images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 2>/dev/null)
 # An image missing from the engine (or FORCE=1) is rebuilt even when its stamp is up to date.
-_m_missing = $(if $(FORCE),_m_force,$(if $(filter $(1) localhost/$(1) docker.io/$(1) docker.io/library/$(1),$(_M_EXISTING)),,_m_force))
-_m_start = mkdir -p "$$(dirname $(3))" && : > $(3) && echo "[$(_M_N.$@)/$(_M_TOTAL)] $(1) "$(2)
-_m_end = echo "[$(_M_N.$@)/$(_M_TOTAL)] $(1) "$(2)": $(3)"
+_m_missing = $(if $(value FORCE),_m_force,$(if $(filter $(1) localhost/$(1) docker.io/$(1) docker.io/library/$(1),$(_M_EXISTING)),,_m_force))
 .PHONY: _m_force build push clean
 _m_force:
 "#
     ));
     for dir in staging_dirs {
-        let _ = writeln!(out, "include {}", path(&dir.join(FLAVOR_MK)));
+        let _ = writeln!(out, "include {}", mk(&path(&dir.join(FLAVOR_MK))));
     }
     out.push_str(
         r#"
@@ -208,9 +251,10 @@ _M_ORDERED := $(foreach id,$(_M_IDS),$(foreach image,$(_M_IMAGES.$(id)),$(filter
 _M_TOTAL := $(words $(_M_ORDERED))
 # A push starts only after every build of the set succeeded.
 _M_PUSH_AFTER := $(foreach t,$(_M_ORDERED),$(_M_STAMP.$(t)))
-$(foreach t,$(_M_ORDERED),$(eval push.$(t): $(_M_PUSH_AFTER)))
+# Names are passed to eval unexpanded ($$): a `=` in them must not turn a rule into an assignment.
+$(foreach t,$(_M_ORDERED),$(eval push.$$(t): $$(_M_PUSH_AFTER)))
 _M_SEQ :=
-$(foreach t,$(_M_ORDERED),$(eval _M_SEQ += x)$(eval _M_N.$(_M_STAMP.$(t)) := $(words $(_M_SEQ)))$(eval _M_N.push.$(t) := $(words $(_M_SEQ))))
+$(foreach t,$(_M_ORDERED),$(eval _M_SEQ += x)$(eval _M_N.$$(_M_STAMP.$$(t)) := $(words $(_M_SEQ)))$(eval _M_N.push.$$(t) := $(words $(_M_SEQ))))
 
 build: $(foreach id,$(_M_IDS),build.$(id))
 push: $(foreach id,$(_M_IDS),push.$(id))
@@ -229,5 +273,42 @@ mod tests {
         assert_eq!(quote("plain"), "'plain'");
         assert_eq!(quote("it's $HOME"), r"'it'\''s $$HOME'");
         assert_eq!(quote("a\nb"), "'a b'");
+    }
+
+    #[test]
+    fn make_words() {
+        assert!(check_make_word("staging dir", "staging/squid=19.2-centos_9.x+y@z", "x").is_ok());
+        assert_eq!(mk("staging/squid=19.2-1"), "staging/squid$(_M_EQ)19.2-1");
+        for (value, c) in [
+            ("staging/a$(shell touch PWNED)", "$"),
+            ("staging/a#b", "#"),
+            ("staging/a:b", ":"),
+            ("staging/a b", " "),
+            ("staging/%", "%"),
+            ("staging/a\\b", "\\\\"),
+            ("staging/a'b", "\\'"),
+            ("staging/a\"b", "\\\""),
+            ("staging/a\nb", "\\n"),
+            ("staging/a,b", ","),
+            ("staging/~a", "~"),
+            ("staging/a;b", ";"),
+            ("staging/a*", "*"),
+        ] {
+            let err = check_make_word("staging dir", value, "`layout.staging_dir`").unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "staging dir `{}` holds `{c}`, which make or the shell would read as code: \
+                     use only letters, digits and `._+@/=-`, in `layout.staging_dir`",
+                    value.escape_debug()
+                )
+            );
+        }
+        assert_eq!(
+            check_make_word("flavor id", "-x", "`layout.staging_dir`")
+                .unwrap_err()
+                .to_string(),
+            "flavor id `-x` is empty or starts with `-`: change `layout.staging_dir`"
+        );
     }
 }

@@ -97,6 +97,10 @@ pub fn execute(
             err,
         ),
         Command::CheckArches { flavors } => crate::slice::check_arches(project, flavors, err),
+        Command::Image(args) => crate::commands::image::command(project, args, out, err),
+        Command::CleanAll { every_registry } => {
+            crate::commands::clean::clean_all(project, *every_registry, out, err)
+        }
     }
 }
 
@@ -288,11 +292,7 @@ fn stage_one(
     let staged = stage::compute_on(tree, config, prepared, &layers)?;
     let sources = stage::files_sources(&staged, git);
     let digests = stage::digest_files(&staged);
-    let mut extra = std::collections::BTreeMap::new();
-    extra.insert(
-        makefile::FLAVOR_MK.to_string(),
-        makefile::flavor_mk(config, &staged, git),
-    );
+    let extra = makefile::flavor_outputs(config, &staged, git)?;
     let outputs = stage::outputs(&staged, &sources, &extra, &digests);
     let base = project.root().join(dir);
     let stats = stage::write_dir(project.root(), &config.staging_root, dir, &outputs, temps)?;

@@ -41,8 +41,8 @@ fn project() -> Test {
 }
 
 const STAGED: &str = "
-    staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
-    staged staging/squid-centos-9-aarch64: 6 written, 0 unchanged, 0 removed
+    staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
+    staged staging/squid-centos-9-aarch64: 8 written, 0 unchanged, 0 removed
     wrote staging/docker-bake.json: 4 targets of 2 flavors
 ";
 
@@ -198,8 +198,8 @@ fn bake_writes_the_golden_file_for_a_parent_child_chain_on_two_arches() {
         .args(&["bake", X86, ARM])
         .stdout(
             "
-            staged staging/squid-centos-9-x86_64: 0 written, 6 unchanged, 0 removed
-            staged staging/squid-centos-9-aarch64: 0 written, 6 unchanged, 0 removed
+            staged staging/squid-centos-9-x86_64: 0 written, 8 unchanged, 0 removed
+            staged staging/squid-centos-9-aarch64: 0 written, 8 unchanged, 0 removed
             unchanged staging/docker-bake.json: 4 targets of 2 flavors
             ",
         )
@@ -281,7 +281,7 @@ fn bake_cache_adds_a_registry_cache_per_target() {
         .args(&["bake", X86])
         .stdout(
             "
-            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
             wrote staging/docker-bake.json: 2 targets of 1 flavors
             ",
         )
@@ -325,7 +325,7 @@ fn proxies_become_bake_variables_and_their_values_stay_out_of_the_file() {
         .args(&["bake", X86])
         .stdout(
             "
-            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
             wrote staging/docker-bake.json: 2 targets of 1 flavors
             ",
         )
@@ -368,7 +368,7 @@ fn interpolation_in_labels_is_escaped_for_bake() {
         .args(&["bake", X86])
         .stdout(
             "
-            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
             wrote staging/docker-bake.json: 2 targets of 1 flavors
             ",
         )
@@ -391,7 +391,7 @@ fn an_image_named_like_a_group_is_an_error() {
         )
         .write("templates/src/default/Dockerfile", "FROM __ENV_[BASE_IMAGE]__\n")
         .args(&["bake", X86])
-        .stdout("staged staging/squid-centos-9-x86_64: 4 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 0 unchanged, 0 removed\n")
         .stderr(
             "error: bake name `default` stands for both the group of every target and the image name `default`: rename one of them\n",
         )
@@ -507,7 +507,7 @@ fn make_bake_passes_bake_args_as_data() {
         before,
         [
             format!("BAKE_CACHE=\"$_M_BAKE_CACHE\" {} bake", matriochka.display()).as_str(),
-            "staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed",
+            "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed",
             "wrote staging/docker-bake.json: 2 targets of 1 flavors",
             "set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file \"$_M_BAKE_FILE\" $_M_BAKE_ARGS",
         ]

@@ -28,8 +28,8 @@ fn derived_variable_selects_a_layer_and_fills_templates() {
         )
         .args(&["stage", SQUID, "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04"])
         .stdout(
-            "staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n\
-             staged staging/squid-ubuntu-22.04-x86_64: 6 written, 0 unchanged, 0 removed\n",
+            "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n\
+             staged staging/squid-ubuntu-22.04-x86_64: 8 written, 0 unchanged, 0 removed\n",
         )
         .stderr("");
     test.run();

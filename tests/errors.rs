@@ -20,7 +20,7 @@ fn staged() -> Test {
         .write("templates/rel/squid/centos/.keep", "")
         .write("templates/rel/reef/.keep", "")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n");
     test.run();
     test
 }
@@ -158,7 +158,7 @@ fn one_failing_flavor_does_not_stop_the_others_but_fails_the_run() {
         .write("templates/rel/squid/core/__INSTALL__", "RUN __MISSING__\n")
         .args(&["stage", reef, SQUID])
         .status(1)
-        .stdout("staged staging/reef-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/reef-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n")
         .stderr(
             "
             error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/rel/squid/core/__INSTALL__:1: fragment `__MISSING__` not found (staged as `core/__INSTALL__`; searched `templates/src`, `templates/src/core`, `templates/rel/ALL`, `templates/rel/ALL/core`, `templates/rel/ALL/centos`, `templates/rel/ALL/centos/core`, `templates/rel/ALL/centos/9`, `templates/rel/ALL/centos/9/core`, `templates/rel/squid`, `templates/rel/squid/core`, `templates/rel/squid/centos`, `templates/rel/squid/centos/core`)

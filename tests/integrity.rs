@@ -206,7 +206,7 @@ fn a_stage_waits_while_another_run_holds_the_staging_root() {
     assert_eq!(rest, "");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n"
+        "staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n"
     );
     assert!(output.status.success());
 }
@@ -265,9 +265,9 @@ fn a_lone_stage_after_concurrent_stages_gives_what_a_clean_stage_gives() {
             .args(&["stage", SQUID, REEF, UBUNTU])
             .stdout(
                 "
-                staged staging/squid-centos-9-x86_64: 0 written, 18 unchanged, 0 removed
-                staged staging/reef-centos-9-x86_64: 0 written, 17 unchanged, 0 removed
-                staged staging/squid-ubuntu-22.04-x86_64: 0 written, 18 unchanged, 0 removed
+                staged staging/squid-centos-9-x86_64: 0 written, 20 unchanged, 0 removed
+                staged staging/reef-centos-9-x86_64: 0 written, 19 unchanged, 0 removed
+                staged staging/squid-ubuntu-22.04-x86_64: 0 written, 20 unchanged, 0 removed
                 ",
             )
             .stderr("");
@@ -400,7 +400,7 @@ fn temporaries_of_a_killed_run_are_removed_by_the_next_run() {
         .write("staging/.tmp/4242-0", "partial")
         .write(&format!("{DIR}/core/.tmp-matriochka-4242-big"), "partial")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 1 removed\n")
+        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 1 removed\n")
         .stderr("");
     test.run();
     assert_eq!(temporaries(test.path()), Vec::<PathBuf>::new());
@@ -412,7 +412,7 @@ fn a_template_named_like_a_staging_temporary_is_staged_and_removed_when_gone() {
     let test = project(0)
         .write("templates/src/core/.tmp-matriochka-1-notes", "notes\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/squid-centos-9-x86_64: 11 written, 0 unchanged, 0 removed\n")
         .stderr("");
     test.run();
     assert_eq!(
@@ -425,7 +425,7 @@ fn a_template_named_like_a_staging_temporary_is_staged_and_removed_when_gone() {
     )
     .unwrap();
     let test =
-        test.stdout("staged staging/squid-centos-9-x86_64: 3 written, 5 unchanged, 1 removed\n");
+        test.stdout("staged staging/squid-centos-9-x86_64: 5 written, 5 unchanged, 1 removed\n");
     test.run();
     assert!(!test
         .path()
@@ -439,7 +439,7 @@ fn a_failed_write_leaves_the_flavor_without_digests_or_manifest_and_the_next_run
     age_templates();
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 11 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/squid-centos-9-x86_64: 13 written, 0 unchanged, 0 removed\n")
         .stderr("");
     test.run();
     assert!(test.path().join(MANIFEST).is_file());
@@ -486,7 +486,7 @@ fn a_failed_write_leaves_the_flavor_without_digests_or_manifest_and_the_next_run
         &[SQUID],
     );
     let test = test
-        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 8 unchanged, 0 removed\n")
+        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 8 unchanged, 0 removed\n")
         .stderr("");
     test.run();
     assert_same(&staged(&test), &clean, "restaged fully");
@@ -527,7 +527,7 @@ fn a_binary_rewritten_in_place_is_noticed_by_the_fast_path() {
         (meta.ino(), meta.ctime(), meta.ctime_nsec())
     };
     let recorded = manifest();
-    let no_op = "staged staging/squid-centos-9-x86_64: 0 written, 8 unchanged, 0 removed\n";
+    let no_op = "staged staging/squid-centos-9-x86_64: 0 written, 10 unchanged, 0 removed\n";
     assert_eq!(run(&test), no_op);
     assert_eq!(
         manifest(),

@@ -3,6 +3,7 @@
 mod common;
 
 mod bake;
+mod build_path;
 mod ceph_templates;
 mod derived;
 mod errors;

@@ -61,8 +61,8 @@ fn normalized(text: &str) -> String {
 /// `push`: the pushed reference), in order.
 fn references(text: &str, verb: &str) -> Vec<String> {
     let pattern = match verb {
-        "build" => r" build .*?-t '([^']+)'",
-        _ => r" push (?:--?[a-z-]+(?:=\S+)? )*'([^']+)'",
+        "build" => r" build .*?-t (\S+)",
+        _ => r" push (?:--?[a-z-]+(?:=\S+)? )*(\S+)$",
     };
     let pattern = regex::Regex::new(pattern).unwrap();
     engine_lines(text, verb)
@@ -105,17 +105,20 @@ fn dry_run_prints_docker_builds_in_dependency_order() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(references(&out, "build"), [CORE, APP], "{out}");
     let builds = engine_lines(&out, "build");
-    let core = "set -o pipefail; if docker build --platform 'linux/amd64' -t 'ceph/core:test-squid-centos-stream9-x86_64' \
-                --file 'staging/squid-centos-9-x86_64/core/Dockerfile' --pull --label 'org.opencontainers.image.title=core' \
-                --label 'org.opencontainers.image.version=test' --label 'org.opencontainers.image.revision=Unknown commit hash' \
-                --label 'org.opencontainers.image.source=Unknown repo' --label 'org.opencontainers.image.created=' \
-                --label 'io.matriochka.flavor=squid,x86_64,centos,9,quay.io,centos/centos,stream9' --label 'io.matriochka.context=sha256:";
+    assert_eq!(builds.len(), 2, "{out}");
+    let core = "docker build --platform linux/amd64 -t ceph/core:test-squid-centos-stream9-x86_64 \
+                --file staging/squid-centos-9-x86_64/core/Dockerfile --pull \
+                --label io.matriochka.content-id=sha256:";
     assert!(builds[0].starts_with(core), "{}", builds[0]);
     assert!(builds[0].contains(
-        "--label 'io.matriochka.git-clean=False' 'staging/squid-centos-9-x86_64/core' 2>&1 | tee -a 'staging/logs/squid-centos-9-x86_64/core.log'"
-    ));
+        "--label io.matriochka.flavor=squid,x86_64,centos,9,quay.io,centos/centos,stream9 \
+         --label io.matriochka.git-clean=False --label org.opencontainers.image.created= \
+         --label 'org.opencontainers.image.revision=Unknown commit hash' \
+         --label 'org.opencontainers.image.source=Unknown repo' --label org.opencontainers.image.title=core \
+         --label org.opencontainers.image.version=test staging/squid-centos-9-x86_64/core"
+    ), "{}", builds[0]);
     assert!(
-        builds[1].contains("-t 'ceph/app:test-squid-centos-stream9-x86_64'"),
+        builds[1].contains("-t ceph/app:test-squid-centos-stream9-x86_64 "),
         "the child comes second"
     );
     assert!(
@@ -131,9 +134,10 @@ fn dry_run_prints_docker_builds_in_dependency_order() {
         assert!(status.success(), "not valid shell: {line}");
     }
     assert!(
-        out.contains("echo \"[1/2] build \"'ceph/core:test-squid-centos-stream9-x86_64'"),
+        out.contains("matriochka image build staging/squid-centos-9-x86_64 core --plan "),
         "{out}"
     );
+    assert!(out.contains(" --progress 1/2 --dry-run\n"), "{out}");
 }
 
 #[test]
@@ -154,17 +158,17 @@ fn options_reach_the_build_command() {
     let builds = engine_lines(&out, "build");
     assert!(!builds[0].contains("--pull"), "{}", builds[0]);
     assert!(
-        builds[0].contains("-t 'registry.example:5000/team/core:pinned'"),
+        builds[0].contains("-t registry.example:5000/team/core:pinned "),
         "{}",
         builds[0]
     );
     assert!(
-        builds[0].contains(" --build-arg HTTPS_PROXY --label"),
+        builds[0].contains(" --build-arg HTTPS_PROXY --label "),
         "{}",
         builds[0]
     );
     assert!(
-        builds[0].contains(" --network=host 'staging/"),
+        builds[0].contains(" --network=host staging/"),
         "{}",
         builds[0]
     );
@@ -191,13 +195,8 @@ fn pushes_come_after_every_build_of_the_set() {
         .unwrap();
     assert!(last_build < first_push, "{out}");
     assert!(
-        lines[first_push]
-            .contains("docker push --quiet 'ceph/core:test-squid-centos-stream9-x86_64'"),
+        lines[first_push] == "docker push --quiet ceph/core:test-squid-centos-stream9-x86_64",
         "{out}"
-    );
-    assert!(
-        lines[first_push].contains("if [ $try -gt 3 ]"),
-        "three retries by default: {out}"
     );
 }
 
@@ -235,7 +234,7 @@ fn unknown_image_in_images() {
         &unindent(
             "
             <matriochka> stage
-            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
             make --no-print-directory -f staging/build.mk build
             staging/build.mk:N: *** unknown image(s) in IMAGES: ap; known: core app.  Stop.
             make: *** [<repo>/Makefile:N: build] Error 2
@@ -253,7 +252,7 @@ fn no_engine_is_a_one_line_error_and_stage_still_works() {
     assert_text(&normalized(&out), &unindent(
             "
             <matriochka> stage
-            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
+            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
             <repo>/Makefile:N: *** no container engine: install docker or podman, or run `make stage` to stage without building.  Stop.
             ",
         ), "make output");
@@ -264,7 +263,7 @@ fn no_engine_is_a_one_line_error_and_stage_still_works() {
         &unindent(
             "
             <matriochka> stage
-            staged staging/squid-centos-9-x86_64: 0 written, 6 unchanged, 0 removed
+            staged staging/squid-centos-9-x86_64: 0 written, 8 unchanged, 0 removed
             ",
         ),
         "make output",

@@ -22,7 +22,7 @@ fn staged() -> Test {
         )
         .write("templates/rel/ALL/conf", "conf\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n")
         .stderr("");
     test.run();
     test
@@ -133,7 +133,7 @@ fn stage_matches_a_clean_stage(test: Test, stdout: &str, files: &[&str]) -> Test
     sources.sort();
     assert_eq!(sources, files, "files-sources lists what is on disk");
     std::fs::remove_dir_all(test.path().join("staging")).unwrap();
-    let count = files.len() + 4;
+    let count = files.len() + 6;
     let test = test.stdout(&format!(
         "staged staging/squid-centos-9-x86_64: {count} written, 0 unchanged, 0 removed\n"
     ));
@@ -155,14 +155,14 @@ fn a_file_and_a_directory_of_the_same_name_alternated_and_listed_files_not_on_di
         .write("templates/rel/squid/core/x", "file x\n");
     let test = stage_matches_a_clean_stage(
         test,
-        "staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n",
+        "staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n",
         &["app/Dockerfile", "core/Dockerfile", "core/x"],
     );
     test.expect_file(&format!("{DIR}/core/x"), "file x\n");
     // Again: the same result every time.
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 7 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 9 unchanged, 0 removed\n");
     test.run();
 
     // Switched: the directory is now the more specific one, and hides the file.
@@ -182,7 +182,7 @@ fn a_file_and_a_directory_of_the_same_name_alternated_and_listed_files_not_on_di
         .write("templates/rel/squid/core/x/z/w", "w\n");
     let test = stage_matches_a_clean_stage(
         test,
-        "staged staging/squid-centos-9-x86_64: 5 written, 3 unchanged, 1 removed\n",
+        "staged staging/squid-centos-9-x86_64: 6 written, 4 unchanged, 1 removed\n",
         &[
             "app/Dockerfile",
             "core/Dockerfile",
@@ -200,7 +200,7 @@ fn a_file_and_a_directory_of_the_same_name_alternated_and_listed_files_not_on_di
         .write("templates/rel/squid/core/x", "file x\n");
     stage_matches_a_clean_stage(
         test,
-        "staged staging/squid-centos-9-x86_64: 4 written, 3 unchanged, 2 removed\n",
+        "staged staging/squid-centos-9-x86_64: 5 written, 4 unchanged, 2 removed\n",
         &["app/Dockerfile", "core/Dockerfile", "core/x"],
     );
 }
@@ -214,7 +214,7 @@ fn a_loose_file_and_a_directory_of_an_image_in_one_layer_clashed() {
         .write("templates/src/core/x/y", "y\n");
     let test = stage_matches_a_clean_stage(
         test,
-        "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n",
+        "staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n",
         &["app/Dockerfile", "app/x", "core/Dockerfile", "core/x/y"],
     );
     test.expect_file(&format!("{DIR}/app/x"), "loose x\n");
@@ -229,7 +229,7 @@ fn a_tera_file_and_a_directory_of_its_name_clashed() {
         .write("templates/rel/squid/core/x.tera", "{{ DISTRO }}\n");
     let test = stage_matches_a_clean_stage(
         test,
-        "staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n",
+        "staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n",
         &["app/Dockerfile", "core/Dockerfile", "core/x"],
     );
     test.expect_file(&format!("{DIR}/core/x"), "centos\n");
@@ -254,7 +254,7 @@ fn a_submodule_git_file_was_staged_into_the_context() {
         .write("templates/rel/ALL/core/.gitignore", "*.o\n");
     stage_matches_a_clean_stage(
         test,
-        "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n",
+        "staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n",
         &[
             "app/Dockerfile",
             "core/.gitignore",
@@ -330,7 +330,7 @@ fn a_chain_of_100_fragments_is_fine() {
     }
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 4 written, 4 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 4 unchanged, 0 removed\n");
     test.run();
     test.expect_file(&format!("{DIR}/core/Dockerfile"), "FROM scratch\nend\n");
 }
@@ -411,7 +411,7 @@ fn branch_makes_release(branch: &str, release: &str) {
     let tag = |image: &str| format!("ceph/{image}:{release}-squid-centos-stream9-x86_64");
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n")
         .stderr("");
     test.run();
     let test = test

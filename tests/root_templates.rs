@@ -195,7 +195,7 @@ const DAEMON: &[&str] = &["daemon"];
 fn stage_plan_and_show_with_the_templates_at_the_root() {
     let repo = Repo::new().check(
         &["stage"],
-        "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n",
+        "staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n",
         "",
         0,
     );
@@ -231,7 +231,7 @@ fn stage_plan_and_show_with_the_templates_at_the_root() {
     let commit = repo.git(&["rev-parse", "HEAD"]);
     repo.check(
         &["stage", UBUNTU],
-        "staged staging/squid-ubuntu-22.04-x86_64: 7 written, 0 unchanged, 0 removed\n",
+        "staged staging/squid-ubuntu-22.04-x86_64: 9 written, 0 unchanged, 0 removed\n",
         "",
         0,
     )
@@ -283,7 +283,7 @@ fn the_fast_path_with_the_templates_at_the_root() {
     std::thread::sleep(Duration::from_millis(1100));
     let repo = repo.check(
         &["stage", SQUID],
-        "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n",
+        "staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n",
         "",
         0,
     );
@@ -293,7 +293,7 @@ fn the_fast_path_with_the_templates_at_the_root() {
         .join(SQUID_DIR)
         .join(".matriochka/manifest");
     let inode = std::fs::metadata(&manifest).unwrap().ino();
-    let no_op = "staged staging/squid-centos-9-x86_64: 0 written, 8 unchanged, 0 removed\n";
+    let no_op = "staged staging/squid-centos-9-x86_64: 0 written, 10 unchanged, 0 removed\n";
     let repo = repo.check(&["stage", SQUID], no_op, "", 0);
     assert_eq!(
         std::fs::metadata(&manifest).unwrap().ino(),
@@ -304,7 +304,7 @@ fn the_fast_path_with_the_templates_at_the_root() {
     let repo = repo
         .check(
             &["stage", REEF],
-            "staged staging/reef-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n",
+            "staged staging/reef-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n",
             "",
             0,
         )
@@ -313,7 +313,7 @@ fn the_fast_path_with_the_templates_at_the_root() {
     let repo = repo.write("src/daemon/entrypoint.sh", "#!/bin/sh\nexec tini \"$@\"\n");
     repo.check(
         &["stage", SQUID],
-        "staged staging/squid-centos-9-x86_64: 4 written, 4 unchanged, 0 removed\n",
+        "staged staging/squid-centos-9-x86_64: 6 written, 4 unchanged, 0 removed\n",
         "",
         0,
     );
@@ -473,7 +473,7 @@ buildable = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9"]
         .write("squid/daemon/Dockerfile", "FROM scratch\n")
         .write("reef/daemon/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos: 4 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos: 5 written, 0 unchanged, 0 removed\n");
     test.run();
     let absolute = test.path().join("flavors/matriochka.toml");
     let absolute = absolute.to_str().unwrap();
@@ -522,7 +522,7 @@ fn templates_written_with_a_dot_prefix() {
     }
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n");
     test.run();
     assert!(Path::new(&test.path().join(SQUID_DIR).join("daemon/extra.conf")).is_file());
 }
@@ -549,7 +549,7 @@ fn graph_and_bake_with_the_templates_at_the_root() {
         )
         .check(
             &["bake", SQUID],
-            "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n\
+            "staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n\
              wrote staging/docker-bake.json: 2 targets of 1 flavors\n",
             "",
             0,

@@ -51,7 +51,7 @@ fn layered() -> Test {
 fn layer_precedence_at_every_level_and_image_subtrees() {
     let test = layered().args(&["stage", SQUID]).stdout(
         "
-        staged staging/squid-centos-9-x86_64: 12 written, 0 unchanged, 0 removed
+        staged staging/squid-centos-9-x86_64: 14 written, 0 unchanged, 0 removed
         ",
     );
     test.run();
@@ -71,7 +71,7 @@ fn layer_precedence_at_every_level_and_image_subtrees() {
     let reef = "reef,x86_64,centos,9,quay.io,centos/centos,stream9";
     let test = test
         .args(&["stage", reef])
-        .stdout("staged staging/reef-centos-9-x86_64: 12 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/reef-centos-9-x86_64: 14 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/reef-centos-9-x86_64/app/level"),
@@ -80,7 +80,7 @@ fn layer_precedence_at_every_level_and_image_subtrees() {
     let ubuntu = "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04";
     let test = test
         .args(&["stage", ubuntu])
-        .stdout("staged staging/squid-ubuntu-22.04-x86_64: 11 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-ubuntu-22.04-x86_64: 13 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-ubuntu-22.04-x86_64/app/level"),
@@ -104,7 +104,7 @@ fn a_more_specific_layer_replaces_a_file_loose_or_in_an_image_dir() {
         .write("templates/rel/squid/conf", "squid loose\n")
         .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/conf"),
@@ -137,7 +137,7 @@ fn nested_and_repeated_fragments_with_env_tokens() {
         .write("templates/src/app/Dockerfile", "FROM scratch\n")
         .env("OPT_TOOL", "tool-for-__ENV_[DISTRO]__")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
     test.run();
     test.expect_file(
         "staging/squid-centos-9-x86_64/core/Dockerfile",
@@ -176,7 +176,7 @@ fn keep_fragments_stages_them_unrendered() {
         .write("templates/src/core/__A__", "a __ENV_[DISTRO]__\n")
         .write("templates/src/app/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.texts(SQUID_DIR),
@@ -203,7 +203,7 @@ fn tera_templates_are_rendered_after_fragments() {
         .write("templates/src/__PKGS__", "{{ HOST_ARCH }}")
         .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
     test.run();
     test.expect_file(
         "staging/squid-centos-9-x86_64/core/repo.conf",
@@ -233,7 +233,7 @@ fn binary_files_are_copied_byte_for_byte_and_modes_kept() {
         .write_bytes("templates/src/core/data", b"plain\n", 0o600)
         .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 11 written, 0 unchanged, 0 removed\n");
     test.run();
     let tree = test.tree(SQUID_DIR);
     assert_eq!(tree["core/blob.bin"], (0o644, binary));
@@ -252,7 +252,7 @@ fn other_modes_are_staged_as_git_records_them() {
         .write_bytes("templates/src/core/owner-exec", b"#!/bin/sh\n", 0o700)
         .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n");
     test.run();
     let tree = test.tree(SQUID_DIR);
     assert_eq!(tree["core/private"], (0o644, b"plain\n".to_vec()));
@@ -267,7 +267,7 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
         .write("templates/src/core/gone/deep", "bye\n")
         .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 11 written, 0 unchanged, 0 removed\n");
     test.run();
     let dir = test.path().join(SQUID_DIR);
     let before = mtimes(&dir);
@@ -275,7 +275,7 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
     std::fs::remove_dir_all(test.path().join("templates/src/core/gone")).unwrap();
     let test = test
         .write("templates/src/core/change", "two\n")
-        .stdout("staged staging/squid-centos-9-x86_64: 4 written, 4 unchanged, 1 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 5 written, 5 unchanged, 1 removed\n");
     test.run();
     let after = mtimes(&dir);
     let keep = dir.join("core/keep");
@@ -300,7 +300,7 @@ fn restaging_removes_stale_files_and_keeps_unchanged_mtimes() {
     assert_eq!(before[&app_digest], after[&app_digest]);
 
     let test =
-        test.stdout("staged staging/squid-centos-9-x86_64: 0 written, 8 unchanged, 0 removed\n");
+        test.stdout("staged staging/squid-centos-9-x86_64: 0 written, 10 unchanged, 0 removed\n");
     test.run();
     assert_eq!(after, mtimes(&dir), "a no-op stage writes nothing");
 }
@@ -311,11 +311,11 @@ fn files_in_the_staging_dir_that_are_no_longer_produced_are_removed() {
         .write("templates/src/core/a", "a\n")
         .write("templates/src/Dockerfile", "FROM scratch\n")
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
     test.run();
     let test = test
         .write("staging/squid-centos-9-x86_64/core/stray", "left by hand\n")
-        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 7 unchanged, 1 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 9 unchanged, 1 removed\n");
     test.run();
     assert!(!test
         .path()
@@ -336,7 +336,7 @@ fn symlinks_inside_the_templates_are_followed() {
     .unwrap();
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 12 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 14 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/linked.txt"),
@@ -352,14 +352,14 @@ fn flavors_come_from_arguments_then_flavors_variable_then_default() {
         .write("templates/rel/ALL/centos/9/.keep", "")
         .write("templates/rel/reef/.keep", "")
         .args(&["stage"])
-        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 11 written, 0 unchanged, 0 removed\n");
     test.run();
     let test = test
         .env("FLAVORS", " reef,centos,9\n squid,x86_64,ubuntu,22.04,_,ubuntu,22.04 ")
         .stdout(
             "
-            staged staging/reef-centos-9-x86_64: 9 written, 0 unchanged, 0 removed
-            staged staging/squid-ubuntu-22.04-x86_64: 7 written, 0 unchanged, 0 removed
+            staged staging/reef-centos-9-x86_64: 11 written, 0 unchanged, 0 removed
+            staged staging/squid-ubuntu-22.04-x86_64: 9 written, 0 unchanged, 0 removed
             ",
         )
         .stderr("warning: flavor `reef,centos,9` is not in `flavors.buildable` of `flavors/matriochka.toml`\n");
@@ -371,13 +371,13 @@ fn flavors_come_from_arguments_then_flavors_variable_then_default() {
             "reef,centos,9 squid,x86_64,ubuntu,22.04,_,ubuntu,22.04",
         )
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 9 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 0 written, 11 unchanged, 0 removed\n");
     test.run();
     // FLAVORS and a default together: FLAVORS wins.
     let test = test
         .env("FLAVORS", "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04")
         .args(&["stage"])
-        .stdout("staged staging/squid-ubuntu-22.04-x86_64: 0 written, 7 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-ubuntu-22.04-x86_64: 0 written, 9 unchanged, 0 removed\n");
     test.run();
 }
 
@@ -394,7 +394,7 @@ fn short_form_takes_the_base_image_from_the_environment() {
         .env("BASEOS_TAG", "stream9")
         .args(&["stage", "squid,centos,9"])
         // No warning on stderr: the short form expands to a buildable flavor.
-        .stdout("staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n");
     test.run();
     assert_eq!(
         test.read("staging/squid-centos-9-x86_64/core/Dockerfile"),
@@ -416,7 +416,7 @@ fn point_release_is_part_of_the_staging_dir_and_variables() {
             "stage",
             "squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9",
         ])
-        .stdout("staged staging/squid=19.2.1-1-centos-9-x86_64: 8 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/squid=19.2.1-1-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n")
         .stderr("warning: flavor `squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9` is not in `flavors.buildable` of `flavors/matriochka.toml`\n");
     test.run();
     assert_eq!(
@@ -568,8 +568,8 @@ fn build_mk_includes_the_flavors_of_the_run() {
         .args(&["stage", SQUID, "squid,x86_64,ubuntu,22.04,_,ubuntu,22.04"])
         .stdout(
             "
-            staged staging/squid-centos-9-x86_64: 6 written, 0 unchanged, 0 removed
-            staged staging/squid-ubuntu-22.04-x86_64: 6 written, 0 unchanged, 0 removed
+            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
+            staged staging/squid-ubuntu-22.04-x86_64: 8 written, 0 unchanged, 0 removed
             ",
         );
     test.run();
@@ -593,8 +593,8 @@ fn build_mk_includes_the_flavors_of_the_run() {
     let before = BTreeMap::from([("build.mk", build_mk), ("flavor.mk", flavor_mk)]);
     let test = test.stdout(
         "
-        staged staging/squid-centos-9-x86_64: 0 written, 6 unchanged, 0 removed
-        staged staging/squid-ubuntu-22.04-x86_64: 0 written, 6 unchanged, 0 removed
+        staged staging/squid-centos-9-x86_64: 0 written, 8 unchanged, 0 removed
+        staged staging/squid-ubuntu-22.04-x86_64: 0 written, 8 unchanged, 0 removed
         ",
     );
     test.run();
@@ -627,7 +627,7 @@ fn links_in_the_staging_dir_are_replaced_not_followed() {
     .unwrap();
     let test = test
         .args(&["stage", SQUID])
-        .stdout("staged staging/squid-centos-9-x86_64: 7 written, 0 unchanged, 1 removed\n");
+        .stdout("staged staging/squid-centos-9-x86_64: 9 written, 0 unchanged, 1 removed\n");
     test.run();
     assert_eq!(
         crate::common::snapshot(&test.path().join("outside")),

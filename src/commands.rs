@@ -1,0 +1,4 @@
+//! Commands above project, stage and makefile: one module each.
+
+pub mod clean;
+pub mod image;

@@ -1,0 +1,94 @@
+//! `matriochka clean --all|--nuke`: removes matriochka's images and everything below the staging
+//! root but its lock file and `.gitkeep`, under the exclusive staging lock.
+
+use std::io::Write;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::commands::image::{at, engine};
+use crate::engine::{argv, exec};
+use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
+use crate::labels::FLAVOR_LABEL;
+use crate::lock::{self, Access, StagingLock, LOCK_FILE};
+use crate::project::Project;
+
+/// Entries of the staging root that clean keeps.
+const KEPT: [&str; 2] = [LOCK_FILE, ".gitkeep"];
+
+/// Whether `reference` (`repo:tag` as the engine lists it) is tagged in `registry`.
+pub fn in_registry(reference: &str, registry: &str) -> bool {
+    let registry = registry.trim_end_matches('/');
+    [format!("{registry}/"), format!("localhost/{registry}/")]
+        .iter()
+        .any(|prefix| reference.starts_with(prefix.as_str()))
+}
+
+/// Removes the labelled images of `TAG_REGISTRY` (default `ceph`), or of every registry, then
+/// everything below the staging root but its lock and `.gitkeep`.
+pub fn clean_all(
+    project: &Project,
+    every_registry: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8> {
+    let engine = engine(project)?;
+    let staging_root = &project.config.staging_root;
+    let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
+    let _lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
+    let list = engine.args(argv::images_labelled(FLAVOR_LABEL));
+    let (listed, text) = exec::capture(&engine.program, &list)?;
+    if !listed {
+        bail!(
+            "failed to list images: `{}` failed",
+            argv::display(&engine.program, &list)
+        );
+    }
+    let registry = project.env.get_nonempty("TAG_REGISTRY").unwrap_or("ceph");
+    let mut references: Vec<&str> = text
+        .lines()
+        .filter(|reference| !reference.contains("<none>"))
+        .filter(|reference| every_registry || in_registry(reference, registry))
+        .collect();
+    references.sort_unstable();
+    references.dedup();
+    let mut code = EXIT_SUCCESS;
+    for reference in references {
+        let rmi = engine.args(argv::rmi(reference));
+        writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+        if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
+            code = EXIT_FAILURE;
+        }
+    }
+    let dir = at(project.root(), staging_root);
+    let entries =
+        std::fs::read_dir(&dir).with_context(|| format!("failed to list `{}`", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to list `{}`", dir.display()))?;
+        if KEPT.iter().any(|kept| entry.file_name() == *kept) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("failed to remove `{}`", path.display()))?;
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_in_a_registry() {
+        assert!(in_registry("ceph/daemon:v1", "ceph"));
+        assert!(in_registry("localhost/ceph/daemon:v1", "ceph"));
+        assert!(in_registry("quay.io/me/daemon:v1", "quay.io/me/"));
+        assert!(!in_registry("cephx/daemon:v1", "ceph"));
+        assert!(!in_registry("quay.io/ceph/daemon:v1", "ceph"));
+        assert!(!in_registry("x'; touch PWNED; echo '/daemon:v1", "ceph"));
+    }
+}

@@ -1,0 +1,327 @@
+//! `matriochka image build|push|clean <staging dir> <image> --plan <sha256>`: one action on one
+//! staged image, as a make recipe runs it.
+//!
+//! A build holds the shared staging lock from its checks to the end of the engine build, so no
+//! stage rewrites the context in between; it builds only when the plan still has the sha256 make
+//! was generated with, its tag is the one this run's settings give, and the context on disk still
+//! has the plan's digest. Engine output goes to
+//! stdout and to the image's log; progress lines are `[n/N] <action> <tag>[: ok|: FAILED (see log)]`.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::build_plan::{self, BuildPlan};
+use crate::command::{ImageAction, ImageArgs};
+use crate::engine::{argv, exec, Engine};
+use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
+use crate::labels::FLAVOR_LABEL;
+use crate::lock::{self, Access, StagingLock};
+use crate::model::Prepared;
+use crate::project::Project;
+
+/// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
+/// values from its environment, so they never appear in a command line or a log.
+pub const PROXY_VARIABLES: [&str; 8] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+];
+
+/// Runs one image action.
+pub fn command(
+    project: &Project,
+    args: &ImageArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8> {
+    let image = Image::new(project, args)?;
+    match args.action {
+        ImageAction::Build => image.build(out, err),
+        ImageAction::Push => image.push(out),
+        ImageAction::Clean => image.clean(out),
+    }
+}
+
+/// The container engine of `CONTAINER_ENGINE`.
+pub fn engine(project: &Project) -> Result<Engine> {
+    match project.env.get("CONTAINER_ENGINE").and_then(Engine::new) {
+        Some(engine) => Ok(engine),
+        None => bail!("no container engine: set CONTAINER_ENGINE to docker or podman"),
+    }
+}
+
+/// `root/rel`, or `rel` when the root is the current directory (as paths are shown to users).
+pub fn at(root: &Path, rel: &Path) -> PathBuf {
+    if root == Path::new(".") {
+        rel.to_path_buf()
+    } else {
+        root.join(rel)
+    }
+}
+
+/// An environment variable split into words (`BUILD_ARGS`, `PUSH_ARGS`).
+fn words(project: &Project, name: &str) -> Vec<String> {
+    project
+        .env
+        .get(name)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+struct Image<'a> {
+    project: &'a Project,
+    args: &'a ImageArgs,
+    /// The flavor's id: the staging dir's base name.
+    id: String,
+}
+
+impl<'a> Image<'a> {
+    fn new(project: &'a Project, args: &'a ImageArgs) -> Result<Image<'a>> {
+        let root = &project.config.staging_root;
+        let dir = &args.staging_dir;
+        let id = dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !dir.starts_with(root) || dir == root || dir.is_absolute() || id.is_empty() {
+            bail!(
+                "staging dir `{}` is not a directory below the staging root `{}`",
+                dir.display(),
+                root.display()
+            );
+        }
+        Ok(Image { project, args, id })
+    }
+
+    fn path(&self, rel: &Path) -> PathBuf {
+        at(self.project.root(), rel)
+    }
+
+    /// The plan, checked to be the one make was generated with.
+    fn plan(&self) -> Result<BuildPlan> {
+        let rel = BuildPlan::path(&self.args.staging_dir, &self.args.image);
+        let path = self.path(&rel);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        if build_plan::sha256_hex(&bytes) != self.args.plan {
+            bail!("{}", self.changed());
+        }
+        let plan: BuildPlan = serde_json::from_slice(&bytes)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        self.check_tag(&plan)?;
+        Ok(plan)
+    }
+
+    /// Checks that the plan's tag is the one this run's settings (RELEASE, TAG_REGISTRY,
+    /// `<IMAGE>_TAG`…) give the image: another run may have staged the flavor with its own since
+    /// this run's `stage`, and its plan is then consistent but not what this run asked for.
+    fn check_tag(&self, plan: &BuildPlan) -> Result<()> {
+        let project = self.project;
+        let Some(text) = plan.label(FLAVOR_LABEL) else {
+            return Ok(());
+        };
+        let flavor = project.parse(text)?;
+        let prepared = Prepared::new(flavor, &project.config, &project.env, project.git(), true)?;
+        let wanted = prepared
+            .vars
+            .image_tags
+            .iter()
+            .find(|(image, _)| *image == plan.image)
+            .map(|(_, tag)| tag.as_str());
+        if wanted.is_some_and(|wanted| wanted != plan.tag) {
+            bail!(
+                "image `{}` of `{}` is staged as `{}`, not `{}` as this run asks (another matriochka run staged it with other settings): run make again",
+                plan.image,
+                self.path(&self.args.staging_dir).display(),
+                plan.tag,
+                wanted.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    fn changed(&self) -> String {
+        format!(
+            "context `{}` changed since make read it (another matriochka run staged it): run make again",
+            self.path(&self.args.staging_dir.join(&self.args.image))
+                .display()
+        )
+    }
+
+    fn progress(&self, verb: &str, tag: &str) -> String {
+        match &self.args.progress {
+            Some(progress) => format!("[{progress}] {verb} {tag}"),
+            None => format!("{verb} {tag}"),
+        }
+    }
+
+    fn log(&self, action: &str) -> Result<(PathBuf, File)> {
+        let staging_root = &self.project.config.staging_root;
+        let path = self.path(&build_plan::log(
+            staging_root,
+            &self.id,
+            &self.args.image,
+            action,
+        ));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("failed to create `{}`", parent.display()))?;
+        }
+        let file =
+            File::create(&path).with_context(|| format!("failed to write `{}`", path.display()))?;
+        Ok((path, file))
+    }
+
+    fn build(&self, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8> {
+        let project = self.project;
+        let engine = engine(project)?;
+        // Held until the engine has read the whole context.
+        let _lock = if self.args.dry_run {
+            None
+        } else {
+            let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
+            Some(StagingLock::acquire(
+                project.root(),
+                &project.config.staging_root,
+                Access::Shared,
+                wait,
+                err,
+            )?)
+        };
+        let plan = self.plan()?;
+        let context = self.path(&plan.context);
+        if !self.args.dry_run
+            && build_plan::context_digest_on_disk(&context)? != plan.context_digest
+        {
+            bail!("{}", self.changed());
+        }
+        let pull = plan.external_base && project.env.get("PULL") != Some("0");
+        let proxies: Vec<String> = PROXY_VARIABLES
+            .iter()
+            .filter(|name| project.env.get_nonempty(name).is_some())
+            .map(|name| name.to_string())
+            .collect();
+        let extra = words(project, "BUILD_ARGS");
+        let dockerfile = self.path(&plan.dockerfile);
+        let args = engine.args(argv::build(&argv::Build {
+            tag: &plan.tag,
+            platform: &plan.platform,
+            dockerfile: &dockerfile,
+            context: &context,
+            pull,
+            env_build_args: &proxies,
+            labels: &plan.labels,
+            extra: &extra,
+        }));
+        let line = argv::display(&engine.program, &args);
+        if self.args.dry_run {
+            writeln!(out, "{line}")?;
+            return Ok(EXIT_SUCCESS);
+        }
+        let start = self.progress("build", &plan.tag);
+        writeln!(out, "{start}")?;
+        let (log_path, mut log) = self.log("build")?;
+        writeln!(log, "{line}")?;
+        if exec::run_teed(&engine.program, &args, &mut log, out)? {
+            self.touch_stamp()?;
+            writeln!(out, "{start}: ok")?;
+            Ok(EXIT_SUCCESS)
+        } else {
+            writeln!(out, "{start}: FAILED (see {})", log_path.display())?;
+            Ok(EXIT_FAILURE)
+        }
+    }
+
+    fn touch_stamp(&self) -> Result<()> {
+        let stamp = self.path(&build_plan::stamp(
+            &self.project.config.staging_root,
+            &self.id,
+            &self.args.image,
+        ));
+        let touch = || -> std::io::Result<()> {
+            std::fs::create_dir_all(stamp.parent().unwrap())?;
+            File::create(&stamp)?.set_modified(std::time::SystemTime::now())
+        };
+        touch().with_context(|| format!("failed to write `{}`", stamp.display()))
+    }
+
+    fn push(&self, out: &mut dyn Write) -> Result<u8> {
+        let project = self.project;
+        let engine = engine(project)?;
+        let plan = self.plan()?;
+        let retries = match project.env.get_nonempty("PUSH_RETRIES") {
+            None => 3,
+            Some(text) => text.parse::<u32>().map_err(|_| {
+                anyhow::anyhow!("PUSH_RETRIES `{text}` is not a number: set it to 0 or more")
+            })?,
+        };
+        let args = engine.args(argv::push(&plan.tag, &words(project, "PUSH_ARGS")));
+        let line = argv::display(&engine.program, &args);
+        if self.args.dry_run {
+            writeln!(out, "{line}")?;
+            return Ok(EXIT_SUCCESS);
+        }
+        let start = self.progress("push", &plan.tag);
+        writeln!(out, "{start}")?;
+        let (log_path, mut log) = self.log("push")?;
+        let pushed = exec::with_retries(
+            retries,
+            &format!("push {}", plan.tag),
+            out,
+            &mut std::thread::sleep,
+            &mut |out| {
+                writeln!(log, "{line}")?;
+                exec::run_teed(&engine.program, &args, &mut log, out)
+            },
+        )?;
+        if pushed {
+            writeln!(out, "{start}: ok")?;
+            Ok(EXIT_SUCCESS)
+        } else {
+            writeln!(out, "{start}: FAILED (see {})", log_path.display())?;
+            Ok(EXIT_FAILURE)
+        }
+    }
+
+    fn clean(&self, out: &mut dyn Write) -> Result<u8> {
+        let engine = engine(self.project)?;
+        let plan = self.plan()?;
+        let inspect = engine.args(argv::inspect_label(&plan.tag, FLAVOR_LABEL));
+        let rmi = engine.args(argv::rmi(&plan.tag));
+        if self.args.dry_run {
+            writeln!(out, "{}", argv::display(&engine.program, &inspect))?;
+            writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+            return Ok(EXIT_SUCCESS);
+        }
+        let (found, label) = exec::capture(&engine.program, &inspect)?;
+        let mut code = EXIT_SUCCESS;
+        if found && Some(label.trim_end_matches('\n')) == plan.label(FLAVOR_LABEL) {
+            writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+            if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
+                code = EXIT_FAILURE;
+            }
+        }
+        let stamp = self.path(&build_plan::stamp(
+            &self.project.config.staging_root,
+            &self.id,
+            &self.args.image,
+        ));
+        match std::fs::remove_file(&stamp) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).with_context(|| format!("failed to remove `{}`", stamp.display()))
+            }
+            _ => {}
+        }
+        Ok(code)
+    }
+}

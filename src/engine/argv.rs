@@ -1,0 +1,322 @@
+//! Engine argument lists, as `Vec<OsString>` without the program: never a shell string.
+//!
+//! docker and podman take the same arguments for everything matriochka runs but one: whether an
+//! image exists (`podman image exists`; docker has only `image inspect`).
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+
+/// The engine program, the options it always takes, and which of the two engines it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Engine {
+    pub program: OsString,
+    /// Given with the program in `CONTAINER_ENGINE` (`podman --root /x`): before every command.
+    pub options: Vec<OsString>,
+    pub kind: Kind,
+}
+
+/// The two engines matriochka knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Docker,
+    Podman,
+}
+
+impl Engine {
+    /// The engine named by `CONTAINER_ENGINE`, a program and options split at whitespace:
+    /// podman when the program's file name says so, else docker. `None` when empty.
+    pub fn new(text: &str) -> Option<Engine> {
+        let mut words = text.split_whitespace();
+        let program = words.next()?;
+        let name = Path::new(program)
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let kind = if name.contains("podman") {
+            Kind::Podman
+        } else {
+            Kind::Docker
+        };
+        Some(Engine {
+            program: program.into(),
+            options: words.map(OsString::from).collect(),
+            kind,
+        })
+    }
+
+    /// The engine's options, then `args`: what to run the program with.
+    pub fn args(&self, args: Vec<OsString>) -> Vec<OsString> {
+        self.options.iter().cloned().chain(args).collect()
+    }
+
+    /// `image exists TAG` (podman) or `image inspect --format {{.Id}} TAG` (docker): status 0
+    /// when the image is in the engine's store.
+    pub fn exists(&self, tag: &str) -> Vec<OsString> {
+        match self.kind {
+            Kind::Podman => self.args(words(&["image", "exists", tag])),
+            Kind::Docker => self.args(words(&["image", "inspect", "--format", "{{.Id}}", tag])),
+        }
+    }
+}
+
+/// What one image build is made of.
+#[derive(Clone, Debug)]
+pub struct Build<'a> {
+    pub tag: &'a str,
+    pub platform: &'a str,
+    pub dockerfile: &'a Path,
+    pub context: &'a Path,
+    /// `--pull`: the image is built on a base from outside the flavor and `PULL` is not 0.
+    pub pull: bool,
+    /// Names of build arguments the engine takes from its environment (`--build-arg NAME`).
+    pub env_build_args: &'a [String],
+    pub labels: &'a BTreeMap<String, String>,
+    /// `BUILD_ARGS`, word by word, before the context.
+    pub extra: &'a [String],
+}
+
+/// `build --platform P -t TAG --file F [--pull] [--build-arg NAME]… [--label K=V]… EXTRA… CONTEXT`
+pub fn build(build: &Build) -> Vec<OsString> {
+    let mut args = words(&["build", "--platform", build.platform, "-t", build.tag]);
+    args.push("--file".into());
+    args.push(build.dockerfile.into());
+    if build.pull {
+        args.push("--pull".into());
+    }
+    for name in build.env_build_args {
+        args.push("--build-arg".into());
+        args.push(name.into());
+    }
+    for (key, value) in build.labels {
+        args.push("--label".into());
+        args.push(format!("{key}={value}").into());
+    }
+    args.extend(build.extra.iter().map(OsString::from));
+    args.push(build.context.into());
+    args
+}
+
+/// `push PUSH_ARGS… TAG`
+pub fn push(tag: &str, extra: &[String]) -> Vec<OsString> {
+    let mut args = words(&["push"]);
+    args.extend(extra.iter().map(OsString::from));
+    args.push(tag.into());
+    args
+}
+
+/// `tag SOURCE TARGET`
+pub fn tag(source: &str, target: &str) -> Vec<OsString> {
+    words(&["tag", source, target])
+}
+
+/// `rmi TAG`
+pub fn rmi(tag: &str) -> Vec<OsString> {
+    words(&["rmi", tag])
+}
+
+/// `pull TAG`
+pub fn pull(tag: &str) -> Vec<OsString> {
+    words(&["pull", tag])
+}
+
+/// `image inspect --format {{index .Config.Labels "LABEL"}} TAG`: prints the label's value.
+pub fn inspect_label(tag: &str, label: &str) -> Vec<OsString> {
+    let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
+    words(&["image", "inspect", "--format", &format, tag])
+}
+
+/// `images --filter label=LABEL --format {{.Repository}}:{{.Tag}}`: one reference per line.
+pub fn images_labelled(label: &str) -> Vec<OsString> {
+    let filter = format!("label={label}");
+    words(&[
+        "images",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ])
+}
+
+/// A command line as a user would type it, for logs and dry runs only: words holding anything
+/// but `[A-Za-z0-9_./:=@%+,-]` are single-quoted.
+pub fn display(program: &OsStr, args: &[OsString]) -> String {
+    std::iter::once(program)
+        .chain(args.iter().map(OsString::as_os_str))
+        .map(|word| {
+            let word = word.to_string_lossy();
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+            if plain {
+                word.into_owned()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn words(words: &[&str]) -> Vec<OsString> {
+    words.iter().map(OsString::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[OsString]) -> Vec<&str> {
+        args.iter().map(|arg| arg.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn build_with_everything() {
+        let labels = BTreeMap::from([
+            ("title".to_string(), "it's $HOME".to_string()),
+            (
+                "io.matriochka.flavor".to_string(),
+                "squid,x86_64".to_string(),
+            ),
+        ]);
+        let args = build(&Build {
+            tag: "ceph/core:v1",
+            platform: "linux/amd64",
+            dockerfile: Path::new("staging/a b/core/Dockerfile"),
+            context: Path::new("staging/a b/core"),
+            pull: true,
+            env_build_args: &["HTTP_PROXY".to_string()],
+            labels: &labels,
+            extra: &["--isolation".to_string(), "chroot".to_string()],
+        });
+        assert_eq!(
+            strings(&args),
+            [
+                "build",
+                "--platform",
+                "linux/amd64",
+                "-t",
+                "ceph/core:v1",
+                "--file",
+                "staging/a b/core/Dockerfile",
+                "--pull",
+                "--build-arg",
+                "HTTP_PROXY",
+                "--label",
+                "io.matriochka.flavor=squid,x86_64",
+                "--label",
+                "title=it's $HOME",
+                "--isolation",
+                "chroot",
+                "staging/a b/core",
+            ]
+        );
+    }
+
+    #[test]
+    fn build_without_pull_or_extras() {
+        let args = build(&Build {
+            tag: "app:v1",
+            platform: "linux/arm64",
+            dockerfile: Path::new("s/app/Dockerfile"),
+            context: Path::new("s/app"),
+            pull: false,
+            env_build_args: &[],
+            labels: &BTreeMap::new(),
+            extra: &[],
+        });
+        assert_eq!(
+            strings(&args),
+            [
+                "build",
+                "--platform",
+                "linux/arm64",
+                "-t",
+                "app:v1",
+                "--file",
+                "s/app/Dockerfile",
+                "s/app"
+            ]
+        );
+    }
+
+    #[test]
+    fn other_commands() {
+        let extra = ["--tls-verify=false".to_string()];
+        assert_eq!(
+            strings(&push("r/app:v1", &extra)),
+            ["push", "--tls-verify=false", "r/app:v1"]
+        );
+        assert_eq!(strings(&push("app:v1", &[])), ["push", "app:v1"]);
+        assert_eq!(strings(&tag("a:1", "b:2")), ["tag", "a:1", "b:2"]);
+        assert_eq!(strings(&rmi("a:1")), ["rmi", "a:1"]);
+        assert_eq!(strings(&pull("a:1")), ["pull", "a:1"]);
+        assert_eq!(
+            strings(&inspect_label("a:1", "io.matriochka.flavor")),
+            [
+                "image",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"io.matriochka.flavor\"}}",
+                "a:1"
+            ]
+        );
+        assert_eq!(
+            strings(&images_labelled("io.matriochka.flavor")),
+            [
+                "images",
+                "--filter",
+                "label=io.matriochka.flavor",
+                "--format",
+                "{{.Repository}}:{{.Tag}}"
+            ]
+        );
+    }
+
+    #[test]
+    fn exists_differs_by_engine() {
+        let podman = Engine::new("/usr/bin/podman").unwrap();
+        assert_eq!(podman.kind, Kind::Podman);
+        assert_eq!(strings(&podman.exists("a:1")), ["image", "exists", "a:1"]);
+        let docker = Engine::new("docker").unwrap();
+        assert_eq!(docker.kind, Kind::Docker);
+        assert_eq!(
+            strings(&docker.exists("a:1")),
+            ["image", "inspect", "--format", "{{.Id}}", "a:1"]
+        );
+    }
+
+    #[test]
+    fn an_engine_with_options() {
+        let engine = Engine::new(" podman --root /tmp/x  --storage-driver vfs ").unwrap();
+        assert_eq!(engine.program, "podman");
+        assert_eq!(engine.kind, Kind::Podman);
+        assert_eq!(
+            strings(&engine.args(rmi("a:1"))),
+            ["--root", "/tmp/x", "--storage-driver", "vfs", "rmi", "a:1"]
+        );
+        assert_eq!(
+            strings(&engine.exists("a:1")),
+            [
+                "--root",
+                "/tmp/x",
+                "--storage-driver",
+                "vfs",
+                "image",
+                "exists",
+                "a:1"
+            ]
+        );
+        assert_eq!(Engine::new("  "), None);
+    }
+
+    #[test]
+    fn display_quotes_only_what_needs_it() {
+        let args = words(&["build", "--label", "k=it's", "", "a b", "x=1,2"]);
+        assert_eq!(
+            display(OsStr::new("docker"), &args),
+            r"docker build --label 'k=it'\''s' '' 'a b' x=1,2"
+        );
+    }
+}
