@@ -187,7 +187,7 @@ bake: export _M_BAKE_CACHE = $(value BAKE_CACHE)
 bake: export _M_BAKE_FILE = $(STAGING_ROOT)/docker-bake.json
 bake: $(_M_TOOL) ## Stage, write the bake file and run `docker buildx bake` (BAKE_ARGS, BAKE_CACHE)
 	$(_M_NEED_BUILDX)
-	+BAKE_CACHE="$$_M_BAKE_CACHE" $(MATRIOCHKA) bake $(if $(filter 1,$(value BAKE_MERGE_ARCHES)),--merge-arches)
+	+BAKE_CACHE="$$_M_BAKE_CACHE" $(MATRIOCHKA) bake$(if $(filter 1,$(value BAKE_MERGE_ARCHES)), --merge-arches)
 	set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file "$$_M_BAKE_FILE" $$_M_BAKE_ARGS
 
 graph: export _M_GRAPH = $(STAGING_ROOT)/graph
