@@ -259,3 +259,49 @@ fn make_bake_merge_arches_writes_the_merged_file() {
         "staging/docker-bake.json",
     );
 }
+
+#[test]
+fn docker_buildx_bake_print_reads_the_merged_targets() {
+    let test = project()
+        .args(&["bake", "--merge-arches", X86, ARM])
+        .stdout(STAGED);
+    test.run();
+    let buildx = std::process::Command::new("docker")
+        .args(["buildx", "version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !buildx {
+        println!("docker buildx is not installed: checked the merged bake file only");
+        return;
+    }
+    let output = std::process::Command::new("docker")
+        .current_dir(test.path())
+        .env_remove("BUILDX_BAKE_FILE_RELATIVE_PATHS")
+        .args([
+            "buildx",
+            "bake",
+            "--print",
+            "--file",
+            "staging/docker-bake.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let file: Value = serde_json::from_str(GOLDEN).unwrap();
+    let targets = |value: &Value| value["target"].as_object().unwrap().clone();
+    assert_eq!(
+        targets(&printed).keys().collect::<Vec<_>>(),
+        targets(&file).keys().collect::<Vec<_>>()
+    );
+    for (name, target) in targets(&file) {
+        let got = &targets(&printed)[&name];
+        for key in ["tags", "platforms", "labels", "contexts", "annotations"] {
+            assert_eq!(got.get(key), target.get(key), "{name}.{key}");
+        }
+    }
+}

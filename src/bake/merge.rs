@@ -329,3 +329,19 @@ fn parent_contexts(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_that_name_an_image() {
+        assert!(names_image("FROM ceph/core:v1"));
+        assert!(names_image("  from --platform=linux/arm64 ceph/core:v1 AS core"));
+        assert!(names_image("COPY --from=ceph/core:v1 /etc /etc"));
+        assert!(!names_image("COPY etc /etc"));
+        assert!(!names_image("RUN echo FROM ceph/core:v1"));
+        assert!(!names_image("LABEL from=ceph/core:v1"));
+        assert!(!names_image(""));
+    }
+}
