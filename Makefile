@@ -53,6 +53,7 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 
 .PHONY: help stage build build.parallel build.all push push.parallel push.all \
 	clean clean.nones clean.all clean.nuke lint test test.e2e test.ceph-stub bench show.flavors flavors.modified
+.PHONY: test.e2e.podman test.e2e.docker
 .PHONY: manifest release check.arches test.release
 
 ifneq ($(_M_TOOL),)
@@ -82,7 +83,8 @@ help: ## Show this help
 	'  MATRIOCHKA         the matriochka binary (default: built from this checkout)' \
 	'  VS_BRANCH, FETCH=1 branch that flavors.modified compares with, and fetch it first' \
 	'  BAKE_ARGS          arguments to `docker buildx bake`, split on blanks, e.g. --push' \
-	'  BAKE_CACHE         registry repository of the bake layer cache (a tag per target)'
+	'  BAKE_CACHE         registry repository of the bake layer cache (a tag per target)' \
+	'  BAKE_MERGE_ARCHES=1 bake one target per image and manifest group, its arches as platforms'
 
 stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
 	+$(MATRIOCHKA) stage
@@ -145,8 +147,15 @@ lint: stage ## cargo fmt --check, clippy, and shellcheck on staged shell scripts
 test: ## Run the tests (no container engine needed)
 	cd $(_M_HERE) && cargo test
 
-test.e2e: ## Build, rebuild and push real images with podman and a local registry
-	cd $(_M_HERE) && bash tests/e2e/run.sh
+test.e2e: ## Build, rebuild and push real images with podman, then docker (test.e2e.ENGINE)
+	cd $(_M_HERE) && status=0; bash tests/e2e/run.sh podman || status=1; \
+		bash tests/e2e/run.sh docker || status=1; exit $$status
+
+test.e2e.podman: ## test.e2e with podman only (a private store)
+	cd $(_M_HERE) && bash tests/e2e/run.sh podman
+
+test.e2e.docker: ## test.e2e with docker only (on a dockerd that the test starts, as root)
+	cd $(_M_HERE) && bash tests/e2e/run.sh docker
 
 test.release: ## Two arches on three machines, then manifest lists (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
@@ -178,7 +187,7 @@ bake: export _M_BAKE_CACHE = $(value BAKE_CACHE)
 bake: export _M_BAKE_FILE = $(STAGING_ROOT)/docker-bake.json
 bake: $(_M_TOOL) ## Stage, write the bake file and run `docker buildx bake` (BAKE_ARGS, BAKE_CACHE)
 	$(_M_NEED_BUILDX)
-	+BAKE_CACHE="$$_M_BAKE_CACHE" $(MATRIOCHKA) bake
+	+BAKE_CACHE="$$_M_BAKE_CACHE" $(MATRIOCHKA) bake$(if $(filter 1,$(value BAKE_MERGE_ARCHES)), --merge-arches)
 	set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file "$$_M_BAKE_FILE" $$_M_BAKE_ARGS
 
 graph: export _M_GRAPH = $(STAGING_ROOT)/graph

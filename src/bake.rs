@@ -25,6 +25,8 @@ use crate::project::Project;
 use crate::stage;
 use crate::vars::{self, Env};
 
+mod merge;
+
 /// The bake file, in the staging root.
 pub const BAKE_FILE: &str = "docker-bake.json";
 
@@ -51,6 +53,8 @@ pub struct BakeOptions {
     pub proxies: Vec<String>,
     /// `BAKE_CACHE`: a registry repository for `cache-from`/`cache-to`, one tag per target.
     pub cache: Option<String>,
+    /// `--merge-arches`: one multi-platform target per image of each manifest group.
+    pub merge_arches: bool,
 }
 
 impl BakeOptions {
@@ -67,6 +71,7 @@ impl BakeOptions {
                 .map(|name| name.to_string())
                 .collect(),
             cache,
+            merge_arches: false,
         })
     }
 }
@@ -238,7 +243,21 @@ pub fn command(
     err: &mut dyn Write,
 ) -> Result<u8> {
     let staged = graph_export::compute_flavors(project, args)?;
-    let text = bake_file(&staged, project.git(), options)?;
+    let (text, targets) = if options.merge_arches {
+        let prepared: Vec<_> = staged
+            .iter()
+            .map(|flavor| flavor.prepared.clone())
+            .collect();
+        let groups = crate::manifest_list::groups(project, &prepared)?;
+        let text = merge::bake_file(&staged, &groups, project.git(), options)?;
+        (
+            text,
+            groups.iter().map(|group| group.tags.len()).sum::<usize>(),
+        )
+    } else {
+        let text = bake_file(&staged, project.git(), options)?;
+        (text, staged.iter().map(|flavor| flavor.images.len()).sum())
+    };
     let staging_root = &project.config.staging_root;
     let rel = staging_root.join(BAKE_FILE);
     // A write below the staging root, like stage's: under the exclusive lock.
@@ -246,7 +265,6 @@ pub fn command(
     let held = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
     let temps = stage::Temps::clean(project.root(), staging_root, &held)?;
     let written = stage::write_one(project.root(), staging_root, &rel, &text, &temps)?;
-    let targets: usize = staged.iter().map(|flavor| flavor.images.len()).sum();
     writeln!(
         out,
         "{} {}: {targets} targets of {} flavors",

@@ -84,6 +84,10 @@ pub enum CliCommand {
     Bake {
         /// Flavors (arguments, else $FLAVORS, else the default flavors)
         flavors: Vec<String>,
+        /// One target per image of each manifest group (`layout.manifest_tag`), with the arches as
+        /// its platforms, tagged with the manifest tag
+        #[arg(long)]
+        merge_arches: bool,
     },
     /// Print the image graph of flavors: each image `<flavor id>/<image>` and its parents
     #[command(after_help = format!("Example:\n  matriochka graph --dot {EXAMPLE_FLAVOR} | dot -Tsvg > graph.svg\n  matriochka graph --parents daemon"))]
@@ -235,7 +239,13 @@ impl Cli {
                     ModifiedOutput::Lines
                 },
             },
-            CliCommand::Bake { flavors } => Command::Bake { flavors },
+            CliCommand::Bake {
+                flavors,
+                merge_arches,
+            } => Command::Bake {
+                flavors,
+                merge_arches,
+            },
             CliCommand::Graph {
                 flavors,
                 dot: _,

@@ -73,6 +73,7 @@ pub enum Command {
     },
     Bake {
         flavors: Vec<String>,
+        merge_arches: bool,
     },
     Graph {
         flavors: Vec<String>,

@@ -232,9 +232,13 @@ endif
 # Under `make -n` (or -t, -q), matriochka prints the engine command lines instead of running them.
 _M_FLAGS := $(firstword -$(MAKEFLAGS))
 _M_DRY_RUN := $(if $(findstring n,$(_M_FLAGS))$(findstring t,$(_M_FLAGS))$(findstring q,$(_M_FLAGS)), --dry-run)
-_M_EXISTING := $(shell $(CONTAINER_ENGINE) images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 2>/dev/null)
+# Image names in the one form both engines' listings agree on: docker lists `docker.io/ceph/x`
+# as `ceph/x` and `docker.io/library/x` as `x`; podman lists a name without registry as
+# `localhost/ceph/x`.
+_m_short = $(patsubst localhost/%,%,$(patsubst docker.io/%,%,$(patsubst docker.io/library/%,%,$(1))))
+_M_EXISTING := $(call _m_short,$(shell $(CONTAINER_ENGINE) images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 2>/dev/null))
 # An image missing from the engine (or FORCE=1) is rebuilt even when its stamp is up to date.
-_m_missing = $(if $(value FORCE),_m_force,$(if $(filter $(1) localhost/$(1) docker.io/$(1) docker.io/library/$(1),$(_M_EXISTING)),,_m_force))
+_m_missing = $(if $(value FORCE),_m_force,$(if $(filter $(call _m_short,$(1)),$(_M_EXISTING)),,_m_force))
 .PHONY: _m_force build push clean
 _m_force:
 "#

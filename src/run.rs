@@ -79,8 +79,16 @@ pub fn execute(
             by_path,
             output,
         } => crate::modified::command(project, vs.as_deref(), *fetch, *by_path, *output, out, err),
-        Command::Bake { flavors } => {
-            let options = crate::bake::BakeOptions::from_env(&project.env)?;
+        Command::Bake {
+            flavors,
+            merge_arches,
+        } => {
+            let mut options = crate::bake::BakeOptions::from_env(&project.env)?;
+            options.merge_arches = *merge_arches;
+            if *merge_arches {
+                // Fails before staging when `layout.manifest_tag` is not set.
+                crate::manifest_list::groups(project, &[])?;
+            }
             stage_command(project, flavors, false, out, err)?;
             crate::bake::command(project, flavors, &options, out, err)
         }

@@ -3,9 +3,11 @@
 mod common;
 
 mod bake;
+mod bake_merge;
 mod build_path;
 mod ceph_templates;
 mod derived;
+mod engine_names;
 mod errors;
 mod fastpath;
 mod graph_export;

@@ -15,12 +15,13 @@ use crate::project::Project;
 /// Entries of the staging root that clean keeps.
 const KEPT: [&str; 2] = [LOCK_FILE, ".gitkeep"];
 
-/// Whether `reference` (`repo:tag` as the engine lists it) is tagged in `registry`.
+/// Whether `reference` (`repo:tag` as the engine lists it) is tagged in `registry`, compared in
+/// the form both engines' listings agree on ([`argv::short_name`]).
 pub fn in_registry(reference: &str, registry: &str) -> bool {
-    let registry = registry.trim_end_matches('/');
-    [format!("{registry}/"), format!("localhost/{registry}/")]
-        .iter()
-        .any(|prefix| reference.starts_with(prefix.as_str()))
+    let registry = argv::short_name(registry.trim_end_matches('/'));
+    argv::short_name(reference)
+        .strip_prefix(registry)
+        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Removes the labelled images of `TAG_REGISTRY` (default `ceph`), or of every registry, then
@@ -90,5 +91,24 @@ mod tests {
         assert!(!in_registry("cephx/daemon:v1", "ceph"));
         assert!(!in_registry("quay.io/ceph/daemon:v1", "ceph"));
         assert!(!in_registry("x'; touch PWNED; echo '/daemon:v1", "ceph"));
+    }
+
+    #[test]
+    fn references_in_a_registry_as_docker_lists_them() {
+        assert!(in_registry("ceph/daemon:v1", "docker.io/ceph"));
+        assert!(in_registry(
+            "localhost/mtest-1/daemon:v1",
+            "localhost/mtest-1"
+        ));
+        assert!(in_registry("mtest-1/daemon:v1", "localhost/mtest-1/"));
+        assert!(in_registry(
+            "127.0.0.1:5000/e2e/daemon:v1",
+            "127.0.0.1:5000/e2e"
+        ));
+        assert!(!in_registry(
+            "127.0.0.1:5000/e2e/daemon:v1",
+            "localhost/e2e"
+        ));
+        assert!(!in_registry("quay.io/ceph/daemon:v1", "docker.io/ceph"));
     }
 }

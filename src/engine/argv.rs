@@ -138,6 +138,16 @@ pub fn images_labelled(label: &str) -> Vec<OsString> {
     ])
 }
 
+/// An image reference in the one form both engines' listings agree on: docker lists
+/// `docker.io/ceph/x` as `ceph/x` and `docker.io/library/x` as `x`, podman lists a name without
+/// registry as `localhost/ceph/x`; those prefixes are dropped.
+pub fn short_name(reference: &str) -> &str {
+    ["docker.io/library/", "docker.io/", "localhost/"]
+        .iter()
+        .find_map(|prefix| reference.strip_prefix(prefix))
+        .unwrap_or(reference)
+}
+
 /// A command line as a user would type it, for logs and dry runs only: words holding anything
 /// but `[A-Za-z0-9_./:=@%+,-]` are single-quoted.
 pub fn display(program: &OsStr, args: &[OsString]) -> String {
@@ -309,6 +319,19 @@ mod tests {
             ]
         );
         assert_eq!(Engine::new("  "), None);
+    }
+
+    #[test]
+    fn short_names_as_both_engines_list_them() {
+        assert_eq!(short_name("docker.io/library/busybox:1"), "busybox:1");
+        assert_eq!(short_name("docker.io/ceph/daemon:v1"), "ceph/daemon:v1");
+        assert_eq!(short_name("localhost/ceph/daemon:v1"), "ceph/daemon:v1");
+        assert_eq!(short_name("ceph/daemon:v1"), "ceph/daemon:v1");
+        assert_eq!(
+            short_name("quay.io/ceph/daemon:v1"),
+            "quay.io/ceph/daemon:v1"
+        );
+        assert_eq!(short_name("localhost:5000/x:1"), "localhost:5000/x:1");
     }
 
     #[test]
