@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 pub use crate::command::{Command, Invocation, ModifiedOutput};
 pub use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS, EXIT_USAGE};
@@ -81,7 +81,10 @@ pub fn execute(
         } => crate::modified::command(project, vs.as_deref(), *fetch, *by_path, *output, out, err),
         Command::Bake { flavors } => {
             let options = crate::bake::BakeOptions::from_env(&project.env)?;
-            stage_command(project, flavors, false, out, err)?;
+            let code = stage_command(project, flavors, false, out, err)?;
+            if code != EXIT_SUCCESS {
+                return Ok(code);
+            }
             crate::bake::command(project, flavors, &options, out, err)
         }
         Command::Graph {
@@ -202,8 +205,9 @@ fn stage_command(
             }
         }
     }
+    // Each failure printed its own `error:` line: no summary line repeats them.
     if failed > 0 {
-        bail!("{failed} of {} flavors failed to stage", flavors.len());
+        return Ok(EXIT_FAILURE);
     }
     let dirs: Vec<&Path> = flavors.iter().map(|f| &*f.staging_dir).collect();
     let text = makefile::build_mk(&project.config, &dirs);

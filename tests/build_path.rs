@@ -596,7 +596,6 @@ fn a_staging_dir_holding_make_code_creates_nothing_under_make_n() {
         "error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: \
          staging dir `staging/squid-$(shell touch PWNED)` holds `$`, which make or the shell would read as code: \
          use only letters, digits and `._+@/=-`, in `layout.staging_dir` and the variables it names\n\
-         error: 1 of 1 flavors failed to stage\n\
          make: *** [Makefile:N: stage] Error 1\n"
             .replace("Makefile", &format!("{}/Makefile", env!("CARGO_MANIFEST_DIR")))
     );
@@ -621,8 +620,7 @@ fn staging_dirs_make_cannot_hold_are_refused_at_stage_time() {
             .stderr(&format!(
                 "error: failed to stage `{SQUID}`: staging dir `staging/squid-{}` holds `{shown}`, \
                  which make or the shell would read as code: use only letters, digits and `._+@/=-`, \
-                 in `layout.staging_dir` and the variables it names\n\
-                 error: 1 of 1 flavors failed to stage\n",
+                 in `layout.staging_dir` and the variables it names\n",
                 suffix.escape_debug()
             ))
             .status(1)
