@@ -50,6 +50,10 @@ pub fn execute(
 ) -> Result<u8> {
     match command {
         Command::Stage { flavors, no_wait } => stage_command(project, flavors, *no_wait, out, err),
+        Command::StageTarget { target, no_wait } => {
+            let flavor = project.flavor_of_target(target)?;
+            stage_command(project, &[flavor], *no_wait, out, err)
+        }
         Command::ShowFlavors { arches, shard } => {
             crate::slice::show_flavors(project, arches, *shard, out)
         }
@@ -100,6 +104,7 @@ pub fn execute(
             err,
         ),
         Command::CheckArches { flavors } => crate::slice::check_arches(project, flavors, err),
+        Command::Check { flavors } => crate::commands::check::command(project, flavors, out),
         Command::Image(args) => crate::commands::image::command(project, args, out, err),
         Command::CleanAll { every_registry } => {
             crate::commands::clean::clean_all(project, *every_registry, out, err)

@@ -261,7 +261,6 @@ fn make_build_runs_the_engine_through_matriochka_image() {
         CORE_TAG,
         "--file",
         &format!("staging/{ID}/core/Dockerfile"),
-        "--pull",
         "--build-arg",
         "HTTP_PROXY",
         "--label",
@@ -305,7 +304,7 @@ fn make_build_runs_the_engine_through_matriochka_image() {
         test.read(&format!("staging/logs/{ID}/core.log")),
         format!(
             "./engine build --platform linux/amd64 -t {CORE_TAG} --file staging/{ID}/core/Dockerfile \
-             --pull --build-arg HTTP_PROXY --label io.matriochka.content-id={content_id} \
+             --build-arg HTTP_PROXY --label io.matriochka.content-id={content_id} \
              --label io.matriochka.context=sha256:{} --label io.matriochka.flavor={SQUID} \
              --label io.matriochka.git-clean=False --label org.opencontainers.image.created= \
              --label 'org.opencontainers.image.revision=Unknown commit hash' \
