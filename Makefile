@@ -47,7 +47,11 @@ CONTAINER_ENGINE := $(shell if docker info >/dev/null 2>&1; then echo docker; \
 endif
 export CONTAINER_ENGINE
 
-_M_SUB = $(MAKE) --no-print-directory -f $(STAGING_ROOT)/build.mk
+# The project root, as matriochka finds it: the nearest directory from here upwards that holds
+# flavors/matriochka.toml. The generated fragments run there.
+_m_root = $(if $(wildcard $(1)/flavors/matriochka.toml),$(1),$(if $(filter-out /,$(1)),$(call _m_root,$(patsubst %/,%,$(dir $(1)))),$(CURDIR)))
+_M_ROOT := $(call _m_root,$(CURDIR))
+_M_SUB = $(MAKE) --no-print-directory $(if $(filter-out $(CURDIR),$(_M_ROOT)),-C $(_M_ROOT) )-f $(STAGING_ROOT)/build.mk
 _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install docker or podman, \
 	or run `make stage` to stage without building))
 

@@ -573,3 +573,33 @@ fn the_first_build_of_the_tool_says_so() {
         format!("cd <dir>/ && cargo build --release --locked\n{flavors}")
     );
 }
+
+/// Issue 13: from a subdirectory of the project, matriochka found the root but make looked for
+/// `staging/build.mk` in the working directory.
+#[test]
+fn make_build_from_a_subdirectory_of_the_project() {
+    let test = project().write("sub/README", "");
+    let engine = test.path().join("engine");
+    let root = test.path().display().to_string();
+    let output = make_in(
+        &test.path().join("sub"),
+        &format!("{}/Makefile", env!("CARGO_MANIFEST_DIR")),
+        &[
+            ("CONTAINER_ENGINE", engine.to_str().unwrap()),
+            ("STUB_DIR", &root),
+        ],
+        &[&format!("MATRIOCHKA={}", bin()), "build", "IMAGES=core"],
+    );
+    assert_eq!(
+        text(&output.stdout).replace(&root, "<root>"),
+        format!(
+            "<matriochka> stage\n\
+             staged staging/{ID}: 9 written, 0 unchanged, 0 removed\n\
+             make --no-print-directory -C <root> -f staging/build.mk build\n\
+             [1/1] build {CORE_TAG}\nstub build\n[1/1] build {CORE_TAG}: ok\n"
+        )
+    );
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(built_tags(&test), [CORE_TAG]);
+}
