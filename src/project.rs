@@ -141,9 +141,7 @@ impl Project {
         }
         Ok(kept)
     }
-}
 
-impl Project {
     /// The flavor a make target names (`build.<id>.<image>`, `push.<id>`, `clean.<id>.<image>`):
     /// the first of `FLAVORS`, `flavors.default` and `flavors.buildable` whose id is `<id>`.
     pub fn flavor_of_target(&self, target: &str) -> Result<String> {

@@ -603,3 +603,21 @@ fn make_build_from_a_subdirectory_of_the_project() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(built_tags(&test), [CORE_TAG]);
 }
+
+#[test]
+fn stage_target_errors() {
+    project()
+        .args(&["stage", "--target", "squid-centos-9-x86_64"])
+        .stderr("error: target `squid-centos-9-x86_64` is not `build.<id>[.<image>]`, `push.…` or `clean.…`\n")
+        .status(1)
+        .run();
+    project()
+        .args(&["stage", "--target", "push.nothing", SQUID])
+        .stderr(
+            "error: the argument '--target <TARGET>' cannot be used with '[FLAVORS]...'\n\n\
+             Usage: matriochka stage --target <TARGET> [FLAVORS]...\n\n\
+             For more information, try '--help'.\n",
+        )
+        .status(2)
+        .run();
+}
