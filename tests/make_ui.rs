@@ -621,3 +621,41 @@ fn stage_target_errors() {
         .status(2)
         .run();
 }
+
+#[test]
+fn make_manifest_with_registry_joins_that_registrys_images() {
+    // The fake registry and podman of tests/manifest.rs, which serve `r.io/ceph`.
+    let test = crate::manifest::project();
+    let path = format!(
+        "{}:{}",
+        test.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let log = test.path().join("podman.log").display().to_string();
+    let output = make(
+        &test,
+        &[
+            ("PATH", &path),
+            ("PODMAN_LOG", &log),
+            ("CONTAINER_ENGINE", "podman"),
+        ],
+        &[
+            "manifest",
+            "REGISTRY=r.io/ceph",
+            "PUSH_ARGS=--retry 0",
+            "FLAVORS=squid-19.2.1,x86_64,centos,9,_,centos,9 squid-19.2.1,aarch64,centos,9,_,centos,9",
+        ],
+    );
+    let stdout = text(&output.stdout);
+    assert!(stdout.starts_with("<matriochka> manifest\n"), "{stdout}");
+    for pushed in [
+        "r.io/ceph/core:test-squid-centos",
+        "r.io/ceph/core:v19",
+        "r.io/ceph/app:test-squid-centos",
+        "r.io/ceph/app:v19",
+    ] {
+        assert!(stdout.contains(&format!("\npushed {pushed}\n")), "{stdout}");
+    }
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0));
+}
