@@ -60,6 +60,8 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 .PHONY: manifest release check.arches test.release
 
 ifneq ($(_M_TOOL),)
+# Sources are never made: no implicit rule search (`src/commands/clean.rs` would match `clean.%`).
+$(_M_TOOL_SOURCES): ;
 $(_M_TOOL): $(_M_TOOL_SOURCES)
 	@$(if $(wildcard $(_M_TOOL)),,echo 'building matriochka (first run, a few minutes)')
 	cd $(_M_HERE) && cargo build --release --locked
