@@ -47,17 +47,24 @@ CONTAINER_ENGINE := $(shell if docker info >/dev/null 2>&1; then echo docker; \
 endif
 export CONTAINER_ENGINE
 
-_M_SUB = $(MAKE) --no-print-directory -f $(STAGING_ROOT)/build.mk
+# The project root, as matriochka finds it: the nearest directory from here upwards that holds
+# flavors/matriochka.toml. The generated fragments run there.
+_m_root = $(if $(wildcard $(1)/flavors/matriochka.toml),$(1),$(if $(filter-out /,$(1)),$(call _m_root,$(patsubst %/,%,$(dir $(1)))),$(CURDIR)))
+_M_ROOT := $(call _m_root,$(CURDIR))
+_M_SUB = $(MAKE) --no-print-directory $(if $(filter-out $(CURDIR),$(_M_ROOT)),-C $(_M_ROOT) )-f $(STAGING_ROOT)/build.mk
 _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install docker or podman, \
 	or run `make stage` to stage without building))
 
 .PHONY: help stage build build.parallel build.all push push.parallel push.all \
-	clean clean.nones clean.all clean.nuke lint test test.e2e test.ceph-stub bench show.flavors flavors.modified
+	clean clean.nones clean.all clean.nuke lint test.staging test test.e2e test.ceph-stub bench show.flavors flavors.modified
 .PHONY: test.e2e.podman test.e2e.docker
 .PHONY: manifest release check.arches test.release
 
 ifneq ($(_M_TOOL),)
+# Sources are never made: no implicit rule search (`src/commands/clean.rs` would match `clean.%`).
+$(_M_TOOL_SOURCES): ;
 $(_M_TOOL): $(_M_TOOL_SOURCES)
+	@$(if $(wildcard $(_M_TOOL)),,echo 'building matriochka (first run, a few minutes)')
 	cd $(_M_HERE) && cargo build --release --locked
 	@touch $@
 endif
@@ -66,9 +73,11 @@ help: ## Show this help
 	@printf 'Usage: make TARGET [FLAVORS="rel,arch,os,version,registry,repo,tag ..."] [OPTION=value ...]\n'
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z0-9.-]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' \
 		$(firstword $(MAKEFILE_LIST))
+	@printf '  %-18s %s\n' 'build.<id>.<image>' 'Stage the flavor of that id, then build one image (push., clean. too)' \
+		'build.<id>' 'Stage the flavor of that id, then build its images'
 	@printf '%s\n' 'Options (make variables or environment):' \
 	'  FLAVORS            flavors to stage and build (default: `matriochka show default`)' \
-	'  TAG_REGISTRY       registry/namespace prepended to image tags (default: ceph)' \
+	'  TAG_REGISTRY       registry/namespace prepended to image tags (default: ceph), or REGISTRY' \
 	'  RELEASE            release part of the tags (default: the git branch)' \
 	'  <IMAGE>_TAG        full tag of one image, e.g. DAEMON_BASE_TAG=daemon-base:v1' \
 	'  IMAGES             build only these images of each flavor (with their parents)' \
@@ -76,7 +85,7 @@ help: ## Show this help
 	'  BUILD_ARGS         extra arguments to every build, e.g. "--isolation chroot"' \
 	'  PUSH_ARGS          extra arguments to every push, e.g. --tls-verify=false' \
 	'  ARCHES             build.all/push.all: only the flavors of these arches, e.g. aarch64' \
-	'  PULL=0             do not pull newer base images' \
+	'  PULL=0             never pull base images (offline); PULL=1: always; default: when missing' \
 	'  FORCE=1            rebuild images even when up to date' \
 	'  JOBS               parallel jobs of the .parallel targets (default: CPU count)' \
 	'  PUSH_RETRIES       retries of a failed push, with growing back-off (default: 3)' \
@@ -111,6 +120,22 @@ push.parallel: stage check.arches ## Like push, with JOBS parallel builds and pu
 push.all: $(_M_TOOL) ## Build and push every buildable flavor, in parallel
 	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push.parallel FLAVORS="$$flavors"
 
+# build.<id>.<image>, push.<id>.<image>, clean.<id>.<image> and build.<id>…: stage the one flavor
+# the target names (its id among FLAVORS, the default and the buildable flavors), then run the
+# target of the generated fragments. The target name reaches the shell as data (the environment);
+# `stage --target` accepts only a target that names a staged flavor's id and image.
+build.% push.% clean.%: export _M_TARGET = $@
+_M_ONE = $(MATRIOCHKA) stage --target "$$_M_TARGET" && $(_M_SUB) "$$_M_TARGET"
+build.%: $(_M_TOOL)
+	$(_M_NEED_ENGINE)
+	+$(_M_ONE)
+push.%: $(_M_TOOL)
+	$(_M_NEED_ENGINE)
+	+$(_M_ONE)
+clean.%: $(_M_TOOL)
+	$(_M_NEED_ENGINE)
+	+$(_M_ONE)
+
 check.arches: $(_M_TOOL) ## Fail when this host can neither run nor emulate a flavor's arch
 	@$(MATRIOCHKA) check-arches
 
@@ -137,12 +162,13 @@ clean.nuke: $(_M_TOOL) ## Risky: like clean.all, for matriochka images of every 
 	$(_M_NEED_ENGINE)
 	$(MATRIOCHKA) clean --nuke
 
-lint: stage ## cargo fmt --check, clippy, and shellcheck on staged shell scripts
+lint: test.staging ## test.staging, and cargo fmt --check and clippy in the tool's own checkout
+ifneq ($(wildcard $(_M_HERE)Cargo.toml),)
 	cd $(_M_HERE) && cargo fmt --check && cargo clippy --all-targets -- -D warnings
-	@if command -v shellcheck >/dev/null; then \
-		grep -rlE '^#!(/usr)?/bin/(env )?(ba)?sh' $(STAGING_ROOT) --include='*' \
-		| grep -v '/\.' | xargs -r shellcheck -x && echo 'shellcheck: ok'; \
-	else echo 'shellcheck is not installed: staged scripts not checked'; fi
+endif
+
+test.staging: $(_M_TOOL) ## Check every buildable flavor's staged files (`matriochka check`)
+	$(MATRIOCHKA) check
 
 test: ## Run the tests (no container engine needed)
 	cd $(_M_HERE) && cargo test

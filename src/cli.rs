@@ -44,6 +44,10 @@ pub enum CliCommand {
         /// [env: MATRIOCHKA_NO_WAIT=1]
         #[arg(long)]
         no_wait: bool,
+        /// Stage only the flavor make target TARGET names (`build.<id>.<image>`, `push.<id>`…):
+        /// the first of $FLAVORS, the default and the buildable flavors with that id
+        #[arg(long, value_name = "TARGET", conflicts_with = "flavors")]
+        target: Option<String>,
     },
     /// Show flavors, the default flavors or a flavor's variables
     #[command(
@@ -122,6 +126,13 @@ pub enum CliCommand {
     )]
     CheckArches {
         /// Flavors (arguments, else $FLAVORS, else the default flavors)
+        flavors: Vec<String>,
+    },
+    /// Check what staging gives, without writing: no `__TOKEN__` left, a FROM in every
+    /// Dockerfile, image references that resolve, shell scripts that `bash -n` and shellcheck pass
+    #[command(after_help = format!("Example:\n  matriochka check\n  matriochka check {EXAMPLE_FLAVOR}"))]
+    Check {
+        /// Flavors (arguments, else every buildable flavor)
         flavors: Vec<String>,
     },
     /// Build, push or remove one staged image (what make's recipes run)
@@ -214,7 +225,16 @@ impl Cli {
     /// The checked invocation.
     pub fn into_invocation(self) -> Invocation {
         let command = match self.command {
-            CliCommand::Stage { flavors, no_wait } => Command::Stage { flavors, no_wait },
+            CliCommand::Stage {
+                flavors,
+                no_wait,
+                target: None,
+            } => Command::Stage { flavors, no_wait },
+            CliCommand::Stage {
+                target: Some(target),
+                no_wait,
+                ..
+            } => Command::StageTarget { target, no_wait },
             CliCommand::Show(ShowCommand::Flavors { arches, shard }) => {
                 Command::ShowFlavors { arches, shard }
             }
@@ -267,6 +287,7 @@ impl Cli {
             },
             CliCommand::Manifest { flavors } => Command::Manifest { flavors },
             CliCommand::CheckArches { flavors } => Command::CheckArches { flavors },
+            CliCommand::Check { flavors } => Command::Check { flavors },
             CliCommand::Image(image) => Command::Image(image.into_args()),
             CliCommand::Clean { all: _, nuke } => Command::CleanAll {
                 every_registry: nuke,

@@ -52,6 +52,11 @@ pub enum Command {
         /// Fail at once, rather than wait, when another run holds the staging root.
         no_wait: bool,
     },
+    /// Stages the one flavor a make target (`build.<id>.<image>`…) names.
+    StageTarget {
+        target: String,
+        no_wait: bool,
+    },
     /// The buildable flavors, of some arches only, one shard only.
     ShowFlavors {
         arches: Vec<String>,
@@ -86,6 +91,10 @@ pub enum Command {
     },
     /// Check that this host can run each flavor's arch (natively or emulated).
     CheckArches {
+        flavors: Vec<String>,
+    },
+    /// Checks what staging gives, without writing: tokens, FROM, image references, scripts.
+    Check {
         flavors: Vec<String>,
     },
     Image(ImageArgs),

@@ -1,4 +1,5 @@
 //! Commands above project, stage and makefile: one module each.
 
+pub mod check;
 pub mod clean;
 pub mod image;

@@ -141,6 +141,45 @@ impl Project {
         }
         Ok(kept)
     }
+
+    /// The flavor a make target names (`build.<id>.<image>`, `push.<id>`, `clean.<id>.<image>`):
+    /// the first of `FLAVORS`, `flavors.default` and `flavors.buildable` whose id is `<id>`.
+    pub fn flavor_of_target(&self, target: &str) -> Result<String> {
+        let Some((verb, stem)) = ["build.", "push.", "clean."]
+            .iter()
+            .find_map(|verb| target.strip_prefix(verb).map(|stem| (verb, stem)))
+        else {
+            bail!("target `{target}` is not `build.<id>[.<image>]`, `push.…` or `clean.…`");
+        };
+        let mut candidates: Vec<&str> = Vec::new();
+        if let Some(flavors) = self.env.get_nonempty("FLAVORS") {
+            candidates.extend(flavors.split_whitespace());
+        }
+        candidates.extend(Flavor::split_list(&self.config.default_flavors));
+        candidates.extend(self.buildable_texts()?);
+        let mut stems = Vec::new();
+        for text in candidates {
+            let flavor = self.parse(text)?;
+            let prepared = Prepared::new(flavor, &self.config, &self.env, self.git(), false)?;
+            let id = prepared.id();
+            let images = self
+                .config
+                .images
+                .iter()
+                .map(|image| format!("{id}.{image}"));
+            let names: Vec<String> = std::iter::once(id.clone()).chain(images).collect();
+            if names.iter().any(|name| name == stem) {
+                return Ok(text.to_string());
+            }
+            stems.extend(names);
+        }
+        let hint = crate::suggest::closest(stem, stems.iter().map(String::as_str))
+            .map(|stem| format!("; did you mean `{verb}{stem}`?"))
+            .unwrap_or_default();
+        bail!(
+            "no flavor of FLAVORS, `flavors.default` or `flavors.buildable` has the id of target `{target}`{hint}"
+        )
+    }
 }
 
 /// The nearest directory from `start` upwards that holds the default configuration, relative to

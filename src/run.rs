@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 pub use crate::command::{Command, Invocation, ModifiedOutput};
 pub use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS, EXIT_USAGE};
@@ -50,6 +50,10 @@ pub fn execute(
 ) -> Result<u8> {
     match command {
         Command::Stage { flavors, no_wait } => stage_command(project, flavors, *no_wait, out, err),
+        Command::StageTarget { target, no_wait } => {
+            let flavor = project.flavor_of_target(target)?;
+            stage_command(project, &[flavor], *no_wait, out, err)
+        }
         Command::ShowFlavors { arches, shard } => {
             crate::slice::show_flavors(project, arches, *shard, out)
         }
@@ -89,7 +93,10 @@ pub fn execute(
                 // Fails before staging when `layout.manifest_tag` is not set.
                 crate::manifest_list::groups(project, &[])?;
             }
-            stage_command(project, flavors, false, out, err)?;
+            let code = stage_command(project, flavors, false, out, err)?;
+            if code != EXIT_SUCCESS {
+                return Ok(code);
+            }
             crate::bake::command(project, flavors, &options, out, err)
         }
         Command::Graph {
@@ -105,6 +112,7 @@ pub fn execute(
             err,
         ),
         Command::CheckArches { flavors } => crate::slice::check_arches(project, flavors, err),
+        Command::Check { flavors } => crate::commands::check::command(project, flavors, out),
         Command::Image(args) => crate::commands::image::command(project, args, out, err),
         Command::CleanAll { every_registry } => {
             crate::commands::clean::clean_all(project, *every_registry, out, err)
@@ -210,8 +218,9 @@ fn stage_command(
             }
         }
     }
+    // Each failure printed its own `error:` line: no summary line repeats them.
     if failed > 0 {
-        bail!("{failed} of {} flavors failed to stage", flavors.len());
+        return Ok(EXIT_FAILURE);
     }
     let dirs: Vec<&Path> = flavors.iter().map(|f| &*f.staging_dir).collect();
     let text = makefile::build_mk(&project.config, &dirs);

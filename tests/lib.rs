@@ -13,6 +13,7 @@ mod fastpath;
 mod graph_export;
 mod integrity;
 mod make;
+mod make_ui;
 mod manifest;
 mod modified;
 mod names;

@@ -107,7 +107,7 @@ fn dry_run_prints_docker_builds_in_dependency_order() {
     let builds = engine_lines(&out, "build");
     assert_eq!(builds.len(), 2, "{out}");
     let core = "docker build --platform linux/amd64 -t ceph/core:test-squid-centos-stream9-x86_64 \
-                --file staging/squid-centos-9-x86_64/core/Dockerfile --pull \
+                --file staging/squid-centos-9-x86_64/core/Dockerfile \
                 --label io.matriochka.content-id=sha256:";
     assert!(builds[0].starts_with(core), "{}", builds[0]);
     assert!(builds[0].contains(

@@ -59,7 +59,7 @@ fn sha256(text: &str) -> String {
         .collect()
 }
 
-fn project() -> Test {
+pub fn project() -> Test {
     let bin = "bin";
     let test = Test::new()
         .write("flavors/matriochka.toml", CONFIG)

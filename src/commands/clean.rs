@@ -24,7 +24,7 @@ pub fn in_registry(reference: &str, registry: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// Removes the labelled images of `TAG_REGISTRY` (default `ceph`), or of every registry, then
+/// Removes the labelled images of `TAG_REGISTRY` or `REGISTRY` (default `ceph`), or of every registry, then
 /// everything below the staging root but its lock and `.gitkeep`.
 pub fn clean_all(
     project: &Project,
@@ -32,6 +32,11 @@ pub fn clean_all(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8> {
+    // `REGISTRY` counts as `TAG_REGISTRY`; both set and different is refused.
+    let registry = match project.env.tag_registry()? {
+        "" => "ceph",
+        registry => registry,
+    };
     let engine = engine(project)?;
     let staging_root = &project.config.staging_root;
     let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
@@ -44,7 +49,6 @@ pub fn clean_all(
             argv::display(&engine.program, &list)
         );
     }
-    let registry = project.env.get_nonempty("TAG_REGISTRY").unwrap_or("ceph");
     let mut references: Vec<&str> = text
         .lines()
         .filter(|reference| !reference.contains("<none>"))

@@ -78,6 +78,23 @@ fn words(project: &Project, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a failed build's log shows that pulling an image failed (podman, docker).
+fn pull_failed(log: &Path) -> bool {
+    const SIGNS: [&str; 7] = [
+        "initializing source",
+        "pinging container registry",
+        "error pulling",
+        "unable to pull",
+        "pull access denied",
+        "failed to resolve source metadata",
+        "manifest unknown",
+    ];
+    let text = std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .to_lowercase();
+    SIGNS.iter().any(|sign| text.contains(sign))
+}
+
 struct Image<'a> {
     project: &'a Project,
     args: &'a ImageArgs,
@@ -205,7 +222,8 @@ impl<'a> Image<'a> {
         {
             bail!("{}", self.changed());
         }
-        let pull = plan.external_base && project.env.get("PULL") != Some("0");
+        let pull = argv::Pull::from_env(project.env.get("PULL")).option(engine.kind);
+        let pull = pull.filter(|_| plan.external_base);
         let proxies: Vec<String> = PROXY_VARIABLES
             .iter()
             .filter(|name| project.env.get_nonempty(name).is_some())
@@ -237,7 +255,12 @@ impl<'a> Image<'a> {
             writeln!(out, "{start}: ok")?;
             Ok(EXIT_SUCCESS)
         } else {
-            writeln!(out, "{start}: FAILED (see {})", log_path.display())?;
+            let hint = if pull_failed(&log_path) {
+                ": pulling the base image failed: to build offline, load the base image locally and set PULL=0"
+            } else {
+                ""
+            };
+            writeln!(out, "{start}: FAILED (see {}){hint}", log_path.display())?;
             Ok(EXIT_FAILURE)
         }
     }

@@ -60,6 +60,38 @@ impl Engine {
     }
 }
 
+/// When a build pulls its base image, from `PULL`: `1` always, `0` never, else only when the
+/// image is missing from the engine's store, so an offline machine builds on a local base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pull {
+    Always,
+    Missing,
+    Never,
+}
+
+impl Pull {
+    /// `PULL=1` → always, `PULL=0` → never, anything else (unset, empty) → when missing.
+    pub fn from_env(value: Option<&str>) -> Pull {
+        match value {
+            Some("1") => Pull::Always,
+            Some("0") => Pull::Never,
+            _ => Pull::Missing,
+        }
+    }
+
+    /// The build option that asks `kind` for this: podman `--pull=always|missing|never`; docker's
+    /// classic builder takes only `--pull` (always) and otherwise pulls a missing base itself.
+    pub fn option(self, kind: Kind) -> Option<&'static str> {
+        match (kind, self) {
+            (Kind::Podman, Pull::Always) => Some("--pull=always"),
+            (Kind::Podman, Pull::Missing) => Some("--pull=missing"),
+            (Kind::Podman, Pull::Never) => Some("--pull=never"),
+            (Kind::Docker, Pull::Always) => Some("--pull"),
+            (Kind::Docker, _) => None,
+        }
+    }
+}
+
 /// What one image build is made of.
 #[derive(Clone, Debug)]
 pub struct Build<'a> {
@@ -67,8 +99,8 @@ pub struct Build<'a> {
     pub platform: &'a str,
     pub dockerfile: &'a Path,
     pub context: &'a Path,
-    /// `--pull`: the image is built on a base from outside the flavor and `PULL` is not 0.
-    pub pull: bool,
+    /// The pull option ([`Pull::option`]), for an image built on a base from outside the flavor.
+    pub pull: Option<&'static str>,
     /// Names of build arguments the engine takes from its environment (`--build-arg NAME`).
     pub env_build_args: &'a [String],
     pub labels: &'a BTreeMap<String, String>,
@@ -76,13 +108,13 @@ pub struct Build<'a> {
     pub extra: &'a [String],
 }
 
-/// `build --platform P -t TAG --file F [--pull] [--build-arg NAME]… [--label K=V]… EXTRA… CONTEXT`
+/// `build --platform P -t TAG --file F [PULL] [--build-arg NAME]… [--label K=V]… EXTRA… CONTEXT`
 pub fn build(build: &Build) -> Vec<OsString> {
     let mut args = words(&["build", "--platform", build.platform, "-t", build.tag]);
     args.push("--file".into());
     args.push(build.dockerfile.into());
-    if build.pull {
-        args.push("--pull".into());
+    if let Some(pull) = build.pull {
+        args.push(pull.into());
     }
     for name in build.env_build_args {
         args.push("--build-arg".into());
@@ -195,7 +227,7 @@ mod tests {
             platform: "linux/amd64",
             dockerfile: Path::new("staging/a b/core/Dockerfile"),
             context: Path::new("staging/a b/core"),
-            pull: true,
+            pull: Some("--pull=missing"),
             env_build_args: &["HTTP_PROXY".to_string()],
             labels: &labels,
             extra: &["--isolation".to_string(), "chroot".to_string()],
@@ -210,7 +242,7 @@ mod tests {
                 "ceph/core:v1",
                 "--file",
                 "staging/a b/core/Dockerfile",
-                "--pull",
+                "--pull=missing",
                 "--build-arg",
                 "HTTP_PROXY",
                 "--label",
@@ -231,7 +263,7 @@ mod tests {
             platform: "linux/arm64",
             dockerfile: Path::new("s/app/Dockerfile"),
             context: Path::new("s/app"),
-            pull: false,
+            pull: None,
             env_build_args: &[],
             labels: &BTreeMap::new(),
             extra: &[],
@@ -282,6 +314,26 @@ mod tests {
                 "{{.Repository}}:{{.Tag}}"
             ]
         );
+    }
+
+    #[test]
+    fn pull_options_by_engine() {
+        let cases = [
+            (None, Kind::Podman, Some("--pull=missing")),
+            (Some(""), Kind::Podman, Some("--pull=missing")),
+            (Some("1"), Kind::Podman, Some("--pull=always")),
+            (Some("0"), Kind::Podman, Some("--pull=never")),
+            (None, Kind::Docker, None),
+            (Some("0"), Kind::Docker, None),
+            (Some("1"), Kind::Docker, Some("--pull")),
+        ];
+        for (value, kind, option) in cases {
+            assert_eq!(
+                Pull::from_env(value).option(kind),
+                option,
+                "{value:?} {kind:?}"
+            );
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ case "$engine" in
 esac
 
 # The podman run's count; the docker run skips the podman-only sections 4 (4 checks) and 8 (8).
-EXPECTED_CHECKS=70
+EXPECTED_CHECKS=71
 PODMAN_ONLY_CHECKS=12
 [ "$engine" = podman ] || EXPECTED_CHECKS=$((EXPECTED_CHECKS - PODMAN_ONLY_CHECKS))
 
@@ -264,7 +264,10 @@ if [ "$engine" = podman ]; then # podman only: it runs both engines' `make -n`
 mk -n build FLAVORS="$one" FORCE=1 CONTAINER_ENGINE=podman 2>&1 | grep -E '^podman build' >"$work/podman.n"
 mk -n build FLAVORS="$one" FORCE=1 CONTAINER_ENGINE=docker 2>&1 | grep -E '^docker build' >"$work/docker.n"
 equals "make -n prints both builds" 2 "$(wc -l <"$work/docker.n")"
-equals "docker and podman lines differ only by the engine" "$(sed 's/podman/ENGINE/g' "$work/podman.n")" "$(sed 's/docker/ENGINE/g' "$work/docker.n")"
+# PULL=0: podman never pulls (`--pull=never`); docker's classic builder has no such option.
+equals "podman never pulls under PULL=0" 1 "$(grep -c -- ' --pull=never ' "$work/podman.n")"
+equals "docker and podman lines differ only by the engine and the pull option" \
+  "$(sed 's/podman/ENGINE/g; s/ --pull=never / /' "$work/podman.n")" "$(sed 's/docker/ENGINE/g' "$work/docker.n")"
 check "docker lines parse as shell" bash -n "$work/docker.n"
 check "docker build line has platform, tag, file, labels" grep -qE \
   "docker build --platform linux/amd64 -t $(re "$ns")/daemon-base:e2e-one-x86_64 --file staging/one-busybox-1-x86_64/daemon-base/Dockerfile .*--label io\.matriochka\.flavor=$(re "$one")" "$work/docker.n"

@@ -1,0 +1,303 @@
+//! `matriochka check [FLAVOR...]`: stages flavors in memory (every buildable flavor by default)
+//! and checks what a build would get, for any project: no `__TOKEN__` left, a `FROM` in every
+//! Dockerfile, image references that resolve within the flavor, shell scripts that `bash -n`
+//! (and shellcheck, when installed) accept. Nothing is written.
+//!
+//! One line per problem on stdout, `<staged path>[:line]: <problem> (from `<template>`)`, then a
+//! summary line; exit code 1 when there is a problem.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::LazyLock;
+
+use anyhow::{Context as _, Result};
+use regex::bytes::Regex;
+
+use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
+use crate::graph;
+use crate::model::{Prepared, StagedFlavor};
+use crate::project::Project;
+use crate::render::is_fragment_name;
+use crate::stage;
+use crate::tree::FsTree;
+
+/// A token render replaces: one left in a staged file is a defect.
+static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"__ENV_\[[A-Za-z_][A-Za-z0-9_]*\]__|__[A-Z0-9_]*[A-Z0-9][A-Z0-9_]*__").unwrap()
+});
+/// The first line of a shell script.
+static SHEBANG: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^#!\s*(/usr)?/bin/(env\s+)?(ba)?sh\b").unwrap());
+
+/// Checks the flavors given, else every buildable flavor.
+pub fn command(project: &Project, args: &[String], out: &mut dyn Write) -> Result<u8> {
+    let texts = if args.is_empty() {
+        project.buildable_texts()?
+    } else {
+        project.requested_texts(args)?
+    };
+    let prepared = project.prepare(&texts)?;
+    let tree = FsTree::of(&project.config);
+    let mut checker = Checker::new(project)?;
+    let mut failed_flavors = 0;
+    for p in &prepared {
+        let before = checker.problems.len();
+        match stage::compute(&tree, &project.config, p) {
+            Ok(staged) => checker.flavor(p, &staged),
+            Err(err) => checker
+                .problems
+                .push(format!("failed to stage `{}`: {err:#}", p.flavor.text)),
+        }
+        if checker.problems.len() > before {
+            failed_flavors += 1;
+        }
+    }
+    for problem in &checker.problems {
+        writeln!(out, "{problem}")?;
+    }
+    let tools = if checker.shellcheck.is_some() {
+        "bash -n, shellcheck"
+    } else {
+        "bash -n; shellcheck is not installed"
+    };
+    if checker.problems.is_empty() {
+        writeln!(
+            out,
+            "checked {} flavors ({tools}): no problem",
+            prepared.len()
+        )?;
+        Ok(EXIT_SUCCESS)
+    } else {
+        writeln!(
+            out,
+            "checked {} flavors ({tools}): {} problems in {failed_flavors} flavors",
+            prepared.len(),
+            checker.problems.len()
+        )?;
+        Ok(EXIT_FAILURE)
+    }
+}
+
+struct Checker {
+    /// The shellcheck program, when installed.
+    shellcheck: Option<String>,
+    /// Scripts already checked, by content: the same script staged in many flavors is checked once.
+    scripts_seen: HashSet<Vec<u8>>,
+    problems: Vec<String>,
+}
+
+impl Checker {
+    fn new(project: &Project) -> Result<Checker> {
+        let program = project
+            .env
+            .get_nonempty("SHELLCHECK")
+            .unwrap_or("shellcheck")
+            .to_string();
+        let installed = Command::new(&program)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !installed && project.env.get_nonempty("CI").is_some() {
+            anyhow::bail!("`{program}` is not installed and CI is set: install shellcheck");
+        }
+        Ok(Checker {
+            shellcheck: installed.then_some(program),
+            scripts_seen: HashSet::new(),
+            problems: Vec::new(),
+        })
+    }
+
+    fn flavor(&mut self, prepared: &Prepared, staged: &StagedFlavor) {
+        let tags: BTreeMap<&str, &str> = staged
+            .images
+            .iter()
+            .map(|image| (image.name.as_str(), image.tag.as_str()))
+            .collect();
+        for image in &staged.images {
+            let dir = prepared.vars.staging_dir().join(&image.name);
+            for (path, file) in &image.files {
+                let shown = dir.join(path);
+                let from = file.source.as_path();
+                let name = path.rsplit('/').next().unwrap_or(path);
+                if !is_fragment_name(name) {
+                    self.tokens(&shown, from, &file.bytes);
+                }
+                if path == graph::DOCKERFILE {
+                    let text = String::from_utf8_lossy(&file.bytes);
+                    self.dockerfile(&shown, from, &text, &tags);
+                }
+                let is_script = path.ends_with(".sh")
+                    || std::str::from_utf8(&file.bytes)
+                        .is_ok_and(|text| SHEBANG.is_match(text.lines().next().unwrap_or("")));
+                if is_script && self.scripts_seen.insert(file.bytes.clone()) {
+                    self.script(&shown, from, &file.bytes);
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, shown: &Path, line: Option<usize>, problem: &str, from: &Path) {
+        let at = match line {
+            Some(line) => format!("{}:{line}", shown.display()),
+            None => shown.display().to_string(),
+        };
+        self.problems
+            .push(format!("{at}: {problem} (from `{}`)", from.display()));
+    }
+
+    fn tokens(&mut self, shown: &Path, from: &Path, bytes: &[u8]) {
+        for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            for token in TOKEN.find_iter(line) {
+                let token = String::from_utf8_lossy(token.as_bytes()).into_owned();
+                self.push(
+                    shown,
+                    Some(index + 1),
+                    &format!("`{token}` is left unreplaced"),
+                    from,
+                );
+            }
+        }
+    }
+
+    fn dockerfile(&mut self, shown: &Path, from: &Path, text: &str, tags: &BTreeMap<&str, &str>) {
+        let has_from = text.lines().any(|line| {
+            line.split_whitespace()
+                .next()
+                .is_some_and(|word| word.eq_ignore_ascii_case("FROM"))
+        });
+        if !has_from {
+            self.push(shown, None, "no `FROM` instruction", from);
+        }
+        for (reference, line) in graph::references(text).images {
+            if tags.values().any(|tag| *tag == reference) {
+                continue;
+            }
+            let name = repository_name(&reference);
+            if let Some(tag) = tags.get(name) {
+                self.push(
+                    shown,
+                    Some(line),
+                    &format!(
+                        "`{reference}` names image `{name}`, which this flavor tags `{tag}`: \
+                         use `__ENV_[{}_IMAGE]__`",
+                        name.to_ascii_uppercase().replace('-', "_")
+                    ),
+                    from,
+                );
+            }
+        }
+    }
+
+    fn script(&mut self, shown: &Path, from: &Path, bytes: &[u8]) {
+        match run_on("bash", &["-n"], bytes) {
+            Ok((true, _)) => {}
+            Ok((false, output)) => {
+                let message = output
+                    .lines()
+                    .map(|line| line.strip_prefix("bash: ").unwrap_or(line))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.push(shown, None, &format!("bash -n: {message}"), from);
+                // shellcheck would only say the same again, in four lines.
+                return;
+            }
+            Err(err) => self.push(shown, None, &format!("{err:#}"), from),
+        }
+        let Some(program) = self.shellcheck.clone() else {
+            return;
+        };
+        let text = String::from_utf8_lossy(bytes);
+        let mut args = vec!["--format=gcc"];
+        if !SHEBANG.is_match(text.lines().next().unwrap_or("")) {
+            args.push("--shell=bash");
+        }
+        args.push("-");
+        match run_on(&program, &args, bytes) {
+            Ok((true, _)) => {}
+            Ok((false, output)) => {
+                for line in output.lines() {
+                    // `-:3:5: warning: message [SC2086]`
+                    let Some(rest) = line.strip_prefix("-:") else {
+                        continue;
+                    };
+                    let mut parts = rest.splitn(3, ':');
+                    let (Some(row), Some(_column), Some(message)) =
+                        (parts.next(), parts.next(), parts.next())
+                    else {
+                        continue;
+                    };
+                    let row = row.parse().ok();
+                    self.push(shown, row, &format!("shellcheck:{message}"), from);
+                }
+            }
+            Err(err) => self.push(shown, None, &format!("{err:#}"), from),
+        }
+    }
+}
+
+/// The last path component of an image reference, without tag or digest: `core` of
+/// `quay.io/ceph/core:v1@sha256:…`.
+fn repository_name(reference: &str) -> &str {
+    let reference = reference.split('@').next().unwrap_or(reference);
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    last.split(':').next().unwrap_or(last)
+}
+
+/// Runs `program args` with `input` on stdin; whether it succeeded, and its stdout and stderr.
+fn run_on(program: &str, args: &[&str], input: &[u8]) -> Result<(bool, String)> {
+    let failed = || format!("failed to run `{program}`");
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(failed)?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    // Written from a thread, so that a large script cannot fill both pipes and deadlock.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().with_context(failed)?;
+    // A checker that stops reading early (a syntax error) closes the pipe: not an error.
+    let _ = writer.join();
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    Ok((output.status.success(), text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names() {
+        assert_eq!(repository_name("quay.io/ceph/core:v1"), "core");
+        assert_eq!(repository_name("core"), "core");
+        assert_eq!(repository_name("localhost:5000/a/core@sha256:00"), "core");
+        assert_eq!(repository_name("registry:5000/core:v1"), "core");
+    }
+
+    #[test]
+    fn tokens_and_shebangs() {
+        let found: Vec<&[u8]> = TOKEN
+            .find_iter(b"a __X__ __ENV_[Y]__ __init__ ____")
+            .map(|m| m.as_bytes())
+            .collect();
+        assert_eq!(found, [&b"__X__"[..], &b"__ENV_[Y]__"[..]]);
+        for line in [
+            "#!/bin/bash",
+            "#!/usr/bin/env bash",
+            "#! /bin/sh -e",
+            "#!/usr/bin/sh",
+        ] {
+            assert!(SHEBANG.is_match(line), "{line}");
+        }
+        for line in ["#!/usr/bin/python3", "#!/bin/bashful", "# /bin/sh"] {
+            assert!(!SHEBANG.is_match(line), "{line}");
+        }
+    }
+}
