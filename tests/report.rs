@@ -220,3 +220,103 @@ skipped reef-centos-9-x86_64/app ({}): a parent failed or the run stopped
     let test = test.args(&["report", "--failed"]).stdout("");
     test.run();
 }
+
+#[test]
+fn manifest_lists_are_reported_with_their_platforms_and_digests() {
+    use crate::manifest::{project, sha256, NO_ROLLING, SQUID_AMD, SQUID_ARM};
+    let amd = format!("sha256:{}", sha256(r#"{"layers":["amd"]}"#));
+    let arm = format!("sha256:{}", sha256(r#"{"layers":["arm"]}"#));
+    let flavors = format!("{SQUID_AMD} {SQUID_ARM}");
+    let test = project()
+        .env("MATRIOCHKA_RUN", "run-1")
+        .env("FLAVORS", &flavors)
+        .env("NO_ARM", "1")
+        .args(&["manifest"])
+        .any_stdout()
+        .stderr(&format!("{NO_ROLLING}error: 2 of 2 manifest lists were refused or failed: nothing was pushed for them\n"))
+        .status(1);
+    test.run();
+    let test = test
+        .args(&["report", "--finish", "manifest", "--status", "1"])
+        .stdout("report: staging/report.json\n  list refused    2\n")
+        .stderr("");
+    test.run();
+    let refused = |tag: &str| {
+        serde_json::json!({
+            "tag": tag, "platforms": ["linux/amd64"], "digests": [amd], "action": "refused",
+        })
+    };
+    let report: serde_json::Value =
+        serde_json::from_str(&test.read("staging/report.json")).unwrap();
+    assert_eq!(
+        report,
+        serde_json::json!({
+            "images": [],
+            "manifests": [
+                refused("r.io/ceph/core:test-squid-centos"),
+                refused("r.io/ceph/app:test-squid-centos"),
+            ],
+        })
+    );
+
+    // The next run holds only its own lists, and the first run's entries are gone.
+    let test = test
+        .env("MATRIOCHKA_RUN", "run-2")
+        .env("NO_ARM", "")
+        .env("PUSH_ARGS", "--retry 0")
+        .env(
+            "FLAVORS",
+            "squid-19.2.1,x86_64,centos,9,_,centos,9 squid-19.2.1,aarch64,centos,9,_,centos,9",
+        )
+        .args(&["manifest"])
+        .any_stdout()
+        .status(0);
+    test.run();
+    let test = test
+        .args(&["report", "--finish", "manifest"])
+        .stdout("report: staging/report.json\n  list pushed     4\n");
+    test.run();
+    let report: serde_json::Value =
+        serde_json::from_str(&test.read("staging/report.json")).unwrap();
+    let pushed = |tag: &str| {
+        serde_json::json!({
+            "tag": tag,
+            "platforms": ["linux/amd64", "linux/arm64/v8"],
+            "digests": [amd, arm],
+            "action": "pushed",
+        })
+    };
+    assert_eq!(
+        report["manifests"],
+        serde_json::json!([
+            pushed("r.io/ceph/core:test-squid-centos"),
+            pushed("r.io/ceph/core:v19"),
+            pushed("r.io/ceph/app:test-squid-centos"),
+            pushed("r.io/ceph/app:v19"),
+        ])
+    );
+    assert_eq!(
+        std::fs::read_dir(test.path().join("staging/.report"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect::<Vec<_>>(),
+        ["run-2"]
+    );
+}
+
+#[test]
+fn report_errors() {
+    let test = project()
+        .args(&["report"])
+        .stderr("error: failed to read `staging/report.json`: no run wrote a report yet (run `make build`)\n")
+        .status(1);
+    test.run();
+    let test = test
+        .args(&["report", "--finish", "build"])
+        .stderr("error: no run to finish: MATRIOCHKA_RUN is not set (the Makefile sets it)\n");
+    test.run();
+    let test = test
+        .env("MATRIOCHKA_RUN", "../x")
+        .stderr("error: run id `../x` of MATRIOCHKA_RUN is not a file name: use only letters, digits and `._-`\n");
+    test.run();
+}
