@@ -320,3 +320,34 @@ fn report_errors() {
         .stderr("error: run id `../x` of MATRIOCHKA_RUN is not a file name: use only letters, digits and `._-`\n");
     test.run();
 }
+
+#[test]
+fn a_push_run_reports_pushed_images_and_why_they_were_built() {
+    let test = project();
+    let output = make(&test, &[], &["push", &format!("FLAVORS={SQUID}")]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let pushed = |image, because| {
+        let mut entry = entry(&test, SQUID, "squid", image, "pushed", false, Some(because));
+        entry["log"] = format!("staging/logs/squid-centos-9-x86_64/{image}.push.log").into();
+        entry["digest"] = "sha256:0123abcd".into();
+        entry["seconds"] = 0.0.into();
+        entry
+    };
+    assert_eq!(
+        report(&test)["images"],
+        serde_json::json!([
+            pushed("core", "not in engine"),
+            pushed("app", "parent rebuilt")
+        ])
+    );
+    assert!(summary(&output).ends_with("report: staging/report.json\n  pushed          2\n"));
+}
+
+#[test]
+fn a_dry_run_writes_no_report() {
+    let test = project();
+    let output = make(&test, &[], &["-n", "build"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(!test.path().join("staging/report.json").exists());
+    assert!(!test.path().join("staging/.report").exists());
+}
