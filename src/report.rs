@@ -494,8 +494,9 @@ fn gather(run: &Path) -> Result<(ImageEntries, Vec<ManifestEntry>)> {
 }
 
 /// The report of a run from its recorded entries: one line per selected image (its push's
-/// outcome when it was pushed, else its build's, else `up-to-date` or `skipped`), then the
-/// recorded images no selection names, then the manifest lists.
+/// outcome when it was pushed, else its build's, else `up-to-date` when make found it so, else
+/// `skipped`; in a push run, an image not pushed is `skipped`), then the recorded images no
+/// selection names, then the manifest lists.
 fn assemble(project: &Project, run: &Path, kind: RunKind) -> Result<Report> {
     let (mut recorded, manifests) = gather(run)?;
     let selection = match kind {
@@ -555,6 +556,19 @@ fn assemble(project: &Project, run: &Path, kind: RunKind) -> Result<Report> {
                 }
             }
         };
+        // A push run that stopped before an image's push (a build or another push failed)
+        // reports the image skipped: it is not in the registry.
+        let mut entry = entry;
+        let pushing = matches!(kind, RunKind::Push | RunKind::Release);
+        if pushing
+            && matches!(
+                entry.action,
+                Action::Built | Action::UpToDate | Action::Reused
+            )
+        {
+            entry.action = Action::Skipped;
+            entry.log = None;
+        }
         // A child of an image whose build failed is skipped, whatever its push says.
         let built = match &entry.action {
             Action::Pushed | Action::PushFailed => Action::Built,

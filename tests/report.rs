@@ -16,7 +16,9 @@ case "$1" in
   build)
     case " $* " in *" -t $STUB_FAIL "*) echo "stub build failed"; exit 1;; esac
     echo "stub build";;
-  push) echo "stub push";;
+  push)
+    case " $* " in *" $STUB_PUSH_FAIL "*) echo "stub push failed"; exit 1;; esac
+    echo "stub push";;
   image) echo "sha256:0123abcd";;
   images) printf '%s' "$STUB_IMAGES";;
 esac
@@ -341,6 +343,38 @@ fn a_push_run_reports_pushed_images_and_why_they_were_built() {
         ])
     );
     assert!(summary(&output).ends_with("report: staging/report.json\n  pushed          2\n"));
+
+    // core's push fails: make stops, app is never pushed.
+    let core = tag("core", "squid");
+    let output = make(
+        &test,
+        &[("STUB_PUSH_FAIL", &core), ("PUSH_RETRIES", "0")],
+        &["push", &format!("FLAVORS={SQUID}")],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let mut failed = entry(&test, SQUID, "squid", "core", "push-failed", false, None);
+    failed["log"] = "staging/logs/squid-centos-9-x86_64/core.push.log".into();
+    failed["seconds"] = 0.0.into();
+    assert_eq!(
+        report(&test)["images"],
+        serde_json::json!([
+            failed,
+            entry(&test, SQUID, "squid", "app", "skipped", false, None)
+        ])
+    );
+    assert_text(
+        &summary(&output),
+        &format!(
+            "report: staging/report.json
+  skipped         1
+  push-failed     1
+push-failed squid-centos-9-x86_64/core ({core}): see staging/logs/squid-centos-9-x86_64/core.push.log
+skipped squid-centos-9-x86_64/app ({}): a parent failed or the run stopped
+",
+            tag("app", "squid")
+        ),
+        "summary",
+    );
 }
 
 #[test]
