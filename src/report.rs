@@ -645,9 +645,19 @@ pub fn report_path(project: &Project) -> PathBuf {
     project.config.staging_root.join(REPORT_FILE)
 }
 
+/// The report's path as shown to users: relative to the root, or below `-C DIR`.
+fn shown(project: &Project) -> PathBuf {
+    let rel = report_path(project);
+    if project.root() == Path::new(".") {
+        rel
+    } else {
+        project.root().join(rel)
+    }
+}
+
 /// Reads the last run's report.
 pub fn read(project: &Project) -> Result<Report> {
-    let path = crate::commands::image::at(project.root(), &report_path(project));
+    let path = shown(project);
     match read_json(&path)? {
         Some(report) => Ok(report),
         None => bail!(
@@ -716,7 +726,7 @@ pub fn print_summary(
     report: &Report,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
-    let path = crate::commands::image::at(project.root(), &report_path(project));
+    let path = shown(project);
     out.write_all(summary(report, &path).as_bytes())?;
     out.flush()?;
     Ok(())
