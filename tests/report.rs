@@ -385,3 +385,23 @@ fn a_dry_run_writes_no_report() {
     assert!(!test.path().join("staging/report.json").exists());
     assert!(!test.path().join("staging/.report").exists());
 }
+
+#[test]
+fn a_release_run_ends_with_one_report_of_its_pushes_and_lists() {
+    let test = project();
+    // The configuration has no `manifest_tag`: the pushes succeed, `manifest` fails.
+    let output = make(&test, &[], &["release", &format!("FLAVORS={SQUID}")]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(out.matches("report: ").count(), 1, "{out}");
+    let report = report(&test);
+    let actions: Vec<&str> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|image| image["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["pushed", "pushed"]);
+    assert_eq!(report["manifests"], serde_json::json!([]));
+    assert!(summary(&output).ends_with("report: staging/report.json\n  pushed          2\n"));
+}
