@@ -52,6 +52,15 @@ export CONTAINER_ENGINE
 _m_root = $(if $(wildcard $(1)/flavors/matriochka.toml),$(1),$(if $(filter-out /,$(1)),$(call _m_root,$(patsubst %/,%,$(dir $(1)))),$(CURDIR)))
 _M_ROOT := $(call _m_root,$(CURDIR))
 _M_SUB = $(MAKE) --no-print-directory $(if $(filter-out $(CURDIR),$(_M_ROOT)),-C $(_M_ROOT) )-f $(STAGING_ROOT)/build.mk
+# The build report (README, "The build report"): one run id per top-level make, inherited by the
+# makes it starts; each image action records an entry under it, and the last line of the build,
+# push, manifest and release recipes writes staging/report.json even when the run failed, then
+# exits with the run's status. Within release, only release itself finishes the run.
+ifeq ($(origin MATRIOCHKA_RUN),undefined)
+MATRIOCHKA_RUN := $(shell echo "$$(date -u +%Y%m%dT%H%M%SZ)-$$$$")
+endif
+export MATRIOCHKA_RUN
+_m_finish = $(if $(value _M_IN_RELEASE),exit,$(MATRIOCHKA) report --finish $(1)$(if $(findstring n,$(firstword -$(MAKEFLAGS))), --dry-run) --status)
 _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install docker or podman, \
 	or run `make stage` to stage without building))
 
@@ -100,22 +109,22 @@ stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
 
 build: stage check.arches ## Stage, then build the flavors' images in dependency order
 	$(_M_NEED_ENGINE)
-	+$(_M_SUB) build
+	+$(_M_SUB) build; $(call _m_finish,build) $$?
 
 build.parallel: stage check.arches ## Like build, with JOBS parallel builds and per-image output
 	$(_M_NEED_ENGINE)
-	+$(_M_SUB) --jobs $(JOBS) --output-sync=target build
+	+$(_M_SUB) --jobs $(JOBS) --output-sync=target build; $(call _m_finish,build) $$?
 
 build.all: $(_M_TOOL) ## Build every buildable flavor, in parallel
 	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) build.parallel FLAVORS="$$flavors"
 
 push: stage check.arches ## Build, then push the flavors' images once every build succeeded
 	$(_M_NEED_ENGINE)
-	+$(_M_SUB) push
+	+$(_M_SUB) push; $(call _m_finish,push) $$?
 
 push.parallel: stage check.arches ## Like push, with JOBS parallel builds and pushes
 	$(_M_NEED_ENGINE)
-	+$(_M_SUB) --jobs $(JOBS) --output-sync=target push
+	+$(_M_SUB) --jobs $(JOBS) --output-sync=target push; $(call _m_finish,push) $$?
 
 push.all: $(_M_TOOL) ## Build and push every buildable flavor, in parallel
 	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push.parallel FLAVORS="$$flavors"
@@ -141,11 +150,12 @@ check.arches: $(_M_TOOL) ## Fail when this host can neither run nor emulate a fl
 
 manifest: $(_M_TOOL) ## Join the pushed per-arch images of the flavors into manifest lists
 	$(_M_NEED_ENGINE)
-	$(MATRIOCHKA) manifest
+	$(MATRIOCHKA) manifest; $(call _m_finish,manifest) $$?
 
 release: ## Push the flavors' images, then their manifest lists
-	+$(MAKE) --no-print-directory -f $(_M_MAKEFILE) push
-	+$(MAKE) --no-print-directory -f $(_M_MAKEFILE) manifest
+	+_M_IN_RELEASE=1 $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push \
+		&& _M_IN_RELEASE=1 $(MAKE) --no-print-directory -f $(_M_MAKEFILE) manifest; \
+		$(call _m_finish,release) $$?
 
 clean: stage ## Remove the flavors' images (only those labelled by matriochka) and staging dirs
 	+$(_M_SUB) clean

@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 use crate::command::{
     Command, GraphOutput, GraphQuery, ImageAction, ImageArgs, Invocation, ModifiedOutput,
+    ReportAction,
 };
+use crate::report::RunKind;
 use crate::slice::Shard;
 
 // Examples name buildable flavors of the repository's own configuration (a test checks it).
@@ -151,6 +153,34 @@ pub enum CliCommand {
         #[arg(long, conflicts_with = "all")]
         nuke: bool,
     },
+    /// Summarize the last build/push/manifest/release run's report (`<staging root>/report.json`)
+    #[command(
+        after_help = "Example:\n  matriochka report\n  make build FLAVORS=\"$(matriochka report --failed)\""
+    )]
+    Report {
+        /// Print the flavors of the failed and skipped images, one per line, ready for FLAVORS=
+        #[arg(long, conflicts_with = "finish")]
+        failed: bool,
+        /// End the run of $MATRIOCHKA_RUN: write the report and print its summary (the Makefile
+        /// runs this)
+        #[arg(long, value_name = "KIND")]
+        finish: Option<FinishKind>,
+        /// With --finish: the run's exit status, which this exits with
+        #[arg(long, value_name = "N", default_value_t = 0, requires = "finish")]
+        status: u8,
+        /// With --finish: a dry run (`make -n`), which writes nothing
+        #[arg(long, requires = "finish")]
+        dry_run: bool,
+    },
+}
+
+/// The run `report --finish` ends.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum FinishKind {
+    Build,
+    Push,
+    Manifest,
+    Release,
 }
 
 /// The arguments every `image` action takes.
@@ -292,6 +322,25 @@ impl Cli {
             CliCommand::Clean { all: _, nuke } => Command::CleanAll {
                 every_registry: nuke,
             },
+            CliCommand::Report {
+                failed,
+                finish,
+                status,
+                dry_run,
+            } => Command::Report(match (failed, finish) {
+                (true, _) => ReportAction::Failed,
+                (false, None) => ReportAction::Summary,
+                (false, Some(kind)) => ReportAction::Finish {
+                    kind: match kind {
+                        FinishKind::Build => RunKind::Build,
+                        FinishKind::Push => RunKind::Push,
+                        FinishKind::Manifest => RunKind::Manifest,
+                        FinishKind::Release => RunKind::Release,
+                    },
+                    status,
+                    dry_run,
+                },
+            }),
         };
         Invocation {
             root: self.root,

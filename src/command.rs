@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::report::RunKind;
 use crate::slice::Shard;
 
 /// A checked command line.
@@ -101,6 +102,23 @@ pub enum Command {
     /// Removes matriochka's images (of `TAG_REGISTRY`, or of every registry) and the staging root.
     CleanAll {
         every_registry: bool,
+    },
+    /// The build report: its summary, the flavors to run again, or the end of a run.
+    Report(ReportAction),
+}
+
+/// What `report` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportAction {
+    /// Print the summary of `report.json`.
+    Summary,
+    /// Print the flavors of failed and skipped images, one per line.
+    Failed,
+    /// Write `report.json` for the run and print its summary; exit with the run's `status`.
+    Finish {
+        kind: RunKind,
+        status: u8,
+        dry_run: bool,
     },
 }
 

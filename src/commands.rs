@@ -3,3 +3,4 @@
 pub mod check;
 pub mod clean;
 pub mod image;
+pub mod report;

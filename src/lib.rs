@@ -25,6 +25,7 @@ pub mod modified;
 pub mod overlay;
 pub mod project;
 pub mod render;
+pub mod report;
 pub mod run;
 pub mod slice;
 pub mod stage;

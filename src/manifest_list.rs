@@ -16,6 +16,7 @@ use crate::engine_manifest::{self as engine, Access, Engine, Entry, Platform, Ru
 use crate::exit_codes::EXIT_SUCCESS;
 use crate::model::Prepared;
 use crate::project::Project;
+use crate::report::{self, ManifestAction};
 use crate::vars::{check_reference, PointRelease};
 
 /// The label whose values must be equal across the arches of a list.
@@ -346,6 +347,7 @@ pub fn command(
     let mut registry = Registry { runner, access };
     let mut bad = 0;
     let mut total = 0;
+    let mut recorded = Vec::new();
     for group in &groups {
         if group.version.is_none() && !project.config.rolling_tags.is_empty() {
             writeln!(
@@ -355,8 +357,22 @@ pub fn command(
             )?;
         }
         for (image, tag) in &group.tags {
-            let outcomes = join_image(engine, &mut registry, group, image, tag, out)?;
+            let mut found = Vec::new();
+            let outcomes = join_image(engine, &mut registry, group, image, tag, &mut found, out)?;
+            found.sort();
             for (tag, outcome) in outcomes {
+                recorded.push(report::ManifestEntry {
+                    tag: tag.clone(),
+                    platforms: found.iter().map(|(platform, _)| platform.clone()).collect(),
+                    digests: found.iter().map(|(_, digest)| digest.clone()).collect(),
+                    action: match outcome {
+                        Outcome::Pushed => ManifestAction::Pushed,
+                        Outcome::UpToDate => ManifestAction::UpToDate,
+                        Outcome::KeptNewer(_) => ManifestAction::KeptNewer,
+                        Outcome::Refused(_) => ManifestAction::Refused,
+                        Outcome::Failed(_) => ManifestAction::Failed,
+                    },
+                });
                 total += 1;
                 let line = match &outcome {
                     Outcome::Pushed => format!("pushed {tag}"),
@@ -377,6 +393,7 @@ pub fn command(
             }
         }
     }
+    report::record_manifests(project, &recorded)?;
     if bad > 0 {
         bail!(
             "{bad} of {total} manifest lists were refused or failed: nothing was pushed for them"
@@ -385,13 +402,15 @@ pub fn command(
     Ok(EXIT_SUCCESS)
 }
 
-/// Joins one image of a group: the manifest tag, then its rolling tags.
+/// Joins one image of a group: the manifest tag, then its rolling tags. `found` gets the
+/// platform and digest of each arch the registry holds.
 fn join_image(
     engine: Engine,
     registry: &mut Registry,
     group: &Group,
     image: &str,
     tag: &str,
+    found_out: &mut Vec<(String, String)>,
     out: &mut dyn Write,
 ) -> Result<Vec<(String, Outcome)>> {
     let rolling = group.rolling.get(image).cloned().unwrap_or_default();
@@ -415,6 +434,11 @@ fn join_image(
             Err(err) => missing.push(format!("arch `{}`: {err:#}", member.arch)),
         }
     }
+    found_out.extend(
+        found
+            .iter()
+            .map(|(_, remote)| (remote.platform.to_string(), remote.digest.clone())),
+    );
     if !missing.is_empty() {
         return Ok(refuse_all(missing.join("; ")));
     }
@@ -612,8 +636,16 @@ mod tests {
             runner: fake,
             access: Access::default(),
         };
-        let outcomes =
-            join_image(Engine::Podman, &mut registry, group, "d", "r/d:t", &mut out).unwrap();
+        let outcomes = join_image(
+            Engine::Podman,
+            &mut registry,
+            group,
+            "d",
+            "r/d:t",
+            &mut Vec::new(),
+            &mut out,
+        )
+        .unwrap();
         (outcomes, String::from_utf8(out).unwrap())
     }
 

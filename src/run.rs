@@ -117,6 +117,7 @@ pub fn execute(
         Command::CleanAll { every_registry } => {
             crate::commands::clean::clean_all(project, *every_registry, out, err)
         }
+        Command::Report(action) => crate::commands::report::command(project, *action, out, err),
     }
 }
 

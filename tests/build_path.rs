@@ -236,13 +236,15 @@ fn make_build_runs_the_engine_through_matriochka_image() {
         format!(
             "{bin} stage\n\
              staged staging/{ID}: 9 written, 0 unchanged, 0 removed\n\
-             make --no-print-directory -f staging/build.mk build\n\
+             make --no-print-directory -f staging/build.mk build; {bin} report --finish build --status $?\n\
              [1/2] build {CORE_TAG}\n\
              stub build\n\
              [1/2] build {CORE_TAG}: ok\n\
              [2/2] build {APP_TAG}\n\
              stub build\n\
-             [2/2] build {APP_TAG}: ok\n",
+             [2/2] build {APP_TAG}: ok\n\
+             report: staging/report.json\n  \
+             built           2\n",
             bin = bin()
         )
     );
@@ -782,13 +784,15 @@ fn a_pinned_release_with_an_equals_sign_builds() {
         format!(
             "{bin} stage\n\
              staged staging/{id}: 9 written, 0 unchanged, 0 removed\n\
-             make --no-print-directory -f staging/build.mk build\n\
+             make --no-print-directory -f staging/build.mk build; {bin} report --finish build --status $?\n\
              [1/2] build {CORE_TAG}\n\
              stub build\n\
              [1/2] build {CORE_TAG}: ok\n\
              [2/2] build {APP_TAG}\n\
              stub build\n\
-             [2/2] build {APP_TAG}: ok\n",
+             [2/2] build {APP_TAG}: ok\n\
+             report: staging/report.json\n  \
+             built           2\n",
             bin = bin()
         )
     );

@@ -18,6 +18,7 @@ mod manifest;
 mod modified;
 mod names;
 mod odd_trees;
+mod report;
 mod root_templates;
 mod staging;
 mod usage;

@@ -235,7 +235,10 @@ fn unknown_image_in_images() {
             "
             <matriochka> stage
             staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
-            make --no-print-directory -f staging/build.mk build
+            make --no-print-directory -f staging/build.mk build; <matriochka> report --finish build --status $?
+            report: staging/report.json
+              skipped         1
+            skipped squid-centos-9-x86_64/core (ceph/core:test-squid-centos-stream9-x86_64): a parent failed or the run stopped
             staging/build.mk:N: *** unknown image(s) in IMAGES: ap; known: core app.  Stop.
             make: *** [<repo>/Makefile:N: build] Error 2
             ",

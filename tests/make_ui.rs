@@ -598,8 +598,9 @@ fn make_build_from_a_subdirectory_of_the_project() {
         format!(
             "<matriochka> stage\n\
              staged staging/{ID}: 9 written, 0 unchanged, 0 removed\n\
-             make --no-print-directory -C <root> -f staging/build.mk build\n\
-             [1/1] build {CORE_TAG}\nstub build\n[1/1] build {CORE_TAG}: ok\n"
+             make --no-print-directory -C <root> -f staging/build.mk build; <matriochka> report --finish build --status $?\n\
+             [1/1] build {CORE_TAG}\nstub build\n[1/1] build {CORE_TAG}: ok\n\
+             report: ../staging/report.json\n  built           1\n"
         )
     );
     assert_eq!(text(&output.stderr), "");
@@ -650,7 +651,16 @@ fn make_manifest_with_registry_joins_that_registrys_images() {
         ],
     );
     let stdout = text(&output.stdout);
-    assert!(stdout.starts_with("<matriochka> manifest\n"), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "<matriochka> manifest; <matriochka> report --finish manifest --status $?\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("report: staging/report.json\n  list pushed     4\n"),
+        "{stdout}"
+    );
     for pushed in [
         "r.io/ceph/core:test-squid-centos",
         "r.io/ceph/core:v19",

@@ -26,9 +26,9 @@ buildable = [
 ]
 "#;
 
-const SQUID_AMD: &str = "squid,x86_64,centos,9,_,centos,9";
-const SQUID_ARM: &str = "squid,aarch64,centos,9,_,centos,9";
-const NO_ROLLING: &str = "note: `r.io/ceph/core:test-squid-centos` gets no rolling tags: its flavors pin no (or different) point releases\n";
+pub(crate) const SQUID_AMD: &str = "squid,x86_64,centos,9,_,centos,9";
+pub(crate) const SQUID_ARM: &str = "squid,aarch64,centos,9,_,centos,9";
+pub(crate) const NO_ROLLING: &str = "note: `r.io/ceph/core:test-squid-centos` gets no rolling tags: its flavors pin no (or different) point releases\n";
 
 /// A registry holding `core` and `app` of squid for both arches (the arm64 ones unless NO_ARM
 /// is set), nothing else; `podman` only logs its arguments.
@@ -52,7 +52,7 @@ esac
 
 const PODMAN: &str = "#!/bin/sh\necho \"podman $*\" >> \"$PODMAN_LOG\"\n";
 
-fn sha256(text: &str) -> String {
+pub(crate) fn sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

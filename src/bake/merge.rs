@@ -337,7 +337,9 @@ mod tests {
     #[test]
     fn lines_that_name_an_image() {
         assert!(names_image("FROM ceph/core:v1"));
-        assert!(names_image("  from --platform=linux/arm64 ceph/core:v1 AS core"));
+        assert!(names_image(
+            "  from --platform=linux/arm64 ceph/core:v1 AS core"
+        ));
         assert!(names_image("COPY --from=ceph/core:v1 /etc /etc"));
         assert!(!names_image("COPY etc /etc"));
         assert!(!names_image("RUN echo FROM ceph/core:v1"));

@@ -21,6 +21,7 @@ use crate::labels::FLAVOR_LABEL;
 use crate::lock::{self, Access, StagingLock};
 use crate::model::Prepared;
 use crate::project::Project;
+use crate::report::{Action, ImageRecord};
 
 /// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
 /// values from its environment, so they never appear in a command line or a log.
@@ -248,13 +249,20 @@ impl<'a> Image<'a> {
         }
         let start = self.progress("build", &plan.tag);
         writeln!(out, "{start}")?;
+        let record = ImageRecord::build(project, &self.id, &plan)?;
         let (log_path, mut log) = self.log("build")?;
         writeln!(log, "{line}")?;
         if exec::run_teed(&engine.program, &args, &mut log, out)? {
             self.touch_stamp()?;
+            let image_id =
+                || exec::capture(&engine.program, &engine.args(argv::image_id(&plan.tag)));
+            record.finish(project, Action::Built, &log_path, image_id)?;
             writeln!(out, "{start}: ok")?;
             Ok(EXIT_SUCCESS)
         } else {
+            record.finish(project, Action::Failed, &log_path, || {
+                Ok((false, String::new()))
+            })?;
             let hint = if pull_failed(&log_path) {
                 ": pulling the base image failed: to build offline, load the base image locally and set PULL=0"
             } else {
@@ -296,6 +304,7 @@ impl<'a> Image<'a> {
         }
         let start = self.progress("push", &plan.tag);
         writeln!(out, "{start}")?;
+        let record = ImageRecord::push(project, &self.id, &plan)?;
         let (log_path, mut log) = self.log("push")?;
         let pushed = exec::with_retries(
             retries,
@@ -307,6 +316,12 @@ impl<'a> Image<'a> {
                 exec::run_teed(&engine.program, &args, &mut log, out)
             },
         )?;
+        let action = if pushed {
+            Action::Pushed
+        } else {
+            Action::PushFailed
+        };
+        record.finish(project, action, &log_path, || Ok((false, String::new())))?;
         if pushed {
             writeln!(out, "{start}: ok")?;
             Ok(EXIT_SUCCESS)

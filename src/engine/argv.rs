@@ -158,6 +158,11 @@ pub fn inspect_label(tag: &str, label: &str) -> Vec<OsString> {
     words(&["image", "inspect", "--format", &format, tag])
 }
 
+/// `image inspect --format {{.Id}} TAG`: prints the image's id.
+pub fn image_id(tag: &str) -> Vec<OsString> {
+    words(&["image", "inspect", "--format", "{{.Id}}", tag])
+}
+
 /// `images --filter label=LABEL --format {{.Repository}}:{{.Tag}}`: one reference per line.
 pub fn images_labelled(label: &str) -> Vec<OsString> {
     let filter = format!("label={label}");

@@ -33,7 +33,7 @@ case "$engine" in
 esac
 
 # The podman run's count; the docker run skips the podman-only sections 4 (4 checks) and 8 (8).
-EXPECTED_CHECKS=71
+EXPECTED_CHECKS=82
 PODMAN_ONLY_CHECKS=12
 [ "$engine" = podman ] || EXPECTED_CHECKS=$((EXPECTED_CHECKS - PODMAN_ONLY_CHECKS))
 
@@ -212,6 +212,12 @@ no_image() { # no_image REF...: the engine says each image does not exist; an en
 dangling() { # dangling: the ids of dangling images labelled by matriochka
   "$engine" images --quiet --filter dangling=true --filter label=io.matriochka.flavor
 }
+actions() { # the report's images, as `id/image=action` words in report order
+  python3 -c 'import json; print(" ".join(e["id"] + "/" + e["image"] + "=" + e["action"] for e in json.load(open("staging/report.json"))["images"]))'
+}
+because() { # because ID/IMAGE: why the last run built the image
+  python3 -c 'import json, sys; print(*[e["because"] for e in json.load(open("staging/report.json"))["images"] if e["id"] + "/" + e["image"] == sys.argv[1]])' "$1"
+}
 snapshot() { # snapshot DIR: every file with its size, mtime and digest
   (cd "$1" && find . -type f -printf '%p %s %T@ ' -exec sha256sum {} \; | sort)
 }
@@ -238,17 +244,25 @@ equals "child holds its rendered file" "app of one, built on $ns/daemon-base:e2e
   "$(file_in "$ns/daemon:e2e-one-x86_64" /app.txt)"
 equals "child is built on its parent" "release two" "$(file_in "$ns/daemon:e2e-two-x86_64" /etc/copied.txt)"
 check "build log written" grep -q "$tagged_line $ns/daemon:e2e-two-x86_64" staging/logs/two-busybox-1-x86_64/daemon.log
+equals "report: every image built" \
+  "one-busybox-1-x86_64/daemon-base=built one-busybox-1-x86_64/daemon=built two-busybox-1-x86_64/daemon-base=built two-busybox-1-x86_64/daemon=built" \
+  "$(actions)"
+equals "report: a child is built because its parent was" "parent rebuilt" "$(because one-busybox-1-x86_64/daemon)"
 
 echo "== 2. nothing to do when nothing changed"
 mk build FLAVORS="$one $two" >"$work/build2.log" 2>&1
 equals "second build exits 0" 0 $?
 equals "no build ran" "" "$(built "$work/build2.log")"
+equals "report: every image up-to-date" \
+  "one-busybox-1-x86_64/daemon-base=up-to-date one-busybox-1-x86_64/daemon=up-to-date two-busybox-1-x86_64/daemon-base=up-to-date two-busybox-1-x86_64/daemon=up-to-date" \
+  "$(actions)"
 
 echo "== 3. a template edit rebuilds exactly the affected images"
 printf 'app of one, edited\n' > templates/rel/one/daemon/app.txt
 mk build FLAVORS="$one $two" >"$work/build3.log" 2>&1
 equals "child-only edit rebuilds one child" "$ns/daemon:e2e-one-x86_64 " "$(built "$work/build3.log")"
 equals "edited file in the image" "app of one, edited" "$(file_in "$ns/daemon:e2e-one-x86_64" /app.txt)"
+equals "report: the edited file is why" "context changed: app.txt" "$(because one-busybox-1-x86_64/daemon)"
 printf 'release two, edited\n' > templates/rel/two/release.txt
 mk build FLAVORS="$one $two" >"$work/build4.log" 2>&1
 equals "parent edit rebuilds the parent and its child" \
@@ -256,8 +270,10 @@ equals "parent edit rebuilds the parent and its child" \
 "$engine" rmi "$ns/daemon:e2e-one-x86_64" >/dev/null
 mk build FLAVORS="$one $two" >"$work/build5.log" 2>&1
 equals "a removed image is rebuilt" "$ns/daemon:e2e-one-x86_64 " "$(built "$work/build5.log")"
+equals "report: a removed image is not in engine" "not in engine" "$(because one-busybox-1-x86_64/daemon)"
 mk build FLAVORS="$one" IMAGES=daemon-base FORCE=1 >"$work/build6.log" 2>&1
 equals "FORCE=1 IMAGES=daemon-base rebuilds that image only" "$ns/daemon-base:e2e-one-x86_64 " "$(built "$work/build6.log")"
+equals "report: FORCE is why" "FORCE" "$(because one-busybox-1-x86_64/daemon-base)"
 
 echo "== 4. docker command lines are the podman ones"
 if [ "$engine" = podman ]; then # podman only: it runs both engines' `make -n`
@@ -299,12 +315,17 @@ equals "make push exits 0" 0 $?
 check "push progress lines" grep -qxE "\[[0-9]/4\] push $(re "$remote")/daemon:e2e-two-x86_64: ok" "$work/push.log"
 equals "registry has both daemon-base tags" "e2e-one-x86_64 e2e-two-x86_64" "$(tags e2e/daemon-base)"
 equals "registry has both daemon tags" "e2e-one-x86_64 e2e-two-x86_64" "$(tags e2e/daemon)"
+equals "report: every image pushed" \
+  "one-busybox-1-x86_64/daemon-base=pushed one-busybox-1-x86_64/daemon=pushed two-busybox-1-x86_64/daemon-base=pushed two-busybox-1-x86_64/daemon=pushed" \
+  "$(actions)"
 kill "$registry_pid"; wait "$registry_pid" 2>/dev/null; registry_pid=
 mk push FLAVORS="$one" TAG_REGISTRY="$remote" PUSH_ARGS="$push_args" PUSH_RETRIES=1 >"$work/push2.log" 2>&1
 equals "push to a stopped registry fails" 2 $?
 check "failed push says where the log is" grep -qxE \
   "\[[0-9]/2\] push $(re "$remote")/daemon-base:e2e-one-x86_64: FAILED \(see staging/logs/one-busybox-1-x86_64/daemon-base\.push\.log\)" "$work/push2.log"
 check "failed push retried once" grep -q 'retry 1 of 1' "$work/push2.log"
+equals "report: a failed push, and the push that never ran" \
+  "one-busybox-1-x86_64/daemon-base=push-failed one-busybox-1-x86_64/daemon=skipped" "$(actions)"
 check "images survive a failed push" image_exists "$remote/daemon-base:e2e-one-x86_64"
 
 echo "== 6. a failing RUN under make -k"
@@ -324,6 +345,12 @@ check "no stamp for the failed image" test ! -e staging/.stamps/bad-busybox-1-x8
 equals "the other flavor was built" "$ns/daemon-base:e2e-one-x86_64 $ns/daemon:e2e-one-x86_64 " "$(built "$work/bad.log")"
 check "no failed image tagged" no_image "$ns/daemon-base:e2e-bad-x86_64"
 equals "staging of the other flavor untouched by the failure" "$one_before" "$one_after"
+equals "report under make -k covers every image" \
+  "bad-busybox-1-x86_64/daemon-base=failed bad-busybox-1-x86_64/daemon=skipped one-busybox-1-x86_64/daemon-base=built one-busybox-1-x86_64/daemon=built" \
+  "$(actions)"
+check "summary names the failed image's log" grep -qxE \
+  "failed bad-busybox-1-x86_64/daemon-base \($(re "$ns")/daemon-base:e2e-bad-x86_64\): see staging/logs/bad-busybox-1-x86_64/daemon-base\.log" "$work/bad.log"
+equals "report --failed names the flavor to run again" "$bad" "$("$tool" report --failed)"
 
 echo "== 7. bad input stops make before any build"
 mk build FLAVORS="one,x86_64,busy;box,1,_,busybox,1" >"$work/badflavor.log" 2>&1
