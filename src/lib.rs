@@ -16,6 +16,7 @@ pub mod flavor;
 pub mod git;
 pub mod graph;
 pub mod graph_export;
+pub mod image_args;
 pub mod labels;
 pub mod lock;
 pub mod makefile;

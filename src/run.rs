@@ -122,11 +122,15 @@ fn plan(prepared: &[Prepared], json: bool, out: &mut dyn Write) -> Result<()> {
                 .image_tags
                 .iter()
                 .map(|(image, tag)| {
-                    serde_json::json!({
+                    let mut item = serde_json::json!({
                         "name": image,
                         "tag": tag,
                         "context": p.vars.staging_dir().join(image).display().to_string(),
-                    })
+                    });
+                    if let Some(args) = p.vars.build_args.get(image) {
+                        item["build_args"] = serde_json::json!(args);
+                    }
+                    item
                 })
                 .collect();
             serde_json::json!({

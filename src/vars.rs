@@ -90,6 +90,9 @@ pub struct Vars {
     environment: BTreeMap<String, String>,
     /// Each image with its full tag, in build order.
     pub image_tags: Vec<(String, String)>,
+    /// `[images.<name>]` build arguments, expanded: image → name → value (images without any
+    /// are left out).
+    pub build_args: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Vars {
@@ -141,6 +144,7 @@ impl Vars {
             computed,
             environment,
             image_tags: Vec::new(),
+            build_args: BTreeMap::new(),
         };
 
         let staging_dir = vars.expand(config, &config.staging_dir, "layout.staging_dir")?;
@@ -185,6 +189,9 @@ impl Vars {
         for (image, tag) in vars.image_tags.clone() {
             vars.computed.insert(image_variable(&image), tag);
         }
+        vars.build_args =
+            crate::image_args::expand(&config.image_args, &flavor.arch, |name| vars.value(name))
+                .map_err(|why| anyhow::anyhow!("flavor `{}`: {why}", flavor.text))?;
         Ok(vars)
     }
 

@@ -9,6 +9,7 @@ mod derived;
 mod errors;
 mod fastpath;
 mod graph_export;
+mod image_args;
 mod integrity;
 mod make;
 mod manifest;

@@ -220,6 +220,7 @@ impl<'a> Image<'a> {
             context: &context,
             pull,
             env_build_args: &proxies,
+            build_args: &plan.build_args,
             labels: &plan.labels,
             extra: &extra,
         }));

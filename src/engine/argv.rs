@@ -71,12 +71,15 @@ pub struct Build<'a> {
     pub pull: bool,
     /// Names of build arguments the engine takes from its environment (`--build-arg NAME`).
     pub env_build_args: &'a [String],
+    /// `[images.<name>]` build arguments (`--build-arg NAME=value`), after those of the environment.
+    pub build_args: &'a BTreeMap<String, String>,
     pub labels: &'a BTreeMap<String, String>,
     /// `BUILD_ARGS`, word by word, before the context.
     pub extra: &'a [String],
 }
 
-/// `build --platform P -t TAG --file F [--pull] [--build-arg NAME]… [--label K=V]… EXTRA… CONTEXT`
+/// `build --platform P -t TAG --file F [--pull] [--build-arg NAME]… [--build-arg NAME=V]…
+/// [--label K=V]… EXTRA… CONTEXT`
 pub fn build(build: &Build) -> Vec<OsString> {
     let mut args = words(&["build", "--platform", build.platform, "-t", build.tag]);
     args.push("--file".into());
@@ -87,6 +90,10 @@ pub fn build(build: &Build) -> Vec<OsString> {
     for name in build.env_build_args {
         args.push("--build-arg".into());
         args.push(name.into());
+    }
+    for (name, value) in build.build_args {
+        args.push("--build-arg".into());
+        args.push(format!("{name}={value}").into());
     }
     for (key, value) in build.labels {
         args.push("--label".into());
@@ -187,6 +194,7 @@ mod tests {
             context: Path::new("staging/a b/core"),
             pull: true,
             env_build_args: &["HTTP_PROXY".to_string()],
+            build_args: &BTreeMap::from([("CEPH_REF".to_string(), "squid $x".to_string())]),
             labels: &labels,
             extra: &["--isolation".to_string(), "chroot".to_string()],
         });
@@ -203,6 +211,8 @@ mod tests {
                 "--pull",
                 "--build-arg",
                 "HTTP_PROXY",
+                "--build-arg",
+                "CEPH_REF=squid $x",
                 "--label",
                 "io.matriochka.flavor=squid,x86_64",
                 "--label",
@@ -223,6 +233,7 @@ mod tests {
             context: Path::new("s/app"),
             pull: false,
             env_build_args: &[],
+            build_args: &BTreeMap::new(),
             labels: &BTreeMap::new(),
             extra: &[],
         });
