@@ -82,7 +82,8 @@ help: ## Show this help
 	'  MATRIOCHKA         the matriochka binary (default: built from this checkout)' \
 	'  VS_BRANCH, FETCH=1 branch that flavors.modified compares with, and fetch it first' \
 	'  BAKE_ARGS          arguments to `docker buildx bake`, split on blanks, e.g. --push' \
-	'  BAKE_CACHE         registry repository of the bake layer cache (a tag per target)'
+	'  BAKE_CACHE         registry repository of the bake layer cache (a tag per target)' \
+	'  HEADER, FOOTER     files of lines added after the FROM of outside bases / to every Dockerfile'
 
 stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
 	+$(MATRIOCHKA) stage

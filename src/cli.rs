@@ -44,6 +44,12 @@ pub enum CliCommand {
         /// [env: MATRIOCHKA_NO_WAIT=1]
         #[arg(long)]
         no_wait: bool,
+        /// Lines added after the first FROM of each image built on an outside base [env: HEADER]
+        #[arg(long, value_name = "FILE")]
+        header: Option<String>,
+        /// Lines added at the end of every Dockerfile [env: FOOTER]
+        #[arg(long, value_name = "FILE")]
+        footer: Option<String>,
     },
     /// Show flavors, the default flavors or a flavor's variables
     #[command(
@@ -210,7 +216,17 @@ impl Cli {
     /// The checked invocation.
     pub fn into_invocation(self) -> Invocation {
         let command = match self.command {
-            CliCommand::Stage { flavors, no_wait } => Command::Stage { flavors, no_wait },
+            CliCommand::Stage {
+                flavors,
+                no_wait,
+                header,
+                footer,
+            } => Command::Stage {
+                flavors,
+                no_wait,
+                header,
+                footer,
+            },
             CliCommand::Show(ShowCommand::Flavors { arches, shard }) => {
                 Command::ShowFlavors { arches, shard }
             }

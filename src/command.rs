@@ -51,6 +51,9 @@ pub enum Command {
         flavors: Vec<String>,
         /// Fail at once, rather than wait, when another run holds the staging root.
         no_wait: bool,
+        /// `--header FILE` / `--footer FILE`: as `HEADER` / `FOOTER` in the environment.
+        header: Option<String>,
+        footer: Option<String>,
     },
     /// The buildable flavors, of some arches only, one shard only.
     ShowFlavors {

@@ -200,6 +200,8 @@ pub struct Config {
     pub derived: Vec<crate::derived::Derived>,
     /// `[images.<name>]`: build arguments by image name.
     pub image_args: BTreeMap<String, crate::image_args::ImageArgs>,
+    /// The run's header and footer (`HEADER`, `FOOTER`): set by the project when it loads.
+    pub decor: crate::decor::Decor,
 }
 
 impl Config {
@@ -344,6 +346,7 @@ impl Config {
             always,
             derived,
             image_args,
+            decor: crate::decor::Decor::default(),
         })
     }
 

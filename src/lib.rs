@@ -8,6 +8,7 @@ pub mod cli;
 pub mod command;
 pub mod commands;
 pub mod config;
+pub mod decor;
 pub mod derived;
 pub mod engine;
 pub mod engine_manifest;

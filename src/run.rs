@@ -33,7 +33,19 @@ pub fn run(invocation: &Invocation) -> Result<u8> {
         None if invocation.config.is_some() => ".".into(),
         None => crate::project::find_root(&std::env::current_dir()?),
     };
-    let project = Project::load(&root, invocation.config.as_deref(), Env::from_process())?;
+    let mut env = Env::from_process();
+    if let Command::Stage { header, footer, .. } = &invocation.command {
+        let options = [
+            (crate::decor::HEADER_ENV, header),
+            (crate::decor::FOOTER_ENV, footer),
+        ];
+        for (name, value) in options {
+            if let Some(value) = value {
+                env.set(name, value);
+            }
+        }
+    }
+    let project = Project::load(&root, invocation.config.as_deref(), env)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let stderr = std::io::stderr();
@@ -49,7 +61,9 @@ pub fn execute(
     err: &mut dyn Write,
 ) -> Result<u8> {
     match command {
-        Command::Stage { flavors, no_wait } => stage_command(project, flavors, *no_wait, out, err),
+        Command::Stage {
+            flavors, no_wait, ..
+        } => stage_command(project, flavors, *no_wait, out, err),
         Command::ShowFlavors { arches, shard } => {
             crate::slice::show_flavors(project, arches, *shard, out)
         }

@@ -29,6 +29,11 @@ impl Env {
         Env { vars }
     }
 
+    /// Sets a variable, as a command-line option that stands for one does (`stage --header`).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_string(), value.to_string());
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }

@@ -9,6 +9,7 @@ mod derived;
 mod errors;
 mod fastpath;
 mod graph_export;
+mod header_footer;
 mod image_args;
 mod integrity;
 mod make;
