@@ -54,6 +54,7 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 .PHONY: help stage build build.parallel build.all push push.parallel push.all \
 	clean clean.nones clean.all clean.nuke lint test test.e2e test.ceph-stub bench show.flavors flavors.modified
 .PHONY: manifest release check.arches test.release
+.PHONY: test.images
 
 ifneq ($(_M_TOOL),)
 $(_M_TOOL): $(_M_TOOL_SOURCES)
@@ -83,6 +84,7 @@ help: ## Show this help
 	'  VS_BRANCH, FETCH=1 branch that flavors.modified compares with, and fetch it first' \
 	'  BAKE_ARGS          arguments to `docker buildx bake`, split on blanks, e.g. --push' \
 	'  BAKE_CACHE         registry repository of the bake layer cache (a tag per target)' \
+	'  SQUASH=1           merge the layers each build adds into one (podman; docker: experimental)' \
 	'  HEADER, FOOTER     files of lines added after the FROM of outside bases / to every Dockerfile'
 
 stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
@@ -151,6 +153,9 @@ test.e2e: ## Build, rebuild and push real images with podman and a local registr
 
 test.release: ## Two arches on three machines, then manifest lists (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
+
+test.images: ## SQUASH layer counts and prune on real podman images (private store)
+	cd $(_M_HERE) && bash tests/e2e/images.sh
 
 test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline, against stubs
 	cd $(_M_HERE) && bash tests/e2e/ceph_stub.sh

@@ -18,5 +18,6 @@ mod modified;
 mod names;
 mod odd_trees;
 mod root_templates;
+mod squash;
 mod staging;
 mod usage;

@@ -199,6 +199,10 @@ impl<'a> Image<'a> {
             )?)
         };
         let plan = self.plan()?;
+        let squash = crate::engine::squash::wanted(&project.env)?;
+        if squash && !self.args.dry_run {
+            crate::engine::squash::check(&engine)?;
+        }
         let context = self.path(&plan.context);
         if !self.args.dry_run
             && build_plan::context_digest_on_disk(&context)? != plan.context_digest
@@ -219,6 +223,7 @@ impl<'a> Image<'a> {
             dockerfile: &dockerfile,
             context: &context,
             pull,
+            squash,
             env_build_args: &proxies,
             build_args: &plan.build_args,
             labels: &plan.labels,

@@ -69,6 +69,8 @@ pub struct Build<'a> {
     pub context: &'a Path,
     /// `--pull`: the image is built on a base from outside the flavor and `PULL` is not 0.
     pub pull: bool,
+    /// `--squash`: this build's layers merged into one (`SQUASH=1`).
+    pub squash: bool,
     /// Names of build arguments the engine takes from its environment (`--build-arg NAME`).
     pub env_build_args: &'a [String],
     /// `[images.<name>]` build arguments (`--build-arg NAME=value`), after those of the environment.
@@ -78,7 +80,7 @@ pub struct Build<'a> {
     pub extra: &'a [String],
 }
 
-/// `build --platform P -t TAG --file F [--pull] [--build-arg NAME]… [--build-arg NAME=V]…
+/// `build --platform P -t TAG --file F [--pull] [--squash] [--build-arg NAME]… [--build-arg NAME=V]…
 /// [--label K=V]… EXTRA… CONTEXT`
 pub fn build(build: &Build) -> Vec<OsString> {
     let mut args = words(&["build", "--platform", build.platform, "-t", build.tag]);
@@ -86,6 +88,9 @@ pub fn build(build: &Build) -> Vec<OsString> {
     args.push(build.dockerfile.into());
     if build.pull {
         args.push("--pull".into());
+    }
+    if build.squash {
+        args.push("--squash".into());
     }
     for name in build.env_build_args {
         args.push("--build-arg".into());
@@ -193,6 +198,7 @@ mod tests {
             dockerfile: Path::new("staging/a b/core/Dockerfile"),
             context: Path::new("staging/a b/core"),
             pull: true,
+            squash: true,
             env_build_args: &["HTTP_PROXY".to_string()],
             build_args: &BTreeMap::from([("CEPH_REF".to_string(), "squid $x".to_string())]),
             labels: &labels,
@@ -209,6 +215,7 @@ mod tests {
                 "--file",
                 "staging/a b/core/Dockerfile",
                 "--pull",
+                "--squash",
                 "--build-arg",
                 "HTTP_PROXY",
                 "--build-arg",
@@ -232,6 +239,7 @@ mod tests {
             dockerfile: Path::new("s/app/Dockerfile"),
             context: Path::new("s/app"),
             pull: false,
+            squash: false,
             env_build_args: &[],
             build_args: &BTreeMap::new(),
             labels: &BTreeMap::new(),
