@@ -48,13 +48,15 @@ endif
 export CONTAINER_ENGINE
 
 _M_SUB = $(MAKE) --no-print-directory -f $(STAGING_ROOT)/build.mk
+# After a build or push: the flavors' images, built or found up to date, were used now (`prune`).
+_M_RECORD_USES = $(MATRIOCHKA) prune --record
 _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install docker or podman, \
 	or run `make stage` to stage without building))
 
 .PHONY: help stage build build.parallel build.all push push.parallel push.all \
 	clean clean.nones clean.all clean.nuke lint test test.e2e test.ceph-stub bench show.flavors flavors.modified
 .PHONY: manifest release check.arches test.release
-.PHONY: test.images
+.PHONY: test.images prune
 
 ifneq ($(_M_TOOL),)
 $(_M_TOOL): $(_M_TOOL_SOURCES)
@@ -85,6 +87,8 @@ help: ## Show this help
 	'  BAKE_ARGS          arguments to `docker buildx bake`, split on blanks, e.g. --push' \
 	'  BAKE_CACHE         registry repository of the bake layer cache (a tag per target)' \
 	'  SQUASH=1           merge the layers each build adds into one (podman; docker: experimental)' \
+	'  PRUNE_HOURS, PRUNE_KEEP  prune: age in hours (48) and most recent images kept (24)' \
+	'  PRUNE_CURRENT=1, PRUNE_DRY=1  prune the current flavors too; only list what would go' \
 	'  HEADER, FOOTER     files of lines added after the FROM of outside bases / to every Dockerfile'
 
 stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
@@ -93,10 +97,12 @@ stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
 build: stage check.arches ## Stage, then build the flavors' images in dependency order
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) build
+	@$(_M_RECORD_USES)
 
 build.parallel: stage check.arches ## Like build, with JOBS parallel builds and per-image output
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) --jobs $(JOBS) --output-sync=target build
+	@$(_M_RECORD_USES)
 
 build.all: $(_M_TOOL) ## Build every buildable flavor, in parallel
 	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) build.parallel FLAVORS="$$flavors"
@@ -104,10 +110,12 @@ build.all: $(_M_TOOL) ## Build every buildable flavor, in parallel
 push: stage check.arches ## Build, then push the flavors' images once every build succeeded
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) push
+	@$(_M_RECORD_USES)
 
 push.parallel: stage check.arches ## Like push, with JOBS parallel builds and pushes
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) --jobs $(JOBS) --output-sync=target push
+	@$(_M_RECORD_USES)
 
 push.all: $(_M_TOOL) ## Build and push every buildable flavor, in parallel
 	+flavors="$$($(MATRIOCHKA) show flavors $(if $(ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push.parallel FLAVORS="$$flavors"
@@ -137,6 +145,10 @@ clean.all: $(_M_TOOL) ## Remove all staging dirs and every matriochka image tagg
 clean.nuke: $(_M_TOOL) ## Risky: like clean.all, for matriochka images of every registry
 	$(_M_NEED_ENGINE)
 	$(MATRIOCHKA) clean --nuke
+
+prune: $(_M_TOOL) ## Remove matriochka images unused for PRUNE_HOURS (48), keeping PRUNE_KEEP (24)
+	$(_M_NEED_ENGINE)
+	+$(MATRIOCHKA) prune$(if $(findstring n,$(firstword -$(MAKEFLAGS))), --dry-run)
 
 lint: stage ## cargo fmt --check, clippy, and shellcheck on staged shell scripts
 	cd $(_M_HERE) && cargo fmt --check && cargo clippy --all-targets -- -D warnings

@@ -132,6 +132,20 @@ pub enum CliCommand {
         after_help = "Example:\n  matriochka image build staging/squid-centos-9-x86_64 daemon-base --plan <sha256>"
     )]
     Image(ImageCommand),
+    /// Remove matriochka's images (every flavor and registry) last used more than PRUNE_HOURS
+    /// (default 48) ago, keeping the PRUNE_KEEP (default 24) most recent, those a container uses
+    /// and the current flavors' (unless PRUNE_CURRENT=1)
+    #[command(after_help = "Example:\n  PRUNE_HOURS=24 PRUNE_KEEP=10 matriochka prune --dry-run")]
+    Prune {
+        /// The current flavors (arguments, else $FLAVORS, else the default flavors)
+        flavors: Vec<String>,
+        /// List what would be removed [env: PRUNE_DRY=1]
+        #[arg(long)]
+        dry_run: bool,
+        /// Record the current flavors' images as used now (make runs it after builds)
+        #[arg(long, conflicts_with = "dry_run")]
+        record: bool,
+    },
     /// Remove matriochka's images and everything below the staging root but its lock
     #[command(after_help = "Example:\n  TAG_REGISTRY=quay.io/me matriochka clean --all")]
     Clean {
@@ -276,6 +290,15 @@ impl Cli {
             CliCommand::Image(image) => Command::Image(image.into_args()),
             CliCommand::Clean { all: _, nuke } => Command::CleanAll {
                 every_registry: nuke,
+            },
+            CliCommand::Prune {
+                flavors,
+                dry_run,
+                record,
+            } => Command::Prune {
+                flavors,
+                dry_run,
+                record,
             },
         };
         Invocation {

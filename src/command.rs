@@ -95,6 +95,13 @@ pub enum Command {
     CleanAll {
         every_registry: bool,
     },
+    /// Removes matriochka's images unused for `PRUNE_HOURS`; `record`: records the current
+    /// flavors' images as used now instead.
+    Prune {
+        flavors: Vec<String>,
+        dry_run: bool,
+        record: bool,
+    },
 }
 
 /// What `graph` prints.

@@ -115,6 +115,17 @@ pub fn execute(
         Command::CleanAll { every_registry } => {
             crate::commands::clean::clean_all(project, *every_registry, out, err)
         }
+        Command::Prune {
+            flavors,
+            dry_run,
+            record,
+        } => {
+            if *record {
+                crate::commands::prune::record(project, flavors, err)
+            } else {
+                crate::commands::prune::prune(project, flavors, *dry_run, out, err)
+            }
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod manifest;
 mod modified;
 mod names;
 mod odd_trees;
+mod prune;
 mod root_templates;
 mod squash;
 mod staging;

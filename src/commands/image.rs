@@ -240,6 +240,10 @@ impl<'a> Image<'a> {
         writeln!(log, "{line}")?;
         if exec::run_teed(&engine.program, &args, &mut log, out)? {
             self.touch_stamp()?;
+            // The build is the image's first use (its creation time may be fixed, `--timestamp`).
+            if let Err(error) = crate::commands::prune::record_use(project, &engine, &plan.tag) {
+                writeln!(err, "warning: use not recorded: {error:#}")?;
+            }
             writeln!(out, "{start}: ok")?;
             Ok(EXIT_SUCCESS)
         } else {

@@ -150,6 +150,45 @@ pub fn images_labelled(label: &str) -> Vec<OsString> {
     ])
 }
 
+/// `image inspect --format {{.Id}} TAG`: the image's id.
+pub fn image_id(tag: &str) -> Vec<OsString> {
+    words(&["image", "inspect", "--format", "{{.Id}}", tag])
+}
+
+/// `images --quiet --no-trunc --filter label=LABEL`: the ids of the labelled images, one a line.
+pub fn image_ids_labelled(label: &str) -> Vec<OsString> {
+    let filter = format!("label={label}");
+    words(&["images", "--quiet", "--no-trunc", "--filter", &filter])
+}
+
+/// `image inspect --format ID\tCREATED\tLABEL\tTAGS ID…`: one tab-separated line per image, the
+/// creation time in unix seconds (podman) or RFC 3339 (docker, whose `.Created` is a string).
+pub fn inspect_for_prune(kind: Kind, label: &str, ids: &[&str]) -> Vec<OsString> {
+    let created = match kind {
+        Kind::Podman => "{{.Created.Unix}}",
+        Kind::Docker => "{{.Created}}",
+    };
+    let format = format!(
+        "{{{{.Id}}}}\t{created}\t{{{{index .Config.Labels \"{label}\"}}}}\t{{{{join .RepoTags \" \"}}}}"
+    );
+    let mut args = words(&["image", "inspect", "--format", &format]);
+    args.extend(ids.iter().map(OsString::from));
+    args
+}
+
+/// `ps --all --quiet --filter ancestor=ID`: the containers of an image (or of one built on it).
+pub fn containers_of(id: &str) -> Vec<OsString> {
+    let filter = format!("ancestor={id}");
+    words(&["ps", "--all", "--quiet", "--filter", &filter])
+}
+
+/// `rmi NAME…`
+pub fn rmi_all(names: &[String]) -> Vec<OsString> {
+    let mut args = words(&["rmi"]);
+    args.extend(names.iter().map(OsString::from));
+    args
+}
+
 /// A command line as a user would type it, for logs and dry runs only: words holding anything
 /// but `[A-Za-z0-9_./:=@%+,-]` are single-quoted.
 pub fn display(program: &OsStr, args: &[OsString]) -> String {

@@ -12,7 +12,7 @@ unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES FLAVORS IMAGES FORCE JOBS PUSH_RE
   DAEMON_TAG DAEMON_BASE_TAG CONTAINER_ENGINE BUILD_ARGS PUSH_ARGS SQUASH PRUNE_HOURS PRUNE_KEEP \
   PRUNE_CURRENT PRUNE_DRY HEADER FOOTER
 
-EXPECTED_CHECKS=8
+EXPECTED_CHECKS=28
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -78,6 +78,13 @@ git init -q -b main . && git add -A && git -c user.name=e2e -c user.email=e2e@ex
 one="one,x86_64,busybox,1,localhost,matriochka-e2e/busybox,1"
 export MATRIOCHKA="$tool"
 mk() { make -f "$repo/Makefile" CONTAINER_ENGINE=podman BUILD_ARGS="--isolation chroot" PULL=0 "$@"; }
+no_image() { # no_image REF...: podman says each image does not exist (exit 1)
+  local ref status
+  for ref; do
+    podman image exists "$ref"; status=$?
+    [ "$status" -eq 1 ] || return 1
+  done
+}
 layers() { podman image inspect --format '{{len .RootFS.Layers}}' "$1"; }
 
 echo "== 1. squash: the layers of each build merged, its base's kept"
@@ -94,6 +101,65 @@ equals "daemon with SQUASH=1: daemon-base's + 1" 3 "$(layers "$ns/daemon:squashe
 equals "daemon shares daemon-base's layers" \
   "$(podman image inspect --format '{{index .RootFS.Layers 1}}' "$ns/daemon-base:squashed-one-x86_64")" \
   "$(podman image inspect --format '{{index .RootFS.Layers 1}}' "$ns/daemon:squashed-one-x86_64")"
+
+echo "== 2. prune: last use, PRUNE_KEEP, PRUNE_HOURS, PRUNE_CURRENT, containers, unlabelled images"
+two="two,x86_64,busybox,1,localhost,matriochka-e2e/busybox,1"
+podman rmi "$ns/daemon:layers-one-x86_64" "$ns/daemon-base:layers-one-x86_64" \
+  "$ns/daemon:squashed-one-x86_64" "$ns/daemon-base:squashed-one-x86_64" >/dev/null
+# Created at the epoch (--timestamp 0), so that the recorded uses alone say how old each one is.
+old() { mk "$@" BUILD_ARGS="--isolation chroot --timestamp 0" >>"$work/prune-builds.log" 2>&1; }
+old build FLAVORS="$one $two" RELEASE=p1 && old build FLAVORS="$one" RELEASE=p2
+equals "the prune images are built" 0 $?
+id() { podman image inspect --format '{{.Id}}' "$ns/$1"; }
+check "a build records its images' use" test -s "staging/.uses/$(id daemon:p2-one-x86_64)"
+now=$(date +%s)
+used() { # used IMAGE HOURS-AGO: the recorded last use
+  mkdir -p staging/.uses && echo $((now - $2 * 3600)) > "staging/.uses/$(id "$1")"
+}
+for image in daemon-base:p1-one-x86_64 daemon:p1-one-x86_64 daemon-base:p1-two-x86_64 daemon:p1-two-x86_64; do
+  used "$image" 100
+done
+used daemon:p2-one-x86_64 50
+used daemon-base:p2-one-x86_64 10
+podman create --name "mimg-$$" "$ns/daemon:p1-two-x86_64" /bin/true >/dev/null
+equals "a container uses daemon:p1-two" 0 $?
+# The current flavor is one at p2: daemon:p2-one is old enough but current; daemon-base:p2-one is
+# the most recent (PRUNE_KEEP=1); daemon:p1-two is used by the container. Its parent
+# daemon-base:p1-two is not (podman's `ancestor` filter matches the container's own image): it goes,
+# and daemon:p1-two keeps the layers they share.
+prune() { mk prune FLAVORS="$one" RELEASE=p2 PRUNE_KEEP=1 "$@" 2>&1; }
+prune -n >"$work/prune-dry.log"
+equals "make -n prune exits 0" 0 $?
+equals "make -n prune lists the old p1 images no container uses" \
+  "would remove $(id daemon-base:p1-one-x86_64 | cut -c1-12) $ns/daemon-base:p1-one-x86_64 (flavor $one, last used 100h ago)
+would remove $(id daemon-base:p1-two-x86_64 | cut -c1-12) $ns/daemon-base:p1-two-x86_64 (flavor $two, last used 100h ago)
+would remove $(id daemon:p1-one-x86_64 | cut -c1-12) $ns/daemon:p1-one-x86_64 (flavor $one, last used 100h ago)" \
+  "$(grep '^would remove [0-9a-f]\{12\} ' "$work/prune-dry.log" | sort -k4)"
+equals "make -n prune keeps what a container uses" \
+  "kept $(id daemon:p1-two-x86_64 | cut -c1-12) $ns/daemon:p1-two-x86_64: a container uses it" \
+  "$(grep '^kept' "$work/prune-dry.log")"
+equals "make -n prune sums up" "would remove 3 of 6 matriochka images" "$(tail -1 "$work/prune-dry.log")"
+check "make -n prune removed nothing" podman image exists "$ns/daemon:p1-one-x86_64"
+PRUNE_DRY=1 prune >"$work/prune-dry2.log"
+equals "PRUNE_DRY=1 lists the same" "$(tail -n +2 "$work/prune-dry.log")" "$(tail -n +2 "$work/prune-dry2.log")"
+prune >"$work/prune1.log"
+equals "prune exits 0" 0 $?
+check "the old p1 images no container uses are gone" \
+  no_image "$ns/daemon:p1-one-x86_64" "$ns/daemon-base:p1-one-x86_64" "$ns/daemon-base:p1-two-x86_64"
+check "the images a container uses stay" podman image exists "$ns/daemon:p1-two-x86_64"
+check "the current flavor's old image stays" podman image exists "$ns/daemon:p2-one-x86_64"
+equals "prune sums up" "removed 3 of 6 matriochka images" "$(tail -1 "$work/prune1.log")"
+prune PRUNE_CURRENT=1 >"$work/prune2.log"
+check "PRUNE_CURRENT=1 removes the current flavor's old image" no_image "$ns/daemon:p2-one-x86_64"
+check "PRUNE_KEEP keeps the most recent" podman image exists "$ns/daemon-base:p2-one-x86_64"
+prune PRUNE_CURRENT=1 PRUNE_KEEP=0 >"$work/prune3.log"
+check "a recent image stays (PRUNE_HOURS)" podman image exists "$ns/daemon-base:p2-one-x86_64"
+prune PRUNE_CURRENT=1 PRUNE_KEEP=0 PRUNE_HOURS=0 >"$work/prune4.log"
+check "PRUNE_HOURS=0 removes it" no_image "$ns/daemon-base:p2-one-x86_64"
+equals "only the image a container uses is left" "$ns/daemon:p1-two-x86_64" \
+  "$(podman images --filter label=io.matriochka.flavor --format '{{.Repository}}:{{.Tag}}')"
+check "an image without matriochka's label stays" podman image exists localhost/matriochka-e2e/busybox:1
+podman rm "mimg-$$" >/dev/null
 
 summary
 [ "$failed" -eq 0 ]
