@@ -68,6 +68,7 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 	clean clean.nones clean.all clean.nuke lint test.staging test test.e2e test.ceph-stub bench show.flavors flavors.modified
 .PHONY: test.e2e.podman test.e2e.docker
 .PHONY: manifest release check.arches test.release
+.PHONY: test.images prune
 
 ifneq ($(_M_TOOL),)
 # Sources are never made: no implicit rule search (`src/commands/clean.rs` would match `clean.%`).
@@ -102,7 +103,11 @@ help: ## Show this help
 	'  VS_BRANCH, FETCH=1 branch that flavors.modified compares with, and fetch it first' \
 	'  BAKE_ARGS          arguments to `docker buildx bake`, split on blanks, e.g. --push' \
 	'  BAKE_CACHE         registry repository of the bake layer cache (a tag per target)' \
-	'  BAKE_MERGE_ARCHES=1 bake one target per image and manifest group, its arches as platforms'
+	'  BAKE_MERGE_ARCHES=1 bake one target per image and manifest group, its arches as platforms' \
+	'  SQUASH=1           merge the layers each build adds into one (podman; docker: experimental)' \
+	'  PRUNE_HOURS, PRUNE_KEEP  prune: age in hours (48) and most recent images kept (24)' \
+	'  PRUNE_CURRENT=1, PRUNE_DRY=1  prune the current flavors too; only list what would go' \
+	'  HEADER, FOOTER     files of lines added after the FROM of outside bases / to every Dockerfile'
 
 stage: $(_M_TOOL) ## Stage the flavors' build contexts (no engine needed)
 	+$(MATRIOCHKA) stage
@@ -172,6 +177,10 @@ clean.nuke: $(_M_TOOL) ## Risky: like clean.all, for matriochka images of every 
 	$(_M_NEED_ENGINE)
 	$(MATRIOCHKA) clean --nuke
 
+prune: $(_M_TOOL) ## Remove matriochka images unused for PRUNE_HOURS (48), keeping PRUNE_KEEP (24)
+	$(_M_NEED_ENGINE)
+	+$(MATRIOCHKA) prune$(if $(findstring n,$(firstword -$(MAKEFLAGS))), --dry-run)
+
 lint: test.staging ## test.staging, and cargo fmt --check and clippy in the tool's own checkout
 ifneq ($(wildcard $(_M_HERE)Cargo.toml),)
 	cd $(_M_HERE) && cargo fmt --check && cargo clippy --all-targets -- -D warnings
@@ -195,6 +204,9 @@ test.e2e.docker: ## test.e2e with docker only (on a dockerd that the test starts
 
 test.release: ## Two arches on three machines, then manifest lists (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
+
+test.images: ## SQUASH layer counts and prune on real podman images (private store)
+	cd $(_M_HERE) && bash tests/e2e/images.sh
 
 test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline, against stubs
 	cd $(_M_HERE) && bash tests/e2e/ceph_stub.sh

@@ -136,7 +136,8 @@ pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions)
         let id = flavor.prepared.id();
         let dir = flavor.prepared.vars.staging_dir();
         let platform = labels::platform(flavor);
-        let content_ids = labels::content_ids(&flavor.images, &platform, &BTreeMap::new());
+        let build_args = &flavor.prepared.vars.build_args;
+        let content_ids = labels::content_ids(&flavor.images, &platform, build_args);
         let flavor_group = bake_name(&id);
         claim(&flavor_group, format!("the flavor `{id}`"))?;
         for image in &flavor.images {
@@ -156,12 +157,16 @@ pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions)
                     .collect();
             body.insert("labels".into(), Value::Object(labels));
             body.insert("platforms".into(), strings([platform.as_str()]));
-            if !options.proxies.is_empty() {
-                let args: Map<String, Value> = options
+            let image_args = build_args.get(&image.name);
+            if !options.proxies.is_empty() || image_args.is_some() {
+                let mut args: Map<String, Value> = options
                     .proxies
                     .iter()
                     .map(|name| (name.clone(), Value::String(format!("${{{name}}}"))))
                     .collect();
+                for (name, value) in image_args.into_iter().flatten() {
+                    args.insert(name.clone(), literal(value));
+                }
                 body.insert("args".into(), Value::Object(args));
             }
             let contexts = parent_contexts(flavor, &id, image);

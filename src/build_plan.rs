@@ -41,6 +41,9 @@ pub struct BuildPlan {
     /// Whether a FROM names an image outside the flavor (the build then pulls it).
     pub external_base: bool,
     pub labels: BTreeMap<String, String>,
+    /// `[images.<name>]` build arguments, passed as `--build-arg NAME=value`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_args: BTreeMap<String, String>,
 }
 
 impl BuildPlan {
@@ -66,7 +69,8 @@ impl BuildPlan {
 pub fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPlan> {
     let dir = staged.prepared.vars.staging_dir();
     let platform = labels::platform(staged);
-    let content_ids = labels::content_ids(&staged.images, &platform, &BTreeMap::new());
+    let build_args = &staged.prepared.vars.build_args;
+    let content_ids = labels::content_ids(&staged.images, &platform, build_args);
     staged
         .images
         .iter()
@@ -88,6 +92,7 @@ pub fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPla
                 parents: image.parents.clone(),
                 external_base: image.external_base,
                 labels,
+                build_args: build_args.get(&image.name).cloned().unwrap_or_default(),
             };
             (image.name.clone(), plan)
         })

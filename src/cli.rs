@@ -50,6 +50,12 @@ pub enum CliCommand {
         /// the first of $FLAVORS, the default and the buildable flavors with that id
         #[arg(long, value_name = "TARGET", conflicts_with = "flavors")]
         target: Option<String>,
+        /// Lines added after the first FROM of each image built on an outside base [env: HEADER]
+        #[arg(long, value_name = "FILE")]
+        header: Option<String>,
+        /// Lines added at the end of every Dockerfile [env: FOOTER]
+        #[arg(long, value_name = "FILE")]
+        footer: Option<String>,
     },
     /// Show flavors, the default flavors or a flavor's variables
     #[command(
@@ -143,6 +149,20 @@ pub enum CliCommand {
         after_help = "Example:\n  matriochka image build staging/squid-centos-9-x86_64 daemon-base --plan <sha256>"
     )]
     Image(ImageCommand),
+    /// Remove matriochka's images (every flavor and registry) last used more than PRUNE_HOURS
+    /// (default 48) ago, keeping the PRUNE_KEEP (default 24) most recent, those a container uses
+    /// and the current flavors' (unless PRUNE_CURRENT=1)
+    #[command(after_help = "Example:\n  PRUNE_HOURS=24 PRUNE_KEEP=10 matriochka prune --dry-run")]
+    Prune {
+        /// The current flavors (arguments, else $FLAVORS, else the default flavors)
+        flavors: Vec<String>,
+        /// List what would be removed [env: PRUNE_DRY=1]
+        #[arg(long)]
+        dry_run: bool,
+        /// Record the current flavors' images as used now (make runs it after builds)
+        #[arg(long, conflicts_with = "dry_run")]
+        record: bool,
+    },
     /// Remove matriochka's images and everything below the staging root but its lock
     #[command(after_help = "Example:\n  TAG_REGISTRY=quay.io/me matriochka clean --all")]
     Clean {
@@ -259,7 +279,14 @@ impl Cli {
                 flavors,
                 no_wait,
                 target: None,
-            } => Command::Stage { flavors, no_wait },
+                header,
+                footer,
+            } => Command::Stage {
+                flavors,
+                no_wait,
+                header,
+                footer,
+            },
             CliCommand::Stage {
                 target: Some(target),
                 no_wait,
@@ -341,6 +368,15 @@ impl Cli {
                     dry_run,
                 },
             }),
+            CliCommand::Prune {
+                flavors,
+                dry_run,
+                record,
+            } => Command::Prune {
+                flavors,
+                dry_run,
+                record,
+            },
         };
         Invocation {
             root: self.root,

@@ -52,6 +52,9 @@ pub enum Command {
         flavors: Vec<String>,
         /// Fail at once, rather than wait, when another run holds the staging root.
         no_wait: bool,
+        /// `--header FILE` / `--footer FILE`: as `HEADER` / `FOOTER` in the environment.
+        header: Option<String>,
+        footer: Option<String>,
     },
     /// Stages the one flavor a make target (`build.<id>.<image>`…) names.
     StageTarget {
@@ -105,6 +108,13 @@ pub enum Command {
     },
     /// The build report: its summary, the flavors to run again, or the end of a run.
     Report(ReportAction),
+    /// Removes matriochka's images unused for `PRUNE_HOURS`; `record`: records the current
+    /// flavors' images as used now instead.
+    Prune {
+        flavors: Vec<String>,
+        dry_run: bool,
+        record: bool,
+    },
 }
 
 /// What `report` does.

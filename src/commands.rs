@@ -3,4 +3,5 @@
 pub mod check;
 pub mod clean;
 pub mod image;
+pub mod prune;
 pub mod report;

@@ -3,6 +3,7 @@
 //! Everything that can be checked without a flavor is checked here, at load time: unknown keys
 //! (with their line), patterns naming unknown variables, image names and globs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
@@ -53,6 +54,8 @@ struct RawConfig {
     modified: RawModified,
     #[serde(default)]
     variables: crate::derived::RawVariables,
+    #[serde(default)]
+    images: crate::image_args::RawImages,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +198,10 @@ pub struct Config {
     always: GlobSet,
     /// `[variables]`: values derived from a flavor's fields, in file order.
     pub derived: Vec<crate::derived::Derived>,
+    /// `[images.<name>]`: build arguments by image name.
+    pub image_args: BTreeMap<String, crate::image_args::ImageArgs>,
+    /// The run's header and footer (`HEADER`, `FOOTER`): set by the project when it loads.
+    pub decor: crate::decor::Decor,
 }
 
 impl Config {
@@ -314,6 +321,13 @@ impl Config {
         if !rolling_tags.is_empty() && manifest_tag.is_none() {
             bail!("`layout.rolling_tags` needs `layout.manifest_tag`: rolling tags name manifest lists");
         }
+        let image_args = crate::image_args::check(
+            raw.images,
+            config_text,
+            &layout.images,
+            &crate::flavor::KNOWN_ARCHES,
+            &is_known,
+        )?;
         Ok(Config {
             root: root.to_path_buf(),
             path: path.to_path_buf(),
@@ -331,6 +345,8 @@ impl Config {
             buildable: raw.flavors.buildable,
             always,
             derived,
+            image_args,
+            decor: crate::decor::Decor::default(),
         })
     }
 

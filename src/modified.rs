@@ -138,7 +138,7 @@ fn reach(
     let mut reach: Vec<Option<Reach>> = vec![None; prepared.len()];
     let mut always = Vec::new();
     for (change, path) in changes.iter().enumerate() {
-        if config.always_matches(path) {
+        if config.always_matches(path) || config.decor.is_source(path) {
             always.push(change);
         }
         let names: Vec<&std::ffi::OsStr> = path.iter().collect();

@@ -26,7 +26,12 @@ pub struct Project {
 
 impl Project {
     pub fn load(root: &Path, config: Option<&Path>, env: Env) -> Result<Project> {
-        let config = Config::load(root, config)?;
+        let mut config = Config::load(root, config)?;
+        config.decor = crate::decor::Decor::load(
+            root,
+            env.get(crate::decor::HEADER_ENV),
+            env.get(crate::decor::FOOTER_ENV),
+        )?;
         Ok(Project {
             config,
             defaults: env.short_form_defaults(),

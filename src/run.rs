@@ -33,7 +33,19 @@ pub fn run(invocation: &Invocation) -> Result<u8> {
         None if invocation.config.is_some() => ".".into(),
         None => crate::project::find_root(&std::env::current_dir()?),
     };
-    let project = Project::load(&root, invocation.config.as_deref(), Env::from_process())?;
+    let mut env = Env::from_process();
+    if let Command::Stage { header, footer, .. } = &invocation.command {
+        let options = [
+            (crate::decor::HEADER_ENV, header),
+            (crate::decor::FOOTER_ENV, footer),
+        ];
+        for (name, value) in options {
+            if let Some(value) = value {
+                env.set(name, value);
+            }
+        }
+    }
+    let project = Project::load(&root, invocation.config.as_deref(), env)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let stderr = std::io::stderr();
@@ -49,7 +61,9 @@ pub fn execute(
     err: &mut dyn Write,
 ) -> Result<u8> {
     match command {
-        Command::Stage { flavors, no_wait } => stage_command(project, flavors, *no_wait, out, err),
+        Command::Stage {
+            flavors, no_wait, ..
+        } => stage_command(project, flavors, *no_wait, out, err),
         Command::StageTarget { target, no_wait } => {
             let flavor = project.flavor_of_target(target)?;
             stage_command(project, &[flavor], *no_wait, out, err)
@@ -118,6 +132,17 @@ pub fn execute(
             crate::commands::clean::clean_all(project, *every_registry, out, err)
         }
         Command::Report(action) => crate::commands::report::command(project, *action, out, err),
+        Command::Prune {
+            flavors,
+            dry_run,
+            record,
+        } => {
+            if *record {
+                crate::commands::prune::record(project, flavors, err)
+            } else {
+                crate::commands::prune::prune(project, flavors, *dry_run, out, err)
+            }
+        }
     }
 }
 
@@ -139,11 +164,15 @@ fn plan(prepared: &[Prepared], json: bool, out: &mut dyn Write) -> Result<()> {
                 .image_tags
                 .iter()
                 .map(|(image, tag)| {
-                    serde_json::json!({
+                    let mut item = serde_json::json!({
                         "name": image,
                         "tag": tag,
                         "context": p.vars.staging_dir().join(image).display().to_string(),
-                    })
+                    });
+                    if let Some(args) = p.vars.build_args.get(image) {
+                        item["build_args"] = serde_json::json!(args);
+                    }
+                    item
                 })
                 .collect();
             serde_json::json!({

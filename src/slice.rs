@@ -161,6 +161,16 @@ pub fn check_arches(project: &Project, args: &[String], err: &mut dyn Write) -> 
             texts.len()
         );
     }
+    // SQUASH=1 on a docker daemon that cannot squash fails here, before any build.
+    if crate::engine::squash::wanted(&project.env)? {
+        if let Some(engine) = project
+            .env
+            .get("CONTAINER_ENGINE")
+            .and_then(crate::engine::Engine::new)
+        {
+            crate::engine::squash::check(&engine)?;
+        }
+    }
     Ok(EXIT_SUCCESS)
 }
 

@@ -121,6 +121,12 @@ pub fn compute_on(
         });
     }
     graph::link(&mut images)?;
+    if config.decor != crate::decor::Decor::default() {
+        config.decor.apply(&mut images);
+        for image in &mut images {
+            image.digest = context_digest(&image.files);
+        }
+    }
     Ok(StagedFlavor {
         prepared: prepared.clone(),
         images,

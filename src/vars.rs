@@ -29,6 +29,11 @@ impl Env {
         Env { vars }
     }
 
+    /// Sets a variable, as a command-line option that stands for one does (`stage --header`).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_string(), value.to_string());
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }
@@ -90,6 +95,9 @@ pub struct Vars {
     environment: BTreeMap<String, String>,
     /// Each image with its full tag, in build order.
     pub image_tags: Vec<(String, String)>,
+    /// `[images.<name>]` build arguments, expanded: image → name → value (images without any
+    /// are left out).
+    pub build_args: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Vars {
@@ -141,6 +149,7 @@ impl Vars {
             computed,
             environment,
             image_tags: Vec::new(),
+            build_args: BTreeMap::new(),
         };
 
         let staging_dir = vars.expand(config, &config.staging_dir, "layout.staging_dir")?;
@@ -185,6 +194,9 @@ impl Vars {
         for (image, tag) in vars.image_tags.clone() {
             vars.computed.insert(image_variable(&image), tag);
         }
+        vars.build_args =
+            crate::image_args::expand(&config.image_args, &flavor.arch, |name| vars.value(name))
+                .map_err(|why| anyhow::anyhow!("flavor `{}`: {why}", flavor.text))?;
         Ok(vars)
     }
 

@@ -998,3 +998,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_changed_header_file_changes_every_flavor() {
+    let repo = Repo::new();
+    repo.write("docker/header", "ENV http_proxy=http://proxy:3128\n");
+    let Repo { test, home, prefix } = repo.both_modes(&["modified"], "", NOTHING);
+    let repo = Repo {
+        test: test.env("HEADER", "docker/header"),
+        home,
+        prefix,
+    };
+    repo.both_modes(&["modified"], ALL, NOTE);
+}

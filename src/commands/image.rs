@@ -217,6 +217,10 @@ impl<'a> Image<'a> {
             )?)
         };
         let plan = self.plan()?;
+        let squash = crate::engine::squash::wanted(&project.env)?;
+        if squash && !self.args.dry_run {
+            crate::engine::squash::check(&engine)?;
+        }
         let context = self.path(&plan.context);
         if !self.args.dry_run
             && build_plan::context_digest_on_disk(&context)? != plan.context_digest
@@ -238,7 +242,9 @@ impl<'a> Image<'a> {
             dockerfile: &dockerfile,
             context: &context,
             pull,
+            squash,
             env_build_args: &proxies,
+            build_args: &plan.build_args,
             labels: &plan.labels,
             extra: &extra,
         }));
@@ -254,6 +260,10 @@ impl<'a> Image<'a> {
         writeln!(log, "{line}")?;
         if exec::run_teed(&engine.program, &args, &mut log, out)? {
             self.touch_stamp()?;
+            // The build is the image's first use (its creation time may be fixed, `--timestamp`).
+            if let Err(error) = crate::commands::prune::record_use(project, &engine, &plan.tag) {
+                writeln!(err, "warning: use not recorded: {error:#}")?;
+            }
             let image_id =
                 || exec::capture(&engine.program, &engine.args(argv::image_id(&plan.tag)));
             record.finish(project, Action::Built, &log_path, image_id)?;

@@ -38,6 +38,11 @@ pub fn command(
         ReportAction::Finish { kind, status, .. } => {
             let report = report::finish(project, kind, err)?;
             report::print_summary(project, &report, out)?;
+            // The end of a build or push run: its images, built or found up to date, were used
+            // now (what `prune` keeps). Never fails the run.
+            if kind != crate::report::RunKind::Manifest {
+                crate::commands::prune::record(project, &[], err)?;
+            }
             Ok(status)
         }
     }

@@ -101,14 +101,19 @@ pub struct Build<'a> {
     pub context: &'a Path,
     /// The pull option ([`Pull::option`]), for an image built on a base from outside the flavor.
     pub pull: Option<&'static str>,
+    /// `--squash`: this build's layers merged into one (`SQUASH=1`).
+    pub squash: bool,
     /// Names of build arguments the engine takes from its environment (`--build-arg NAME`).
     pub env_build_args: &'a [String],
+    /// `[images.<name>]` build arguments (`--build-arg NAME=value`), after those of the environment.
+    pub build_args: &'a BTreeMap<String, String>,
     pub labels: &'a BTreeMap<String, String>,
     /// `BUILD_ARGS`, word by word, before the context.
     pub extra: &'a [String],
 }
 
-/// `build --platform P -t TAG --file F [PULL] [--build-arg NAME]… [--label K=V]… EXTRA… CONTEXT`
+/// `build --platform P -t TAG --file F [PULL] [--squash] [--build-arg NAME]… [--build-arg NAME=V]…
+/// [--label K=V]… EXTRA… CONTEXT`
 pub fn build(build: &Build) -> Vec<OsString> {
     let mut args = words(&["build", "--platform", build.platform, "-t", build.tag]);
     args.push("--file".into());
@@ -116,9 +121,16 @@ pub fn build(build: &Build) -> Vec<OsString> {
     if let Some(pull) = build.pull {
         args.push(pull.into());
     }
+    if build.squash {
+        args.push("--squash".into());
+    }
     for name in build.env_build_args {
         args.push("--build-arg".into());
         args.push(name.into());
+    }
+    for (name, value) in build.build_args {
+        args.push("--build-arg".into());
+        args.push(format!("{name}={value}").into());
     }
     for (key, value) in build.labels {
         args.push("--label".into());
@@ -185,6 +197,40 @@ pub fn short_name(reference: &str) -> &str {
         .unwrap_or(reference)
 }
 
+/// `images --quiet --no-trunc --filter label=LABEL`: the ids of the labelled images, one a line.
+pub fn image_ids_labelled(label: &str) -> Vec<OsString> {
+    let filter = format!("label={label}");
+    words(&["images", "--quiet", "--no-trunc", "--filter", &filter])
+}
+
+/// `image inspect --format ID\tCREATED\tLABEL\tTAGS ID…`: one tab-separated line per image, the
+/// creation time in unix seconds (podman) or RFC 3339 (docker, whose `.Created` is a string).
+pub fn inspect_for_prune(kind: Kind, label: &str, ids: &[&str]) -> Vec<OsString> {
+    let created = match kind {
+        Kind::Podman => "{{.Created.Unix}}",
+        Kind::Docker => "{{.Created}}",
+    };
+    let format = format!(
+        "{{{{.Id}}}}\t{created}\t{{{{index .Config.Labels \"{label}\"}}}}\t{{{{join .RepoTags \" \"}}}}"
+    );
+    let mut args = words(&["image", "inspect", "--format", &format]);
+    args.extend(ids.iter().map(OsString::from));
+    args
+}
+
+/// `ps --all --quiet --filter ancestor=ID`: the containers of an image (or of one built on it).
+pub fn containers_of(id: &str) -> Vec<OsString> {
+    let filter = format!("ancestor={id}");
+    words(&["ps", "--all", "--quiet", "--filter", &filter])
+}
+
+/// `rmi NAME…`
+pub fn rmi_all(names: &[String]) -> Vec<OsString> {
+    let mut args = words(&["rmi"]);
+    args.extend(names.iter().map(OsString::from));
+    args
+}
+
 /// A command line as a user would type it, for logs and dry runs only: words holding anything
 /// but `[A-Za-z0-9_./:=@%+,-]` are single-quoted.
 pub fn display(program: &OsStr, args: &[OsString]) -> String {
@@ -233,7 +279,9 @@ mod tests {
             dockerfile: Path::new("staging/a b/core/Dockerfile"),
             context: Path::new("staging/a b/core"),
             pull: Some("--pull=missing"),
+            squash: true,
             env_build_args: &["HTTP_PROXY".to_string()],
+            build_args: &BTreeMap::from([("CEPH_REF".to_string(), "squid $x".to_string())]),
             labels: &labels,
             extra: &["--isolation".to_string(), "chroot".to_string()],
         });
@@ -248,8 +296,11 @@ mod tests {
                 "--file",
                 "staging/a b/core/Dockerfile",
                 "--pull=missing",
+                "--squash",
                 "--build-arg",
                 "HTTP_PROXY",
+                "--build-arg",
+                "CEPH_REF=squid $x",
                 "--label",
                 "io.matriochka.flavor=squid,x86_64",
                 "--label",
@@ -269,7 +320,9 @@ mod tests {
             dockerfile: Path::new("s/app/Dockerfile"),
             context: Path::new("s/app"),
             pull: None,
+            squash: false,
             env_build_args: &[],
+            build_args: &BTreeMap::new(),
             labels: &BTreeMap::new(),
             extra: &[],
         });

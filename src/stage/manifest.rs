@@ -134,6 +134,7 @@ impl RunFacts {
             Stamp::of(&exe).hash(&mut hasher);
             field(&mut hasher, config.path.as_os_str().as_encoded_bytes());
             field(&mut hasher, &config_bytes);
+            field(&mut hasher, &config.decor.fingerprint());
             field(&mut hasher, git.commit_date.as_bytes());
             Some(hasher)
         })();

@@ -1,0 +1,485 @@
+//! `matriochka prune`: removes matriochka's images (those labelled `io.matriochka.flavor`, of every
+//! flavor and registry) whose last use is older than `PRUNE_HOURS` (default 48), keeping the
+//! `PRUNE_KEEP` (default 24) most recently used whatever their age, every image a container uses,
+//! and the current flavors' images unless `PRUNE_CURRENT=1`.
+//!
+//! An image's last use is the later of its creation and the last use recorded in
+//! `<staging root>/.uses/<image id>` (unix seconds): `matriochka image build` records the image it
+//! built, and `matriochka prune --record` (run by make after every build and push) records the
+//! current flavors' images, which make found up to date and so ran no recipe for. A label cannot
+//! record this: it cannot change after the build.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::commands::image::{at, engine};
+use crate::engine::argv::{self, Kind};
+use crate::engine::{exec, Engine};
+use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
+use crate::labels::FLAVOR_LABEL;
+use crate::lock::{self, Access, StagingLock};
+use crate::project::Project;
+
+/// The directory, in the staging root, of recorded uses.
+pub const USES_DIR: &str = ".uses";
+
+/// What prune keeps and whether it only lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub hours: u64,
+    pub keep: usize,
+    pub current: bool,
+    pub dry_run: bool,
+}
+
+impl Settings {
+    /// `PRUNE_HOURS`, `PRUNE_KEEP`, `PRUNE_CURRENT=1`, `PRUNE_DRY=1` (or `--dry-run`).
+    pub fn from_env(env: &crate::vars::Env, dry_run: bool) -> Result<Settings> {
+        let number = |name: &str, default: u64| -> Result<u64> {
+            match env.get_nonempty(name) {
+                None => Ok(default),
+                Some(text) => text.parse().map_err(|_| {
+                    anyhow::anyhow!("{name} `{text}` is not a number: set it to 0 or more")
+                }),
+            }
+        };
+        Ok(Settings {
+            hours: number("PRUNE_HOURS", 48)?,
+            keep: number("PRUNE_KEEP", 24)? as usize,
+            current: env.get("PRUNE_CURRENT") == Some("1"),
+            dry_run: dry_run || env.get("PRUNE_DRY") == Some("1"),
+        })
+    }
+}
+
+/// A matriochka image as the engine describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// Hex, without `sha256:`.
+    pub id: String,
+    /// Unix seconds.
+    pub created: i64,
+    pub flavor: String,
+    pub tags: Vec<String>,
+}
+
+/// Why an image stays, or that it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Recent,
+    AmongKept,
+    Current,
+    Goes,
+}
+
+/// Each image with its last use and verdict, most recently used first (the containers' check
+/// comes after, from the engine).
+pub fn choose(
+    images: &[Listed],
+    uses: &BTreeMap<String, i64>,
+    current_tags: &BTreeSet<String>,
+    now: i64,
+    settings: &Settings,
+) -> Vec<(Listed, i64, Verdict)> {
+    let mut ranked: Vec<(Listed, i64)> = images
+        .iter()
+        .map(|image| {
+            let used = uses.get(&image.id).copied().unwrap_or(i64::MIN);
+            (image.clone(), image.created.max(used))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+    let limit = now.saturating_sub((settings.hours as i64).saturating_mul(3600));
+    ranked
+        .into_iter()
+        .enumerate()
+        .map(|(rank, (image, last_use))| {
+            let is_current = image.tags.iter().any(|tag| current_tags.contains(tag));
+            let verdict = if rank < settings.keep {
+                Verdict::AmongKept
+            } else if last_use > limit {
+                Verdict::Recent
+            } else if is_current && !settings.current {
+                Verdict::Current
+            } else {
+                Verdict::Goes
+            };
+            (image, last_use, verdict)
+        })
+        .collect()
+}
+
+/// The names an engine may list a tag under (podman prefixes `localhost/` to names without a
+/// registry, docker `docker.io/`).
+fn tag_forms(tag: &str) -> [String; 4] {
+    [
+        tag.to_string(),
+        format!("localhost/{tag}"),
+        format!("docker.io/{tag}"),
+        format!("docker.io/library/{tag}"),
+    ]
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
+}
+
+fn uses_dir(project: &Project) -> PathBuf {
+    at(project.root(), &project.config.staging_root.join(USES_DIR))
+}
+
+/// The recorded uses: image id → unix seconds. Unreadable entries are left out.
+fn read_uses(project: &Project) -> BTreeMap<String, i64> {
+    let mut uses = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(uses_dir(project)) else {
+        return uses;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(seconds) = std::fs::read_to_string(entry.path())
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+        {
+            uses.insert(name, seconds);
+        }
+    }
+    uses
+}
+
+/// Records that the image `tag` names was used now.
+pub fn record_use(project: &Project, engine: &Engine, tag: &str) -> Result<()> {
+    let args = engine.args(argv::image_id(tag));
+    let (found, id) = exec::capture(&engine.program, &args)?;
+    let id = id.trim().trim_start_matches("sha256:");
+    if !found || id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    let dir = uses_dir(project);
+    let path = dir.join(id);
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        let temp = dir.join(format!(".{id}.{}", std::process::id()));
+        std::fs::write(&temp, format!("{}\n", now()))?;
+        std::fs::rename(&temp, &path)
+    };
+    write().with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// The tags of the current flavors' images (arguments, else `FLAVORS`, else the default).
+fn current_tags(project: &Project, flavors: &[String]) -> Result<Vec<String>> {
+    let prepared = project.prepare(&project.requested_texts(flavors)?)?;
+    Ok(prepared
+        .iter()
+        .flat_map(|p| p.vars.image_tags.iter().map(|(_, tag)| tag.clone()))
+        .collect())
+}
+
+/// `prune --record`: the current flavors' images are in use now. Never fails a build: a problem
+/// is a warning.
+pub fn record(project: &Project, flavors: &[String], err: &mut dyn Write) -> Result<u8> {
+    let result = (|| -> Result<()> {
+        let engine = engine(project)?;
+        for tag in current_tags(project, flavors)? {
+            record_use(project, &engine, &tag)?;
+        }
+        Ok(())
+    })();
+    if let Err(error) = result {
+        writeln!(err, "warning: uses not recorded: {error:#}")?;
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+/// Lists matriochka's images, then removes those [`choose`] lets go and no container uses.
+pub fn prune(
+    project: &Project,
+    flavors: &[String],
+    dry_run: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8> {
+    let settings = Settings::from_env(&project.env, dry_run)?;
+    let engine = engine(project)?;
+    let current: BTreeSet<String> = current_tags(project, flavors)?
+        .iter()
+        .flat_map(|tag| tag_forms(tag))
+        .collect();
+    // No build reads a base image while images go.
+    let _lock = if settings.dry_run {
+        None
+    } else {
+        let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
+        Some(StagingLock::acquire(
+            project.root(),
+            &project.config.staging_root,
+            Access::Exclusive,
+            wait,
+            err,
+        )?)
+    };
+    let images = list(&engine)?;
+    let uses = read_uses(project);
+    let now = now();
+    let chosen = choose(&images, &uses, &current, now, &settings);
+    let total = chosen.len();
+    let mut gone = 0;
+    let mut code = EXIT_SUCCESS;
+    for (image, last_use, verdict) in chosen {
+        if verdict != Verdict::Goes {
+            continue;
+        }
+        let short = &image.id[..image.id.len().min(12)];
+        let names = if image.tags.is_empty() {
+            "<none>".to_string()
+        } else {
+            image.tags.join(" ")
+        };
+        let ps = engine.args(argv::containers_of(&image.id));
+        let (listed, containers) = exec::capture(&engine.program, &ps)?;
+        if !listed {
+            bail!(
+                "failed to list containers: `{}` failed",
+                argv::display(&engine.program, &ps)
+            );
+        }
+        if !containers.trim().is_empty() {
+            writeln!(out, "kept {short} {names}: a container uses it")?;
+            continue;
+        }
+        let hours = (now - last_use).max(0) / 3600;
+        gone += 1;
+        if settings.dry_run {
+            writeln!(
+                out,
+                "would remove {short} {names} (flavor {}, last used {hours}h ago)",
+                image.flavor
+            )?;
+            continue;
+        }
+        // Untagged one name at a time, then by id when no name is left: an id with several
+        // names is refused by docker.
+        let targets: Vec<String> = if image.tags.is_empty() {
+            vec![image.id.clone()]
+        } else {
+            image.tags.clone()
+        };
+        let rmi = engine.args(argv::rmi_all(&targets));
+        writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+        if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
+            code = EXIT_FAILURE;
+            continue;
+        }
+        let _ = std::fs::remove_file(uses_dir(project).join(&image.id));
+    }
+    let verb = if settings.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    writeln!(out, "{verb} {gone} of {total} matriochka images")?;
+    Ok(code)
+}
+
+/// The labelled images, newest first.
+fn list(engine: &Engine) -> Result<Vec<Listed>> {
+    let ids_args = engine.args(argv::image_ids_labelled(FLAVOR_LABEL));
+    let (listed, text) = exec::capture(&engine.program, &ids_args)?;
+    if !listed {
+        bail!(
+            "failed to list images: `{}` failed",
+            argv::display(&engine.program, &ids_args)
+        );
+    }
+    let mut ids: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inspect = engine.args(argv::inspect_for_prune(engine.kind, FLAVOR_LABEL, &ids));
+    let (ok, text) = exec::capture(&engine.program, &inspect)?;
+    if !ok {
+        bail!(
+            "failed to inspect images: `{}` failed",
+            argv::display(&engine.program, &inspect)
+        );
+    }
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| parse_listed(line, engine.kind))
+        .collect()
+}
+
+/// One line of [`argv::inspect_for_prune`]: id, created, flavor label, tags, tab-separated.
+fn parse_listed(line: &str, kind: Kind) -> Result<Listed> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let [id, created, flavor, tags] = fields[..] else {
+        bail!("failed to read the engine's image listing: `{line}`");
+    };
+    let created = match kind {
+        Kind::Podman => created.trim().parse().ok(),
+        Kind::Docker => rfc3339_seconds(created.trim()),
+    }
+    .ok_or_else(|| {
+        anyhow::anyhow!("failed to read the creation time `{created}` of image `{id}`")
+    })?;
+    Ok(Listed {
+        id: id.trim().trim_start_matches("sha256:").to_string(),
+        created,
+        flavor: flavor.to_string(),
+        tags: tags
+            .split_whitespace()
+            .filter(|tag| !tag.contains("<none>"))
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// `2024-05-01T12:00:00.123456789Z` or `…+02:00` → unix seconds.
+fn rfc3339_seconds(text: &str) -> Option<i64> {
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let rest = text.get(19..)?;
+    let rest = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let offset = match rest {
+        "Z" | "" => 0,
+        zone => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let hours: i64 = zone.get(1..3)?.parse().ok()?;
+            let minutes: i64 = zone.get(4..6)?.parse().ok()?;
+            sign * (hours * 3600 + minutes * 60)
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(id: &str, created: i64, tags: &[&str]) -> Listed {
+        Listed {
+            id: id.into(),
+            created,
+            flavor: "f".into(),
+            tags: tags.iter().map(|tag| tag.to_string()).collect(),
+        }
+    }
+
+    const SETTINGS: Settings = Settings {
+        hours: 48,
+        keep: 1,
+        current: false,
+        dry_run: true,
+    };
+
+    #[test]
+    fn the_most_recent_and_the_recently_used_stay() {
+        let hour = 3600;
+        let now = 1000 * hour;
+        let images = [
+            image("a", now - 100 * hour, &["r/a:1"]),
+            image("b", now - 100 * hour, &["r/b:1"]),
+            image("c", now - 90 * hour, &[]),
+            image("d", now - 200 * hour, &["r/d:1"]),
+            image("e", now - 300 * hour, &["r/e:1"]),
+        ];
+        // b was reused 10 hours ago; e belongs to a current flavor.
+        let uses = BTreeMap::from([("b".to_string(), now - 10 * hour)]);
+        let current = BTreeSet::from(["r/e:1".to_string()]);
+        let verdicts: Vec<(String, Verdict)> = choose(&images, &uses, &current, now, &SETTINGS)
+            .into_iter()
+            .map(|(image, _, verdict)| (image.id, verdict))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("b".to_string(), Verdict::AmongKept),
+                ("c".to_string(), Verdict::Goes),
+                ("a".to_string(), Verdict::Goes),
+                ("d".to_string(), Verdict::Goes),
+                ("e".to_string(), Verdict::Current),
+            ]
+        );
+        let all = Settings {
+            keep: 3,
+            current: true,
+            ..SETTINGS
+        };
+        let goes: Vec<String> = choose(&images, &uses, &current, now, &all)
+            .into_iter()
+            .filter(|(_, _, verdict)| *verdict == Verdict::Goes)
+            .map(|(image, _, _)| image.id)
+            .collect();
+        assert_eq!(goes, ["d", "e"]);
+    }
+
+    #[test]
+    fn creation_times_of_both_engines() {
+        assert_eq!(rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            rfc3339_seconds("2024-05-01T12:00:00.123456789Z"),
+            Some(1_714_564_800)
+        );
+        assert_eq!(
+            rfc3339_seconds("2024-05-01T14:00:00+02:00"),
+            Some(1_714_564_800)
+        );
+        let line = "sha256:ab12\t1714564800\tsquid,x86_64\tr/a:1 <none>:<none>";
+        assert_eq!(
+            parse_listed(line, Kind::Podman).unwrap(),
+            Listed {
+                id: "ab12".into(),
+                created: 1_714_564_800,
+                flavor: "squid,x86_64".into(),
+                tags: vec!["r/a:1".into()],
+            }
+        );
+        assert_eq!(
+            format!("{:#}", parse_listed("x\ty\tz", Kind::Podman).unwrap_err()),
+            "failed to read the engine's image listing: `x\ty\tz`"
+        );
+    }
+
+    #[test]
+    fn settings_from_the_environment() {
+        let mut env = crate::vars::Env::default();
+        let settings = Settings::from_env(&env, false).unwrap();
+        assert_eq!(
+            settings,
+            Settings {
+                hours: 48,
+                keep: 24,
+                current: false,
+                dry_run: false
+            }
+        );
+        env.set("PRUNE_DRY", "1");
+        env.set("PRUNE_KEEP", "x");
+        assert_eq!(
+            Settings::from_env(&env, false).unwrap_err().to_string(),
+            "PRUNE_KEEP `x` is not a number: set it to 0 or more"
+        );
+        env.set("PRUNE_KEEP", "0");
+        assert!(Settings::from_env(&env, false).unwrap().dry_run);
+    }
+}
