@@ -146,3 +146,29 @@ fn a_command_run_from_a_subdirectory_finds_the_project_root_upwards() {
         "staged below the root, not in the working directory"
     );
 }
+
+/// Issue 10, item 6: a layer pattern with a typo dropped that layer's files without a word.
+#[test]
+fn check_names_a_layer_pattern_that_no_buildable_flavor_matches() {
+    let config = crate::common::CONFIG.replace(
+        "\"rel/ALL/{DISTRO}\",",
+        "\"rel/ALL/{DISTRO}\", \"rel/al/{DISTRO}\",",
+    );
+    assert_ne!(config, crate::common::CONFIG);
+    project()
+        .write("flavors/matriochka.toml", &config)
+        .write("templates/rel/ALL/ubuntu/22.04/.keep", "")
+        .write("templates/rel/ALL/centos/.keep", "")
+        .write("templates/rel/squid/ubuntu/.keep", "")
+        .env("SHELLCHECK", "true")
+        .args(&["check"])
+        .stdout(
+            "
+            `flavors/matriochka.toml`: layer pattern `rel/al/{DISTRO}` matches no directory below `templates` for any buildable flavor: fix it or remove it
+            checked 3 flavors (bash -n, shellcheck): 1 problems in 0 flavors
+            ",
+        )
+        .stderr("")
+        .status(1)
+        .run();
+}

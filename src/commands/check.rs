@@ -54,6 +54,19 @@ pub fn command(project: &Project, args: &[String], out: &mut dyn Write) -> Resul
             failed_flavors += 1;
         }
     }
+    if args.is_empty() {
+        // A layer pattern that no buildable flavor uses is a typo or a level nobody fills: `stage`
+        // accepts it (a level kept for later would otherwise need a placeholder file, which every
+        // image would stage), the check does not.
+        let vars: Vec<&crate::vars::Vars> = prepared.iter().map(|p| &p.vars).collect();
+        for pattern in crate::overlay::unmatched_patterns(&project.config, &vars, &tree)? {
+            checker.problems.push(format!(
+                "`{}`: layer pattern `{pattern}` matches no directory below `{}` for any buildable flavor: fix it or remove it",
+                project.config.display_path(),
+                project.config.templates.display()
+            ));
+        }
+    }
     for problem in &checker.problems {
         writeln!(out, "{problem}")?;
     }
