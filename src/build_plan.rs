@@ -41,6 +41,13 @@ pub struct BuildPlan {
     /// Whether a FROM names an image outside the flavor (the build then pulls it).
     pub external_base: bool,
     pub labels: BTreeMap<String, String>,
+    /// Further tags (`layout.extra_tags`): given at build time, pushed with the image; not part
+    /// of the content id, so changing them retags and never rebuilds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_tags: Vec<String>,
+    /// `layout.extra_tags` patterns left out because the tree is dirty (they name GIT_COMMIT).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_extra_tags: Vec<String>,
 }
 
 impl BuildPlan {
@@ -56,6 +63,15 @@ impl BuildPlan {
         text
     }
 
+    /// The image's content tag in its repository: `<repo>:mcid-<20 hex>`, pushed beside its tag.
+    pub fn content_reference(&self) -> String {
+        let repo = match self.tag.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => repo,
+            _ => &self.tag,
+        };
+        format!("{repo}:{}", labels::content_tag(&self.content_id))
+    }
+
     /// A label's value.
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
@@ -64,7 +80,8 @@ impl BuildPlan {
 
 /// The plan of every image of a staged flavor, by image name.
 pub fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPlan> {
-    let dir = staged.prepared.vars.staging_dir();
+    let vars = &staged.prepared.vars;
+    let dir = vars.staging_dir();
     let platform = labels::platform(staged);
     let content_ids = labels::content_ids(&staged.images, &platform, &BTreeMap::new());
     staged
@@ -88,6 +105,12 @@ pub fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPla
                 parents: image.parents.clone(),
                 external_base: image.external_base,
                 labels,
+                extra_tags: vars
+                    .extra_tags
+                    .get(&image.name)
+                    .cloned()
+                    .unwrap_or_default(),
+                skipped_extra_tags: vars.skipped_extra_tags.clone(),
             };
             (image.name.clone(), plan)
         })

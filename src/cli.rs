@@ -136,6 +136,15 @@ pub enum CliCommand {
         #[arg(long, conflicts_with = "all")]
         nuke: bool,
     },
+    /// Look the images' content tags up in TAG_REGISTRY at once, for REUSE=1 builds (what make runs)
+    #[command(
+        after_help = "Example:\n  matriochka reuse-lookup staging/squid-centos-9-x86_64/.matriochka/daemon-base.json"
+    )]
+    ReuseLookup {
+        /// Build plans (`<staging dir>/.matriochka/<image>.json`)
+        #[arg(required = true)]
+        plans: Vec<PathBuf>,
+    },
 }
 
 /// The arguments every `image` action takes.
@@ -261,6 +270,7 @@ impl Cli {
             CliCommand::Clean { all: _, nuke } => Command::CleanAll {
                 every_registry: nuke,
             },
+            CliCommand::ReuseLookup { plans } => Command::ReuseLookup { plans },
         };
         Invocation {
             root: self.root,

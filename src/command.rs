@@ -92,6 +92,11 @@ pub enum Command {
     CleanAll {
         every_registry: bool,
     },
+    /// Looks the content tags of planned images up in the registry at once (`REUSE=1`).
+    ReuseLookup {
+        /// Build plans, relative to the root.
+        plans: Vec<PathBuf>,
+    },
 }
 
 /// What `graph` prints.

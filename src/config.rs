@@ -74,6 +74,8 @@ struct RawLayout {
     manifest_tag: Option<String>,
     #[serde(default)]
     rolling_tags: Vec<String>,
+    #[serde(default)]
+    extra_tags: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -189,6 +191,8 @@ pub struct Config {
     pub manifest_tag: Option<Pattern>,
     /// Tags that follow the newest point release (`layout.rolling_tags`).
     pub rolling_tags: Vec<Pattern>,
+    /// Further tags of every image, given at build time and pushed (`layout.extra_tags`).
+    pub extra_tags: Vec<Pattern>,
     env: GlobSet,
     pub default_flavors: Vec<String>,
     pub buildable: Vec<String>,
@@ -314,6 +318,11 @@ impl Config {
         if !rolling_tags.is_empty() && manifest_tag.is_none() {
             bail!("`layout.rolling_tags` needs `layout.manifest_tag`: rolling tags name manifest lists");
         }
+        let extra_tags = layout
+            .extra_tags
+            .iter()
+            .map(|text| pattern("layout.extra_tags", text, &["IMAGE"]))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Config {
             root: root.to_path_buf(),
             path: path.to_path_buf(),
@@ -326,6 +335,7 @@ impl Config {
             keep_fragments: layout.keep_fragments,
             manifest_tag,
             rolling_tags,
+            extra_tags,
             env,
             default_flavors: raw.flavors.default,
             buildable: raw.flavors.buildable,

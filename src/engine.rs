@@ -5,5 +5,6 @@
 
 pub mod argv;
 pub mod exec;
+pub mod manifest;
 
 pub use argv::Engine;

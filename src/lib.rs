@@ -10,7 +10,6 @@ pub mod commands;
 pub mod config;
 pub mod derived;
 pub mod engine;
-pub mod engine_manifest;
 pub mod exit_codes;
 pub mod flavor;
 pub mod git;

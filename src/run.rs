@@ -92,7 +92,7 @@ pub fn execute(
         Command::Manifest { flavors } => crate::manifest_list::command(
             project,
             flavors,
-            &mut crate::engine_manifest::ProcessRunner,
+            &mut crate::engine::manifest::ProcessRunner,
             out,
             err,
         ),
@@ -100,6 +100,10 @@ pub fn execute(
         Command::Image(args) => crate::commands::image::command(project, args, out, err),
         Command::CleanAll { every_registry } => {
             crate::commands::clean::clean_all(project, *every_registry, out, err)
+        }
+        Command::ReuseLookup { plans } => {
+            let engine = crate::commands::image::engine(project)?;
+            crate::commands::reuse::lookup_command(project, plans, &engine, out)
         }
     }
 }

@@ -22,6 +22,8 @@ use crate::lock::{self, Access, StagingLock};
 use crate::model::Prepared;
 use crate::project::Project;
 
+mod tags;
+
 /// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
 /// values from its environment, so they never appear in a command line or a log.
 pub const PROXY_VARIABLES: [&str; 8] = [
@@ -205,6 +207,11 @@ impl<'a> Image<'a> {
         {
             bail!("{}", self.changed());
         }
+        if !self.args.dry_run {
+            if let Some(code) = self.without_build(&engine, &plan, out, err)? {
+                return Ok(code);
+            }
+        }
         let pull = plan.external_base && project.env.get("PULL") != Some("0");
         let proxies: Vec<String> = PROXY_VARIABLES
             .iter()
@@ -226,13 +233,18 @@ impl<'a> Image<'a> {
         let line = argv::display(&engine.program, &args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
+            for line in self.extra_tag_lines(&engine, &plan) {
+                writeln!(out, "{line}")?;
+            }
             return Ok(EXIT_SUCCESS);
         }
         let start = self.progress("build", &plan.tag);
         writeln!(out, "{start}")?;
         let (log_path, mut log) = self.log("build")?;
         writeln!(log, "{line}")?;
-        if exec::run_teed(&engine.program, &args, &mut log, out)? {
+        if exec::run_teed(&engine.program, &args, &mut log, out)?
+            && self.tag_extras(&engine, &plan, &mut log, out)?
+        {
             self.touch_stamp()?;
             writeln!(out, "{start}: ok")?;
             Ok(EXIT_SUCCESS)
@@ -269,6 +281,9 @@ impl<'a> Image<'a> {
         let line = argv::display(&engine.program, &args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
+            for line in self.further_push_lines(&engine, &plan) {
+                writeln!(out, "{line}")?;
+            }
             return Ok(EXIT_SUCCESS);
         }
         let start = self.progress("push", &plan.tag);
@@ -284,7 +299,7 @@ impl<'a> Image<'a> {
                 exec::run_teed(&engine.program, &args, &mut log, out)
             },
         )?;
-        if pushed {
+        if pushed && self.push_further(&engine, &plan, retries, &mut log, out)? {
             writeln!(out, "{start}: ok")?;
             Ok(EXIT_SUCCESS)
         } else {
