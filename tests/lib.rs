@@ -15,6 +15,7 @@ mod manifest;
 mod modified;
 mod names;
 mod odd_trees;
+mod reuse;
 mod root_templates;
 mod staging;
 mod usage;

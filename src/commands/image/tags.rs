@@ -50,7 +50,10 @@ impl Image<'_> {
             let start = self.progress("build", &plan.tag);
             writeln!(out, "{start}")?;
             let (log_path, mut log) = self.log("build")?;
-            return self.finish(engine, plan, &mut log, &log_path, &start, "tagged", out);
+            // The stamp stays as it is: the image did not change, so its children need no build.
+            return self.finish(
+                engine, plan, &mut log, &log_path, &start, "tagged", false, out,
+            );
         }
         if !reuse::enabled(self.project) {
             return Ok(None);
@@ -95,10 +98,13 @@ impl Image<'_> {
         // The content tag was a means to pull: the store keeps the image's own tags only.
         let untag = engine.args(argv::rmi(&reference));
         self.run_logged(engine, &untag, &mut log, &mut std::io::sink())?;
-        self.finish(engine, plan, &mut log, &log_path, &start, "reused", out)
+        self.finish(
+            engine, plan, &mut log, &log_path, &start, "reused", true, out,
+        )
     }
 
-    /// Tags the image with its extra tags, touches its stamp and ends the progress line.
+    /// Tags the image with its extra tags, touches its stamp when asked and ends the progress
+    /// line.
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
@@ -108,13 +114,16 @@ impl Image<'_> {
         log_path: &std::path::Path,
         start: &str,
         done: &str,
+        touch: bool,
         out: &mut dyn Write,
     ) -> Result<Option<u8>> {
         if !self.tag_extras(engine, plan, log, out)? {
             writeln!(out, "{start}: FAILED (see {})", log_path.display())?;
             return Ok(Some(crate::exit_codes::EXIT_FAILURE));
         }
-        self.touch_stamp()?;
+        if touch {
+            self.touch_stamp()?;
+        }
         writeln!(out, "{start}: {done}")?;
         Ok(Some(EXIT_SUCCESS))
     }
