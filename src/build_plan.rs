@@ -235,6 +235,30 @@ mod tests {
     }
 
     #[test]
+    fn the_content_reference_keeps_the_repository_and_its_port() {
+        let plan = BuildPlan {
+            image: "parent".into(),
+            tag: "127.0.0.1:5000/e2e/parent:e2e-x86_64".into(),
+            platform: "linux/amd64".into(),
+            dockerfile: PathBuf::from("s/parent/Dockerfile"),
+            context: PathBuf::from("s/parent"),
+            context_digest: "sha256:00".into(),
+            content_id: "sha256:0123456789abcdef0123456789abcdef".into(),
+            parents: Vec::new(),
+            external_base: false,
+            labels: BTreeMap::new(),
+            extra_tags: Vec::new(),
+            skipped_extra_tags: Vec::new(),
+        };
+        assert_eq!(
+            plan.content_reference(),
+            "127.0.0.1:5000/e2e/parent:mcid-0123456789abcdef0123"
+        );
+        // Without extra tags the plan's bytes are what they were before extra tags existed.
+        assert!(!plan.to_json().contains("extra_tags"));
+    }
+
+    #[test]
     fn paths() {
         let root = Path::new("staging");
         assert_eq!(

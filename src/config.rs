@@ -681,6 +681,26 @@ default = ["squid,centos,9"]
     }
 
     #[test]
+    fn extra_tags_are_patterns_checked_at_load() {
+        let text = GOOD.replace(
+            "env =",
+            "extra_tags = [\"{IMAGE}:{GIT_COMMIT}\", \"{IMAGE}:candidate\"]\nenv =",
+        );
+        let config = parse(&text).unwrap();
+        let texts: Vec<&str> = config.extra_tags.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["{IMAGE}:{GIT_COMMIT}", "{IMAGE}:candidate"]);
+        assert!(parse(GOOD).unwrap().extra_tags.is_empty());
+        let text = GOOD.replace("env =", "extra_tags = [\"{IMAGE}:{GIT_COMIT}\"]\nenv =");
+        let err = format!("{:#}", parse(&text).err().unwrap());
+        assert!(
+            err.starts_with(
+                "`layout.extra_tags` pattern `{IMAGE}:{GIT_COMIT}` names unknown variable `{GIT_COMIT}`; known: "
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn rolling_tags_name_point_release_variables_and_need_a_manifest_tag() {
         let text = GOOD.replace(
             "env =",

@@ -123,7 +123,11 @@ buildable = [
 EOF
 printf 'FROM __ENV_[BASE_IMAGE]__\nRUN uname -m > /arch\nCOPY release.txt /release.txt\n__PARENT_EXTRA__\n' \
   >"$src/templates/common/parent/Dockerfile"
-printf 'LABEL e2e.extra=common' >"$src/templates/common/parent/__PARENT_EXTRA__"
+# A per-arch fragment, the same on both arches until machine D changes the x86_64 one.
+for arch in x86_64 aarch64; do
+  mkdir -p "$src/templates/arch/$arch/parent"
+  printf 'LABEL e2e.extra=common' >"$src/templates/arch/$arch/parent/__PARENT_EXTRA__"
+done
 printf 'release __ENV_[CEPH_VERSION]____ENV_[CEPH_POINT_RELEASE]__\n' >"$src/templates/common/parent/release.txt"
 printf 'FROM __ENV_[PARENT_IMAGE]__\nRUN cat /arch > /child-arch\n' >"$src/templates/common/child/Dockerfile"
 (cd "$src" && git init -q -b main . && git add -A \
