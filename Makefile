@@ -77,6 +77,7 @@ help: ## Show this help
 	'  ARCHES             build.all/push.all: only the flavors of these arches, e.g. aarch64' \
 	'  PULL=0             do not pull newer base images' \
 	'  FORCE=1            rebuild images even when up to date' \
+	'  REUSE=1            pull images the registry holds by content id instead of building them' \
 	'  JOBS               parallel jobs of the .parallel targets (default: CPU count)' \
 	'  PUSH_RETRIES       retries of a failed push, with growing back-off (default: 3)' \
 	'  MATRIOCHKA         the matriochka binary (default: built from this checkout)' \
@@ -156,6 +157,10 @@ test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline,
 
 bench: ## Run the benchmark and print its table
 	cd $(_M_HERE) && bench/run $(BENCH_ARGS)
+
+.PHONY: bench.ci
+bench.ci: ## CI benchmark: fresh podman stores, a warm registry, REUSE=1 against a full rebuild
+	cd $(_M_HERE) && bench/ci $(BENCH_ARGS)
 
 show.flavors: $(_M_TOOL) ## List the buildable flavors
 	@$(MATRIOCHKA) show flavors
