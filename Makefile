@@ -149,7 +149,7 @@ test: ## Run the tests (no container engine needed)
 test.e2e: ## Build, rebuild and push real images with podman and a local registry
 	cd $(_M_HERE) && bash tests/e2e/run.sh
 
-test.release: ## Two arches on three machines, then manifest lists (podman, qemu, registry)
+test.release: ## Two arches on four machines: manifest lists, REUSE (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
 
 test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline, against stubs
@@ -159,7 +159,7 @@ bench: ## Run the benchmark and print its table
 	cd $(_M_HERE) && bench/run $(BENCH_ARGS)
 
 .PHONY: bench.ci
-bench.ci: ## CI benchmark: fresh podman stores, a warm registry, REUSE=1 against a full rebuild
+bench.ci: ## CI benchmark: fresh stores, a warm registry, REUSE=1 vs a full rebuild
 	cd $(_M_HERE) && bench/ci $(BENCH_ARGS)
 
 show.flavors: $(_M_TOOL) ## List the buildable flavors

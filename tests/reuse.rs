@@ -504,3 +504,18 @@ fn an_extra_tag_naming_an_unknown_variable_fails_at_load() {
         .status(1)
         .run();
 }
+
+#[test]
+fn make_n_prints_the_lookup_and_asks_nothing() {
+    let test = project();
+    let output = make(&test, &["-n", "build", "REUSE=1"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lookup = format!(
+        "{} reuse-lookup staging/{ID}/.matriochka/core.json staging/{ID}/.matriochka/app.json",
+        bin()
+    );
+    assert!(text.lines().any(|line| line == lookup), "{text}");
+    assert!(!test.path().join("skopeo.log").exists());
+    assert!(!test.path().join("staging/.reuse").exists());
+}
