@@ -33,7 +33,9 @@ case "$1" in
     [ -n "$STUB_PULL_STATUS" ] && { echo "stub pull failed"; exit "$STUB_PULL_STATUS"; }
     cid=$(get "$reg" "$last") || exit 1; put "$d/store" "$last" "$cid"; echo "stub pull";;
   rmi) grep -v "^$2 " "$d/store" > "$d/store.new"; mv "$d/store.new" "$d/store"; echo "Untagged: $2";;
-  image) get "$d/store" "$last" || exit 1;;
+  image)
+    cid=$(get "$d/store" "$last") || exit 1
+    case "$4" in *io.matriochka.flavor*) echo "$STUB_FLAVOR";; *) echo "$cid";; esac;;
   images) awk '{ print $1 }' "$d/store";;
 esac
 "#;
@@ -98,6 +100,7 @@ fn make(test: &Test, args: &[&str]) -> Output {
         .env("RELEASE", "test")
         .env("HOST_ARCH", "x86_64")
         .env("STUB_DIR", ".")
+        .env("STUB_FLAVOR", SQUID)
         .env("CONTAINER_ENGINE", "./engine")
         .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
         .arg("--no-print-directory")
@@ -518,4 +521,27 @@ fn make_n_prints_the_lookup_and_asks_nothing() {
     assert!(text.lines().any(|line| line == lookup), "{text}");
     assert!(!test.path().join("skopeo.log").exists());
     assert!(!test.path().join("staging/.reuse").exists());
+}
+
+#[test]
+fn clean_removes_the_extra_tags_too() {
+    let test = with_extra_tags(project(), r#"["{IMAGE}:candidate"]"#);
+    make_ok(
+        &test,
+        &["build", "IMAGES=core"],
+        &format!("[1/1] build {CORE_TAG}\nstub build\n[1/1] build {CORE_TAG}: ok\n"),
+        "",
+    );
+    assert_eq!(lines(&test, "store").len(), 2);
+    make_ok(
+        &test,
+        &["clean"],
+        &format!(
+            "./engine rmi {CORE_TAG}\nUntagged: {CORE_TAG}\n\
+             ./engine rmi ceph/core:candidate\nUntagged: ceph/core:candidate\n\
+             rm -rf 'staging/{ID}' 'staging/.stamps/{ID}' 'staging/logs/{ID}'\n"
+        ),
+        "",
+    );
+    assert_eq!(lines(&test, "store"), Vec::<String>::new());
 }

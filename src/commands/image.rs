@@ -316,6 +316,7 @@ impl<'a> Image<'a> {
         if self.args.dry_run {
             writeln!(out, "{}", argv::display(&engine.program, &inspect))?;
             writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+            self.clean_extra_tags(&engine, &plan, out)?;
             return Ok(EXIT_SUCCESS);
         }
         let (found, label) = exec::capture(&engine.program, &inspect)?;
@@ -325,6 +326,9 @@ impl<'a> Image<'a> {
             if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
                 code = EXIT_FAILURE;
             }
+        }
+        if !self.clean_extra_tags(&engine, &plan, out)? {
+            code = EXIT_FAILURE;
         }
         let stamp = self.path(&build_plan::stamp(
             &self.project.config.staging_root,

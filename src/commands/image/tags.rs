@@ -15,6 +15,7 @@ use crate::commands::reuse::{self, Lookup};
 use crate::engine::manifest::ProcessRunner;
 use crate::engine::{argv, exec, Engine};
 use crate::exit_codes::EXIT_SUCCESS;
+use crate::labels::FLAVOR_LABEL;
 
 /// One command of the pushes after the image's own.
 enum Step {
@@ -204,6 +205,32 @@ impl Image<'_> {
             }
         }
         Ok(true)
+    }
+
+    /// Removes the extra tags that carry this flavor's label (prints the commands under
+    /// `--dry-run`); whether every removal succeeded.
+    pub(super) fn clean_extra_tags(
+        &self,
+        engine: &Engine,
+        plan: &BuildPlan,
+        out: &mut dyn Write,
+    ) -> Result<bool> {
+        let mut ok = true;
+        for extra in &plan.extra_tags {
+            let inspect = engine.args(argv::inspect_label(extra, FLAVOR_LABEL));
+            let rmi = engine.args(argv::rmi(extra));
+            if self.args.dry_run {
+                writeln!(out, "{}", argv::display(&engine.program, &inspect))?;
+                writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+                continue;
+            }
+            let (found, label) = exec::capture(&engine.program, &inspect)?;
+            if found && Some(label.trim_end_matches('\n')) == plan.label(FLAVOR_LABEL) {
+                writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+                ok &= exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)?;
+            }
+        }
+        Ok(ok)
     }
 
     /// Writes the command line to the log and runs it, its output teed to the log and `out`.
