@@ -149,12 +149,17 @@ fn lines(test: &Test, file: &str) -> Vec<String> {
     lines
 }
 
-/// An image's content tag in the stub registry, from its plan.
-fn content_ref(test: &Test, image: &str) -> String {
+/// An image's content id, from its plan.
+fn content_id(test: &Test, image: &str) -> String {
     let plan: serde_json::Value =
         serde_json::from_str(&test.read(&format!("staging/{ID}/.matriochka/{image}.json")))
             .unwrap();
-    let id = plan["content_id"].as_str().unwrap();
+    plan["content_id"].as_str().unwrap().to_string()
+}
+
+/// An image's content tag in the stub registry.
+fn content_ref(test: &Test, image: &str) -> String {
+    let id = content_id(test, image);
     format!(
         "ceph/{image}:mcid-{}",
         &id["sha256:".len().."sha256:".len() + 20]
@@ -344,7 +349,9 @@ fn a_failed_pull_builds_with_a_note() {
     let core = content_ref(&test, "core");
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        format!("note: failed to pull `{core}` (see staging/logs/{ID}/core.log): building it\n")
+        format!(
+            "note: failed to pull `{core}` (see staging/logs/{ID}/core.pull.log): building it\n"
+        )
     );
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(calls(&test, "build").len(), 1);
@@ -544,4 +551,33 @@ fn clean_removes_the_extra_tags_too() {
         "",
     );
     assert_eq!(lines(&test, "store"), Vec::<String>::new());
+}
+
+#[test]
+fn a_pulled_image_with_another_content_id_is_built() {
+    let test = project();
+    make_ok(&test, &["push"], &any_push(), "");
+    forget_the_store(&test);
+    let core = content_ref(&test, "core");
+    // The registry's content tag holds another image (a prefix collision, or a tampered tag).
+    let registry = test.read("registry");
+    let other: String = registry
+        .lines()
+        .map(|line| match line.split_once(' ') {
+            Some((tag, _)) if tag == core => format!("{tag} sha256:other\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let test = test.write("registry", &other);
+    let output = make(&test, &["build", "REUSE=1", "IMAGES=core"]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "note: `{core}` does not carry content id `{}`: building it\n",
+            content_id(&test, "core")
+        )
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(calls(&test, "build").len(), 1);
+    assert_eq!(calls(&test, "rmi"), [format!("rmi {core}")]);
 }

@@ -79,16 +79,17 @@ impl Image<'_> {
         }
         let start = self.progress("build", &plan.tag);
         writeln!(out, "{start}")?;
-        let (log_path, mut log) = self.log("build")?;
+        // Its own log: when the pull fails, the build that follows writes the build log.
+        let (log_path, mut log) = self.log("pull")?;
         let tls: Vec<String> = words(self.project, "PUSH_ARGS")
             .into_iter()
             .filter(|arg| engine.kind == argv::Kind::Podman && arg == "--tls-verify=false")
             .collect();
         let pull = engine.args(argv::pull_from(&reference, &tls));
         let tag = engine.args(argv::tag(&reference, &plan.tag));
-        if !self.run_logged(engine, &pull, &mut log, out)?
-            || !self.run_logged(engine, &tag, &mut log, out)?
-        {
+        // The content tag was a means to pull: the store keeps the image's own tags only.
+        let untag = engine.args(argv::rmi(&reference));
+        if !self.run_logged(engine, &pull, &mut log, out)? {
             writeln!(
                 err,
                 "note: failed to pull `{reference}` (see {}): building it",
@@ -96,8 +97,24 @@ impl Image<'_> {
             )?;
             return Ok(None);
         }
-        // The content tag was a means to pull: the store keeps the image's own tags only.
-        let untag = engine.args(argv::rmi(&reference));
+        // The tag holds 20 hex digits of the id: the label must hold all of it.
+        if !reuse::is_local(engine, &reference, &plan.content_id)? {
+            self.run_logged(engine, &untag, &mut log, &mut std::io::sink())?;
+            writeln!(
+                err,
+                "note: `{reference}` does not carry content id `{}`: building it",
+                plan.content_id
+            )?;
+            return Ok(None);
+        }
+        if !self.run_logged(engine, &tag, &mut log, out)? {
+            writeln!(
+                err,
+                "note: failed to tag `{reference}` (see {}): building it",
+                log_path.display()
+            )?;
+            return Ok(None);
+        }
         self.run_logged(engine, &untag, &mut log, &mut std::io::sink())?;
         self.finish(
             engine, plan, &mut log, &log_path, &start, "reused", true, out,
