@@ -97,6 +97,7 @@ help: ## Show this help
 	'  ARCHES             build.all/push.all: only the flavors of these arches, e.g. aarch64' \
 	'  PULL=0             never pull base images (offline); PULL=1: always; default: when missing' \
 	'  FORCE=1            rebuild images even when up to date' \
+	'  REUSE=1            pull images the registry holds by content id instead of building them' \
 	'  JOBS               parallel jobs of the .parallel targets (default: CPU count)' \
 	'  PUSH_RETRIES       retries of a failed push, with growing back-off (default: 3)' \
 	'  MATRIOCHKA         the matriochka binary (default: built from this checkout)' \
@@ -202,7 +203,7 @@ test.e2e.podman: ## test.e2e with podman only (a private store)
 test.e2e.docker: ## test.e2e with docker only (on a dockerd that the test starts, as root)
 	cd $(_M_HERE) && bash tests/e2e/run.sh docker
 
-test.release: ## Two arches on three machines, then manifest lists (podman, qemu, registry)
+test.release: ## Two arches on four machines: manifest lists, REUSE (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
 
 test.images: ## SQUASH layer counts and prune on real podman images (private store)
@@ -213,6 +214,10 @@ test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline,
 
 bench: ## Run the benchmark and print its table
 	cd $(_M_HERE) && bench/run $(BENCH_ARGS)
+
+.PHONY: bench.ci
+bench.ci: ## CI benchmark: fresh stores, a warm registry, REUSE=1 vs a full rebuild
+	cd $(_M_HERE) && bench/ci $(BENCH_ARGS)
 
 show.flavors: $(_M_TOOL) ## List the buildable flavors
 	@$(MATRIOCHKA) show flavors

@@ -44,6 +44,13 @@ pub struct BuildPlan {
     /// `[images.<name>]` build arguments, passed as `--build-arg NAME=value`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub build_args: BTreeMap<String, String>,
+    /// Further tags (`layout.extra_tags`): given at build time, pushed with the image; not part
+    /// of the content id, so changing them retags and never rebuilds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_tags: Vec<String>,
+    /// `layout.extra_tags` patterns left out because the tree is dirty (they name GIT_COMMIT).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_extra_tags: Vec<String>,
 }
 
 impl BuildPlan {
@@ -59,6 +66,15 @@ impl BuildPlan {
         text
     }
 
+    /// The image's content tag in its repository: `<repo>:mcid-<20 hex>`, pushed beside its tag.
+    pub fn content_reference(&self) -> String {
+        let repo = match self.tag.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => repo,
+            _ => &self.tag,
+        };
+        format!("{repo}:{}", labels::content_tag(&self.content_id))
+    }
+
     /// A label's value.
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
@@ -67,7 +83,8 @@ impl BuildPlan {
 
 /// The plan of every image of a staged flavor, by image name.
 pub fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPlan> {
-    let dir = staged.prepared.vars.staging_dir();
+    let vars = &staged.prepared.vars;
+    let dir = vars.staging_dir();
     let platform = labels::platform(staged);
     let build_args = &staged.prepared.vars.build_args;
     let content_ids = labels::content_ids(&staged.images, &platform, build_args);
@@ -93,6 +110,12 @@ pub fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPla
                 external_base: image.external_base,
                 labels,
                 build_args: build_args.get(&image.name).cloned().unwrap_or_default(),
+                extra_tags: vars
+                    .extra_tags
+                    .get(&image.name)
+                    .cloned()
+                    .unwrap_or_default(),
+                skipped_extra_tags: vars.skipped_extra_tags.clone(),
             };
             (image.name.clone(), plan)
         })
@@ -214,6 +237,31 @@ mod tests {
         .unwrap();
         std::os::unix::fs::symlink("Dockerfile", dir.path().join("link")).unwrap();
         assert_ne!(context_digest_on_disk(dir.path()).unwrap(), expected);
+    }
+
+    #[test]
+    fn the_content_reference_keeps_the_repository_and_its_port() {
+        let plan = BuildPlan {
+            image: "parent".into(),
+            tag: "127.0.0.1:5000/e2e/parent:e2e-x86_64".into(),
+            platform: "linux/amd64".into(),
+            dockerfile: PathBuf::from("s/parent/Dockerfile"),
+            context: PathBuf::from("s/parent"),
+            context_digest: "sha256:00".into(),
+            content_id: "sha256:0123456789abcdef0123456789abcdef".into(),
+            parents: Vec::new(),
+            external_base: false,
+            labels: BTreeMap::new(),
+            build_args: BTreeMap::new(),
+            extra_tags: Vec::new(),
+            skipped_extra_tags: Vec::new(),
+        };
+        assert_eq!(
+            plan.content_reference(),
+            "127.0.0.1:5000/e2e/parent:mcid-0123456789abcdef0123"
+        );
+        // Without extra tags the plan's bytes are what they were before extra tags existed.
+        assert!(!plan.to_json().contains("extra_tags"));
     }
 
     #[test]

@@ -192,6 +192,15 @@ pub enum CliCommand {
         #[arg(long, requires = "finish")]
         dry_run: bool,
     },
+    /// Look the images' content tags up in TAG_REGISTRY at once, for REUSE=1 builds (what make runs)
+    #[command(
+        after_help = "Example:\n  matriochka reuse-lookup staging/squid-centos-9-x86_64/.matriochka/daemon-base.json"
+    )]
+    ReuseLookup {
+        /// Build plans (`<staging dir>/.matriochka/<image>.json`)
+        #[arg(required = true)]
+        plans: Vec<PathBuf>,
+    },
 }
 
 /// The run `report --finish` ends.
@@ -377,6 +386,7 @@ impl Cli {
                 dry_run,
                 record,
             },
+            CliCommand::ReuseLookup { plans } => Command::ReuseLookup { plans },
         };
         Invocation {
             root: self.root,

@@ -115,6 +115,11 @@ pub enum Command {
         dry_run: bool,
         record: bool,
     },
+    /// Looks the content tags of planned images up in the registry at once (`REUSE=1`).
+    ReuseLookup {
+        /// Build plans, relative to the root.
+        plans: Vec<PathBuf>,
+    },
 }
 
 /// What `report` does.

@@ -5,3 +5,4 @@ pub mod clean;
 pub mod image;
 pub mod prune;
 pub mod report;
+pub mod reuse;

@@ -77,6 +77,8 @@ struct RawLayout {
     manifest_tag: Option<String>,
     #[serde(default)]
     rolling_tags: Vec<String>,
+    #[serde(default)]
+    extra_tags: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -192,6 +194,8 @@ pub struct Config {
     pub manifest_tag: Option<Pattern>,
     /// Tags that follow the newest point release (`layout.rolling_tags`).
     pub rolling_tags: Vec<Pattern>,
+    /// Further tags of every image, given at build time and pushed (`layout.extra_tags`).
+    pub extra_tags: Vec<Pattern>,
     env: GlobSet,
     pub default_flavors: Vec<String>,
     pub buildable: Vec<String>,
@@ -328,6 +332,11 @@ impl Config {
             &crate::flavor::KNOWN_ARCHES,
             &is_known,
         )?;
+        let extra_tags = layout
+            .extra_tags
+            .iter()
+            .map(|text| pattern("layout.extra_tags", text, &["IMAGE"]))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Config {
             root: root.to_path_buf(),
             path: path.to_path_buf(),
@@ -340,6 +349,7 @@ impl Config {
             keep_fragments: layout.keep_fragments,
             manifest_tag,
             rolling_tags,
+            extra_tags,
             env,
             default_flavors: raw.flavors.default,
             buildable: raw.flavors.buildable,
@@ -681,6 +691,26 @@ default = ["squid,centos,9"]
         assert!(
             err.starts_with(
                 "line 10: `layout.rolling_tags` pattern `{IMAGE}:{GO_ARCH}` names `{GO_ARCH}`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn extra_tags_are_patterns_checked_at_load() {
+        let text = GOOD.replace(
+            "env =",
+            "extra_tags = [\"{IMAGE}:{GIT_COMMIT}\", \"{IMAGE}:candidate\"]\nenv =",
+        );
+        let config = parse(&text).unwrap();
+        let texts: Vec<&str> = config.extra_tags.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["{IMAGE}:{GIT_COMMIT}", "{IMAGE}:candidate"]);
+        assert!(parse(GOOD).unwrap().extra_tags.is_empty());
+        let text = GOOD.replace("env =", "extra_tags = [\"{IMAGE}:{GIT_COMIT}\"]\nenv =");
+        let err = format!("{:#}", parse(&text).err().unwrap());
+        assert!(
+            err.starts_with(
+                "`layout.extra_tags` pattern `{IMAGE}:{GIT_COMIT}` names unknown variable `{GIT_COMIT}`; known: "
             ),
             "{err}"
         );

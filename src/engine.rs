@@ -5,6 +5,7 @@
 
 pub mod argv;
 pub mod exec;
+pub mod manifest;
 pub mod squash;
 
 pub use argv::Engine;

@@ -11,7 +11,6 @@ pub mod config;
 pub mod decor;
 pub mod derived;
 pub mod engine;
-pub mod engine_manifest;
 pub mod exit_codes;
 pub mod flavor;
 pub mod git;

@@ -165,11 +165,24 @@ pub fn flavor_mk(
         let _ = writeln!(out, "_M_IMAGES.{id} += {name}");
         let _ = writeln!(out, "_M_STAMP.{target} := {stamp}");
         let _ = writeln!(out, "_M_PARENTS.{target} := {}", parent_targets.join(" "));
+        let plan_file = build_plan::BuildPlan::path(dir, name);
+        let _ = writeln!(out, "_M_PLAN.{target} := {}", mk(&path(&plan_file)));
         let _ = writeln!(out, ".PHONY: build.{target} push.{target} clean.{target}");
         let _ = writeln!(out, "build.{target}: {stamp}");
+        // A missing extra tag runs the recipe too, which then only tags (never rebuilds).
+        let mut extra_missing = String::new();
+        for tag in prepared.vars.extra_tags.get(name).into_iter().flatten() {
+            check_chars(
+                &format!("extra tag of image `{name}`"),
+                tag,
+                "._+@/-:",
+                "`layout.extra_tags` or TAG_REGISTRY",
+            )?;
+            let _ = write!(extra_missing, " $(call _m_missing,{tag})");
+        }
         let _ = writeln!(
             out,
-            "{stamp}: {digest_file}{parents} $(call _m_missing,{})",
+            "{stamp}: {digest_file}{parents} $(call _m_missing,{}){extra_missing}",
             image.tag
         );
         let _ = writeln!(out, "{}", action("build", true));
@@ -259,6 +272,15 @@ _M_PUSH_AFTER := $(foreach t,$(_M_ORDERED),$(_M_STAMP.$(t)))
 $(foreach t,$(_M_ORDERED),$(eval push.$$(t): $$(_M_PUSH_AFTER)))
 _M_SEQ :=
 $(foreach t,$(_M_ORDERED),$(eval _M_SEQ += x)$(eval _M_N.$$(_M_STAMP.$$(t)) := $(words $(_M_SEQ)))$(eval _M_N.push.$$(t) := $(words $(_M_SEQ))))
+
+# REUSE=1: before the first build, the content tags of the whole build set are looked up in the
+# registry at once; each build then pulls what the registry holds instead of building it.
+ifeq ($(value REUSE),1)
+$(foreach t,$(_M_ORDERED),$(eval $$(_M_STAMP.$$(t)): | _m_reuse))
+.PHONY: _m_reuse
+_m_reuse:
+	@$(MATRIOCHKA) reuse-lookup $(foreach t,$(_M_ORDERED),$(_M_PLAN.$(t)))
+endif
 
 build: $(foreach id,$(_M_IDS),build.$(id))
 push: $(foreach id,$(_M_IDS),push.$(id))

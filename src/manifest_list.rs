@@ -12,7 +12,7 @@ use std::io::Write;
 use anyhow::{anyhow, bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 
-use crate::engine_manifest::{self as engine, Access, Engine, Entry, Platform, Runner};
+use crate::engine::manifest::{self as engine, Access, Engine, Entry, Platform, Runner};
 use crate::exit_codes::EXIT_SUCCESS;
 use crate::model::Prepared;
 use crate::project::Project;
@@ -543,7 +543,7 @@ fn join_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine_manifest::Output;
+    use crate::engine::manifest::Output;
 
     /// Answers from a table of `command line → (success, stdout, stderr)`; records every call.
     #[derive(Default)]

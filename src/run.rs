@@ -121,7 +121,7 @@ pub fn execute(
         Command::Manifest { flavors } => crate::manifest_list::command(
             project,
             flavors,
-            &mut crate::engine_manifest::ProcessRunner,
+            &mut crate::engine::manifest::ProcessRunner,
             out,
             err,
         ),
@@ -142,6 +142,10 @@ pub fn execute(
             } else {
                 crate::commands::prune::prune(project, flavors, *dry_run, out, err)
             }
+        }
+        Command::ReuseLookup { plans } => {
+            let engine = crate::commands::image::engine(project)?;
+            crate::commands::reuse::lookup_command(project, plans, &engine, out)
         }
     }
 }

@@ -98,6 +98,10 @@ pub struct Vars {
     /// `[images.<name>]` build arguments, expanded: image → name → value (images without any
     /// are left out).
     pub build_args: BTreeMap<String, BTreeMap<String, String>>,
+    /// Each image's further tags (`layout.extra_tags`), by image name.
+    pub extra_tags: BTreeMap<String, Vec<String>>,
+    /// `layout.extra_tags` patterns left out: they name GIT_COMMIT and the tree is dirty.
+    pub skipped_extra_tags: Vec<String>,
 }
 
 impl Vars {
@@ -150,6 +154,8 @@ impl Vars {
             environment,
             image_tags: Vec::new(),
             build_args: BTreeMap::new(),
+            extra_tags: BTreeMap::new(),
+            skipped_extra_tags: Vec::new(),
         };
 
         let staging_dir = vars.expand(config, &config.staging_dir, "layout.staging_dir")?;
@@ -197,7 +203,53 @@ impl Vars {
         vars.build_args =
             crate::image_args::expand(&config.image_args, &flavor.arch, |name| vars.value(name))
                 .map_err(|why| anyhow::anyhow!("flavor `{}`: {why}", flavor.text))?;
+        vars.add_extra_tags(config, flavor)?;
         Ok(vars)
+    }
+
+    /// Expands `layout.extra_tags` for every image, prefixed with TAG_REGISTRY as image tags are;
+    /// a pattern naming GIT_COMMIT is left out when the tree is dirty, so a dirty build is never
+    /// tagged as a commit.
+    fn add_extra_tags(&mut self, config: &Config, flavor: &Flavor) -> Result<()> {
+        let registry = self.computed["TAG_REGISTRY"].clone();
+        let dirty = self.value("GIT_CLEAN") != Some("True");
+        for pattern in &config.extra_tags {
+            if dirty && pattern.variables().any(|name| name == "GIT_COMMIT") {
+                self.skipped_extra_tags.push(pattern.text.clone());
+                continue;
+            }
+            for image in &config.images {
+                let lookup = |var: &str| {
+                    if var == "IMAGE" {
+                        Some(image.as_str())
+                    } else {
+                        self.value(var)
+                    }
+                };
+                let name = pattern.expand(lookup).map_err(|name| {
+                    anyhow::anyhow!(
+                        "flavor `{}`: `layout.extra_tags` pattern `{}` names `{{{name}}}`, which is not set",
+                        flavor.text,
+                        pattern.text
+                    )
+                })?;
+                let tag = if registry.is_empty() {
+                    name
+                } else {
+                    format!("{registry}/{name}")
+                };
+                if let Err(why) = check_reference(&tag) {
+                    bail!(
+                        "flavor `{}`: image `{image}` gets extra tag `{tag}`, which is not a valid image reference ({why}); \
+                         check `layout.extra_tags` pattern `{}`",
+                        flavor.text,
+                        pattern.text
+                    );
+                }
+                self.extra_tags.entry(image.clone()).or_default().push(tag);
+            }
+        }
+        Ok(())
     }
 
     fn expand(

@@ -150,6 +150,7 @@ _M_DIR.{ID} := staging/{ID}
 _M_IMAGES.{ID} += core
 _M_STAMP.{ID}.core := staging/.stamps/{ID}/core
 _M_PARENTS.{ID}.core := 
+_M_PLAN.{ID}.core := staging/{ID}/.matriochka/core.json
 .PHONY: build.{ID}.core push.{ID}.core clean.{ID}.core
 build.{ID}.core: staging/.stamps/{ID}/core
 staging/.stamps/{ID}/core: staging/{ID}/.matriochka/core.sha256 $(call _m_missing,{CORE_TAG})
@@ -162,6 +163,7 @@ clean.{ID}.core:
 _M_IMAGES.{ID} += app
 _M_STAMP.{ID}.app := staging/.stamps/{ID}/app
 _M_PARENTS.{ID}.app := {ID}.core
+_M_PLAN.{ID}.app := staging/{ID}/.matriochka/app.json
 .PHONY: build.{ID}.app push.{ID}.app clean.{ID}.app
 build.{ID}.app: staging/.stamps/{ID}/app
 staging/.stamps/{ID}/app: staging/{ID}/.matriochka/app.sha256 staging/.stamps/{ID}/core $(call _m_missing,{APP_TAG})

@@ -181,7 +181,7 @@ fn unknown_config_key_names_its_line() {
     fails(
         staged().write("flavors/matriochka.toml", &config),
         &["stage", SQUID],
-        "error: failed to load `flavors/matriochka.toml`: line 7: unknown field `envs`, expected one of `templates`, `layers`, `images`, `staging_dir`, `staging_root`, `image_tag`, `keep_fragments`, `env`, `manifest_tag`, `rolling_tags`\n",
+        "error: failed to load `flavors/matriochka.toml`: line 7: unknown field `envs`, expected one of `templates`, `layers`, `images`, `staging_dir`, `staging_root`, `image_tag`, `keep_fragments`, `env`, `manifest_tag`, `rolling_tags`, `extra_tags`\n",
     );
 }
 

@@ -22,6 +22,7 @@ mod names;
 mod odd_trees;
 mod prune;
 mod report;
+mod reuse;
 mod root_templates;
 mod squash;
 mod staging;

@@ -183,7 +183,17 @@ fn pushes_come_after_every_build_of_the_set() {
     );
     assert_eq!(code, 0, "{out}");
     assert_eq!(references(&out, "build"), [CORE, APP], "{out}");
-    assert_eq!(references(&out, "push"), [CORE, APP], "{out}");
+    // Each image's tag, then its content tag.
+    let pushed = references(&out, "push");
+    assert_eq!(pushed.len(), 4, "{out}");
+    assert_eq!([&pushed[0], &pushed[2]], [CORE, APP], "{out}");
+    assert!(
+        regex::Regex::new("^ceph/core:mcid-[0-9a-f]{20}$")
+            .unwrap()
+            .is_match(&pushed[1]),
+        "{out}"
+    );
+    assert!(pushed[3].starts_with("ceph/app:mcid-"), "{out}");
     let lines: Vec<&str> = out.lines().collect();
     let last_build = lines
         .iter()

@@ -140,11 +140,15 @@ fn make_push_with_registry_pushes_there() {
         "quay.io/x/app:test-squid-centos-stream9-x86_64",
     ];
     assert_eq!(built_tags(&test), tags);
+    // Each image's tag, then its content tag, in the same repository.
     let pushed: Vec<String> = calls_of(&test, "push")
         .iter()
         .map(|call| call.last().unwrap().clone())
         .collect();
-    assert_eq!(pushed, tags);
+    assert_eq!(pushed.len(), 4, "{pushed:?}");
+    assert_eq!([&pushed[0], &pushed[2]], tags);
+    assert!(pushed[1].starts_with("quay.io/x/core:mcid-"), "{pushed:?}");
+    assert!(pushed[3].starts_with("quay.io/x/app:mcid-"), "{pushed:?}");
 }
 
 #[test]
@@ -239,7 +243,8 @@ fn make_f_build_all_from_another_directory_recurses_into_the_same_makefile() {
     .repeat(2);
     expected.sort();
     assert_eq!(tags, expected);
-    assert_eq!(calls_of(&test, "push").len(), 6);
+    // Each image's tag and its content tag.
+    assert_eq!(calls_of(&test, "push").len(), 12);
 }
 
 #[test]
@@ -271,7 +276,8 @@ fn image_targets_work_from_the_top_level_makefile() {
     );
     assert_output(
         &output,
-        &format!("{stage}[1/2] push {CORE_TAG}\nstub push\n[1/2] push {CORE_TAG}: ok\n"),
+        // The image's tag, then its content tag (`mcid-…`).
+        &format!("{stage}[1/2] push {CORE_TAG}\nstub push\nstub push\n[1/2] push {CORE_TAG}: ok\n"),
         "",
         0,
     );
@@ -316,13 +322,22 @@ fn an_image_target_naming_no_flavor_is_one_error() {
     assert!(!test.path().join("staging").exists());
 }
 
+/// Empty directories for every layer pattern of [`CONFIG`], so that `check` finds each pattern
+/// used (git keeps no empty directory; a test's file system does).
+fn with_layer_dirs(test: Test) -> Test {
+    for dir in ["templates/rel/ALL/centos/9", "templates/rel/squid/centos"] {
+        std::fs::create_dir_all(test.path().join(dir)).unwrap();
+    }
+    test
+}
+
 /// `matriochka check` on a project with one defect of each kind.
 fn defective() -> Test {
     let config = CONFIG.replace(
         "images = [\"core\", \"app\"]",
         "images = [\"core\", \"app\", \"tool\"]",
     );
-    Test::new()
+    with_layer_dirs(Test::new())
         .write("flavors/matriochka.toml", &config)
         .write(
             "templates/src/core/Dockerfile",
@@ -388,7 +403,7 @@ fn check_reports_each_kind_of_defect() {
 
 #[test]
 fn check_passes_every_buildable_flavor_of_a_clean_project_and_writes_nothing() {
-    let test = project()
+    let test = with_layer_dirs(project())
         .write(
             "templates/src/core/entrypoint.sh",
             "#!/bin/bash\necho \"$1\"\n",

@@ -23,6 +23,8 @@ use crate::model::Prepared;
 use crate::project::Project;
 use crate::report::{Action, ImageRecord};
 
+mod tags;
+
 /// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
 /// values from its environment, so they never appear in a command line or a log.
 pub const PROXY_VARIABLES: [&str; 8] = [
@@ -227,6 +229,11 @@ impl<'a> Image<'a> {
         {
             bail!("{}", self.changed());
         }
+        if !self.args.dry_run {
+            if let Some(code) = self.without_build(&engine, &plan, out, err)? {
+                return Ok(code);
+            }
+        }
         let pull = argv::Pull::from_env(project.env.get("PULL")).option(engine.kind);
         let pull = pull.filter(|_| plan.external_base);
         let proxies: Vec<String> = PROXY_VARIABLES
@@ -251,6 +258,9 @@ impl<'a> Image<'a> {
         let line = argv::display(&engine.program, &args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
+            for line in self.extra_tag_lines(&engine, &plan) {
+                writeln!(out, "{line}")?;
+            }
             return Ok(EXIT_SUCCESS);
         }
         let start = self.progress("build", &plan.tag);
@@ -258,7 +268,9 @@ impl<'a> Image<'a> {
         let record = ImageRecord::build(project, &self.id, &plan)?;
         let (log_path, mut log) = self.log("build")?;
         writeln!(log, "{line}")?;
-        if exec::run_teed(&engine.program, &args, &mut log, out)? {
+        if exec::run_teed(&engine.program, &args, &mut log, out)?
+            && self.tag_extras(&engine, &plan, &mut log, out)?
+        {
             self.touch_stamp()?;
             // The build is the image's first use (its creation time may be fixed, `--timestamp`).
             if let Err(error) = crate::commands::prune::record_use(project, &engine, &plan.tag) {
@@ -310,6 +322,9 @@ impl<'a> Image<'a> {
         let line = argv::display(&engine.program, &args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
+            for line in self.further_push_lines(&engine, &plan) {
+                writeln!(out, "{line}")?;
+            }
             return Ok(EXIT_SUCCESS);
         }
         let start = self.progress("push", &plan.tag);
@@ -326,6 +341,7 @@ impl<'a> Image<'a> {
                 exec::run_teed(&engine.program, &args, &mut log, out)
             },
         )?;
+        let pushed = pushed && self.push_further(&engine, &plan, retries, &mut log, out)?;
         let action = if pushed {
             Action::Pushed
         } else {
@@ -349,6 +365,7 @@ impl<'a> Image<'a> {
         if self.args.dry_run {
             writeln!(out, "{}", argv::display(&engine.program, &inspect))?;
             writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+            self.clean_extra_tags(&engine, &plan, out)?;
             return Ok(EXIT_SUCCESS);
         }
         let (found, label) = exec::capture(&engine.program, &inspect)?;
@@ -358,6 +375,9 @@ impl<'a> Image<'a> {
             if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
                 code = EXIT_FAILURE;
             }
+        }
+        if !self.clean_extra_tags(&engine, &plan, out)? {
+            code = EXIT_FAILURE;
         }
         let stamp = self.path(&build_plan::stamp(
             &self.project.config.staging_root,

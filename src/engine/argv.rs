@@ -164,6 +164,14 @@ pub fn pull(tag: &str) -> Vec<OsString> {
     words(&["pull", tag])
 }
 
+/// `pull EXTRA… TAG` (`--tls-verify=false` for podman reading a plain-HTTP registry)
+pub fn pull_from(tag: &str, extra: &[String]) -> Vec<OsString> {
+    let mut args = words(&["pull"]);
+    args.extend(extra.iter().map(OsString::from));
+    args.push(tag.into());
+    args
+}
+
 /// `image inspect --format {{index .Config.Labels "LABEL"}} TAG`: prints the label's value.
 pub fn inspect_label(tag: &str, label: &str) -> Vec<OsString> {
     let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
@@ -352,6 +360,13 @@ mod tests {
         assert_eq!(strings(&tag("a:1", "b:2")), ["tag", "a:1", "b:2"]);
         assert_eq!(strings(&rmi("a:1")), ["rmi", "a:1"]);
         assert_eq!(strings(&pull("a:1")), ["pull", "a:1"]);
+        assert_eq!(
+            strings(&pull_from(
+                "r/a:mcid-1",
+                &["--tls-verify=false".to_string()]
+            )),
+            ["pull", "--tls-verify=false", "r/a:mcid-1"]
+        );
         assert_eq!(
             strings(&inspect_label("a:1", "io.matriochka.flavor")),
             [

@@ -4,7 +4,9 @@
 # loopback port. Three machines are three podman storage roots sharing only the registry:
 # A pushes the x86_64 flavors, B the aarch64 ones (RUN steps emulated), C with an empty store runs
 # `make manifest`. Then: a group with a missing arch is refused, a second `make manifest` pushes
-# nothing, and a rolling tag is not moved back by an older point release.
+# nothing, and a rolling tag is not moved back by an older point release. D, with an empty store
+# and REUSE=1, builds nothing (every image is pulled by its content tag); after a fragment of one
+# flavor changes, a fresh D builds exactly that flavor's image and its child and reuses the rest.
 # Needs: podman, skopeo, docker-registry, busybox (static), python3, qemu-user-static with the
 # qemu-aarch64 handler enabled, and either a cached busybox-static arm64 .deb or apt access to
 # download one. Prints `N passed, N failed` last.
@@ -17,7 +19,7 @@ registry_pid=
 passed=0
 failed=0
 # The number of checks below; a run that skips some fails.
-expected=33
+expected=42
 
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
@@ -105,7 +107,7 @@ mkdir -p "$src/flavors" "$src/templates/common/parent" "$src/templates/common/ch
 cat >"$src/flavors/matriochka.toml" <<'EOF'
 [layout]
 templates = "templates"
-layers = ["common"]
+layers = ["common", "arch/{HOST_ARCH}"]
 images = ["parent", "child"]
 staging_dir = "staging/{CEPH_VERSION}{CEPH_POINT_RELEASE}-{HOST_ARCH}"
 image_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}{CEPH_POINT_RELEASE}-{HOST_ARCH}"
@@ -119,8 +121,13 @@ buildable = [
   "two,x86_64,busybox,1,localhost,e2e/busybox,amd64",
 ]
 EOF
-printf 'FROM __ENV_[BASE_IMAGE]__\nRUN uname -m > /arch\nCOPY release.txt /release.txt\n' \
+printf 'FROM __ENV_[BASE_IMAGE]__\nRUN uname -m > /arch\nCOPY release.txt /release.txt\n__PARENT_EXTRA__\n' \
   >"$src/templates/common/parent/Dockerfile"
+# A per-arch fragment, the same on both arches until machine D changes the x86_64 one.
+for arch in x86_64 aarch64; do
+  mkdir -p "$src/templates/arch/$arch/parent"
+  printf 'LABEL e2e.extra=common' >"$src/templates/arch/$arch/parent/__PARENT_EXTRA__"
+done
 printf 'release __ENV_[CEPH_VERSION]____ENV_[CEPH_POINT_RELEASE]__\n' >"$src/templates/common/parent/release.txt"
 printf 'FROM __ENV_[PARENT_IMAGE]__\nRUN cat /arch > /child-arch\n' >"$src/templates/common/child/Dockerfile"
 (cd "$src" && git init -q -b main . && git add -A \
@@ -160,7 +167,9 @@ if "manifests" not in m: print(m.get("mediaType", "not a list")); sys.exit()
 print(m["mediaType"], " ".join(sorted(e["platform"]["os"] + "/" + e["platform"]["architecture"] for e in m["manifests"])))'
 }
 digest() { skopeo_raw "$1" 2>/dev/null | sha256sum | cut -d' ' -f1; }
-tags() { python3 -c "import json, urllib.request; print(' '.join(sorted(json.load(urllib.request.urlopen('http://$reg/v2/e2e/$1/tags/list'))['tags'])))"; }
+all_tags() { python3 -c "import json, urllib.request; print(' '.join(sorted(json.load(urllib.request.urlopen('http://$reg/v2/e2e/$1/tags/list'))['tags'])))"; }
+# The tags but content tags (mcid-…).
+tags() { all_tags "$1" | tr ' ' '\n' | grep -v '^mcid-' | paste -sd' '; }
 
 one_amd="one-19.2.1,x86_64,busybox,1,localhost,e2e/busybox,amd64"
 one_arm="one-19.2.1,aarch64,busybox,1,localhost,e2e/busybox,arm64"
@@ -175,6 +184,8 @@ mk A push.all ARCHES=x86_64 >"$work/A.log" 2>&1
 equals "A: make push.all ARCHES=x86_64 exits 0" 0 $?
 equals "A: only the x86_64 images are in the registry" \
   "e2e-one-19.2.1-x86_64 e2e-two-x86_64" "$(tags parent)"
+equals "A: each image is pushed under its content tag too" 2 \
+  "$(all_tags parent | tr ' ' '\n' | grep -c '^mcid-[0-9a-f]\{20\}$')"
 
 echo "== B pushes the aarch64 flavors, built under emulation"
 machine B
@@ -256,6 +267,32 @@ equals "C: no list pushed for three" "" "$(tags child | tr ' ' '\n' | grep -x e2
 echo "== C pulls the list for each platform"
 equals "C: the arm64 entry ran as aarch64" aarch64 \
   "$(on C podman pull -q --arch arm64 "$reg/e2e/parent:e2e-one-19.2.1" >/dev/null 2>&1 && on C file_in "$reg/e2e/parent:e2e-one-19.2.1" /arch)"
+
+echo "== D, with an empty store and REUSE=1, builds nothing"
+machine D
+equals "D: the store is empty" "" "$(on D podman images -q)"
+mk D build FLAVORS="$one_amd $one_arm" REUSE=1 >"$work/D1.log" 2>&1
+equals "D: make build REUSE=1 exits 0" 0 $?
+equals "D: every image reused" 4 "$(grep -c ': reused$' "$work/D1.log")"
+equals "D: no engine build ran" "" \
+  "$(grep -c ': ok$' "$work/D1.log" | grep -vx 0; grep -rh '^podman build' "$work/D/project/staging/logs")"
+equals "D: the reused arm64 child holds aarch64's output" aarch64 \
+  "$(on D file_in "$reg/e2e/child:e2e-one-19.2.1-aarch64" /child-arch)"
+
+echo "== a fragment of one flavor changes: a fresh D builds its image and child, reuses the rest"
+mkdir -p "$work/D/project/templates/arch/x86_64/parent"
+printf 'LABEL e2e.extra=x86_64' >"$work/D/project/templates/arch/x86_64/parent/__PARENT_EXTRA__"
+chmod -R u+w "$work/D/root" "$work/D/run" 2>/dev/null
+rm -rf "$work/D/root" "$work/D/run" "$work/D/project/staging/.stamps"
+on D podman import --arch amd64 "$work/amd64.tar" localhost/e2e/busybox:amd64 >/dev/null 2>&1 || die "podman import failed"
+mk D build FLAVORS="$one_amd $one_arm" REUSE=1 >"$work/D2.log" 2>&1
+equals "D: make build REUSE=1 after the change exits 0" 0 $?
+equals "D: built exactly the changed parent and its child" \
+  "build $reg/e2e/child:e2e-one-19.2.1-x86_64: ok build $reg/e2e/parent:e2e-one-19.2.1-x86_64: ok" \
+  "$(grep ': ok$' "$work/D2.log" | sed 's/^\[[0-9]*\/[0-9]*\] //' | sort | paste -sd' ')"
+equals "D: reused the other flavor's images" \
+  "build $reg/e2e/child:e2e-one-19.2.1-aarch64: reused build $reg/e2e/parent:e2e-one-19.2.1-aarch64: reused" \
+  "$(grep ': reused$' "$work/D2.log" | sed 's/^\[[0-9]*\/[0-9]*\] //' | sort | paste -sd' ')"
 
 total=$((passed + failed))
 [ "$total" -eq "$expected" ] || fail "ran $total checks, expected $expected"

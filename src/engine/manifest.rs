@@ -2,7 +2,7 @@
 //! and `docker manifest`, built as argument lists (no shell) and run through a [`Runner`], so the
 //! command logic is tested with a fake runner.
 //!
-//! The build and push command lines live in `engine.rs`; the two are meant to be merged.
+//! The build, push, tag and pull command lines are in [`super::argv`].
 
 use std::fmt;
 use std::process::Stdio;
