@@ -55,8 +55,10 @@ _M_SUB = $(MAKE) --no-print-directory $(if $(filter-out $(CURDIR),$(_M_ROOT)),-C
 # The build report (README, "The build report"): one run id per top-level make, inherited by the
 # makes it starts; each image action records an entry under it, and the last line of the build,
 # push, manifest and release recipes writes staging/report.json even when the run failed, then
-# exits with the run's status. Within release, only release itself finishes the run.
-ifeq ($(origin MATRIOCHKA_RUN),undefined)
+# exits with the run's status. Within release, only release itself finishes the run, and its makes
+# get the id on their command line. An id from the environment is not taken: a make started by
+# another run's recipe (a test suite, a user's own Makefile) is a run of its own.
+ifneq ($(origin MATRIOCHKA_RUN),command line)
 MATRIOCHKA_RUN := $(shell echo "$$(date -u +%Y%m%dT%H%M%SZ)-$$$$")
 endif
 export MATRIOCHKA_RUN
@@ -159,8 +161,8 @@ manifest: $(_M_TOOL) ## Join the pushed per-arch images of the flavors into mani
 	$(MATRIOCHKA) manifest; $(call _m_finish,manifest) $$?
 
 release: ## Push the flavors' images, then their manifest lists
-	+_M_IN_RELEASE=1 $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push \
-		&& _M_IN_RELEASE=1 $(MAKE) --no-print-directory -f $(_M_MAKEFILE) manifest; \
+	+_M_IN_RELEASE=1 $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push MATRIOCHKA_RUN=$(MATRIOCHKA_RUN) \
+		&& _M_IN_RELEASE=1 $(MAKE) --no-print-directory -f $(_M_MAKEFILE) manifest MATRIOCHKA_RUN=$(MATRIOCHKA_RUN); \
 		$(call _m_finish,release) $$?
 
 clean: stage ## Remove the flavors' images (only those labelled by matriochka) and staging dirs

@@ -405,3 +405,28 @@ fn a_release_run_ends_with_one_report_of_its_pushes_and_lists() {
     assert_eq!(report["manifests"], serde_json::json!([]));
     assert!(summary(&output).ends_with("report: staging/report.json\n  pushed          2\n"));
 }
+
+/// A make started from another make's recipe (`make test.e2e` runs the e2e script's makes) took the
+/// outer run's id from the environment: every later run added its entries to the first run's, and
+/// `report.json` kept showing the first run's builds.
+#[test]
+fn a_run_id_in_the_environment_is_not_taken() {
+    let test = project();
+    let leaked = [("MATRIOCHKA_RUN", "outer-run")];
+    let first = make(&test, &leaked, &["build"]);
+    assert_eq!(first.status.code(), Some(0), "{}", summary(&first));
+    assert_eq!(
+        summary(&first),
+        "report: staging/report.json\n  built           4\n"
+    );
+    let second = make(&test, &leaked, &["build"]);
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(
+        summary(&second),
+        "report: staging/report.json\n  up-to-date      4\n"
+    );
+    assert!(
+        !test.path().join("staging/.report/outer-run").exists(),
+        "the outer run's id was used"
+    );
+}
