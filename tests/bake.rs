@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::Test;
+use crate::common::{path_with, repo_make, Test};
 
 const X86: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ARM: &str = "squid,aarch64,centos,9,quay.io,centos/centos,stream9";
@@ -432,24 +432,9 @@ fn docker_with_buildx(test: &Test) -> std::path::PathBuf {
 
 /// `make -f <repo>/Makefile ARGS` in the project, with `bin` first in PATH.
 fn make(test: &Test, bin: &Path, args: &[&str]) -> std::process::Output {
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", path)
-        .env("RELEASE", "test")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
+    repo_make(test)
+        .env("PATH", path_with(bin))
         .env("BUILDX_BAKE_FILE_RELATIVE_PATHS", "1")
-        .args(["--no-print-directory", "-f"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
-        .arg(format!(
-            "MATRIOCHKA={}",
-            assert_cmd::cargo::cargo_bin("matriochka").display()
-        ))
         .args(args)
         .output()
         .unwrap()

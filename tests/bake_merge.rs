@@ -224,25 +224,8 @@ fn make_bake_merge_arches_writes_the_merged_file() {
     // A docker with buildx that runs nothing.
     std::fs::write(bin.join("docker"), "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let output = std::process::Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("RELEASE", "test")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .args(["--no-print-directory", "-f"])
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
-        .arg(format!(
-            "MATRIOCHKA={}",
-            assert_cmd::cargo::cargo_bin("matriochka").display()
-        ))
+    let output = crate::common::repo_make(&test)
+        .env("PATH", crate::common::path_with(&bin))
         .args([
             "bake",
             &format!("FLAVORS={X86} {ARM}"),

@@ -7,71 +7,33 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{Test, CONFIG};
+use crate::common::stub::{calls_of, engine_calls, recording_engine};
+use crate::common::{bin, build_project, repo_make, Test, CONFIG};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
 const CORE_TAG: &str = "ceph/core:test-squid-centos-stream9-x86_64";
 const APP_TAG: &str = "ceph/app:test-squid-centos-stream9-x86_64";
 
-/// An engine that records its arguments in `engine.log` (one per line, then `--`). A build
-/// touches `building`, sleeps `$STUB_SLEEP`, then appends the context's `release.txt` to `seen`.
-const STUB_ENGINE: &str = r#"#!/bin/sh
-log="$STUB_DIR/engine.log"
-for arg in "$@"; do printf '%s\n' "$arg" >> "$log"; done
-echo -- >> "$log"
-case "$1" in
-  build)
+/// The recording engine; a build touches `building`, sleeps `$STUB_SLEEP`, then appends the
+/// context's `release.txt` to `seen`.
+fn stub_engine() -> String {
+    recording_engine(
+        r#"
     for context; do :; done
     touch "$STUB_DIR/building"
     [ -n "$STUB_SLEEP" ] && sleep "$STUB_SLEEP"
     cat "$context/release.txt" >> "$STUB_DIR/seen" 2>/dev/null
     echo "stub build"
-    exit "${STUB_BUILD_STATUS:-0}";;
-  push) echo "stub push"; exit "${STUB_PUSH_STATUS:-0}";;
-  image) printf '%s\n' "$STUB_LABEL";;
-  images) printf '%s' "$STUB_IMAGES"; exit "${STUB_IMAGES_STATUS:-0}";;
-  rmi) echo "Untagged: $2";;
-esac
-"#;
+    exit "${STUB_BUILD_STATUS:-0}";;"#,
+    )
+}
 
 fn project() -> Test {
-    Test::with_config()
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nCOPY release.txt /\n",
-        )
-        .write("templates/src/core/release.txt", "__ENV_[RELEASE]__\n")
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\n",
-        )
-        .write_bytes("engine", STUB_ENGINE.as_bytes(), 0o755)
+    build_project()
+        .write_bytes("engine", stub_engine().as_bytes(), 0o755)
         .env("CONTAINER_ENGINE", "./engine")
         .env("STUB_DIR", ".")
-}
-
-/// The engine's recorded command lines.
-fn engine_calls(test: &Test) -> Vec<Vec<String>> {
-    let log = std::fs::read_to_string(test.path().join("engine.log")).unwrap_or_default();
-    let mut calls = vec![Vec::new()];
-    for line in log.lines() {
-        if line == "--" {
-            calls.push(Vec::new());
-        } else {
-            calls.last_mut().unwrap().push(line.to_string());
-        }
-    }
-    calls.pop();
-    calls
-}
-
-/// The recorded calls whose first word is `verb`.
-fn calls_of(test: &Test, verb: &str) -> Vec<Vec<String>> {
-    engine_calls(test)
-        .into_iter()
-        .filter(|call| call.first().map(String::as_str) == Some(verb))
-        .collect()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -102,31 +64,15 @@ fn staged(test: Test) -> Test {
     test
 }
 
-fn bin() -> String {
-    assert_cmd::cargo::cargo_bin("matriochka")
-        .display()
-        .to_string()
-}
-
 /// `make -f <repo>/Makefile ARGS` in the project with the test's environment plus `env`.
 fn make(test: &Test, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let mut command = Command::new("make");
-    command
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RELEASE", "test")
+    repo_make(test)
         .env("HOST_ARCH", "x86_64")
         .env("STUB_DIR", ".")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
         .envs(env.iter().copied())
-        .arg("--no-print-directory")
-        .arg("-f")
-        .arg(format!("{repo}/Makefile"))
-        .arg(format!("MATRIOCHKA={}", bin()))
-        .args(args);
-    command.output().unwrap()
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Output as text, with make's `Makefile:<line>:` made `Makefile:N:`.

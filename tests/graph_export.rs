@@ -1,10 +1,9 @@
 //! `matriochka graph` and `make graph`: the image graph as Graphviz and JSON, byte for byte, and
 //! the parents and children of one image.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::common::Test;
+use crate::common::{repo_make, Test};
 
 const X86: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ARM: &str = "squid,aarch64,centos,9,quay.io,centos/centos,stream9";
@@ -288,18 +287,7 @@ fn graphviz_accepts_the_graph() {
 #[test]
 fn make_graph_writes_the_dot_file_and_the_svg() {
     let test = project();
-    let output = Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RELEASE", "test")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .args(["--no-print-directory", "-f"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
-        .arg(format!(
-            "MATRIOCHKA={}",
-            assert_cmd::cargo::cargo_bin("matriochka").display()
-        ))
+    let output = repo_make(&test)
         .arg("graph")
         .arg(format!("FLAVORS={X86} {ARM}"))
         .output()

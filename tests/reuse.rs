@@ -3,11 +3,11 @@
 //! engine keeps its store and the registry in two files (`<tag> <content id>` lines), a stub
 //! skopeo reads the registry file.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sha2::Digest as _;
 
-use crate::common::{Test, CONFIG};
+use crate::common::{bin, path_with, repo_make, Test, CONFIG};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
@@ -79,34 +79,14 @@ fn with_extra_tags(test: Test, tags: &str) -> Test {
     test.write("flavors/matriochka.toml", &config)
 }
 
-fn bin() -> String {
-    assert_cmd::cargo::cargo_bin("matriochka")
-        .display()
-        .to_string()
-}
-
 /// `make -f <repo>/Makefile ARGS FLAVORS=<squid>` in the project, with the stub engine and skopeo.
 fn make(test: &Test, args: &[&str]) -> Output {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let path = format!(
-        "{}:{}",
-        test.path().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", path)
-        .env("RELEASE", "test")
+    repo_make(test)
+        .env("PATH", path_with(&test.path().join("bin")))
         .env("HOST_ARCH", "x86_64")
         .env("STUB_DIR", ".")
         .env("STUB_FLAVOR", SQUID)
         .env("CONTAINER_ENGINE", "./engine")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .arg("--no-print-directory")
-        .arg("-f")
-        .arg(format!("{repo}/Makefile"))
-        .arg(format!("MATRIOCHKA={}", bin()))
         .arg(format!("FLAVORS={SQUID}"))
         .args(args)
         .output()

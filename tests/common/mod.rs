@@ -9,6 +9,8 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
+pub mod stub;
+
 /// A minimal configuration: two images, layers by release and distro.
 pub const CONFIG: &str = r#"
 [layout]
@@ -307,4 +309,60 @@ pub fn assert_text(actual: &str, expected: &str, what: &str) {
     if actual != expected {
         panic!("{what} differs\n--- expected\n{expected}\n--- actual\n{actual}\n---");
     }
+}
+
+/// The test binary's path, as make's `MATRIOCHKA=` takes it.
+pub fn bin() -> String {
+    assert_cmd::cargo::cargo_bin("matriochka")
+        .display()
+        .to_string()
+}
+
+/// `dir` first, then the test's own PATH.
+pub fn path_with(dir: &Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// `make` in `dir` with a clean environment: PATH, `RELEASE=test`, and git kept out of the
+/// directories above the temp dir.
+pub fn make_command(dir: &Path) -> Command {
+    let mut command = Command::new("make");
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RELEASE", "test")
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap());
+    command
+}
+
+/// `make --no-print-directory -f <repo>/Makefile MATRIOCHKA=<test binary>` in the project, with
+/// the environment of [`make_command`]; the caller adds the rest.
+pub fn repo_make(test: &Test) -> Command {
+    let mut command = make_command(test.path());
+    command
+        .arg("--no-print-directory")
+        .arg("-f")
+        .arg(format!("{}/Makefile", env!("CARGO_MANIFEST_DIR")))
+        .arg(format!("MATRIOCHKA={}", bin()));
+    command
+}
+
+/// A project of [`CONFIG`] with two images to build: `core` (from `BASE_IMAGE`, copying a
+/// `release.txt` that holds `RELEASE`) and `app` (from `CORE_IMAGE`).
+pub fn build_project() -> Test {
+    Test::with_config()
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\nCOPY release.txt /\n",
+        )
+        .write("templates/src/core/release.txt", "__ENV_[RELEASE]__\n")
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
 }
