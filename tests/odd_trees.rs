@@ -1,7 +1,6 @@
 //! Odd template trees and values (issue 10, items 6 to 9 and 12): each test is named after what
 //! broke, and checks the exact message, the exit code and that a failure left staging untouched.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -379,26 +378,12 @@ fn on_branch(branch: &str) -> Test {
 }
 
 fn git(test: &Test, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(test.path())
-        .args(args)
-        .env("HOME", test.path().join(".home"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .env("GIT_AUTHOR_NAME", "Ada")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
-        .env("GIT_COMMITTER_NAME", "Ada")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    crate::common::git(
+        test.path(),
+        &test.path().join(".home"),
+        test.path().parent().unwrap(),
+        args,
+    )
 }
 
 /// `stage`, `plan`, `show vars` and `modified` on branch `branch`, whose RELEASE is `release`.
