@@ -12,6 +12,7 @@ use crate::common::{bin, build_project, repo_make, Test, CONFIG};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
+const DIR: &str = "staging/squid-centos-9-x86_64";
 const CORE_TAG: &str = "ceph/core:test-squid-centos-stream9-x86_64";
 const APP_TAG: &str = "ceph/app:test-squid-centos-stream9-x86_64";
 
@@ -73,6 +74,29 @@ fn make(test: &Test, env: &[(&str, &str)], args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// `image VERB staging/<squid> core --plan SHA`, then `rest`.
+fn image_core<'a>(verb: &'a str, sha: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    [&["image", verb, DIR, "core", "--plan", sha][..], rest].concat()
+}
+
+/// What `make build` prints when it stages the flavor `id` and builds both images.
+fn built_both(id: &str) -> String {
+    format!(
+        "{bin} stage\n\
+         staged staging/{id}: 9 written, 0 unchanged, 0 removed\n\
+         make --no-print-directory -f staging/build.mk build; {bin} report --finish build --status $?\n\
+         [1/2] build {CORE_TAG}\n\
+         stub build\n\
+         [1/2] build {CORE_TAG}: ok\n\
+         [2/2] build {APP_TAG}\n\
+         stub build\n\
+         [2/2] build {APP_TAG}: ok\n\
+         report: staging/report.json\n  \
+         built           2\n",
+        bin = bin()
+    )
 }
 
 /// Output as text, with make's `Makefile:<line>:` made `Makefile:N:`.
@@ -179,23 +203,7 @@ fn make_build_runs_the_engine_through_matriochka_image() {
             "HTTP_PROXY=http://proxy:3128",
         ],
     );
-    assert_eq!(
-        text(&output.stdout),
-        format!(
-            "{bin} stage\n\
-             staged staging/{ID}: 9 written, 0 unchanged, 0 removed\n\
-             make --no-print-directory -f staging/build.mk build; {bin} report --finish build --status $?\n\
-             [1/2] build {CORE_TAG}\n\
-             stub build\n\
-             [1/2] build {CORE_TAG}: ok\n\
-             [2/2] build {APP_TAG}\n\
-             stub build\n\
-             [2/2] build {APP_TAG}: ok\n\
-             report: staging/report.json\n  \
-             built           2\n",
-            bin = bin()
-        )
-    );
+    assert_eq!(text(&output.stdout), built_both(ID));
     assert_eq!(text(&output.stderr), "");
     assert_eq!(output.status.code(), Some(0));
     let builds = calls_of(&test, "build");
@@ -272,16 +280,7 @@ fn a_failed_build_names_its_log_and_leaves_no_stamp() {
     let sha = plan_sha(&test, "core");
     let test = test
         .env("STUB_BUILD_STATUS", "3")
-        .args(&[
-            "image",
-            "build",
-            &format!("staging/{ID}"),
-            "core",
-            "--plan",
-            &sha,
-            "--progress",
-            "1/2",
-        ])
+        .args(&image_core("build", &sha, &["--progress", "1/2"]))
         .stdout(&format!(
             "[1/2] build {CORE_TAG}\nstub build\n[1/2] build {CORE_TAG}: FAILED (see staging/logs/{ID}/core.log)\n"
         ))
@@ -305,14 +304,7 @@ fn pushes_are_retried_with_growing_back_off() {
         .env("STUB_PUSH_STATUS", "1")
         .env("PUSH_RETRIES", "1")
         .env("PUSH_ARGS", "--tls-verify=false")
-        .args(&[
-            "image",
-            "push",
-            &format!("staging/{ID}"),
-            "core",
-            "--plan",
-            &sha,
-        ])
+        .args(&image_core("push", &sha, &[]))
         .stdout(&format!(
             "push {CORE_TAG}\nstub push\npush {CORE_TAG} failed, retry 1 of 1 in 2s\nstub push\n\
              push {CORE_TAG}: FAILED (see staging/logs/{ID}/core.push.log)\n"
@@ -338,14 +330,7 @@ fn pushes_are_retried_with_growing_back_off() {
 fn clean_removes_only_images_with_this_flavors_label() {
     let test = staged(project());
     let sha = plan_sha(&test, "core");
-    let args = [
-        "image",
-        "clean",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let args = image_core("clean", &sha, &[]);
     let test = test
         .env(
             "STUB_LABEL",
@@ -393,14 +378,7 @@ fn a_build_fails_when_another_release_was_staged_since_make_read_the_plan() {
     let changed = format!(
         "error: context `staging/{ID}/core` changed since make read it (another matriochka run staged it): run make again\n"
     );
-    let build = [
-        "image",
-        "build",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let build = image_core("build", &sha, &[]);
     let test = test.args(&build).stdout("").stderr(&changed).status(1);
     test.run();
     assert!(calls_of(&test, "build").is_empty());
@@ -411,14 +389,7 @@ fn a_build_fails_when_another_release_was_staged_since_make_read_the_plan() {
         "tampered\n",
     )
     .unwrap();
-    let build = [
-        "image",
-        "build",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let build = image_core("build", &sha, &[]);
     let test = test.args(&build).stdout("").stderr(&changed).status(1);
     test.run();
     assert!(calls_of(&test, "build").is_empty());
@@ -430,41 +401,24 @@ fn a_build_fails_when_another_release_was_staged_since_make_read_the_plan() {
 fn a_build_fails_when_the_plan_tags_the_image_for_another_release() {
     let test = staged(project());
     let sha = plan_sha(&test, "core");
-    let args = [
-        "image",
-        "build",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let staged_for_another = format!(
+        "error: image `core` of `staging/{ID}` is staged as `{CORE_TAG}`, not \
+         `ceph/core:other-squid-centos-stream9-x86_64` as this run asks (another matriochka run \
+         staged it with other settings): run make again\n"
+    );
+    let args = image_core("build", &sha, &[]);
     let test = test
         .env("RELEASE", "other")
         .args(&args)
         .stdout("")
-        .stderr(&format!(
-            "error: image `core` of `staging/{ID}` is staged as `{CORE_TAG}`, not \
-             `ceph/core:other-squid-centos-stream9-x86_64` as this run asks (another matriochka run \
-             staged it with other settings): run make again\n"
-        ))
+        .stderr(&staged_for_another)
         .status(1);
     test.run();
-    let args = [
-        "image",
-        "push",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let args = image_core("push", &sha, &[]);
     let test = test
         .args(&args)
         .stdout("")
-        .stderr(&format!(
-            "error: image `core` of `staging/{ID}` is staged as `{CORE_TAG}`, not \
-             `ceph/core:other-squid-centos-stream9-x86_64` as this run asks (another matriochka run \
-             staged it with other settings): run make again\n"
-        ))
+        .stderr(&staged_for_another)
         .status(1);
     test.run();
     assert!(engine_calls(&test).is_empty());
@@ -477,14 +431,9 @@ fn a_build_holds_the_staging_lock_while_the_engine_runs() {
     use matriochka::lock::{Access, StagingLock, Wait};
     let test = staged(project());
     let sha = plan_sha(&test, "core");
-    let build = test.env("STUB_SLEEP", "1").args(&[
-        "image",
-        "build",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ]);
+    let build = test
+        .env("STUB_SLEEP", "1")
+        .args(&image_core("build", &sha, &[]));
     let mut running = build
         .command()
         .stdout(std::process::Stdio::null())
@@ -727,23 +676,7 @@ fn a_pinned_release_with_an_equals_sign_builds() {
         &[("CONTAINER_ENGINE", "./engine")],
         &["build", &format!("FLAVORS={pinned}")],
     );
-    assert_eq!(
-        text(&output.stdout),
-        format!(
-            "{bin} stage\n\
-             staged staging/{id}: 9 written, 0 unchanged, 0 removed\n\
-             make --no-print-directory -f staging/build.mk build; {bin} report --finish build --status $?\n\
-             [1/2] build {CORE_TAG}\n\
-             stub build\n\
-             [1/2] build {CORE_TAG}: ok\n\
-             [2/2] build {APP_TAG}\n\
-             stub build\n\
-             [2/2] build {APP_TAG}: ok\n\
-             report: staging/report.json\n  \
-             built           2\n",
-            bin = bin()
-        )
-    );
+    assert_eq!(text(&output.stdout), built_both(id));
     assert_eq!(text(&output.stderr), "");
     assert_eq!(output.status.code(), Some(0));
     assert!(test
@@ -764,14 +697,7 @@ fn image_and_clean_errors() {
     let sha = plan_sha(&test, "core");
     let test = test
         .env("CONTAINER_ENGINE", " ")
-        .args(&[
-            "image",
-            "build",
-            &format!("staging/{ID}"),
-            "core",
-            "--plan",
-            &sha,
-        ])
+        .args(&image_core("build", &sha, &[]))
         .stdout("")
         .stderr("error: no container engine: set CONTAINER_ENGINE to docker or podman\n")
         .status(1);
