@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::common::Test;
+use crate::common::{copy_from_core_project, Test};
 
 const X86: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ARM: &str = "squid,aarch64,centos,9,quay.io,centos/centos,stream9";
@@ -25,16 +25,7 @@ buildable = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9", "squid,aarch
 
 /// `app` built from `core` (by `FROM` and `COPY --from=`, each naming core's per-arch tag).
 fn project() -> Test {
-    Test::new()
-        .write("flavors/matriochka.toml", CONFIG)
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
-        )
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\nCOPY --from=__ENV_[CORE_IMAGE]__ /etc/hostname /core-hostname\n",
-        )
+    copy_from_core_project(CONFIG)
 }
 
 const STAGED: &str = "

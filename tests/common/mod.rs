@@ -392,3 +392,18 @@ pub fn git(dir: &Path, home: &Path, ceiling: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// A project of `config` whose `app` is built from `core` by `FROM` and `COPY --from=`, each
+/// naming core's tag.
+pub fn copy_from_core_project(config: &str) -> Test {
+    Test::new()
+        .write("flavors/matriochka.toml", config)
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
+        )
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\nCOPY --from=__ENV_[CORE_IMAGE]__ /etc/hostname /core-hostname\n",
+        )
+}
