@@ -131,86 +131,59 @@ fn graph_prints_json() {
         .run();
 }
 
-#[test]
-fn parents_of_an_image_in_one_flavor_or_in_every_flavor() {
+/// `matriochka graph ARGS` prints `stdout` and nothing on stderr.
+#[track_caller]
+fn graph_prints(args: &[&str], stdout: &str) {
     project()
-        .args(&[
-            "graph",
-            "--parents",
-            "squid-centos-9-aarch64/tool",
-            X86,
-            ARM,
-        ])
-        .stdout(
-            "
-            squid-centos-9-aarch64/core
-            docker.io/library/busybox:1.36
-            ",
-        )
-        .stderr("")
-        .run();
-    project()
-        .args(&["graph", "--parents", "app", X86, ARM])
-        .stdout(
-            "
-            squid-centos-9-x86_64/core
-            squid-centos-9-aarch64/core
-            ",
-        )
-        .stderr("")
-        .run();
-    project()
-        .args(&["graph", "--json", "--parents", "core", X86, ARM])
-        .stdout(
-            r#"
-            [
-              "quay.io/centos/centos:stream9"
-            ]
-            "#,
-        )
+        .args(&[&["graph"], args].concat())
+        .stdout(stdout)
         .stderr("")
         .run();
 }
 
 #[test]
+fn parents_of_an_image_in_one_flavor_or_in_every_flavor() {
+    graph_prints(
+        &["--parents", "squid-centos-9-aarch64/tool", X86, ARM],
+        "
+        squid-centos-9-aarch64/core
+        docker.io/library/busybox:1.36
+        ",
+    );
+    graph_prints(
+        &["--parents", "app", X86, ARM],
+        "
+        squid-centos-9-x86_64/core
+        squid-centos-9-aarch64/core
+        ",
+    );
+    graph_prints(
+        &["--json", "--parents", "core", X86, ARM],
+        r#"
+        [
+          "quay.io/centos/centos:stream9"
+        ]
+        "#,
+    );
+}
+
+#[test]
 fn children_of_an_image_or_of_an_external_base() {
-    project()
-        .args(&[
-            "graph",
-            "--children",
-            "squid-centos-9-x86_64/core",
-            X86,
-            ARM,
-        ])
-        .stdout(
-            "
-            squid-centos-9-x86_64/app
-            squid-centos-9-x86_64/tool
-            ",
-        )
-        .stderr("")
-        .run();
-    project()
-        .args(&[
-            "graph",
-            "--children",
-            "docker.io/library/busybox:1.36",
-            X86,
-            ARM,
-        ])
-        .stdout(
-            "
-            squid-centos-9-x86_64/tool
-            squid-centos-9-aarch64/tool
-            ",
-        )
-        .stderr("")
-        .run();
-    project()
-        .args(&["graph", "--children", "app", X86])
-        .stdout("")
-        .stderr("")
-        .run();
+    graph_prints(
+        &["--children", "squid-centos-9-x86_64/core", X86, ARM],
+        "
+        squid-centos-9-x86_64/app
+        squid-centos-9-x86_64/tool
+        ",
+    );
+    graph_prints(
+        &["--children", "docker.io/library/busybox:1.36", X86, ARM],
+        "
+        squid-centos-9-x86_64/tool
+        squid-centos-9-aarch64/tool
+        ",
+    );
+    graph_prints(&["--children", "app", X86], "");
 }
 
 #[test]

@@ -12,9 +12,8 @@ use matriochka::stage::{self, Prepared};
 use matriochka::tree::{Bytes, Entry, Kind, Tree};
 use matriochka::vars::Env;
 use proptest::prelude::*;
-use tempfile::TempDir;
 
-use crate::common::Test;
+use crate::common::{GitHome, Test};
 
 const CONFIG: &str = r#"
 [layout]
@@ -105,7 +104,7 @@ const TEMPLATES: &[(&str, &str, u32)] = &[
 /// `origin`, then a `feature` branch checked out.
 struct Repo {
     test: Test,
-    home: TempDir,
+    home: GitHome,
     /// The project's directory inside the repository (`""` at the top).
     prefix: String,
 }
@@ -139,13 +138,8 @@ impl Repo {
 
     /// An empty repository.
     fn init(prefix: &str) -> Repo {
-        let home = tempfile::Builder::new()
-            .prefix("matriochka-home")
-            .tempdir()
-            .unwrap();
-        let test = Test::new()
-            .env("HOME", home.path().to_str().unwrap())
-            .env("GIT_CONFIG_NOSYSTEM", "1");
+        let home = GitHome::new();
+        let test = Test::new().git_home(&home);
         let repo = Repo {
             test,
             home,
@@ -183,12 +177,7 @@ impl Repo {
 
     #[track_caller]
     fn git_in(&self, dir: &Path, args: &[&str]) -> String {
-        crate::common::git(
-            dir,
-            self.home.path(),
-            self.home.path().parent().unwrap(),
-            args,
-        )
+        self.home.git(dir, args)
     }
 
     /// Commits everything.

@@ -1,9 +1,7 @@
 //! The names users already type: `REGISTRY` for `TAG_REGISTRY`, and `RELEASE` on a detached HEAD
 //! (CI building a tag), in real git repositories.
 
-use tempfile::TempDir;
-
-use crate::common::Test;
+use crate::common::{GitHome, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 
@@ -73,19 +71,15 @@ fn registry_and_tag_registry_that_differ_are_an_error() {
 /// A project committed on `main` in a git repository, with RELEASE unset.
 struct Repo {
     test: Test,
-    home: TempDir,
+    home: GitHome,
 }
 
 impl Repo {
     fn new() -> Repo {
-        let home = tempfile::Builder::new()
-            .prefix("matriochka-home")
-            .tempdir()
-            .unwrap();
+        let home = GitHome::new();
         let test = project()
             .unset("RELEASE")
-            .env("HOME", home.path().to_str().unwrap())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .git_home(&home)
             .write(".gitignore", "/staging/\n");
         let repo = Repo { test, home };
         repo.git(&["init", "-q", "-b", "main"]);
@@ -96,12 +90,7 @@ impl Repo {
 
     #[track_caller]
     fn git(&self, args: &[&str]) -> String {
-        crate::common::git(
-            self.test.path(),
-            self.home.path(),
-            self.home.path().parent().unwrap(),
-            args,
-        )
+        self.home.git(self.test.path(), args)
     }
 
     /// `plan` tags the images with `release`.

@@ -57,6 +57,19 @@ fn on_disk(test: &Test) -> Vec<String> {
     test.texts(DIR).into_keys().collect()
 }
 
+/// The directories searched for `image` of the squid flavor, by the layers of [`CONFIG`] with
+/// `templates`, `src` and `rel` named as given.
+///
+/// [`CONFIG`]: crate::common::CONFIG
+fn searched(t: &str, src: &str, rel: &str, image: &str) -> String {
+    format!(
+        "`{t}/{src}`, `{t}/{src}/{image}`, `{t}/{rel}/ALL`, `{t}/{rel}/ALL/{image}`, \
+         `{t}/{rel}/ALL/centos`, `{t}/{rel}/ALL/centos/{image}`, `{t}/{rel}/ALL/centos/9`, \
+         `{t}/{rel}/ALL/centos/9/{image}`, `{t}/{rel}/squid`, `{t}/{rel}/squid/{image}`, \
+         `{t}/{rel}/squid/centos`, `{t}/{rel}/squid/centos/{image}`"
+    )
+}
+
 #[test]
 fn a_missing_templates_directory_removed_every_staged_file() {
     let test = staged();
@@ -65,12 +78,11 @@ fn a_missing_templates_directory_removed_every_staged_file() {
     let test = test.write("flavors/matriochka.toml", &config);
     stage_fails(
         test,
-        "image `core` has no file at all (searched `templatez/src`, `templatez/src/core`, \
-         `templatez/rel/ALL`, `templatez/rel/ALL/core`, `templatez/rel/ALL/centos`, \
-         `templatez/rel/ALL/centos/core`, `templatez/rel/ALL/centos/9`, \
-         `templatez/rel/ALL/centos/9/core`, `templatez/rel/squid`, `templatez/rel/squid/core`, \
-         `templatez/rel/squid/centos`, `templatez/rel/squid/centos/core`): check \
-         `layout.templates` and `layout.layers` in `flavors/matriochka.toml`",
+        &format!(
+            "image `core` has no file at all (searched {}): check `layout.templates` and \
+             `layout.layers` in `flavors/matriochka.toml`",
+            searched("templatez", "src", "rel", "core")
+        ),
     );
 }
 
@@ -83,12 +95,11 @@ fn layer_patterns_that_match_nothing_removed_every_staged_file() {
     let test = test.write("flavors/matriochka.toml", &config);
     stage_fails(
         test,
-        "image `core` has no file at all (searched `templates/srcs`, `templates/srcs/core`, \
-         `templates/rels/ALL`, `templates/rels/ALL/core`, `templates/rels/ALL/centos`, \
-         `templates/rels/ALL/centos/core`, `templates/rels/ALL/centos/9`, \
-         `templates/rels/ALL/centos/9/core`, `templates/rels/squid`, `templates/rels/squid/core`, \
-         `templates/rels/squid/centos`, `templates/rels/squid/centos/core`): check \
-         `layout.templates` and `layout.layers` in `flavors/matriochka.toml`",
+        &format!(
+            "image `core` has no file at all (searched {}): check `layout.templates` and \
+             `layout.layers` in `flavors/matriochka.toml`",
+            searched("templates", "srcs", "rels", "core")
+        ),
     );
 }
 
@@ -98,11 +109,10 @@ fn an_image_without_a_dockerfile_was_staged_and_built() {
     std::fs::remove_file(test.path().join("templates/src/app/Dockerfile")).unwrap();
     stage_fails(
         test,
-        "image `app` has no `Dockerfile` (searched `templates/src`, `templates/src/app`, \
-         `templates/rel/ALL`, `templates/rel/ALL/app`, `templates/rel/ALL/centos`, \
-         `templates/rel/ALL/centos/app`, `templates/rel/ALL/centos/9`, \
-         `templates/rel/ALL/centos/9/app`, `templates/rel/squid`, `templates/rel/squid/app`, \
-         `templates/rel/squid/centos`, `templates/rel/squid/centos/app`)",
+        &format!(
+            "image `app` has no `Dockerfile` (searched {})",
+            searched("templates", "src", "rel", "app")
+        ),
     );
 }
 

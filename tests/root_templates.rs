@@ -6,9 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use tempfile::TempDir;
-
-use crate::common::{texts, Test};
+use crate::common::{texts, GitHome, Test};
 
 const CONFIG: &str = r#"
 [layout]
@@ -85,18 +83,14 @@ const FILES: &[(&str, &str, u32)] = &[
 /// is outside the project, so that nothing but the fixture lies in the templates tree.
 struct Repo {
     test: Test,
-    home: TempDir,
+    home: GitHome,
 }
 
 impl Repo {
     fn new() -> Repo {
-        let home = tempfile::Builder::new()
-            .prefix("matriochka-home")
-            .tempdir()
-            .unwrap();
+        let home = GitHome::new();
         let mut test = Test::new()
-            .env("HOME", home.path().to_str().unwrap())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .git_home(&home)
             .write("flavors/matriochka.toml", CONFIG);
         for (path, text, mode) in FILES {
             test = test.write_bytes(path, text.as_bytes(), *mode);
@@ -118,12 +112,7 @@ impl Repo {
 
     #[track_caller]
     fn git(&self, args: &[&str]) -> String {
-        crate::common::git(
-            self.test.path(),
-            self.home.path(),
-            self.home.path().parent().unwrap(),
-            args,
-        )
+        self.home.git(self.test.path(), args)
     }
 
     fn commit(&self, message: &str) {

@@ -158,6 +158,12 @@ impl Test {
         self
     }
 
+    /// Git's home for matriochka's own git calls: `home`, and no system configuration.
+    pub fn git_home(self, home: &GitHome) -> Test {
+        self.env("HOME", home.path().to_str().unwrap())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+    }
+
     pub fn unset(mut self, name: &str) -> Test {
         self.env.retain(|(n, _)| n != name);
         self
@@ -406,4 +412,35 @@ pub fn copy_from_core_project(config: &str) -> Test {
             "templates/src/app/Dockerfile",
             "FROM __ENV_[CORE_IMAGE]__\nCOPY --from=__ENV_[CORE_IMAGE]__ /etc/hostname /core-hostname\n",
         )
+}
+
+/// A home for git outside the project (a temp dir of its own), so that nothing but the project
+/// lies in its tree; git runs with it by [`git`].
+pub struct GitHome(TempDir);
+
+impl Default for GitHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GitHome {
+    pub fn new() -> GitHome {
+        GitHome(
+            tempfile::Builder::new()
+                .prefix("matriochka-home")
+                .tempdir()
+                .unwrap(),
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Runs git in `dir` with this home; returns its stdout.
+    #[track_caller]
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        git(dir, self.path(), self.path().parent().unwrap(), args)
+    }
 }
