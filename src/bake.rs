@@ -244,9 +244,20 @@ pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions)
     }
     file.text(options)
 }
+
 /// `{"<reference as written in the Dockerfile>": "target:<parent target>"}` for each reference
 /// (`FROM`, `COPY --from=`) to another image of the flavor.
 fn parent_contexts(flavor: &StagedFlavor, id: &str, image: &StagedImage) -> Map<String, Value> {
+    contexts_of_parents(flavor, image, |parent| Some(target_name(id, &parent.name)))
+}
+
+/// `{"<reference as written in the Dockerfile>": "target:<target>"}` for each reference to
+/// another image of `flavor` for which `target` names a target.
+fn contexts_of_parents(
+    flavor: &StagedFlavor,
+    image: &StagedImage,
+    target: impl Fn(&StagedImage) -> Option<String>,
+) -> Map<String, Value> {
     let Some(file) = image.files.get(DOCKERFILE) else {
         return Map::new();
     };
@@ -257,7 +268,7 @@ fn parent_contexts(flavor: &StagedFlavor, id: &str, image: &StagedImage) -> Map<
             let parent = flavor.images.iter().find(|i| i.tag == *reference)?;
             Some((
                 reference.clone(),
-                literal(&format!("target:{}", target_name(id, &parent.name))),
+                literal(&format!("target:{}", target(parent)?)),
             ))
         })
         .collect()

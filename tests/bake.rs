@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{copy_from_core_project, path_with, repo_make, Test};
+use crate::common::{buildx_bake_print, copy_from_core_project, path_with, repo_make, Test};
 
 const X86: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ARM: &str = "squid,aarch64,centos,9,quay.io,centos/centos,stream9";
@@ -502,32 +502,9 @@ fn docker_buildx_bake_print_reads_the_same_targets() {
         .stdout(STAGED)
         .stderr("");
     test.run();
-    let buildx = Command::new("docker")
-        .args(["buildx", "version"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !buildx {
-        println!("docker buildx is not installed: checked the bake file only");
+    let Some(printed) = buildx_bake_print(&test, "checked the bake file only") else {
         return;
-    }
-    let output = Command::new("docker")
-        .current_dir(test.path())
-        .env_remove("BUILDX_BAKE_FILE_RELATIVE_PATHS")
-        .args([
-            "buildx",
-            "bake",
-            "--print",
-            "--file",
-            "staging/docker-bake.json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    };
     let file = bake(&test);
     let names = |value: &Value| -> Vec<String> { targets(value).keys().cloned().collect() };
     assert_eq!(names(&printed), names(&file));

@@ -14,9 +14,12 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
 
-use super::{bake_name, insert_cache, literal, proxy_args, strings, BakeOptions, Gathered};
+use super::{
+    bake_name, contexts_of_parents, insert_cache, literal, proxy_args, strings, BakeOptions,
+    Gathered,
+};
 use crate::git::GitFacts;
-use crate::graph::{self, DOCKERFILE};
+use crate::graph::DOCKERFILE;
 use crate::labels;
 use crate::manifest_list::Group;
 use crate::model::{StagedFlavor, StagedImage};
@@ -253,21 +256,10 @@ fn parent_contexts(
     flavor: &StagedFlavor,
     image: &StagedImage,
 ) -> Map<String, Value> {
-    let Some(file) = image.files.get(DOCKERFILE) else {
-        return Map::new();
-    };
-    let refs = graph::references(&String::from_utf8_lossy(&file.bytes));
-    refs.images
-        .iter()
-        .filter_map(|(reference, _)| {
-            let parent = flavor.images.iter().find(|i| i.tag == *reference)?;
-            let (_, manifest_tag) = group.tags.iter().find(|(name, _)| *name == parent.name)?;
-            Some((
-                reference.clone(),
-                literal(&format!("target:{}", merged_target(manifest_tag))),
-            ))
-        })
-        .collect()
+    contexts_of_parents(flavor, image, |parent| {
+        let (_, manifest_tag) = group.tags.iter().find(|(name, _)| *name == parent.name)?;
+        Some(merged_target(manifest_tag))
+    })
 }
 
 #[cfg(test)]

@@ -444,3 +444,35 @@ impl GitHome {
         git(dir, self.path(), self.path().parent().unwrap(), args)
     }
 }
+
+/// What `docker buildx bake --print` reads from the project's `staging/docker-bake.json`; `None`,
+/// after printing `docker buildx is not installed: <without>`, where docker has no buildx.
+#[track_caller]
+pub fn buildx_bake_print(test: &Test, without: &str) -> Option<serde_json::Value> {
+    let buildx = Command::new("docker")
+        .args(["buildx", "version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !buildx {
+        println!("docker buildx is not installed: {without}");
+        return None;
+    }
+    let output = Command::new("docker")
+        .current_dir(test.path())
+        .env_remove("BUILDX_BAKE_FILE_RELATIVE_PATHS")
+        .args([
+            "buildx",
+            "bake",
+            "--print",
+            "--file",
+            "staging/docker-bake.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
