@@ -3,20 +3,12 @@
 
 use std::process::Command;
 
-use crate::common::{assert_text, repo_make, unindent, Test};
+use crate::common::{assert_text, repo_make, two_image_project, unindent, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 
 fn project() -> Test {
-    Test::with_config()
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
-        )
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\n",
-        )
+    two_image_project()
 }
 
 /// `make -f <repo>/Makefile ARGS` in the project, with the test binary as MATRIOCHKA.

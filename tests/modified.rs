@@ -13,7 +13,7 @@ use matriochka::tree::{Bytes, Entry, Kind, Tree};
 use matriochka::vars::Env;
 use proptest::prelude::*;
 
-use crate::common::{GitHome, Test};
+use crate::common::{modified_json as json, modified_json_array as json_lines, GitHome, Test};
 
 const CONFIG: &str = r#"
 [layout]
@@ -207,21 +207,6 @@ impl Repo {
         self.check(args, stdout, stderr, 0)
             .check(&by_path, stdout, stderr, 0)
     }
-}
-
-/// One element of the `--json` array.
-fn json(flavor: &str, id: &str, images: &[&str], because: &[&str]) -> String {
-    let list =
-        |items: &[&str]| itertools::join(items.iter().map(|item| format!("\"{item}\"")), ",");
-    format!(
-        r#"{{"flavor":"{flavor}","id":"{id}","images":[{}],"because":[{}]}}"#,
-        list(images),
-        list(because)
-    )
-}
-
-fn json_lines(items: &[String]) -> String {
-    format!("[{}]\n", items.join(","))
 }
 
 /// A flavor, its id and the images expected in `--json`.

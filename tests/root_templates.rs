@@ -6,7 +6,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{texts, GitHome, Test};
+use crate::common::{
+    modified_json as json, modified_json_array as json_list, texts, GitHome, Test,
+};
 
 const CONFIG: &str = r#"
 [layout]
@@ -140,20 +142,6 @@ impl Repo {
                 0,
             )
     }
-}
-
-fn json(flavor: &str, id: &str, images: &[&str], because: &[&str]) -> String {
-    let list =
-        |items: &[&str]| itertools::join(items.iter().map(|item| format!("\"{item}\"")), ",");
-    format!(
-        r#"{{"flavor":"{flavor}","id":"{id}","images":[{}],"because":[{}]}}"#,
-        list(images),
-        list(because)
-    )
-}
-
-fn json_list(items: &[String]) -> String {
-    format!("[{}]\n", items.join(","))
 }
 
 /// A flavor, its id and its images a change reaches in exact mode.

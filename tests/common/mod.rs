@@ -476,3 +476,33 @@ pub fn buildx_bake_print(test: &Test, without: &str) -> Option<serde_json::Value
     );
     Some(serde_json::from_slice(&output.stdout).unwrap())
 }
+
+/// One element of the array `matriochka modified --json` prints.
+pub fn modified_json(flavor: &str, id: &str, images: &[&str], because: &[&str]) -> String {
+    let list =
+        |items: &[&str]| itertools::join(items.iter().map(|item| format!("\"{item}\"")), ",");
+    format!(
+        r#"{{"flavor":"{flavor}","id":"{id}","images":[{}],"because":[{}]}}"#,
+        list(images),
+        list(because)
+    )
+}
+
+/// The array of `items` and a newline, as `matriochka modified --json` prints it.
+pub fn modified_json_array(items: &[String]) -> String {
+    format!("[{}]\n", items.join(","))
+}
+
+/// A project of [`CONFIG`] with two images and nothing to copy: `core` (from `BASE_IMAGE`, one
+/// `RUN`) and `app` (from `CORE_IMAGE`).
+pub fn two_image_project() -> Test {
+    Test::with_config()
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
+        )
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
+}
