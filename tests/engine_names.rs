@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use crate::common::{repo_make, Test};
+use crate::common::{repo_make, two_image_project, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
@@ -12,16 +12,7 @@ const ID: &str = "squid-centos-9-x86_64";
 /// A project whose engine is a script named `docker` (or `podman`) that lists `listing` for
 /// `images` and fails on anything else.
 fn project(engine: &str, listing: &str) -> Test {
-    let test = Test::with_config()
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
-        )
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\n",
-        )
-        .write("listing", listing);
+    let test = two_image_project().write("listing", listing);
     let script = test.path().join("bin").join(engine);
     std::fs::create_dir_all(script.parent().unwrap()).unwrap();
     std::fs::write(
