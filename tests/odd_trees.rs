@@ -70,20 +70,22 @@ fn searched(t: &str, src: &str, rel: &str, image: &str) -> String {
     )
 }
 
+/// The error for `core` when no layer directory holds a file of it.
+fn no_file_at_all(t: &str, src: &str, rel: &str) -> String {
+    format!(
+        "image `core` has no file at all (searched {}): check `layout.templates` and \
+         `layout.layers` in `flavors/matriochka.toml`",
+        searched(t, src, rel, "core")
+    )
+}
+
 #[test]
 fn a_missing_templates_directory_removed_every_staged_file() {
     let test = staged();
     let config =
         crate::common::CONFIG.replace("templates = \"templates\"", "templates = \"templatez\"");
     let test = test.write("flavors/matriochka.toml", &config);
-    stage_fails(
-        test,
-        &format!(
-            "image `core` has no file at all (searched {}): check `layout.templates` and \
-             `layout.layers` in `flavors/matriochka.toml`",
-            searched("templatez", "src", "rel", "core")
-        ),
-    );
+    stage_fails(test, &no_file_at_all("templatez", "src", "rel"));
 }
 
 #[test]
@@ -93,14 +95,7 @@ fn layer_patterns_that_match_nothing_removed_every_staged_file() {
         .replace("\"src\", \"rel/ALL\"", "\"srcs\", \"rels/ALL\"")
         .replace("\"rel/", "\"rels/");
     let test = test.write("flavors/matriochka.toml", &config);
-    stage_fails(
-        test,
-        &format!(
-            "image `core` has no file at all (searched {}): check `layout.templates` and \
-             `layout.layers` in `flavors/matriochka.toml`",
-            searched("templates", "srcs", "rels", "core")
-        ),
-    );
+    stage_fails(test, &no_file_at_all("templates", "srcs", "rels"));
 }
 
 #[test]
@@ -287,6 +282,26 @@ fn a_newline_in_a_template_name_made_files_sources_ambiguous() {
     );
 }
 
+/// The error of a chain of fragments deeper than the limit, from `__F0__`.
+const TOO_DEEP: &str = "templates/src/core/__F99__:1: fragments nested more than 100 deep: \
+    `__F0__` -> `__F1__` -> `__F2__` -> … 95 more … -> `__F98__` -> `__F99__` -> `__F100__` \
+    (staged as `core/Dockerfile`)";
+
+/// `test` with the fragments `__F<level>__` of `levels` in `templates/src/core`, each naming the
+/// next and the last `end`.
+fn fragment_chain(mut test: Test, levels: std::ops::RangeInclusive<usize>) -> Test {
+    let last = *levels.end();
+    for level in levels {
+        let text = if level == last {
+            "end".to_string()
+        } else {
+            format!("__F{}__", level + 1)
+        };
+        test = test.write(&format!("templates/src/core/__F{level}__"), &text);
+    }
+    test
+}
+
 #[test]
 fn a_chain_of_2000_fragments_overflowed_the_stack() {
     let mut test = staged().write("templates/src/core/Dockerfile", "FROM scratch\n__F0__\n");
@@ -294,46 +309,28 @@ fn a_chain_of_2000_fragments_overflowed_the_stack() {
         let text = format!("level {level} __F{}__", level + 1);
         test = test.write(&format!("templates/src/core/__F{level}__"), &text);
     }
-    stage_fails(
-        test,
-        "templates/src/core/__F99__:1: fragments nested more than 100 deep: `__F0__` -> \
-         `__F1__` -> `__F2__` -> … 95 more … -> `__F98__` -> `__F99__` -> `__F100__` \
-         (staged as `core/Dockerfile`)",
-    );
+    stage_fails(test, TOO_DEEP);
 }
 
 #[test]
 fn a_fragment_expanded_earlier_in_the_image_escaped_the_depth_limit() {
     // `__F50__` is expanded first (71 levels), then reached again 50 levels down.
-    let mut test = staged().write(
-        "templates/src/core/Dockerfile",
-        "FROM scratch\n__F50__\n__F0__\n",
+    let test = fragment_chain(
+        staged().write(
+            "templates/src/core/Dockerfile",
+            "FROM scratch\n__F50__\n__F0__\n",
+        ),
+        0..=120,
     );
-    for level in 0..=120 {
-        let text = match level {
-            120 => "end".to_string(),
-            _ => format!("__F{}__", level + 1),
-        };
-        test = test.write(&format!("templates/src/core/__F{level}__"), &text);
-    }
-    stage_fails(
-        test,
-        "templates/src/core/__F99__:1: fragments nested more than 100 deep: `__F0__` -> \
-         `__F1__` -> `__F2__` -> … 95 more … -> `__F98__` -> `__F99__` -> `__F100__` \
-         (staged as `core/Dockerfile`)",
-    );
+    stage_fails(test, TOO_DEEP);
 }
 
 #[test]
 fn a_chain_of_100_fragments_is_fine() {
-    let mut test = staged().write("templates/src/core/Dockerfile", "FROM scratch\n__F1__\n");
-    for level in 1..=100 {
-        let text = match level {
-            100 => "end".to_string(),
-            _ => format!("__F{}__", level + 1),
-        };
-        test = test.write(&format!("templates/src/core/__F{level}__"), &text);
-    }
+    let test = fragment_chain(
+        staged().write("templates/src/core/Dockerfile", "FROM scratch\n__F1__\n"),
+        1..=100,
+    );
     let test = test
         .args(&["stage", SQUID])
         .stdout("staged staging/squid-centos-9-x86_64: 6 written, 4 unchanged, 0 removed\n");
