@@ -14,6 +14,7 @@ use std::io::Write;
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
+use crate::commands::image;
 use crate::exit_codes::EXIT_SUCCESS;
 use crate::git::GitFacts;
 use crate::graph::{self, DOCKERFILE};
@@ -32,18 +33,6 @@ pub const BAKE_FILE: &str = "docker-bake.json";
 
 /// The environment variable naming the registry of the layer cache.
 pub const CACHE_ENV: &str = "BAKE_CACHE";
-
-/// The proxy variables passed as build arguments when set, as `make build` passes them.
-pub const PROXY_VARIABLES: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "FTP_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "ftp_proxy",
-    "no_proxy",
-];
 
 /// What a bake file is made from besides the staged flavors.
 #[derive(Clone, Debug, Default)]
@@ -65,11 +54,8 @@ impl BakeOptions {
             check_cache(cache, "target")?;
         }
         Ok(BakeOptions {
-            proxies: PROXY_VARIABLES
-                .iter()
-                .filter(|name| env.get_nonempty(name).is_some())
-                .map(|name| name.to_string())
-                .collect(),
+            // As `make build` passes them.
+            proxies: image::set_proxies(env),
             cache,
             merge_arches: false,
         })
@@ -111,27 +97,110 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
     Value::Array(items.into_iter().map(literal).collect())
 }
 
+/// The targets and groups of a bake file as they are gathered, every name bake will see claimed
+/// once with what it stands for, so that two never share one.
+struct Gathered {
+    names: BTreeMap<String, String>,
+    targets: Map<String, Value>,
+    groups: BTreeMap<String, Vec<String>>,
+    all: Vec<String>,
+}
+
+impl Gathered {
+    /// Nothing gathered yet; `default` is the group of every target.
+    fn new() -> Result<Gathered> {
+        let mut gathered = Gathered {
+            names: BTreeMap::new(),
+            targets: Map::new(),
+            groups: BTreeMap::new(),
+            all: Vec::new(),
+        };
+        gathered.claim("default", "the group of every target".into())?;
+        Ok(gathered)
+    }
+
+    /// `name` stands for `what`; an error when it already stands for something else.
+    fn claim(&mut self, name: &str, what: String) -> Result<()> {
+        if let Some(first) = self.names.get(name) {
+            if *first != what {
+                bail!("bake name `{name}` stands for both {first} and {what}: rename one of them");
+            }
+        }
+        self.names.insert(name.to_string(), what);
+        Ok(())
+    }
+
+    /// A target, in `groups` and in `default`.
+    fn add(&mut self, target: String, body: Map<String, Value>, groups: [String; 2]) {
+        self.targets.insert(target.clone(), Value::Object(body));
+        for group in groups {
+            self.groups.entry(group).or_default().push(target.clone());
+        }
+        self.all.push(target);
+    }
+
+    /// The bake file, as JSON text ending with a newline.
+    fn text(mut self, options: &BakeOptions) -> Result<String> {
+        self.groups.insert("default".into(), self.all);
+        let groups: Map<String, Value> = self
+            .groups
+            .into_iter()
+            .map(|(name, targets)| {
+                (
+                    name,
+                    json!({ "targets": strings(targets.iter().map(String::as_str)) }),
+                )
+            })
+            .collect();
+        let mut file = Map::new();
+        if !options.proxies.is_empty() {
+            let variables: Map<String, Value> = options
+                .proxies
+                .iter()
+                .map(|name| (name.clone(), json!({ "default": "" })))
+                .collect();
+            file.insert("variable".into(), Value::Object(variables));
+        }
+        file.insert("group".into(), Value::Object(groups));
+        file.insert("target".into(), Value::Object(self.targets));
+        let mut text = serde_json::to_string_pretty(&Value::Object(file))?;
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+/// Each proxy variable as the build argument `${NAME}`, which bake reads from its environment.
+fn proxy_args(options: &BakeOptions) -> Map<String, Value> {
+    options
+        .proxies
+        .iter()
+        .map(|name| (name.clone(), Value::String(format!("${{{name}}}"))))
+        .collect()
+}
+
+/// `cache-from` and `cache-to` of the target, with `BAKE_CACHE`.
+fn insert_cache(body: &mut Map<String, Value>, options: &BakeOptions, target: &str) -> Result<()> {
+    if let Some(cache) = &options.cache {
+        let reference = check_cache(cache, target)?;
+        body.insert(
+            "cache-from".into(),
+            strings([format!("type=registry,ref={reference}").as_str()]),
+        );
+        body.insert(
+            "cache-to".into(),
+            strings([format!("type=registry,ref={reference},mode=max").as_str()]),
+        );
+    }
+    Ok(())
+}
+
 /// The bake file of staged flavors, as JSON text ending with a newline.
 ///
 /// Contexts are the staging dirs, relative to the project root where `docker buildx bake` runs:
 /// bake resolves a relative `context` from its working directory, not from the file's (unless
 /// `BUILDX_BAKE_FILE_RELATIVE_PATHS` is set, which `make bake` unsets).
 pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions) -> Result<String> {
-    // Every name bake will see → what it stands for, so that two never share one.
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut claim = |name: &str, what: String| -> Result<()> {
-        if let Some(first) = names.get(name) {
-            if *first != what {
-                bail!("bake name `{name}` stands for both {first} and {what}: rename one of them");
-            }
-        }
-        names.insert(name.to_string(), what);
-        Ok(())
-    };
-    claim("default", "the group of every target".into())?;
-    let mut targets = Map::new();
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut all = Vec::new();
+    let mut file = Gathered::new()?;
     for flavor in staged {
         let id = flavor.prepared.id();
         let dir = flavor.prepared.vars.staging_dir();
@@ -139,12 +208,12 @@ pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions)
         let build_args = &flavor.prepared.vars.build_args;
         let content_ids = labels::content_ids(&flavor.images, &platform, build_args);
         let flavor_group = bake_name(&id);
-        claim(&flavor_group, format!("the flavor `{id}`"))?;
+        file.claim(&flavor_group, format!("the flavor `{id}`"))?;
         for image in &flavor.images {
             let target = target_name(&id, &image.name);
-            claim(&target, format!("the image `{id}/{}`", image.name))?;
+            file.claim(&target, format!("the image `{id}/{}`", image.name))?;
             let image_group = bake_name(&image.name);
-            claim(&image_group, format!("the image name `{}`", image.name))?;
+            file.claim(&image_group, format!("the image name `{}`", image.name))?;
             let mut body = Map::new();
             let context = dir.join(&image.name);
             body.insert("context".into(), literal(&context.display().to_string()));
@@ -159,11 +228,7 @@ pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions)
             body.insert("platforms".into(), strings([platform.as_str()]));
             let image_args = build_args.get(&image.name);
             if !options.proxies.is_empty() || image_args.is_some() {
-                let mut args: Map<String, Value> = options
-                    .proxies
-                    .iter()
-                    .map(|name| (name.clone(), Value::String(format!("${{{name}}}"))))
-                    .collect();
+                let mut args = proxy_args(options);
                 for (name, value) in image_args.into_iter().flatten() {
                     args.insert(name.clone(), literal(value));
                 }
@@ -173,55 +238,26 @@ pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions)
             if !contexts.is_empty() {
                 body.insert("contexts".into(), Value::Object(contexts));
             }
-            if let Some(cache) = &options.cache {
-                let reference = check_cache(cache, &target)?;
-                body.insert(
-                    "cache-from".into(),
-                    strings([format!("type=registry,ref={reference}").as_str()]),
-                );
-                body.insert(
-                    "cache-to".into(),
-                    strings([format!("type=registry,ref={reference},mode=max").as_str()]),
-                );
-            }
-            targets.insert(target.clone(), Value::Object(body));
-            groups
-                .entry(flavor_group.clone())
-                .or_default()
-                .push(target.clone());
-            groups.entry(image_group).or_default().push(target.clone());
-            all.push(target);
+            insert_cache(&mut body, options, &target)?;
+            file.add(target, body, [flavor_group.clone(), image_group]);
         }
     }
-    groups.insert("default".into(), all);
-    let groups: Map<String, Value> = groups
-        .into_iter()
-        .map(|(name, targets)| {
-            (
-                name,
-                json!({ "targets": strings(targets.iter().map(String::as_str)) }),
-            )
-        })
-        .collect();
-    let mut file = Map::new();
-    if !options.proxies.is_empty() {
-        let variables: Map<String, Value> = options
-            .proxies
-            .iter()
-            .map(|name| (name.clone(), json!({ "default": "" })))
-            .collect();
-        file.insert("variable".into(), Value::Object(variables));
-    }
-    file.insert("group".into(), Value::Object(groups));
-    file.insert("target".into(), Value::Object(targets));
-    let mut text = serde_json::to_string_pretty(&Value::Object(file))?;
-    text.push('\n');
-    Ok(text)
+    file.text(options)
 }
 
 /// `{"<reference as written in the Dockerfile>": "target:<parent target>"}` for each reference
 /// (`FROM`, `COPY --from=`) to another image of the flavor.
 fn parent_contexts(flavor: &StagedFlavor, id: &str, image: &StagedImage) -> Map<String, Value> {
+    contexts_of_parents(flavor, image, |parent| Some(target_name(id, &parent.name)))
+}
+
+/// `{"<reference as written in the Dockerfile>": "target:<target>"}` for each reference to
+/// another image of `flavor` for which `target` names a target.
+fn contexts_of_parents(
+    flavor: &StagedFlavor,
+    image: &StagedImage,
+    target: impl Fn(&StagedImage) -> Option<String>,
+) -> Map<String, Value> {
     let Some(file) = image.files.get(DOCKERFILE) else {
         return Map::new();
     };
@@ -232,7 +268,7 @@ fn parent_contexts(flavor: &StagedFlavor, id: &str, image: &StagedImage) -> Map<
             let parent = flavor.images.iter().find(|i| i.tag == *reference)?;
             Some((
                 reference.clone(),
-                literal(&format!("target:{}", target_name(id, &parent.name))),
+                literal(&format!("target:{}", target(parent)?)),
             ))
         })
         .collect()

@@ -14,6 +14,8 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
+
 use crate::git::GitFacts;
 use crate::graph::DOCKERFILE;
 use crate::labels;
@@ -185,14 +187,6 @@ pub fn log(staging_root: &Path, id: &str, image: &str, action: &str) -> PathBuf 
         _ => format!("{image}.{action}.log"),
     };
     staging_root.join("logs").join(id).join(name)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
 }
 
 #[cfg(test)]

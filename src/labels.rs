@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
+
 use crate::git::GitFacts;
 use crate::model::{StagedFlavor, StagedImage};
 
@@ -103,14 +105,6 @@ pub fn image_labels(
         (CONTENT_ID_LABEL, content_id.to_string()),
         ("io.matriochka.git-clean", var("GIT_CLEAN")),
     ]
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
 }
 
 #[cfg(test)]

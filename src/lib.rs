@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod decor;
 pub mod derived;
+pub mod digest;
 pub mod engine;
 pub mod exit_codes;
 pub mod flavor;

@@ -12,12 +12,13 @@ use std::io::Write;
 use anyhow::{anyhow, bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
 use crate::engine::manifest::{self as engine, Access, Engine, Entry, Platform, Runner};
 use crate::exit_codes::EXIT_SUCCESS;
 use crate::model::Prepared;
 use crate::project::Project;
 use crate::report::{self, ManifestAction};
-use crate::vars::{check_reference, PointRelease};
+use crate::vars::{check_reference, with_registry, PointRelease};
 
 /// The label whose values must be equal across the arches of a list.
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
@@ -66,11 +67,7 @@ fn expand_tag(
             )
         })?;
     let registry = p.vars.value("TAG_REGISTRY").unwrap_or_default();
-    let tag = if registry.is_empty() {
-        name
-    } else {
-        format!("{registry}/{name}")
-    };
+    let tag = with_registry(registry, name);
     if let Err(why) = check_reference(&tag) {
         bail!(
             "flavor `{}`: image `{image}` gets {key} `{tag}`, which is not a valid image reference ({why})",
@@ -177,9 +174,7 @@ fn repository(tag: &str) -> &str {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 
 fn is_list(manifest: &serde_json::Value) -> bool {

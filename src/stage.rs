@@ -21,6 +21,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::digest::hex;
 use crate::git::GitFacts;
 use crate::graph;
 use crate::lock::StagingLock;
@@ -154,15 +155,6 @@ pub fn context_digest(files: &BTreeMap<String, StagedFile>) -> String {
         hasher.update(&file.bytes);
     }
     hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
 }
 
 /// The `files-sources` text: every staged file, its source and the fragments it used.

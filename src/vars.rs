@@ -182,11 +182,7 @@ impl Vars {
                     })?
                 }
             };
-            let tag = if registry.is_empty() {
-                name
-            } else {
-                format!("{registry}/{name}")
-            };
+            let tag = with_registry(&registry, name);
             if let Err(why) = check_reference(&tag) {
                 bail!(
                     "flavor `{}`: image `{image}` gets tag `{tag}`, which is not a valid image reference ({why}); \
@@ -233,11 +229,7 @@ impl Vars {
                         pattern.text
                     )
                 })?;
-                let tag = if registry.is_empty() {
-                    name
-                } else {
-                    format!("{registry}/{name}")
-                };
+                let tag = with_registry(&registry, name);
                 if let Err(why) = check_reference(&tag) {
                     bail!(
                         "flavor `{}`: image `{image}` gets extra tag `{tag}`, which is not a valid image reference ({why}); \
@@ -395,10 +387,7 @@ pub fn tag_from(text: &str, max: usize) -> String {
         return tag.to_string();
     }
     let digest = Sha256::digest(text.as_bytes());
-    let suffix: String = digest[..4]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let suffix = crate::digest::hex(&digest[..4]);
     if tag.is_empty() {
         return suffix;
     }
@@ -428,6 +417,16 @@ static HOST: LazyLock<Regex> = LazyLock::new(|| {
 });
 static TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
+
+/// `name` prefixed with `registry/`, as TAG_REGISTRY prefixes every tag; `name` alone when
+/// `registry` is empty.
+pub fn with_registry(registry: &str, name: String) -> String {
+    if registry.is_empty() {
+        name
+    } else {
+        format!("{registry}/{name}")
+    }
+}
 
 /// Checks `[host[:port]/]path:tag`.
 pub fn check_reference(reference: &str) -> Result<(), String> {

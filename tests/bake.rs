@@ -3,12 +3,12 @@
 //! --print` also reads the file.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::Test;
+use crate::common::{buildx_bake_print, copy_from_core_project, path_with, repo_make, Test};
 
 const X86: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ARM: &str = "squid,aarch64,centos,9,quay.io,centos/centos,stream9";
@@ -28,16 +28,7 @@ buildable = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9", "squid,aarch
 
 /// Two images, `app` built from `core` (by `FROM` and `COPY --from=`), on two arches.
 fn project() -> Test {
-    Test::new()
-        .write("flavors/matriochka.toml", CONFIG)
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
-        )
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\nCOPY --from=__ENV_[CORE_IMAGE]__ /etc/hostname /core-hostname\n",
-        )
+    copy_from_core_project(CONFIG)
 }
 
 const STAGED: &str = "
@@ -45,6 +36,19 @@ const STAGED: &str = "
     staged staging/squid-centos-9-aarch64: 8 written, 0 unchanged, 0 removed
     wrote staging/docker-bake.json: 4 targets of 2 flavors
 ";
+
+const STAGED_X86: &str = "
+    staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
+    wrote staging/docker-bake.json: 2 targets of 1 flavors
+";
+
+/// `test` after `matriochka bake <x86>`, which stages the flavor and writes its two targets.
+#[track_caller]
+fn baked_x86(test: Test) -> Test {
+    let test = test.args(&["bake", X86]).stdout(STAGED_X86).stderr("");
+    test.run();
+    test
+}
 
 const GOLDEN: &str = r#"{
   "group": {
@@ -276,17 +280,7 @@ fn every_target_context_exists_and_holds_its_dockerfile() {
 
 #[test]
 fn bake_cache_adds_a_registry_cache_per_target() {
-    let test = project()
-        .env("BAKE_CACHE", "127.0.0.1:5000/ceph/cache")
-        .args(&["bake", X86])
-        .stdout(
-            "
-            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
-            wrote staging/docker-bake.json: 2 targets of 1 flavors
-            ",
-        )
-        .stderr("");
-    test.run();
+    let test = baked_x86(project().env("BAKE_CACHE", "127.0.0.1:5000/ceph/cache"));
     let file = bake(&test);
     let app = &targets(&file)["squid-centos-9-x86_64_app"];
     assert_eq!(
@@ -319,18 +313,11 @@ fn bad_bake_cache_fails_before_staging() {
 
 #[test]
 fn proxies_become_bake_variables_and_their_values_stay_out_of_the_file() {
-    let test = project()
-        .env("https_proxy", "http://user:secret@proxy:3128")
-        .env("NO_PROXY", "localhost")
-        .args(&["bake", X86])
-        .stdout(
-            "
-            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
-            wrote staging/docker-bake.json: 2 targets of 1 flavors
-            ",
-        )
-        .stderr("");
-    test.run();
+    let test = baked_x86(
+        project()
+            .env("https_proxy", "http://user:secret@proxy:3128")
+            .env("NO_PROXY", "localhost"),
+    );
     let text = test.read("staging/docker-bake.json");
     assert!(!text.contains("secret"), "{text}");
     let file: Value = serde_json::from_str(&text).unwrap();
@@ -364,16 +351,7 @@ fn interpolation_in_labels_is_escaped_for_bake() {
         "origin",
         "https://example.com/${HOME}/%{x}.git",
     ]);
-    let test = test
-        .args(&["bake", X86])
-        .stdout(
-            "
-            staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed
-            wrote staging/docker-bake.json: 2 targets of 1 flavors
-            ",
-        )
-        .stderr("");
-    test.run();
+    let test = baked_x86(test);
     let file = bake(&test);
     let labels = &targets(&file)["squid-centos-9-x86_64_core"]["labels"];
     assert_eq!(
@@ -400,56 +378,41 @@ fn an_image_named_like_a_group_is_an_error() {
     assert!(!test.path().join("staging/docker-bake.json").exists());
 }
 
-/// A directory holding a `docker` without buildx: it fails as docker does for an unknown command.
-fn docker_without_buildx(test: &Test) -> std::path::PathBuf {
+/// A directory holding `script` as `docker`.
+fn stub_docker(test: &Test, script: &str) -> PathBuf {
     let bin = test.path().join("stub-bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let docker = bin.join("docker");
-    std::fs::write(
-        &docker,
-        "#!/bin/sh\necho \"docker: unknown command: docker $1\" >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
-    bin
-}
-
-/// A directory holding a `docker` with buildx that prints the arguments of `buildx bake`, one
-/// per line.
-fn docker_with_buildx(test: &Test) -> std::path::PathBuf {
-    let bin = test.path().join("stub-bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(
-        bin.join("docker"),
-        "#!/bin/sh\n[ \"$2\" = version ] && exit 0\n\
-         echo \"relative paths: ${BUILDX_BAKE_FILE_RELATIVE_PATHS-unset}\"\n\
-         for arg; do echo \"arg: $arg\"; done\n",
-    )
-    .unwrap();
+    std::fs::write(bin.join("docker"), script).unwrap();
     std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
     bin
 }
 
-/// `make -f <repo>/Makefile ARGS` in the project, with `bin` first in PATH.
-fn make(test: &Test, bin: &Path, args: &[&str]) -> std::process::Output {
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", path)
-        .env("RELEASE", "test")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
+/// A directory holding a `docker` without buildx: it fails as docker does for an unknown command.
+fn docker_without_buildx(test: &Test) -> PathBuf {
+    stub_docker(
+        test,
+        "#!/bin/sh\necho \"docker: unknown command: docker $1\" >&2\nexit 1\n",
+    )
+}
+
+/// A directory holding a `docker` with buildx that prints the arguments of `buildx bake`, one
+/// per line.
+fn docker_with_buildx(test: &Test) -> PathBuf {
+    stub_docker(
+        test,
+        "#!/bin/sh\n[ \"$2\" = version ] && exit 0\n\
+         echo \"relative paths: ${BUILDX_BAKE_FILE_RELATIVE_PATHS-unset}\"\n\
+         for arg; do echo \"arg: $arg\"; done\n",
+    )
+}
+
+/// `make -f <repo>/Makefile bake FLAVORS=<x86> ARGS` in the project, with `bin` first in PATH.
+fn make_bake(test: &Test, bin: &Path, args: &[&str]) -> std::process::Output {
+    repo_make(test)
+        .env("PATH", path_with(bin))
         .env("BUILDX_BAKE_FILE_RELATIVE_PATHS", "1")
-        .args(["--no-print-directory", "-f"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
-        .arg(format!(
-            "MATRIOCHKA={}",
-            assert_cmd::cargo::cargo_bin("matriochka").display()
-        ))
+        .arg("bake")
+        .arg(format!("FLAVORS={X86}"))
         .args(args)
         .output()
         .unwrap()
@@ -459,7 +422,7 @@ fn make(test: &Test, bin: &Path, args: &[&str]) -> std::process::Output {
 fn make_bake_without_buildx_fails_with_one_line() {
     let test = project();
     let bin = docker_without_buildx(&test);
-    let output = make(&test, &bin, &["bake", &format!("FLAVORS={X86}")]);
+    let output = make_bake(&test, &bin, &[]);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = regex::Regex::new(
@@ -476,14 +439,10 @@ fn make_bake_without_buildx_fails_with_one_line() {
 fn make_bake_passes_bake_args_as_data() {
     let test = project();
     let bin = docker_with_buildx(&test);
-    let output = make(
+    let output = make_bake(
         &test,
         &bin,
-        &[
-            "bake",
-            &format!("FLAVORS={X86}"),
-            "BAKE_ARGS=--push $(shell touch made) `touch shell` ; *",
-        ],
+        &["BAKE_ARGS=--push $(shell touch made) `touch shell` ; *"],
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
@@ -520,15 +479,7 @@ fn make_bake_passes_bake_args_as_data() {
 fn make_bake_passes_bake_cache_as_data() {
     let test = project();
     let bin = docker_with_buildx(&test);
-    let output = make(
-        &test,
-        &bin,
-        &[
-            "bake",
-            &format!("FLAVORS={X86}"),
-            "BAKE_CACHE=$(shell touch made)",
-        ],
-    );
+    let output = make_bake(&test, &bin, &["BAKE_CACHE=$(shell touch made)"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stderr.lines().next(),
@@ -537,15 +488,7 @@ fn make_bake_passes_bake_cache_as_data() {
     );
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(!test.path().join("made").exists());
-    let output = make(
-        &test,
-        &bin,
-        &[
-            "bake",
-            &format!("FLAVORS={X86}"),
-            "BAKE_CACHE=127.0.0.1:5000/cache",
-        ],
-    );
+    let output = make_bake(&test, &bin, &["BAKE_CACHE=127.0.0.1:5000/cache"]);
     assert_eq!(output.status.code(), Some(0));
     assert!(test
         .read("staging/docker-bake.json")
@@ -559,32 +502,9 @@ fn docker_buildx_bake_print_reads_the_same_targets() {
         .stdout(STAGED)
         .stderr("");
     test.run();
-    let buildx = Command::new("docker")
-        .args(["buildx", "version"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !buildx {
-        println!("docker buildx is not installed: checked the bake file only");
+    let Some(printed) = buildx_bake_print(&test, "checked the bake file only") else {
         return;
-    }
-    let output = Command::new("docker")
-        .current_dir(test.path())
-        .env_remove("BUILDX_BAKE_FILE_RELATIVE_PATHS")
-        .args([
-            "buildx",
-            "bake",
-            "--print",
-            "--file",
-            "staging/docker-bake.json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    };
     let file = bake(&test);
     let names = |value: &Value| -> Vec<String> { targets(value).keys().cloned().collect() };
     assert_eq!(names(&printed), names(&file));

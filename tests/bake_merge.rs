@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::common::Test;
+use crate::common::{buildx_bake_print, copy_from_core_project, Test};
 
 const X86: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ARM: &str = "squid,aarch64,centos,9,quay.io,centos/centos,stream9";
@@ -25,16 +25,7 @@ buildable = ["squid,x86_64,centos,9,quay.io,centos/centos,stream9", "squid,aarch
 
 /// `app` built from `core` (by `FROM` and `COPY --from=`, each naming core's per-arch tag).
 fn project() -> Test {
-    Test::new()
-        .write("flavors/matriochka.toml", CONFIG)
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
-        )
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\nCOPY --from=__ENV_[CORE_IMAGE]__ /etc/hostname /core-hostname\n",
-        )
+    copy_from_core_project(CONFIG)
 }
 
 const STAGED: &str = "
@@ -224,25 +215,8 @@ fn make_bake_merge_arches_writes_the_merged_file() {
     // A docker with buildx that runs nothing.
     std::fs::write(bin.join("docker"), "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let output = std::process::Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("RELEASE", "test")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .args(["--no-print-directory", "-f"])
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
-        .arg(format!(
-            "MATRIOCHKA={}",
-            assert_cmd::cargo::cargo_bin("matriochka").display()
-        ))
+    let output = crate::common::repo_make(&test)
+        .env("PATH", crate::common::path_with(&bin))
         .args([
             "bake",
             &format!("FLAVORS={X86} {ARM}"),
@@ -266,32 +240,9 @@ fn docker_buildx_bake_print_reads_the_merged_targets() {
         .args(&["bake", "--merge-arches", X86, ARM])
         .stdout(STAGED);
     test.run();
-    let buildx = std::process::Command::new("docker")
-        .args(["buildx", "version"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !buildx {
-        println!("docker buildx is not installed: checked the merged bake file only");
+    let Some(printed) = buildx_bake_print(&test, "checked the merged bake file only") else {
         return;
-    }
-    let output = std::process::Command::new("docker")
-        .current_dir(test.path())
-        .env_remove("BUILDX_BAKE_FILE_RELATIVE_PATHS")
-        .args([
-            "buildx",
-            "bake",
-            "--print",
-            "--file",
-            "staging/docker-bake.json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    };
     let file: Value = serde_json::from_str(GOLDEN).unwrap();
     let targets = |value: &Value| value["target"].as_object().unwrap().clone();
     assert_eq!(

@@ -7,71 +7,34 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{Test, CONFIG};
+use crate::common::stub::{calls_of, engine_calls, recording_engine};
+use crate::common::{bin, build_project, repo_make, Test, CONFIG};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
+const DIR: &str = "staging/squid-centos-9-x86_64";
 const CORE_TAG: &str = "ceph/core:test-squid-centos-stream9-x86_64";
 const APP_TAG: &str = "ceph/app:test-squid-centos-stream9-x86_64";
 
-/// An engine that records its arguments in `engine.log` (one per line, then `--`). A build
-/// touches `building`, sleeps `$STUB_SLEEP`, then appends the context's `release.txt` to `seen`.
-const STUB_ENGINE: &str = r#"#!/bin/sh
-log="$STUB_DIR/engine.log"
-for arg in "$@"; do printf '%s\n' "$arg" >> "$log"; done
-echo -- >> "$log"
-case "$1" in
-  build)
+/// The recording engine; a build touches `building`, sleeps `$STUB_SLEEP`, then appends the
+/// context's `release.txt` to `seen`.
+fn stub_engine() -> String {
+    recording_engine(
+        r#"
     for context; do :; done
     touch "$STUB_DIR/building"
     [ -n "$STUB_SLEEP" ] && sleep "$STUB_SLEEP"
     cat "$context/release.txt" >> "$STUB_DIR/seen" 2>/dev/null
     echo "stub build"
-    exit "${STUB_BUILD_STATUS:-0}";;
-  push) echo "stub push"; exit "${STUB_PUSH_STATUS:-0}";;
-  image) printf '%s\n' "$STUB_LABEL";;
-  images) printf '%s' "$STUB_IMAGES"; exit "${STUB_IMAGES_STATUS:-0}";;
-  rmi) echo "Untagged: $2";;
-esac
-"#;
+    exit "${STUB_BUILD_STATUS:-0}";;"#,
+    )
+}
 
 fn project() -> Test {
-    Test::with_config()
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nCOPY release.txt /\n",
-        )
-        .write("templates/src/core/release.txt", "__ENV_[RELEASE]__\n")
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\n",
-        )
-        .write_bytes("engine", STUB_ENGINE.as_bytes(), 0o755)
+    build_project()
+        .write_bytes("engine", stub_engine().as_bytes(), 0o755)
         .env("CONTAINER_ENGINE", "./engine")
         .env("STUB_DIR", ".")
-}
-
-/// The engine's recorded command lines.
-fn engine_calls(test: &Test) -> Vec<Vec<String>> {
-    let log = std::fs::read_to_string(test.path().join("engine.log")).unwrap_or_default();
-    let mut calls = vec![Vec::new()];
-    for line in log.lines() {
-        if line == "--" {
-            calls.push(Vec::new());
-        } else {
-            calls.last_mut().unwrap().push(line.to_string());
-        }
-    }
-    calls.pop();
-    calls
-}
-
-/// The recorded calls whose first word is `verb`.
-fn calls_of(test: &Test, verb: &str) -> Vec<Vec<String>> {
-    engine_calls(test)
-        .into_iter()
-        .filter(|call| call.first().map(String::as_str) == Some(verb))
-        .collect()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -102,31 +65,38 @@ fn staged(test: Test) -> Test {
     test
 }
 
-fn bin() -> String {
-    assert_cmd::cargo::cargo_bin("matriochka")
-        .display()
-        .to_string()
-}
-
 /// `make -f <repo>/Makefile ARGS` in the project with the test's environment plus `env`.
 fn make(test: &Test, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let mut command = Command::new("make");
-    command
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RELEASE", "test")
+    repo_make(test)
         .env("HOST_ARCH", "x86_64")
         .env("STUB_DIR", ".")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
         .envs(env.iter().copied())
-        .arg("--no-print-directory")
-        .arg("-f")
-        .arg(format!("{repo}/Makefile"))
-        .arg(format!("MATRIOCHKA={}", bin()))
-        .args(args);
-    command.output().unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `image VERB staging/<squid> core --plan SHA`, then `rest`.
+fn image_core<'a>(verb: &'a str, sha: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    [&["image", verb, DIR, "core", "--plan", sha][..], rest].concat()
+}
+
+/// What `make build` prints when it stages the flavor `id` and builds both images.
+fn built_both(id: &str) -> String {
+    format!(
+        "{bin} stage\n\
+         staged staging/{id}: 9 written, 0 unchanged, 0 removed\n\
+         make --no-print-directory -f staging/build.mk build; {bin} report --finish build --status $?\n\
+         [1/2] build {CORE_TAG}\n\
+         stub build\n\
+         [1/2] build {CORE_TAG}: ok\n\
+         [2/2] build {APP_TAG}\n\
+         stub build\n\
+         [2/2] build {APP_TAG}: ok\n\
+         report: staging/report.json\n  \
+         built           2\n",
+        bin = bin()
+    )
 }
 
 /// Output as text, with make's `Makefile:<line>:` made `Makefile:N:`.
@@ -233,23 +203,7 @@ fn make_build_runs_the_engine_through_matriochka_image() {
             "HTTP_PROXY=http://proxy:3128",
         ],
     );
-    assert_eq!(
-        text(&output.stdout),
-        format!(
-            "{bin} stage\n\
-             staged staging/{ID}: 9 written, 0 unchanged, 0 removed\n\
-             make --no-print-directory -f staging/build.mk build; {bin} report --finish build --status $?\n\
-             [1/2] build {CORE_TAG}\n\
-             stub build\n\
-             [1/2] build {CORE_TAG}: ok\n\
-             [2/2] build {APP_TAG}\n\
-             stub build\n\
-             [2/2] build {APP_TAG}: ok\n\
-             report: staging/report.json\n  \
-             built           2\n",
-            bin = bin()
-        )
-    );
+    assert_eq!(text(&output.stdout), built_both(ID));
     assert_eq!(text(&output.stderr), "");
     assert_eq!(output.status.code(), Some(0));
     let builds = calls_of(&test, "build");
@@ -326,16 +280,7 @@ fn a_failed_build_names_its_log_and_leaves_no_stamp() {
     let sha = plan_sha(&test, "core");
     let test = test
         .env("STUB_BUILD_STATUS", "3")
-        .args(&[
-            "image",
-            "build",
-            &format!("staging/{ID}"),
-            "core",
-            "--plan",
-            &sha,
-            "--progress",
-            "1/2",
-        ])
+        .args(&image_core("build", &sha, &["--progress", "1/2"]))
         .stdout(&format!(
             "[1/2] build {CORE_TAG}\nstub build\n[1/2] build {CORE_TAG}: FAILED (see staging/logs/{ID}/core.log)\n"
         ))
@@ -359,14 +304,7 @@ fn pushes_are_retried_with_growing_back_off() {
         .env("STUB_PUSH_STATUS", "1")
         .env("PUSH_RETRIES", "1")
         .env("PUSH_ARGS", "--tls-verify=false")
-        .args(&[
-            "image",
-            "push",
-            &format!("staging/{ID}"),
-            "core",
-            "--plan",
-            &sha,
-        ])
+        .args(&image_core("push", &sha, &[]))
         .stdout(&format!(
             "push {CORE_TAG}\nstub push\npush {CORE_TAG} failed, retry 1 of 1 in 2s\nstub push\n\
              push {CORE_TAG}: FAILED (see staging/logs/{ID}/core.push.log)\n"
@@ -392,14 +330,7 @@ fn pushes_are_retried_with_growing_back_off() {
 fn clean_removes_only_images_with_this_flavors_label() {
     let test = staged(project());
     let sha = plan_sha(&test, "core");
-    let args = [
-        "image",
-        "clean",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let args = image_core("clean", &sha, &[]);
     let test = test
         .env(
             "STUB_LABEL",
@@ -447,14 +378,7 @@ fn a_build_fails_when_another_release_was_staged_since_make_read_the_plan() {
     let changed = format!(
         "error: context `staging/{ID}/core` changed since make read it (another matriochka run staged it): run make again\n"
     );
-    let build = [
-        "image",
-        "build",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let build = image_core("build", &sha, &[]);
     let test = test.args(&build).stdout("").stderr(&changed).status(1);
     test.run();
     assert!(calls_of(&test, "build").is_empty());
@@ -465,14 +389,7 @@ fn a_build_fails_when_another_release_was_staged_since_make_read_the_plan() {
         "tampered\n",
     )
     .unwrap();
-    let build = [
-        "image",
-        "build",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let build = image_core("build", &sha, &[]);
     let test = test.args(&build).stdout("").stderr(&changed).status(1);
     test.run();
     assert!(calls_of(&test, "build").is_empty());
@@ -484,41 +401,24 @@ fn a_build_fails_when_another_release_was_staged_since_make_read_the_plan() {
 fn a_build_fails_when_the_plan_tags_the_image_for_another_release() {
     let test = staged(project());
     let sha = plan_sha(&test, "core");
-    let args = [
-        "image",
-        "build",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let staged_for_another = format!(
+        "error: image `core` of `staging/{ID}` is staged as `{CORE_TAG}`, not \
+         `ceph/core:other-squid-centos-stream9-x86_64` as this run asks (another matriochka run \
+         staged it with other settings): run make again\n"
+    );
+    let args = image_core("build", &sha, &[]);
     let test = test
         .env("RELEASE", "other")
         .args(&args)
         .stdout("")
-        .stderr(&format!(
-            "error: image `core` of `staging/{ID}` is staged as `{CORE_TAG}`, not \
-             `ceph/core:other-squid-centos-stream9-x86_64` as this run asks (another matriochka run \
-             staged it with other settings): run make again\n"
-        ))
+        .stderr(&staged_for_another)
         .status(1);
     test.run();
-    let args = [
-        "image",
-        "push",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ];
+    let args = image_core("push", &sha, &[]);
     let test = test
         .args(&args)
         .stdout("")
-        .stderr(&format!(
-            "error: image `core` of `staging/{ID}` is staged as `{CORE_TAG}`, not \
-             `ceph/core:other-squid-centos-stream9-x86_64` as this run asks (another matriochka run \
-             staged it with other settings): run make again\n"
-        ))
+        .stderr(&staged_for_another)
         .status(1);
     test.run();
     assert!(engine_calls(&test).is_empty());
@@ -531,14 +431,9 @@ fn a_build_holds_the_staging_lock_while_the_engine_runs() {
     use matriochka::lock::{Access, StagingLock, Wait};
     let test = staged(project());
     let sha = plan_sha(&test, "core");
-    let build = test.env("STUB_SLEEP", "1").args(&[
-        "image",
-        "build",
-        &format!("staging/{ID}"),
-        "core",
-        "--plan",
-        &sha,
-    ]);
+    let build = test
+        .env("STUB_SLEEP", "1")
+        .args(&image_core("build", &sha, &[]));
     let mut running = build
         .command()
         .stdout(std::process::Stdio::null())
@@ -781,23 +676,7 @@ fn a_pinned_release_with_an_equals_sign_builds() {
         &[("CONTAINER_ENGINE", "./engine")],
         &["build", &format!("FLAVORS={pinned}")],
     );
-    assert_eq!(
-        text(&output.stdout),
-        format!(
-            "{bin} stage\n\
-             staged staging/{id}: 9 written, 0 unchanged, 0 removed\n\
-             make --no-print-directory -f staging/build.mk build; {bin} report --finish build --status $?\n\
-             [1/2] build {CORE_TAG}\n\
-             stub build\n\
-             [1/2] build {CORE_TAG}: ok\n\
-             [2/2] build {APP_TAG}\n\
-             stub build\n\
-             [2/2] build {APP_TAG}: ok\n\
-             report: staging/report.json\n  \
-             built           2\n",
-            bin = bin()
-        )
-    );
+    assert_eq!(text(&output.stdout), built_both(id));
     assert_eq!(text(&output.stderr), "");
     assert_eq!(output.status.code(), Some(0));
     assert!(test
@@ -818,14 +697,7 @@ fn image_and_clean_errors() {
     let sha = plan_sha(&test, "core");
     let test = test
         .env("CONTAINER_ENGINE", " ")
-        .args(&[
-            "image",
-            "build",
-            &format!("staging/{ID}"),
-            "core",
-            "--plan",
-            &sha,
-        ])
+        .args(&image_core("build", &sha, &[]))
         .stdout("")
         .stderr("error: no container engine: set CONTAINER_ENGINE to docker or podman\n")
         .status(1);

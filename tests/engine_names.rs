@@ -3,9 +3,8 @@
 //! every `make build` rebuilds it.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::Command;
 
-use crate::common::Test;
+use crate::common::{repo_make, two_image_project, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
@@ -13,16 +12,7 @@ const ID: &str = "squid-centos-9-x86_64";
 /// A project whose engine is a script named `docker` (or `podman`) that lists `listing` for
 /// `images` and fails on anything else.
 fn project(engine: &str, listing: &str) -> Test {
-    let test = Test::with_config()
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
-        )
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\n",
-        )
-        .write("listing", listing);
+    let test = two_image_project().write("listing", listing);
     let script = test.path().join("bin").join(engine);
     std::fs::create_dir_all(script.parent().unwrap()).unwrap();
     std::fs::write(
@@ -40,20 +30,7 @@ fn project(engine: &str, listing: &str) -> Test {
 /// `make -f <repo>/Makefile ARGS` in the project, the stub as CONTAINER_ENGINE.
 #[track_caller]
 fn make(test: &Test, engine: &str, args: &[&str]) -> String {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let output = Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RELEASE", "test")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .arg("--no-print-directory")
-        .arg("-f")
-        .arg(format!("{repo}/Makefile"))
-        .arg(format!(
-            "MATRIOCHKA={}",
-            assert_cmd::cargo::cargo_bin("matriochka").display()
-        ))
+    let output = repo_make(test)
         .arg(format!(
             "CONTAINER_ENGINE={}",
             test.path().join("bin").join(engine).display()

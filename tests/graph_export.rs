@@ -1,10 +1,9 @@
 //! `matriochka graph` and `make graph`: the image graph as Graphviz and JSON, byte for byte, and
 //! the parents and children of one image.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::common::Test;
+use crate::common::{repo_make, Test};
 
 const X86: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ARM: &str = "squid,aarch64,centos,9,quay.io,centos/centos,stream9";
@@ -132,86 +131,59 @@ fn graph_prints_json() {
         .run();
 }
 
-#[test]
-fn parents_of_an_image_in_one_flavor_or_in_every_flavor() {
+/// `matriochka graph ARGS` prints `stdout` and nothing on stderr.
+#[track_caller]
+fn graph_prints(args: &[&str], stdout: &str) {
     project()
-        .args(&[
-            "graph",
-            "--parents",
-            "squid-centos-9-aarch64/tool",
-            X86,
-            ARM,
-        ])
-        .stdout(
-            "
-            squid-centos-9-aarch64/core
-            docker.io/library/busybox:1.36
-            ",
-        )
-        .stderr("")
-        .run();
-    project()
-        .args(&["graph", "--parents", "app", X86, ARM])
-        .stdout(
-            "
-            squid-centos-9-x86_64/core
-            squid-centos-9-aarch64/core
-            ",
-        )
-        .stderr("")
-        .run();
-    project()
-        .args(&["graph", "--json", "--parents", "core", X86, ARM])
-        .stdout(
-            r#"
-            [
-              "quay.io/centos/centos:stream9"
-            ]
-            "#,
-        )
+        .args(&[&["graph"], args].concat())
+        .stdout(stdout)
         .stderr("")
         .run();
 }
 
 #[test]
+fn parents_of_an_image_in_one_flavor_or_in_every_flavor() {
+    graph_prints(
+        &["--parents", "squid-centos-9-aarch64/tool", X86, ARM],
+        "
+        squid-centos-9-aarch64/core
+        docker.io/library/busybox:1.36
+        ",
+    );
+    graph_prints(
+        &["--parents", "app", X86, ARM],
+        "
+        squid-centos-9-x86_64/core
+        squid-centos-9-aarch64/core
+        ",
+    );
+    graph_prints(
+        &["--json", "--parents", "core", X86, ARM],
+        r#"
+        [
+          "quay.io/centos/centos:stream9"
+        ]
+        "#,
+    );
+}
+
+#[test]
 fn children_of_an_image_or_of_an_external_base() {
-    project()
-        .args(&[
-            "graph",
-            "--children",
-            "squid-centos-9-x86_64/core",
-            X86,
-            ARM,
-        ])
-        .stdout(
-            "
-            squid-centos-9-x86_64/app
-            squid-centos-9-x86_64/tool
-            ",
-        )
-        .stderr("")
-        .run();
-    project()
-        .args(&[
-            "graph",
-            "--children",
-            "docker.io/library/busybox:1.36",
-            X86,
-            ARM,
-        ])
-        .stdout(
-            "
-            squid-centos-9-x86_64/tool
-            squid-centos-9-aarch64/tool
-            ",
-        )
-        .stderr("")
-        .run();
-    project()
-        .args(&["graph", "--children", "app", X86])
-        .stdout("")
-        .stderr("")
-        .run();
+    graph_prints(
+        &["--children", "squid-centos-9-x86_64/core", X86, ARM],
+        "
+        squid-centos-9-x86_64/app
+        squid-centos-9-x86_64/tool
+        ",
+    );
+    graph_prints(
+        &["--children", "docker.io/library/busybox:1.36", X86, ARM],
+        "
+        squid-centos-9-x86_64/tool
+        squid-centos-9-aarch64/tool
+        ",
+    );
+    graph_prints(&["--children", "app", X86], "");
 }
 
 #[test]
@@ -288,18 +260,7 @@ fn graphviz_accepts_the_graph() {
 #[test]
 fn make_graph_writes_the_dot_file_and_the_svg() {
     let test = project();
-    let output = Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RELEASE", "test")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .args(["--no-print-directory", "-f"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))
-        .arg(format!(
-            "MATRIOCHKA={}",
-            assert_cmd::cargo::cargo_bin("matriochka").display()
-        ))
+    let output = repo_make(&test)
         .arg("graph")
         .arg(format!("FLAVORS={X86} {ARM}"))
         .output()

@@ -3,42 +3,18 @@
 
 use std::process::Command;
 
-use crate::common::{assert_text, unindent, Test};
+use crate::common::{assert_text, repo_make, two_image_project, unindent, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 
 fn project() -> Test {
-    Test::with_config()
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
-        )
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\n",
-        )
+    two_image_project()
 }
 
 /// `make -f <repo>/Makefile ARGS` in the project, with the test binary as MATRIOCHKA.
 #[track_caller]
 fn make(test: &Test, args: &[&str]) -> (i32, String) {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let output = Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RELEASE", "test")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .arg("--no-print-directory")
-        .arg("-f")
-        .arg(format!("{repo}/Makefile"))
-        .arg(format!(
-            "MATRIOCHKA={}",
-            assert_cmd::cargo::cargo_bin("matriochka").display()
-        ))
-        .args(args)
-        .output()
-        .unwrap();
+    let output = repo_make(test).args(args).output().unwrap();
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     (output.status.code().unwrap_or(-1), text)

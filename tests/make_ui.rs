@@ -3,63 +3,30 @@
 //! the first-run line, `lint` in another project. A stub engine records its arguments.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::common::{Test, CONFIG};
+use crate::common::stub::{calls_of, recording_engine};
+use crate::common::{bin, build_project, make_command, Test, CONFIG};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
 const CORE_TAG: &str = "ceph/core:test-squid-centos-stream9-x86_64";
 const APP_TAG: &str = "ceph/app:test-squid-centos-stream9-x86_64";
 
-/// Records its arguments in `engine.log` (one per line, then `--`); a build prints
-/// `$STUB_BUILD_OUTPUT` and exits `$STUB_BUILD_STATUS`.
-const STUB_ENGINE: &str = r#"#!/bin/sh
-log="$STUB_DIR/engine.log"
-for arg in "$@"; do printf '%s\n' "$arg" >> "$log"; done
-echo -- >> "$log"
-case "$1" in
-  build) echo "${STUB_BUILD_OUTPUT:-stub build}"; exit "${STUB_BUILD_STATUS:-0}";;
-  push) echo "stub push";;
-  image) printf '%s\n' "$STUB_LABEL";;
-  images) printf '%s' "$STUB_IMAGES";;
-  rmi) echo "Untagged: $2";;
-esac
-"#;
-
-fn project() -> Test {
-    Test::with_config()
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nCOPY release.txt /\n",
-        )
-        .write("templates/src/core/release.txt", "__ENV_[RELEASE]__\n")
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\n",
-        )
-        .write_bytes("engine", STUB_ENGINE.as_bytes(), 0o755)
-        .write_bytes("podman-stub", STUB_ENGINE.as_bytes(), 0o755)
-        .env("CONTAINER_ENGINE", "./engine")
-        .env("STUB_DIR", ".")
+/// The recording engine; a build prints `$STUB_BUILD_OUTPUT` and exits `$STUB_BUILD_STATUS`.
+fn stub_engine() -> String {
+    recording_engine(
+        r#" echo "${STUB_BUILD_OUTPUT:-stub build}"; exit "${STUB_BUILD_STATUS:-0}";;"#,
+    )
 }
 
-/// The engine's recorded command lines whose first word is `verb`.
-fn calls_of(test: &Test, verb: &str) -> Vec<Vec<String>> {
-    let log = std::fs::read_to_string(test.path().join("engine.log")).unwrap_or_default();
-    let mut calls = vec![Vec::new()];
-    for line in log.lines() {
-        if line == "--" {
-            calls.push(Vec::new());
-        } else {
-            calls.last_mut().unwrap().push(line.to_string());
-        }
-    }
-    calls.pop();
-    calls
-        .into_iter()
-        .filter(|call| call.first().map(String::as_str) == Some(verb))
-        .collect()
+fn project() -> Test {
+    let engine = stub_engine();
+    build_project()
+        .write_bytes("engine", engine.as_bytes(), 0o755)
+        .write_bytes("podman-stub", engine.as_bytes(), 0o755)
+        .env("CONTAINER_ENGINE", "./engine")
+        .env("STUB_DIR", ".")
 }
 
 /// The `-t` value of each recorded build.
@@ -70,24 +37,13 @@ fn built_tags(test: &Test) -> Vec<String> {
         .collect()
 }
 
-fn bin() -> String {
-    assert_cmd::cargo::cargo_bin("matriochka")
-        .display()
-        .to_string()
-}
-
 /// `make --no-print-directory -f MAKEFILE ARGS` in `dir` with a clean environment plus `env`.
 fn make_in(dir: &Path, makefile: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new("make")
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RELEASE", "test")
+    make_command(dir)
         .env("HOST_ARCH", "x86_64")
         .env("STUB_DIR", dir)
         // Never a real engine: the stub unless a test names another.
         .env("CONTAINER_ENGINE", "./engine")
-        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
         .envs(env.iter().copied())
         .arg("--no-print-directory")
         .arg("-f")

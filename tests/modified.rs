@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use matriochka::config::Config;
@@ -13,9 +12,8 @@ use matriochka::stage::{self, Prepared};
 use matriochka::tree::{Bytes, Entry, Kind, Tree};
 use matriochka::vars::Env;
 use proptest::prelude::*;
-use tempfile::TempDir;
 
-use crate::common::Test;
+use crate::common::{modified_json as json, modified_json_array as json_lines, GitHome, Test};
 
 const CONFIG: &str = r#"
 [layout]
@@ -106,7 +104,7 @@ const TEMPLATES: &[(&str, &str, u32)] = &[
 /// `origin`, then a `feature` branch checked out.
 struct Repo {
     test: Test,
-    home: TempDir,
+    home: GitHome,
     /// The project's directory inside the repository (`""` at the top).
     prefix: String,
 }
@@ -140,13 +138,8 @@ impl Repo {
 
     /// An empty repository.
     fn init(prefix: &str) -> Repo {
-        let home = tempfile::Builder::new()
-            .prefix("matriochka-home")
-            .tempdir()
-            .unwrap();
-        let test = Test::new()
-            .env("HOME", home.path().to_str().unwrap())
-            .env("GIT_CONFIG_NOSYSTEM", "1");
+        let home = GitHome::new();
+        let test = Test::new().git_home(&home);
         let repo = Repo {
             test,
             home,
@@ -184,29 +177,7 @@ impl Repo {
 
     #[track_caller]
     fn git_in(&self, dir: &Path, args: &[&str]) -> String {
-        let output = Command::new("git")
-            .current_dir(dir)
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env(
-                "GIT_CEILING_DIRECTORIES",
-                self.home.path().parent().unwrap(),
-            )
-            .env("GIT_AUTHOR_NAME", "Ada")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
-            .env("GIT_COMMITTER_NAME", "Ada")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        self.home.git(dir, args)
     }
 
     /// Commits everything.
@@ -236,21 +207,6 @@ impl Repo {
         self.check(args, stdout, stderr, 0)
             .check(&by_path, stdout, stderr, 0)
     }
-}
-
-/// One element of the `--json` array.
-fn json(flavor: &str, id: &str, images: &[&str], because: &[&str]) -> String {
-    let list =
-        |items: &[&str]| itertools::join(items.iter().map(|item| format!("\"{item}\"")), ",");
-    format!(
-        r#"{{"flavor":"{flavor}","id":"{id}","images":[{}],"because":[{}]}}"#,
-        list(images),
-        list(because)
-    )
-}
-
-fn json_lines(items: &[String]) -> String {
-    format!("[{}]\n", items.join(","))
 }
 
 /// A flavor, its id and the images expected in `--json`.

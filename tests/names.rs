@@ -1,11 +1,7 @@
 //! The names users already type: `REGISTRY` for `TAG_REGISTRY`, and `RELEASE` on a detached HEAD
 //! (CI building a tag), in real git repositories.
 
-use std::process::Command;
-
-use tempfile::TempDir;
-
-use crate::common::Test;
+use crate::common::{GitHome, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 
@@ -75,19 +71,15 @@ fn registry_and_tag_registry_that_differ_are_an_error() {
 /// A project committed on `main` in a git repository, with RELEASE unset.
 struct Repo {
     test: Test,
-    home: TempDir,
+    home: GitHome,
 }
 
 impl Repo {
     fn new() -> Repo {
-        let home = tempfile::Builder::new()
-            .prefix("matriochka-home")
-            .tempdir()
-            .unwrap();
+        let home = GitHome::new();
         let test = project()
             .unset("RELEASE")
-            .env("HOME", home.path().to_str().unwrap())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .git_home(&home)
             .write(".gitignore", "/staging/\n");
         let repo = Repo { test, home };
         repo.git(&["init", "-q", "-b", "main"]);
@@ -98,29 +90,7 @@ impl Repo {
 
     #[track_caller]
     fn git(&self, args: &[&str]) -> String {
-        let output = Command::new("git")
-            .current_dir(self.test.path())
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env(
-                "GIT_CEILING_DIRECTORIES",
-                self.home.path().parent().unwrap(),
-            )
-            .env("GIT_AUTHOR_NAME", "Ada")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
-            .env("GIT_COMMITTER_NAME", "Ada")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        self.home.git(self.test.path(), args)
     }
 
     /// `plan` tags the images with `release`.

@@ -1,7 +1,6 @@
 //! Odd template trees and values (issue 10, items 6 to 9 and 12): each test is named after what
 //! broke, and checks the exact message, the exit code and that a failure left staging untouched.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -58,21 +57,35 @@ fn on_disk(test: &Test) -> Vec<String> {
     test.texts(DIR).into_keys().collect()
 }
 
+/// The directories searched for `image` of the squid flavor, by the layers of [`CONFIG`] with
+/// `templates`, `src` and `rel` named as given.
+///
+/// [`CONFIG`]: crate::common::CONFIG
+fn searched(t: &str, src: &str, rel: &str, image: &str) -> String {
+    format!(
+        "`{t}/{src}`, `{t}/{src}/{image}`, `{t}/{rel}/ALL`, `{t}/{rel}/ALL/{image}`, \
+         `{t}/{rel}/ALL/centos`, `{t}/{rel}/ALL/centos/{image}`, `{t}/{rel}/ALL/centos/9`, \
+         `{t}/{rel}/ALL/centos/9/{image}`, `{t}/{rel}/squid`, `{t}/{rel}/squid/{image}`, \
+         `{t}/{rel}/squid/centos`, `{t}/{rel}/squid/centos/{image}`"
+    )
+}
+
+/// The error for `core` when no layer directory holds a file of it.
+fn no_file_at_all(t: &str, src: &str, rel: &str) -> String {
+    format!(
+        "image `core` has no file at all (searched {}): check `layout.templates` and \
+         `layout.layers` in `flavors/matriochka.toml`",
+        searched(t, src, rel, "core")
+    )
+}
+
 #[test]
 fn a_missing_templates_directory_removed_every_staged_file() {
     let test = staged();
     let config =
         crate::common::CONFIG.replace("templates = \"templates\"", "templates = \"templatez\"");
     let test = test.write("flavors/matriochka.toml", &config);
-    stage_fails(
-        test,
-        "image `core` has no file at all (searched `templatez/src`, `templatez/src/core`, \
-         `templatez/rel/ALL`, `templatez/rel/ALL/core`, `templatez/rel/ALL/centos`, \
-         `templatez/rel/ALL/centos/core`, `templatez/rel/ALL/centos/9`, \
-         `templatez/rel/ALL/centos/9/core`, `templatez/rel/squid`, `templatez/rel/squid/core`, \
-         `templatez/rel/squid/centos`, `templatez/rel/squid/centos/core`): check \
-         `layout.templates` and `layout.layers` in `flavors/matriochka.toml`",
-    );
+    stage_fails(test, &no_file_at_all("templatez", "src", "rel"));
 }
 
 #[test]
@@ -82,15 +95,7 @@ fn layer_patterns_that_match_nothing_removed_every_staged_file() {
         .replace("\"src\", \"rel/ALL\"", "\"srcs\", \"rels/ALL\"")
         .replace("\"rel/", "\"rels/");
     let test = test.write("flavors/matriochka.toml", &config);
-    stage_fails(
-        test,
-        "image `core` has no file at all (searched `templates/srcs`, `templates/srcs/core`, \
-         `templates/rels/ALL`, `templates/rels/ALL/core`, `templates/rels/ALL/centos`, \
-         `templates/rels/ALL/centos/core`, `templates/rels/ALL/centos/9`, \
-         `templates/rels/ALL/centos/9/core`, `templates/rels/squid`, `templates/rels/squid/core`, \
-         `templates/rels/squid/centos`, `templates/rels/squid/centos/core`): check \
-         `layout.templates` and `layout.layers` in `flavors/matriochka.toml`",
-    );
+    stage_fails(test, &no_file_at_all("templates", "srcs", "rels"));
 }
 
 #[test]
@@ -99,11 +104,10 @@ fn an_image_without_a_dockerfile_was_staged_and_built() {
     std::fs::remove_file(test.path().join("templates/src/app/Dockerfile")).unwrap();
     stage_fails(
         test,
-        "image `app` has no `Dockerfile` (searched `templates/src`, `templates/src/app`, \
-         `templates/rel/ALL`, `templates/rel/ALL/app`, `templates/rel/ALL/centos`, \
-         `templates/rel/ALL/centos/app`, `templates/rel/ALL/centos/9`, \
-         `templates/rel/ALL/centos/9/app`, `templates/rel/squid`, `templates/rel/squid/app`, \
-         `templates/rel/squid/centos`, `templates/rel/squid/centos/app`)",
+        &format!(
+            "image `app` has no `Dockerfile` (searched {})",
+            searched("templates", "src", "rel", "app")
+        ),
     );
 }
 
@@ -278,6 +282,26 @@ fn a_newline_in_a_template_name_made_files_sources_ambiguous() {
     );
 }
 
+/// The error of a chain of fragments deeper than the limit, from `__F0__`.
+const TOO_DEEP: &str = "templates/src/core/__F99__:1: fragments nested more than 100 deep: \
+    `__F0__` -> `__F1__` -> `__F2__` -> … 95 more … -> `__F98__` -> `__F99__` -> `__F100__` \
+    (staged as `core/Dockerfile`)";
+
+/// `test` with the fragments `__F<level>__` of `levels` in `templates/src/core`, each naming the
+/// next and the last `end`.
+fn fragment_chain(mut test: Test, levels: std::ops::RangeInclusive<usize>) -> Test {
+    let last = *levels.end();
+    for level in levels {
+        let text = if level == last {
+            "end".to_string()
+        } else {
+            format!("__F{}__", level + 1)
+        };
+        test = test.write(&format!("templates/src/core/__F{level}__"), &text);
+    }
+    test
+}
+
 #[test]
 fn a_chain_of_2000_fragments_overflowed_the_stack() {
     let mut test = staged().write("templates/src/core/Dockerfile", "FROM scratch\n__F0__\n");
@@ -285,46 +309,28 @@ fn a_chain_of_2000_fragments_overflowed_the_stack() {
         let text = format!("level {level} __F{}__", level + 1);
         test = test.write(&format!("templates/src/core/__F{level}__"), &text);
     }
-    stage_fails(
-        test,
-        "templates/src/core/__F99__:1: fragments nested more than 100 deep: `__F0__` -> \
-         `__F1__` -> `__F2__` -> … 95 more … -> `__F98__` -> `__F99__` -> `__F100__` \
-         (staged as `core/Dockerfile`)",
-    );
+    stage_fails(test, TOO_DEEP);
 }
 
 #[test]
 fn a_fragment_expanded_earlier_in_the_image_escaped_the_depth_limit() {
     // `__F50__` is expanded first (71 levels), then reached again 50 levels down.
-    let mut test = staged().write(
-        "templates/src/core/Dockerfile",
-        "FROM scratch\n__F50__\n__F0__\n",
+    let test = fragment_chain(
+        staged().write(
+            "templates/src/core/Dockerfile",
+            "FROM scratch\n__F50__\n__F0__\n",
+        ),
+        0..=120,
     );
-    for level in 0..=120 {
-        let text = match level {
-            120 => "end".to_string(),
-            _ => format!("__F{}__", level + 1),
-        };
-        test = test.write(&format!("templates/src/core/__F{level}__"), &text);
-    }
-    stage_fails(
-        test,
-        "templates/src/core/__F99__:1: fragments nested more than 100 deep: `__F0__` -> \
-         `__F1__` -> `__F2__` -> … 95 more … -> `__F98__` -> `__F99__` -> `__F100__` \
-         (staged as `core/Dockerfile`)",
-    );
+    stage_fails(test, TOO_DEEP);
 }
 
 #[test]
 fn a_chain_of_100_fragments_is_fine() {
-    let mut test = staged().write("templates/src/core/Dockerfile", "FROM scratch\n__F1__\n");
-    for level in 1..=100 {
-        let text = match level {
-            100 => "end".to_string(),
-            _ => format!("__F{}__", level + 1),
-        };
-        test = test.write(&format!("templates/src/core/__F{level}__"), &text);
-    }
+    let test = fragment_chain(
+        staged().write("templates/src/core/Dockerfile", "FROM scratch\n__F1__\n"),
+        1..=100,
+    );
     let test = test
         .args(&["stage", SQUID])
         .stdout("staged staging/squid-centos-9-x86_64: 6 written, 4 unchanged, 0 removed\n");
@@ -379,26 +385,12 @@ fn on_branch(branch: &str) -> Test {
 }
 
 fn git(test: &Test, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(test.path())
-        .args(args)
-        .env("HOME", test.path().join(".home"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .env("GIT_AUTHOR_NAME", "Ada")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
-        .env("GIT_COMMITTER_NAME", "Ada")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    crate::common::git(
+        test.path(),
+        &test.path().join(".home"),
+        test.path().parent().unwrap(),
+        args,
+    )
 }
 
 /// `stage`, `plan`, `show vars` and `modified` on branch `branch`, whose RELEASE is `release`.

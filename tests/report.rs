@@ -2,9 +2,9 @@
 //! `make -k` with a failed build, and `matriochka report --failed` names the flavors to run
 //! again. A stub engine stands in for docker (no podman needed).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::common::{assert_text, Test};
+use crate::common::{assert_text, build_project, repo_make, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const REEF: &str = "reef,x86_64,centos,9,quay.io,centos/centos,stream9";
@@ -29,23 +29,7 @@ fn tag(image: &str, release: &str) -> String {
 }
 
 fn project() -> Test {
-    Test::with_config()
-        .write(
-            "templates/src/core/Dockerfile",
-            "FROM __ENV_[BASE_IMAGE]__\nCOPY release.txt /\n",
-        )
-        .write("templates/src/core/release.txt", "__ENV_[RELEASE]__\n")
-        .write(
-            "templates/src/app/Dockerfile",
-            "FROM __ENV_[CORE_IMAGE]__\n",
-        )
-        .write_bytes("engine", STUB_ENGINE.as_bytes(), 0o755)
-}
-
-fn bin() -> String {
-    assert_cmd::cargo::cargo_bin("matriochka")
-        .display()
-        .to_string()
+    build_project().write_bytes("engine", STUB_ENGINE.as_bytes(), 0o755)
 }
 
 /// `make -f <repo>/Makefile ARGS` for both flavors, with the stub engine.
@@ -57,19 +41,10 @@ fn make(test: &Test, env: &[(&str, &str)], args: &[&str]) -> Output {
         tag("app", "reef"),
     ]
     .join("\n");
-    Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RELEASE", "test")
+    repo_make(test)
         .env("HOST_ARCH", "x86_64")
         .env("STUB_IMAGES", images)
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
         .envs(env.iter().copied())
-        .arg("--no-print-directory")
-        .arg("-f")
-        .arg(format!("{}/Makefile", env!("CARGO_MANIFEST_DIR")))
-        .arg(format!("MATRIOCHKA={}", bin()))
         .arg("CONTAINER_ENGINE=./engine")
         .arg(format!("FLAVORS={SQUID} {REEF}"))
         .args(args)

@@ -3,11 +3,11 @@
 //! engine keeps its store and the registry in two files (`<tag> <content id>` lines), a stub
 //! skopeo reads the registry file.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sha2::Digest as _;
 
-use crate::common::{Test, CONFIG};
+use crate::common::{bin, path_with, repo_make, Test, CONFIG};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
@@ -79,34 +79,14 @@ fn with_extra_tags(test: Test, tags: &str) -> Test {
     test.write("flavors/matriochka.toml", &config)
 }
 
-fn bin() -> String {
-    assert_cmd::cargo::cargo_bin("matriochka")
-        .display()
-        .to_string()
-}
-
 /// `make -f <repo>/Makefile ARGS FLAVORS=<squid>` in the project, with the stub engine and skopeo.
 fn make(test: &Test, args: &[&str]) -> Output {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let path = format!(
-        "{}:{}",
-        test.path().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    Command::new("make")
-        .current_dir(test.path())
-        .env_clear()
-        .env("PATH", path)
-        .env("RELEASE", "test")
+    repo_make(test)
+        .env("PATH", path_with(&test.path().join("bin")))
         .env("HOST_ARCH", "x86_64")
         .env("STUB_DIR", ".")
         .env("STUB_FLAVOR", SQUID)
         .env("CONTAINER_ENGINE", "./engine")
-        .env("GIT_CEILING_DIRECTORIES", test.path().parent().unwrap())
-        .arg("--no-print-directory")
-        .arg("-f")
-        .arg(format!("{repo}/Makefile"))
-        .arg(format!("MATRIOCHKA={}", bin()))
         .arg(format!("FLAVORS={SQUID}"))
         .args(args)
         .output()
@@ -234,9 +214,7 @@ fn push_pushes_each_image_under_its_content_tag_too() {
 
 #[test]
 fn a_fresh_machine_with_reuse_builds_nothing_the_registry_holds() {
-    let test = project();
-    make_ok(&test, &["push"], &any_push(), "");
-    forget_the_store(&test);
+    let test = pushed_by_another_machine();
     let (core, app) = (content_ref(&test, "core"), content_ref(&test, "app"));
     make_ok(
         &test,
@@ -283,6 +261,15 @@ fn a_fresh_machine_with_reuse_builds_nothing_the_registry_holds() {
     assert_eq!(lines(&test, "skopeo.log").len(), 2);
 }
 
+/// The project after a push, on a machine whose store holds none of the pushed images.
+#[track_caller]
+fn pushed_by_another_machine() -> Test {
+    let test = project();
+    make_ok(&test, &["push"], &any_push(), "");
+    forget_the_store(&test);
+    test
+}
+
 fn any_push() -> String {
     format!(
         "{BUILT}[1/2] push {CORE_TAG}\nstub push\nstub push\n[1/2] push {CORE_TAG}: ok\n\
@@ -292,9 +279,7 @@ fn any_push() -> String {
 
 #[test]
 fn reuse_builds_exactly_the_changed_image_and_its_child() {
-    let test = project();
-    make_ok(&test, &["push"], &any_push(), "");
-    forget_the_store(&test);
+    let test = pushed_by_another_machine();
     let test = test.write("templates/src/core/release.txt", "core 2\n");
     make_ok(
         &test,
@@ -324,9 +309,7 @@ fn reuse_builds_exactly_the_changed_image_and_its_child() {
 
 #[test]
 fn a_failed_lookup_builds_with_a_note() {
-    let test = project();
-    make_ok(&test, &["push"], &any_push(), "");
-    forget_the_store(&test);
+    let test = pushed_by_another_machine();
     let output = make(&test, &["build", "REUSE=1", "SKOPEO_DOWN=1"]);
     let (core, app) = (content_ref(&test, "core"), content_ref(&test, "app"));
     let cause =
@@ -344,9 +327,7 @@ fn a_failed_lookup_builds_with_a_note() {
 
 #[test]
 fn a_failed_pull_builds_with_a_note() {
-    let test = project();
-    make_ok(&test, &["push"], &any_push(), "");
-    forget_the_store(&test);
+    let test = pushed_by_another_machine();
     let output = make(
         &test,
         &["build", "REUSE=1", "STUB_PULL_STATUS=1", "IMAGES=core"],
@@ -364,9 +345,7 @@ fn a_failed_pull_builds_with_a_note() {
 
 #[test]
 fn image_build_looks_up_by_itself_without_a_record() {
-    let test = project();
-    make_ok(&test, &["push"], &any_push(), "");
-    forget_the_store(&test);
+    let test = pushed_by_another_machine();
     let plan = test.read(&format!("staging/{ID}/.matriochka/core.json"));
     let sha: String = sha2::Sha256::digest(plan.as_bytes())
         .iter()
@@ -560,9 +539,7 @@ fn clean_removes_the_extra_tags_too() {
 
 #[test]
 fn a_pulled_image_with_another_content_id_is_built() {
-    let test = project();
-    make_ok(&test, &["push"], &any_push(), "");
-    forget_the_store(&test);
+    let test = pushed_by_another_machine();
     let core = content_ref(&test, "core");
     // The registry's content tag holds another image (a prefix collision, or a tampered tag).
     let registry = test.read("registry");

@@ -4,12 +4,11 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use tempfile::TempDir;
-
-use crate::common::{texts, Test};
+use crate::common::{
+    modified_json as json, modified_json_array as json_list, texts, GitHome, Test,
+};
 
 const CONFIG: &str = r#"
 [layout]
@@ -86,18 +85,14 @@ const FILES: &[(&str, &str, u32)] = &[
 /// is outside the project, so that nothing but the fixture lies in the templates tree.
 struct Repo {
     test: Test,
-    home: TempDir,
+    home: GitHome,
 }
 
 impl Repo {
     fn new() -> Repo {
-        let home = tempfile::Builder::new()
-            .prefix("matriochka-home")
-            .tempdir()
-            .unwrap();
+        let home = GitHome::new();
         let mut test = Test::new()
-            .env("HOME", home.path().to_str().unwrap())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .git_home(&home)
             .write("flavors/matriochka.toml", CONFIG);
         for (path, text, mode) in FILES {
             test = test.write_bytes(path, text.as_bytes(), *mode);
@@ -119,29 +114,7 @@ impl Repo {
 
     #[track_caller]
     fn git(&self, args: &[&str]) -> String {
-        let output = Command::new("git")
-            .current_dir(self.test.path())
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env(
-                "GIT_CEILING_DIRECTORIES",
-                self.home.path().parent().unwrap(),
-            )
-            .env("GIT_AUTHOR_NAME", "Ada")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
-            .env("GIT_COMMITTER_NAME", "Ada")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        self.home.git(self.test.path(), args)
     }
 
     fn commit(&self, message: &str) {
@@ -169,20 +142,6 @@ impl Repo {
                 0,
             )
     }
-}
-
-fn json(flavor: &str, id: &str, images: &[&str], because: &[&str]) -> String {
-    let list =
-        |items: &[&str]| itertools::join(items.iter().map(|item| format!("\"{item}\"")), ",");
-    format!(
-        r#"{{"flavor":"{flavor}","id":"{id}","images":[{}],"because":[{}]}}"#,
-        list(images),
-        list(because)
-    )
-}
-
-fn json_list(items: &[String]) -> String {
-    format!("[{}]\n", items.join(","))
 }
 
 /// A flavor, its id and its images a change reaches in exact mode.

@@ -12,11 +12,14 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use super::{bake_name, check_cache, literal, strings, BakeOptions};
+use super::{
+    bake_name, contexts_of_parents, insert_cache, literal, proxy_args, strings, BakeOptions,
+    Gathered,
+};
 use crate::git::GitFacts;
-use crate::graph::{self, DOCKERFILE};
+use crate::graph::DOCKERFILE;
 use crate::labels;
 use crate::manifest_list::Group;
 use crate::model::{StagedFlavor, StagedImage};
@@ -44,20 +47,7 @@ pub fn bake_file(
     git: &GitFacts,
     options: &BakeOptions,
 ) -> Result<String> {
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut claim = |name: &str, what: String| -> Result<()> {
-        if let Some(first) = names.get(name) {
-            if *first != what {
-                bail!("bake name `{name}` stands for both {first} and {what}: rename one of them");
-            }
-        }
-        names.insert(name.to_string(), what);
-        Ok(())
-    };
-    claim("default", "the group of every target".into())?;
-    let mut targets = Map::new();
-    let mut bake_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut all = Vec::new();
+    let mut file = Gathered::new()?;
     for group in groups {
         let members: Vec<&StagedFlavor> = group
             .members
@@ -70,7 +60,7 @@ pub fn bake_file(
             })
             .collect();
         let group_name = merged_group(group);
-        claim(
+        file.claim(
             &group_name,
             format!("the manifest group `{}`", group.tags[0].1),
         )?;
@@ -91,9 +81,9 @@ pub fn bake_file(
                 same_context(first, images[0], member, image)?;
             }
             let target = merged_target(manifest_tag);
-            claim(&target, format!("the manifest list `{manifest_tag}`"))?;
+            file.claim(&target, format!("the manifest list `{manifest_tag}`"))?;
             let image_group = bake_name(image_name);
-            claim(&image_group, format!("the image name `{image_name}`"))?;
+            file.claim(&image_group, format!("the image name `{image_name}`"))?;
             let mut body = Map::new();
             let context = first.prepared.vars.staging_dir().join(image_name);
             body.insert("context".into(), literal(&context.display().to_string()));
@@ -112,64 +102,17 @@ pub fn bake_file(
                 strings(platforms.iter().map(String::as_str)),
             );
             if !options.proxies.is_empty() {
-                let args: Map<String, Value> = options
-                    .proxies
-                    .iter()
-                    .map(|name| (name.clone(), Value::String(format!("${{{name}}}"))))
-                    .collect();
-                body.insert("args".into(), Value::Object(args));
+                body.insert("args".into(), Value::Object(proxy_args(options)));
             }
             let contexts = parent_contexts(group, first, images[0]);
             if !contexts.is_empty() {
                 body.insert("contexts".into(), Value::Object(contexts));
             }
-            if let Some(cache) = &options.cache {
-                let reference = check_cache(cache, &target)?;
-                body.insert(
-                    "cache-from".into(),
-                    strings([format!("type=registry,ref={reference}").as_str()]),
-                );
-                body.insert(
-                    "cache-to".into(),
-                    strings([format!("type=registry,ref={reference},mode=max").as_str()]),
-                );
-            }
-            targets.insert(target.clone(), Value::Object(body));
-            bake_groups
-                .entry(group_name.clone())
-                .or_default()
-                .push(target.clone());
-            bake_groups
-                .entry(image_group)
-                .or_default()
-                .push(target.clone());
-            all.push(target);
+            insert_cache(&mut body, options, &target)?;
+            file.add(target, body, [group_name.clone(), image_group]);
         }
     }
-    bake_groups.insert("default".into(), all);
-    let bake_groups: Map<String, Value> = bake_groups
-        .into_iter()
-        .map(|(name, targets)| {
-            (
-                name,
-                json!({ "targets": strings(targets.iter().map(String::as_str)) }),
-            )
-        })
-        .collect();
-    let mut file = Map::new();
-    if !options.proxies.is_empty() {
-        let variables: Map<String, Value> = options
-            .proxies
-            .iter()
-            .map(|name| (name.clone(), json!({ "default": "" })))
-            .collect();
-        file.insert("variable".into(), Value::Object(variables));
-    }
-    file.insert("group".into(), Value::Object(bake_groups));
-    file.insert("target".into(), Value::Object(targets));
-    let mut text = serde_json::to_string_pretty(&Value::Object(file))?;
-    text.push('\n');
-    Ok(text)
+    file.text(options)
 }
 
 /// The labels equal on every platform, and the others as `manifest[<platform>]:<key>=<value>`
@@ -313,21 +256,10 @@ fn parent_contexts(
     flavor: &StagedFlavor,
     image: &StagedImage,
 ) -> Map<String, Value> {
-    let Some(file) = image.files.get(DOCKERFILE) else {
-        return Map::new();
-    };
-    let refs = graph::references(&String::from_utf8_lossy(&file.bytes));
-    refs.images
-        .iter()
-        .filter_map(|(reference, _)| {
-            let parent = flavor.images.iter().find(|i| i.tag == *reference)?;
-            let (_, manifest_tag) = group.tags.iter().find(|(name, _)| *name == parent.name)?;
-            Some((
-                reference.clone(),
-                literal(&format!("target:{}", merged_target(manifest_tag))),
-            ))
-        })
-        .collect()
+    contexts_of_parents(flavor, image, |parent| {
+        let (_, manifest_tag) = group.tags.iter().find(|(name, _)| *name == parent.name)?;
+        Some(merged_target(manifest_tag))
+    })
 }
 
 #[cfg(test)]

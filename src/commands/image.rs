@@ -22,6 +22,7 @@ use crate::lock::{self, Access, StagingLock};
 use crate::model::Prepared;
 use crate::project::Project;
 use crate::report::{Action, ImageRecord};
+use crate::vars::Env;
 
 mod tags;
 
@@ -37,6 +38,15 @@ pub const PROXY_VARIABLES: [&str; 8] = [
     "ftp_proxy",
     "no_proxy",
 ];
+
+/// The [`PROXY_VARIABLES`] set (and not empty) in `env`.
+pub fn set_proxies(env: &Env) -> Vec<String> {
+    PROXY_VARIABLES
+        .iter()
+        .filter(|name| env.get_nonempty(name).is_some())
+        .map(|name| name.to_string())
+        .collect()
+}
 
 /// Runs one image action.
 pub fn command(
@@ -236,11 +246,7 @@ impl<'a> Image<'a> {
         }
         let pull = argv::Pull::from_env(project.env.get("PULL")).option(engine.kind);
         let pull = pull.filter(|_| plan.external_base);
-        let proxies: Vec<String> = PROXY_VARIABLES
-            .iter()
-            .filter(|name| project.env.get_nonempty(name).is_some())
-            .map(|name| name.to_string())
-            .collect();
+        let proxies = set_proxies(&project.env);
         let extra = words(project, "BUILD_ARGS");
         let dockerfile = self.path(&plan.dockerfile);
         let args = engine.args(argv::build(&argv::Build {

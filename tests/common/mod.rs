@@ -9,6 +9,8 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
+pub mod stub;
+
 /// A minimal configuration: two images, layers by release and distro.
 pub const CONFIG: &str = r#"
 [layout]
@@ -154,6 +156,12 @@ impl Test {
         self.env.retain(|(n, _)| n != name);
         self.env.push((name.into(), value.into()));
         self
+    }
+
+    /// Git's home for matriochka's own git calls: `home`, and no system configuration.
+    pub fn git_home(self, home: &GitHome) -> Test {
+        self.env("HOME", home.path().to_str().unwrap())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
     }
 
     pub fn unset(mut self, name: &str) -> Test {
@@ -307,4 +315,194 @@ pub fn assert_text(actual: &str, expected: &str, what: &str) {
     if actual != expected {
         panic!("{what} differs\n--- expected\n{expected}\n--- actual\n{actual}\n---");
     }
+}
+
+/// The test binary's path, as make's `MATRIOCHKA=` takes it.
+pub fn bin() -> String {
+    assert_cmd::cargo::cargo_bin("matriochka")
+        .display()
+        .to_string()
+}
+
+/// `dir` first, then the test's own PATH.
+pub fn path_with(dir: &Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// `make` in `dir` with a clean environment: PATH, `RELEASE=test`, and git kept out of the
+/// directories above the temp dir.
+pub fn make_command(dir: &Path) -> Command {
+    let mut command = Command::new("make");
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RELEASE", "test")
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap());
+    command
+}
+
+/// `make --no-print-directory -f <repo>/Makefile MATRIOCHKA=<test binary>` in the project, with
+/// the environment of [`make_command`]; the caller adds the rest.
+pub fn repo_make(test: &Test) -> Command {
+    let mut command = make_command(test.path());
+    command
+        .arg("--no-print-directory")
+        .arg("-f")
+        .arg(format!("{}/Makefile", env!("CARGO_MANIFEST_DIR")))
+        .arg(format!("MATRIOCHKA={}", bin()));
+    command
+}
+
+/// A project of [`CONFIG`] with two images to build: `core` (from `BASE_IMAGE`, copying a
+/// `release.txt` that holds `RELEASE`) and `app` (from `CORE_IMAGE`).
+pub fn build_project() -> Test {
+    Test::with_config()
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\nCOPY release.txt /\n",
+        )
+        .write("templates/src/core/release.txt", "__ENV_[RELEASE]__\n")
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
+}
+
+/// Runs git in `dir` with a fixed identity and dates, `home` as HOME, no system configuration and
+/// no repository looked for above `ceiling`; returns its stdout, and fails the test if git fails.
+#[track_caller]
+pub fn git(dir: &Path, home: &Path, ceiling: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CEILING_DIRECTORIES", ceiling)
+        .env("GIT_AUTHOR_NAME", "Ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
+        .env("GIT_COMMITTER_NAME", "Ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A project of `config` whose `app` is built from `core` by `FROM` and `COPY --from=`, each
+/// naming core's tag.
+pub fn copy_from_core_project(config: &str) -> Test {
+    Test::new()
+        .write("flavors/matriochka.toml", config)
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
+        )
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\nCOPY --from=__ENV_[CORE_IMAGE]__ /etc/hostname /core-hostname\n",
+        )
+}
+
+/// A home for git outside the project (a temp dir of its own), so that nothing but the project
+/// lies in its tree; git runs with it by [`git`].
+pub struct GitHome(TempDir);
+
+impl Default for GitHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GitHome {
+    pub fn new() -> GitHome {
+        GitHome(
+            tempfile::Builder::new()
+                .prefix("matriochka-home")
+                .tempdir()
+                .unwrap(),
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Runs git in `dir` with this home; returns its stdout.
+    #[track_caller]
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        git(dir, self.path(), self.path().parent().unwrap(), args)
+    }
+}
+
+/// What `docker buildx bake --print` reads from the project's `staging/docker-bake.json`; `None`,
+/// after printing `docker buildx is not installed: <without>`, where docker has no buildx.
+#[track_caller]
+pub fn buildx_bake_print(test: &Test, without: &str) -> Option<serde_json::Value> {
+    let buildx = Command::new("docker")
+        .args(["buildx", "version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !buildx {
+        println!("docker buildx is not installed: {without}");
+        return None;
+    }
+    let output = Command::new("docker")
+        .current_dir(test.path())
+        .env_remove("BUILDX_BAKE_FILE_RELATIVE_PATHS")
+        .args([
+            "buildx",
+            "bake",
+            "--print",
+            "--file",
+            "staging/docker-bake.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+/// One element of the array `matriochka modified --json` prints.
+pub fn modified_json(flavor: &str, id: &str, images: &[&str], because: &[&str]) -> String {
+    let list =
+        |items: &[&str]| itertools::join(items.iter().map(|item| format!("\"{item}\"")), ",");
+    format!(
+        r#"{{"flavor":"{flavor}","id":"{id}","images":[{}],"because":[{}]}}"#,
+        list(images),
+        list(because)
+    )
+}
+
+/// The array of `items` and a newline, as `matriochka modified --json` prints it.
+pub fn modified_json_array(items: &[String]) -> String {
+    format!("[{}]\n", items.join(","))
+}
+
+/// A project of [`CONFIG`] with two images and nothing to copy: `core` (from `BASE_IMAGE`, one
+/// `RUN`) and `app` (from `CORE_IMAGE`).
+pub fn two_image_project() -> Test {
+    Test::with_config()
+        .write(
+            "templates/src/core/Dockerfile",
+            "FROM __ENV_[BASE_IMAGE]__\nRUN true\n",
+        )
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
 }
