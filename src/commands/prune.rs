@@ -454,6 +454,24 @@ mod tests {
                 tags: vec!["r/a:1".into()],
             }
         );
+        // What docker prints: RFC 3339 (here from an image dated at the epoch), the tags each
+        // followed by a space; an image without tags.
+        let line = "sha256:cd34\t1970-01-01T00:00:00Z\tsquid,x86_64\tr/a:1 r/b:2 ";
+        assert_eq!(
+            parse_listed(line, Kind::Docker).unwrap(),
+            Listed {
+                id: "cd34".into(),
+                created: 0,
+                flavor: "squid,x86_64".into(),
+                tags: vec!["r/a:1".into(), "r/b:2".into()],
+            }
+        );
+        let line = "sha256:cd34\t2024-05-01T12:00:00.5Z\tsquid,x86_64\t";
+        assert_eq!(
+            parse_listed(line, Kind::Docker).unwrap().created,
+            1_714_564_800
+        );
+        assert!(parse_listed(line, Kind::Docker).unwrap().tags.is_empty());
         assert_eq!(
             format!("{:#}", parse_listed("x\ty\tz", Kind::Podman).unwrap_err()),
             "failed to read the engine's image listing: `x\ty\tz`"

@@ -212,14 +212,16 @@ pub fn image_ids_labelled(label: &str) -> Vec<OsString> {
 }
 
 /// `image inspect --format ID\tCREATED\tLABEL\tTAGS ID…`: one tab-separated line per image, the
-/// creation time in unix seconds (podman) or RFC 3339 (docker, whose `.Created` is a string).
+/// creation time in unix seconds (podman) or RFC 3339 (docker, whose `.Created` is a string), the
+/// tags each followed by a space. The tags are ranged over, not joined: docker's templates see
+/// the inspect JSON untyped, where `join` refuses `.RepoTags` ("expected []string").
 pub fn inspect_for_prune(kind: Kind, label: &str, ids: &[&str]) -> Vec<OsString> {
     let created = match kind {
         Kind::Podman => "{{.Created.Unix}}",
         Kind::Docker => "{{.Created}}",
     };
     let format = format!(
-        "{{{{.Id}}}}\t{created}\t{{{{index .Config.Labels \"{label}\"}}}}\t{{{{join .RepoTags \" \"}}}}"
+        "{{{{.Id}}}}\t{created}\t{{{{index .Config.Labels \"{label}\"}}}}\t{{{{range .RepoTags}}}}{{{{.}}}} {{{{end}}}}"
     );
     let mut args = words(&["image", "inspect", "--format", &format]);
     args.extend(ids.iter().map(OsString::from));
@@ -386,6 +388,35 @@ mod tests {
                 "--format",
                 "{{.Repository}}:{{.Tag}}"
             ]
+        );
+    }
+
+    #[test]
+    fn prune_inspect_ranges_over_tags_as_docker_requires() {
+        // `join .RepoTags` fails on docker ("expected []string; got []interface {}").
+        let tags = "{{range .RepoTags}}{{.}} {{end}}";
+        assert_eq!(
+            strings(&inspect_for_prune(
+                Kind::Docker,
+                "l",
+                &["sha256:a", "sha256:b"]
+            )),
+            [
+                "image".to_string(),
+                "inspect".to_string(),
+                "--format".to_string(),
+                format!(
+                    "{{{{.Id}}}}\t{{{{.Created}}}}\t{{{{index .Config.Labels \"l\"}}}}\t{tags}"
+                ),
+                "sha256:a".to_string(),
+                "sha256:b".to_string(),
+            ]
+        );
+        assert_eq!(
+            strings(&inspect_for_prune(Kind::Podman, "l", &["a"]))[3],
+            format!(
+                "{{{{.Id}}}}\t{{{{.Created.Unix}}}}\t{{{{index .Config.Labels \"l\"}}}}\t{tags}"
+            )
         );
     }
 
