@@ -228,10 +228,19 @@ pub fn inspect_for_prune(kind: Kind, label: &str, ids: &[&str]) -> Vec<OsString>
     args
 }
 
-/// `ps --all --quiet --filter ancestor=ID`: the containers of an image (or of one built on it).
-pub fn containers_of(id: &str) -> Vec<OsString> {
-    let filter = format!("ancestor={id}");
-    words(&["ps", "--all", "--quiet", "--filter", &filter])
+/// `ps --all --quiet --no-trunc`: every container's id, one a line.
+pub fn all_containers() -> Vec<OsString> {
+    words(&["ps", "--all", "--quiet", "--no-trunc"])
+}
+
+/// `container inspect --format {{.Image}} ID…`: the id of each container's own image, one a line
+/// (`sha256:…` from docker, bare hex from podman). Not `ps --filter ancestor=`: docker's matches
+/// the images a container's image was built on too (the parent links of its classic builder),
+/// podman's the container's own image only.
+pub fn images_of_containers(ids: &[&str]) -> Vec<OsString> {
+    let mut args = words(&["container", "inspect", "--format", "{{.Image}}"]);
+    args.extend(ids.iter().map(OsString::from));
+    args
 }
 
 /// `rmi NAME…`
@@ -388,6 +397,18 @@ mod tests {
                 "--format",
                 "{{.Repository}}:{{.Tag}}"
             ]
+        );
+    }
+
+    #[test]
+    fn containers_and_their_images() {
+        assert_eq!(
+            strings(&all_containers()),
+            ["ps", "--all", "--quiet", "--no-trunc"]
+        );
+        assert_eq!(
+            strings(&images_of_containers(&["c1", "c2"])),
+            ["container", "inspect", "--format", "{{.Image}}", "c1", "c2"]
         );
     }
 

@@ -26,8 +26,8 @@ unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONFI
 
 engine=${1:-podman}
 case "$engine" in
-  podman) EXPECTED_CHECKS=30 ;;
-  docker) EXPECTED_CHECKS=35 ;; # and the 5 of section 1b
+  podman) EXPECTED_CHECKS=32 ;;
+  docker) EXPECTED_CHECKS=37 ;; # and the 5 of section 1b
   *) echo "usage: tests/e2e/images.sh [podman|docker]" >&2; exit 2 ;;
 esac
 
@@ -160,6 +160,17 @@ if [ "$engine" = docker ]; then
   check "no image was tagged" no_image "$ns/daemon-base:nosquash-one-x86_64"
 fi
 
+echo "== 1c. prune: a container of a child image keeps that image, not its parent"
+# Built by the engine's own builder (docker's classic builder links daemon to daemon-base), not
+# current (RELEASE=other), every image old enough (PRUNE_HOURS=0) and none kept for being recent.
+"$engine" create --name "mimg-$$-c" "$ns/daemon:layers-one-x86_64" /bin/true >/dev/null
+mk -n prune FLAVORS="$one" RELEASE=other PRUNE_KEEP=0 PRUNE_HOURS=0 >"$work/prune-chain.log" 2>&1
+equals "the container's own image is kept" \
+  "kept $(inspect '{{.Id}}' "$ns/daemon:layers-one-x86_64" | sed 's/^sha256://' | cut -c1-12) $ns/daemon:layers-one-x86_64: a container uses it" \
+  "$(grep '^kept' "$work/prune-chain.log")"
+check "its parent would go" grep -q "^would remove [0-9a-f]\{12\} $ns/daemon-base:layers-one-x86_64 " "$work/prune-chain.log"
+"$engine" rm "mimg-$$-c" >/dev/null
+
 echo "== 2. prune: last use, PRUNE_KEEP, PRUNE_HOURS, PRUNE_CURRENT, containers, unlabelled images"
 two="two,x86_64,busybox,1,localhost,matriochka-e2e/busybox,1"
 "$engine" rmi "$ns/daemon:layers-one-x86_64" "$ns/daemon-base:layers-one-x86_64" \
@@ -212,7 +223,7 @@ used daemon-base:p2-one-x86_64 10
 equals "a container uses daemon:p1-two" 0 $?
 # The current flavor is one at p2: daemon:p2-one is old enough but current; daemon-base:p2-one is
 # the most recent (PRUNE_KEEP=1); daemon:p1-two is used by the container. Its parent
-# daemon-base:p1-two is not (the `ancestor` filter matches the container's own image): it goes,
+# daemon-base:p1-two is not (a container's own image only counts): it goes,
 # and daemon:p1-two keeps the layers they share.
 prune() { mk prune FLAVORS="$one" RELEASE=p2 PRUNE_KEEP=1 "$@" 2>&1; }
 prune -n >"$work/prune-dry.log"
