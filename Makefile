@@ -208,7 +208,7 @@ test.e2e.docker: ## test.e2e with docker only (on a dockerd that the test starts
 test.release: ## Two arches on four machines: manifest lists, REUSE (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
 
-test.images: ## SQUASH layer counts and prune on real images, podman then docker (test.images.ENGINE)
+test.images: ## SQUASH layers, prune: real images, podman then docker (test.images.ENGINE)
 	cd $(_M_HERE) && status=0; bash tests/e2e/images.sh podman || status=1; \
 		bash tests/e2e/images.sh docker || status=1; exit $$status
 
