@@ -70,7 +70,7 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 	clean clean.nones clean.all clean.nuke lint test.staging test test.e2e test.ceph-stub bench show.flavors flavors.modified
 .PHONY: test.e2e.podman test.e2e.docker
 .PHONY: manifest release check.arches test.release
-.PHONY: test.images prune
+.PHONY: test.images test.images.podman test.images.docker prune
 
 ifneq ($(_M_TOOL),)
 # Sources are never made: no implicit rule search (`src/commands/clean.rs` would match `clean.%`).
@@ -208,8 +208,15 @@ test.e2e.docker: ## test.e2e with docker only (on a dockerd that the test starts
 test.release: ## Two arches on four machines: manifest lists, REUSE (podman, qemu, registry)
 	cd $(_M_HERE) && bash tests/e2e/release.sh
 
-test.images: ## SQUASH layer counts and prune on real podman images (private store)
-	cd $(_M_HERE) && bash tests/e2e/images.sh
+test.images: ## SQUASH layers, prune: real images, podman then docker (test.images.ENGINE)
+	cd $(_M_HERE) && status=0; bash tests/e2e/images.sh podman || status=1; \
+		bash tests/e2e/images.sh docker || status=1; exit $$status
+
+test.images.podman: ## test.images with podman only (a private store)
+	cd $(_M_HERE) && bash tests/e2e/images.sh podman
+
+test.images.docker: ## test.images with docker only (on dockerds that the test starts, as root)
+	cd $(_M_HERE) && bash tests/e2e/images.sh docker
 
 test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline, against stubs
 	cd $(_M_HERE) && bash tests/e2e/ceph_stub.sh

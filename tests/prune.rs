@@ -6,8 +6,9 @@ use crate::common::Test;
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 
 /// A podman stand-in: `images` lists ids `aaa…`, `bbb…`, `ccc…`; `image inspect` describes them
-/// (`ccc` is the current flavor's daemon-base, `bbb` has no tag); `ps` lists a container of
-/// `$STUB_USED`; other calls are logged to `calls`.
+/// (`ccc` is the current flavor's daemon-base, `bbb` has no tag); `ps` lists a container
+/// (`c0ffee`), and `container inspect` says it was created from `$STUB_USED`; other calls are
+/// logged to `calls`.
 const STUB_PODMAN: &str = r#"#!/bin/sh
 case "$1 $2" in
   "images --quiet") printf 'sha256:aaa111111111111\nsha256:bbb222222222222\nsha256:ccc333333333333\n';;
@@ -16,7 +17,8 @@ case "$1 $2" in
     printf 'aaa111111111111\t1000\tsquid,x86_64\tceph/core:old\n'
     printf 'bbb222222222222\t2000\treef,x86_64\t\n'
     printf 'ccc333333333333\t500\tsquid,x86_64\tlocalhost/ceph/core:test-squid-centos-stream9-x86_64\n';;
-  "ps --all") case "$5" in "ancestor=$STUB_USED") echo c0ffee;; esac;;
+  "ps --all") echo c0ffee;;
+  "container inspect") [ "$3 $4 $5" = "--format {{.Image}} c0ffee" ] && echo "$STUB_USED";;
   *) echo "$@" >> calls; echo "Untagged: $2";;
 esac
 "#;

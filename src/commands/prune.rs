@@ -224,6 +224,7 @@ pub fn prune(
         )?)
     };
     let images = list(&engine)?;
+    let in_use = images_of_containers(&engine)?;
     let uses = read_uses(project);
     let now = now();
     let chosen = choose(&images, &uses, &current, now, &settings);
@@ -240,15 +241,7 @@ pub fn prune(
         } else {
             image.tags.join(" ")
         };
-        let ps = engine.args(argv::containers_of(&image.id));
-        let (listed, containers) = exec::capture(&engine.program, &ps)?;
-        if !listed {
-            bail!(
-                "failed to list containers: `{}` failed",
-                argv::display(&engine.program, &ps)
-            );
-        }
-        if !containers.trim().is_empty() {
+        if in_use.contains(&image.id) {
             writeln!(out, "kept {short} {names}: a container uses it")?;
             continue;
         }
@@ -284,6 +277,44 @@ pub fn prune(
     };
     writeln!(out, "{verb} {gone} of {total} matriochka images")?;
     Ok(code)
+}
+
+/// The ids (hex) of the images containers were created from, of every container.
+fn images_of_containers(engine: &Engine) -> Result<BTreeSet<String>> {
+    let ps = engine.args(argv::all_containers());
+    let (listed, text) = exec::capture(&engine.program, &ps)?;
+    if !listed {
+        bail!(
+            "failed to list containers: `{}` failed",
+            argv::display(&engine.program, &ps)
+        );
+    }
+    let ids: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let inspect = engine.args(argv::images_of_containers(&ids));
+    let (ok, text) = exec::capture(&engine.program, &inspect)?;
+    if !ok {
+        bail!(
+            "failed to inspect containers: `{}` failed",
+            argv::display(&engine.program, &inspect)
+        );
+    }
+    Ok(image_ids(&text))
+}
+
+/// The image ids of [`argv::images_of_containers`]'s lines, without `sha256:`.
+fn image_ids(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .map(|line| line.trim().trim_start_matches("sha256:"))
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The labelled images, newest first.
@@ -454,9 +485,36 @@ mod tests {
                 tags: vec!["r/a:1".into()],
             }
         );
+        // What docker prints: RFC 3339 (here from an image dated at the epoch), the tags each
+        // followed by a space; an image without tags.
+        let line = "sha256:cd34\t1970-01-01T00:00:00Z\tsquid,x86_64\tr/a:1 r/b:2 ";
+        assert_eq!(
+            parse_listed(line, Kind::Docker).unwrap(),
+            Listed {
+                id: "cd34".into(),
+                created: 0,
+                flavor: "squid,x86_64".into(),
+                tags: vec!["r/a:1".into(), "r/b:2".into()],
+            }
+        );
+        let line = "sha256:cd34\t2024-05-01T12:00:00.5Z\tsquid,x86_64\t";
+        assert_eq!(
+            parse_listed(line, Kind::Docker).unwrap().created,
+            1_714_564_800
+        );
+        assert!(parse_listed(line, Kind::Docker).unwrap().tags.is_empty());
         assert_eq!(
             format!("{:#}", parse_listed("x\ty\tz", Kind::Podman).unwrap_err()),
             "failed to read the engine's image listing: `x\ty\tz`"
+        );
+    }
+
+    #[test]
+    fn container_images_of_both_engines() {
+        // docker prints `sha256:…`, podman bare hex; a listing line per container.
+        assert_eq!(
+            image_ids("sha256:ab12\ncd34\n\nsha256:ab12\n"),
+            BTreeSet::from(["ab12".to_string(), "cd34".to_string()])
         );
     }
 

@@ -212,24 +212,35 @@ pub fn image_ids_labelled(label: &str) -> Vec<OsString> {
 }
 
 /// `image inspect --format ID\tCREATED\tLABEL\tTAGS ID…`: one tab-separated line per image, the
-/// creation time in unix seconds (podman) or RFC 3339 (docker, whose `.Created` is a string).
+/// creation time in unix seconds (podman) or RFC 3339 (docker, whose `.Created` is a string), the
+/// tags each followed by a space. The tags are ranged over, not joined: docker's templates see
+/// the inspect JSON untyped, where `join` refuses `.RepoTags` ("expected []string").
 pub fn inspect_for_prune(kind: Kind, label: &str, ids: &[&str]) -> Vec<OsString> {
     let created = match kind {
         Kind::Podman => "{{.Created.Unix}}",
         Kind::Docker => "{{.Created}}",
     };
     let format = format!(
-        "{{{{.Id}}}}\t{created}\t{{{{index .Config.Labels \"{label}\"}}}}\t{{{{join .RepoTags \" \"}}}}"
+        "{{{{.Id}}}}\t{created}\t{{{{index .Config.Labels \"{label}\"}}}}\t{{{{range .RepoTags}}}}{{{{.}}}} {{{{end}}}}"
     );
     let mut args = words(&["image", "inspect", "--format", &format]);
     args.extend(ids.iter().map(OsString::from));
     args
 }
 
-/// `ps --all --quiet --filter ancestor=ID`: the containers of an image (or of one built on it).
-pub fn containers_of(id: &str) -> Vec<OsString> {
-    let filter = format!("ancestor={id}");
-    words(&["ps", "--all", "--quiet", "--filter", &filter])
+/// `ps --all --quiet --no-trunc`: every container's id, one a line.
+pub fn all_containers() -> Vec<OsString> {
+    words(&["ps", "--all", "--quiet", "--no-trunc"])
+}
+
+/// `container inspect --format {{.Image}} ID…`: the id of each container's own image, one a line
+/// (`sha256:…` from docker, bare hex from podman). Not `ps --filter ancestor=`: docker's matches
+/// the images a container's image was built on too (the parent links of its classic builder),
+/// podman's the container's own image only.
+pub fn images_of_containers(ids: &[&str]) -> Vec<OsString> {
+    let mut args = words(&["container", "inspect", "--format", "{{.Image}}"]);
+    args.extend(ids.iter().map(OsString::from));
+    args
 }
 
 /// `rmi NAME…`
@@ -386,6 +397,47 @@ mod tests {
                 "--format",
                 "{{.Repository}}:{{.Tag}}"
             ]
+        );
+    }
+
+    #[test]
+    fn containers_and_their_images() {
+        assert_eq!(
+            strings(&all_containers()),
+            ["ps", "--all", "--quiet", "--no-trunc"]
+        );
+        assert_eq!(
+            strings(&images_of_containers(&["c1", "c2"])),
+            ["container", "inspect", "--format", "{{.Image}}", "c1", "c2"]
+        );
+    }
+
+    #[test]
+    fn prune_inspect_ranges_over_tags_as_docker_requires() {
+        // `join .RepoTags` fails on docker ("expected []string; got []interface {}").
+        let tags = "{{range .RepoTags}}{{.}} {{end}}";
+        assert_eq!(
+            strings(&inspect_for_prune(
+                Kind::Docker,
+                "l",
+                &["sha256:a", "sha256:b"]
+            )),
+            [
+                "image".to_string(),
+                "inspect".to_string(),
+                "--format".to_string(),
+                format!(
+                    "{{{{.Id}}}}\t{{{{.Created}}}}\t{{{{index .Config.Labels \"l\"}}}}\t{tags}"
+                ),
+                "sha256:a".to_string(),
+                "sha256:b".to_string(),
+            ]
+        );
+        assert_eq!(
+            strings(&inspect_for_prune(Kind::Podman, "l", &["a"]))[3],
+            format!(
+                "{{{{.Id}}}}\t{{{{.Created.Unix}}}}\t{{{{index .Config.Labels \"l\"}}}}\t{tags}"
+            )
         );
     }
 

@@ -42,7 +42,6 @@ repo=$(cd "$here/../.." && pwd)
 # Short: the docker run's unix sockets live below it (a socket path has at most 107 bytes).
 work=$(mktemp -d /tmp/mte2e.XXXXXX)
 registry_pid=
-dockerd_pid=
 small=
 passed=0
 failed=0
@@ -97,41 +96,13 @@ else
   done
 fi
 
-# stop_dockerd: SIGTERM to the daemon this run started, by its pid; SIGKILL after 30 s, and then
-# its containerd too (dockerd stops the containerd it started itself only when it exits cleanly).
-stop_dockerd() {
-  local containerd_pid
-  containerd_pid=$(cat "$work/d/x/containerd/containerd.pid" 2>/dev/null)
-  kill "$dockerd_pid" 2>/dev/null
-  for _ in $(seq 150); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
-  if kill -0 "$dockerd_pid" 2>/dev/null; then
-    kill -9 "$dockerd_pid" 2>/dev/null
-    [ -z "$containerd_pid" ] || kill -9 "$containerd_pid" 2>/dev/null
-  fi
-  wait "$dockerd_pid" 2>/dev/null
-  dockerd_pid=
-}
+# shellcheck source=tests/e2e/lib-dockerd.sh
+. "$here/lib-dockerd.sh"
 
 if [ "$engine" = docker ]; then
   echo "== a docker daemon of this run's own"
-  # Everything of the daemon in the temp dir: data, exec root (with its containerd), socket, pid
-  # file, and its identity key (dockerd 20.10 writes it to /etc/docker/key.json unless told).
-  # No bridge, no iptables: the host's network is left alone; RUN steps get no network.
-  mkdir -p "$work/d" "$work/docker-config"
-  printf '{"deprecated-key-path": "%s"}\n' "$work/d/key.json" >"$work/d/daemon.json"
-  dockerd --config-file "$work/d/daemon.json" --iptables=false --ip6tables=false --bridge=none \
-    --storage-driver=vfs --data-root "$work/d/data" --exec-root "$work/d/x" \
-    --pidfile "$work/d/docker.pid" -H "unix://$work/d/docker.sock" >"$work/dockerd.log" 2>&1 &
-  dockerd_pid=$!
-  export DOCKER_HOST="unix://$work/d/docker.sock" DOCKER_CONFIG="$work/docker-config"
-  for _ in $(seq 150); do
-    docker version >/dev/null 2>&1 && break
-    kill -0 "$dockerd_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  # Nothing below runs unless the daemon answering is the one this run started.
-  [ "$(docker info --format '{{.DockerRootDir}}' 2>&1)" = "$work/d/data" ] \
-    || abort "the docker daemon of this run did not start: $(tail -n 3 "$work/dockerd.log")"
+  # The daemon's files in the temp dir, no bridge nor iptables (tests/e2e/lib-dockerd.sh).
+  start_dockerd "$work/d" "$work/dockerd.log" || abort "the docker daemon of this run did not start"
   echo "daemon $dockerd_pid on $DOCKER_HOST"
 else
   # The docker `make -n` of section 4 lists images: on no daemon at all.
