@@ -8,8 +8,8 @@ use crate::command::{
     Command, GraphOutput, GraphQuery, ImageAction, ImageArgs, Invocation, ModifiedOutput,
     ReportAction,
 };
+use crate::commands::slice::Shard;
 use crate::report::RunKind;
-use crate::slice::Shard;
 
 // Examples name buildable flavors of the repository's own configuration (a test checks it).
 const EXAMPLE_FLAVOR: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::commands::slice::Shard;
 use crate::report::RunKind;
-use crate::slice::Shard;
 
 /// A checked command line.
 #[derive(Debug)]

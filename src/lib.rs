@@ -1,6 +1,5 @@
 //! matriochka: turns flavor tuples into staged build contexts and Makefile fragments.
 
-pub mod bake;
 pub mod build_plan;
 pub mod cache;
 pub mod changes;
@@ -16,12 +15,10 @@ pub mod exit_codes;
 pub mod flavor;
 pub mod git;
 pub mod graph;
-pub mod graph_export;
 pub mod image_args;
 pub mod labels;
 pub mod lock;
 pub mod makefile;
-pub mod manifest_list;
 pub mod model;
 pub mod modified;
 pub mod overlay;
@@ -29,7 +26,6 @@ pub mod project;
 pub mod render;
 pub mod report;
 pub mod run;
-pub mod slice;
 pub mod stage;
 pub mod suggest;
 pub mod tree;

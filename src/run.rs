@@ -69,7 +69,7 @@ pub fn execute(
             stage_command(project, &[flavor], *no_wait, out, err)
         }
         Command::ShowFlavors { arches, shard } => {
-            crate::slice::show_flavors(project, arches, *shard, out)
+            crate::commands::slice::show_flavors(project, arches, *shard, out)
         }
         Command::ShowDefault => {
             for flavor in &project.config.default_flavors {
@@ -101,31 +101,33 @@ pub fn execute(
             flavors,
             merge_arches,
         } => {
-            let mut options = crate::bake::BakeOptions::from_env(&project.env)?;
+            let mut options = crate::commands::bake::BakeOptions::from_env(&project.env)?;
             options.merge_arches = *merge_arches;
             if *merge_arches {
                 // Fails before staging when `layout.manifest_tag` is not set.
-                crate::manifest_list::groups(project, &[])?;
+                crate::commands::manifest::groups(project, &[])?;
             }
             let code = stage_command(project, flavors, false, out, err)?;
             if code != EXIT_SUCCESS {
                 return Ok(code);
             }
-            crate::bake::command(project, flavors, &options, out, err)
+            crate::commands::bake::command(project, flavors, &options, out, err)
         }
         Command::Graph {
             flavors,
             output,
             query,
-        } => crate::graph_export::command(project, flavors, *output, query.as_ref(), out),
-        Command::Manifest { flavors } => crate::manifest_list::command(
+        } => crate::commands::graph::command(project, flavors, *output, query.as_ref(), out),
+        Command::Manifest { flavors } => crate::commands::manifest::command(
             project,
             flavors,
             &mut crate::engine::manifest::ProcessRunner,
             out,
             err,
         ),
-        Command::CheckArches { flavors } => crate::slice::check_arches(project, flavors, err),
+        Command::CheckArches { flavors } => {
+            crate::commands::slice::check_arches(project, flavors, err)
+        }
         Command::Check { flavors } => crate::commands::check::command(project, flavors, out),
         Command::Image(args) => crate::commands::image::command(project, args, out, err),
         Command::CleanAll { every_registry } => {

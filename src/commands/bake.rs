@@ -14,11 +14,11 @@ use std::io::Write;
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
+use crate::commands::graph as graph_export;
 use crate::commands::image;
 use crate::exit_codes::EXIT_SUCCESS;
 use crate::git::GitFacts;
 use crate::graph::{self, DOCKERFILE};
-use crate::graph_export;
 use crate::labels;
 use crate::lock::{self, Access, StagingLock};
 use crate::model::{StagedFlavor, StagedImage};
@@ -289,7 +289,7 @@ pub fn command(
             .iter()
             .map(|flavor| flavor.prepared.clone())
             .collect();
-        let groups = crate::manifest_list::groups(project, &prepared)?;
+        let groups = crate::commands::manifest::groups(project, &prepared)?;
         let text = merge::bake_file(&staged, &groups, project.git(), options)?;
         (
             text,

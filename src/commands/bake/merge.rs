@@ -18,10 +18,10 @@ use super::{
     bake_name, contexts_of_parents, insert_cache, literal, proxy_args, strings, BakeOptions,
     Gathered,
 };
+use crate::commands::manifest::Group;
 use crate::git::GitFacts;
 use crate::graph::DOCKERFILE;
 use crate::labels;
-use crate::manifest_list::Group;
 use crate::model::{StagedFlavor, StagedImage};
 
 /// The target of one image of a manifest group: its manifest tag, as a bake name.
