@@ -41,14 +41,10 @@ for tool in podman busybox; do
 done
 
 # A private storage root, so that this run never touches another's images.
-mkdir -p "$work/storage"
-cat >"$work/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$work/storage/root"
-runroot = "$work/storage/run"
-EOF
-export CONTAINERS_STORAGE_CONF="$work/storage.conf"
+# shellcheck source=tests/e2e/lib-podman.sh
+. "$here/lib-podman.sh"
+podman_store "$work/storage"
+export CONTAINERS_STORAGE_CONF="$work/storage/storage.conf"
 
 echo "== building matriochka"
 (cd "$repo" && cargo build --quiet --locked) || exit 1

@@ -134,15 +134,11 @@ printf 'FROM __ENV_[PARENT_IMAGE]__\nRUN cat /arch > /child-arch\n' >"$src/templ
   && git -c user.name=e2e -c user.email=e2e@example.com commit -qm fixture) || exit 1
 commit=$(git -C "$src" rev-parse HEAD)
 
+# shellcheck source=tests/e2e/lib-podman.sh
+. "$here/lib-podman.sh"
 machine() { # machine NAME: a project clone and an empty podman store
-  mkdir -p "$work/$1"
+  podman_store "$work/$1"
   git clone -q "$src" "$work/$1/project"
-  cat >"$work/$1/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$work/$1/root"
-runroot = "$work/$1/run"
-EOF
 }
 on() { # on NAME COMMAND...: run in machine NAME's project with its store
   local name=$1; shift

@@ -110,14 +110,10 @@ else
 fi
 
 echo "== private podman store and image namespace"
-mkdir -p "$work/store/root" "$work/store/run"
-cat >"$work/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$work/store/root"
-runroot = "$work/store/run"
-EOF
-export CONTAINERS_STORAGE_CONF="$work/storage.conf"
+# shellcheck source=tests/e2e/lib-podman.sh
+. "$here/lib-podman.sh"
+podman_store "$work/store"
+export CONTAINERS_STORAGE_CONF="$work/store/storage.conf"
 # Nothing below runs unless podman really uses the private store.
 [ "$engine" = docker ] || [ "$(podman info --format '{{.Store.GraphRoot}}' 2>&1)" = "$work/store/root" ] \
   || abort "podman does not use the private store $work/store/root"
