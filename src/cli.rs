@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::command::{
+use crate::app::report::RunKind;
+use crate::commands::args::{
     Command, GraphOutput, GraphQuery, ImageAction, ImageArgs, Invocation, ModifiedOutput,
     ReportAction,
 };
 use crate::commands::slice::Shard;
-use crate::report::RunKind;
 
 // Examples name buildable flavors of the repository's own configuration (a test checks it).
 const EXAMPLE_FLAVOR: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";

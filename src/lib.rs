@@ -1,32 +1,13 @@
 //! matriochka: turns flavor tuples into staged build contexts and Makefile fragments.
+//!
+//! Layers, imports only downwards: `cli → commands → app → plan → stage → infra → domain`
+//! (`error` sits beside `domain`); `tests/architecture.rs` enforces it.
 
-pub mod build_plan;
-pub mod cache;
-pub mod changes;
+pub mod app;
 pub mod cli;
-pub mod command;
 pub mod commands;
-pub mod config;
-pub mod decor;
-pub mod derived;
-pub mod digest;
-pub mod engine;
-pub mod exit_codes;
-pub mod flavor;
-pub mod git;
-pub mod graph;
-pub mod image_args;
-pub mod labels;
-pub mod lock;
-pub mod makefile;
-pub mod model;
-pub mod modified;
-pub mod overlay;
-pub mod project;
-pub mod render;
-pub mod report;
-pub mod run;
+pub mod domain;
+pub mod error;
+pub mod infra;
+pub mod plan;
 pub mod stage;
-pub mod suggest;
-pub mod tree;
-pub mod vars;

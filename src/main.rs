@@ -4,12 +4,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let invocation = matriochka::cli::Cli::parse().into_invocation();
-    match matriochka::run::run(&invocation) {
+    match matriochka::commands::run::run(&invocation) {
         Ok(code) => code.into(),
-        Err(err) if matriochka::run::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if matriochka::commands::run::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            matriochka::exit_codes::for_error(&err).into()
+            matriochka::error::for_error(&err).into()
         }
     }
 }

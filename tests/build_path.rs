@@ -428,7 +428,7 @@ fn a_build_fails_when_the_plan_tags_the_image_for_another_release() {
 /// stage (which takes it exclusive) rewrites the context under it.
 #[test]
 fn a_build_holds_the_staging_lock_while_the_engine_runs() {
-    use matriochka::lock::{Access, StagingLock, Wait};
+    use matriochka::infra::lock::{Access, StagingLock, Wait};
     let test = staged(project());
     let sha = plan_sha(&test, "core");
     let build = test

@@ -4,13 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use matriochka::config::Config;
-use matriochka::flavor::Flavor;
-use matriochka::git::GitFacts;
-use matriochka::modified;
+use matriochka::app::modified;
+use matriochka::domain::config::Config;
+use matriochka::domain::flavor::Flavor;
+use matriochka::domain::vars::Env;
+use matriochka::infra::git::GitFacts;
+use matriochka::stage::tree::{Bytes, Entry, Kind, Tree};
 use matriochka::stage::{self, Prepared};
-use matriochka::tree::{Bytes, Entry, Kind, Tree};
-use matriochka::vars::Env;
 use proptest::prelude::*;
 
 use crate::common::{modified_json as json, modified_json_array as json_lines, GitHome, Test};

@@ -14,17 +14,17 @@ use std::io::Write;
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
+use crate::app::project::Project;
 use crate::commands::graph as graph_export;
 use crate::commands::image;
-use crate::exit_codes::EXIT_SUCCESS;
-use crate::git::GitFacts;
-use crate::graph::{self, DOCKERFILE};
-use crate::labels;
-use crate::lock::{self, Access, StagingLock};
-use crate::model::{StagedFlavor, StagedImage};
-use crate::project::Project;
+use crate::domain::vars::{self, Env};
+use crate::error::EXIT_SUCCESS;
+use crate::infra::git::GitFacts;
+use crate::infra::lock::{self, Access, StagingLock};
+use crate::plan::labels;
 use crate::stage;
-use crate::vars::{self, Env};
+use crate::stage::model::{StagedFlavor, StagedImage};
+use crate::stage::parents::{self, DOCKERFILE};
 
 mod merge;
 
@@ -261,7 +261,7 @@ fn contexts_of_parents(
     let Some(file) = image.files.get(DOCKERFILE) else {
         return Map::new();
     };
-    let refs = graph::references(&String::from_utf8_lossy(&file.bytes));
+    let refs = parents::references(&String::from_utf8_lossy(&file.bytes));
     refs.images
         .iter()
         .filter_map(|(reference, _)| {

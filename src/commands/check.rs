@@ -15,13 +15,13 @@ use std::sync::LazyLock;
 use anyhow::{Context as _, Result};
 use regex::bytes::Regex;
 
-use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::graph;
-use crate::model::{Prepared, StagedFlavor};
-use crate::project::Project;
-use crate::render::is_fragment_name;
+use crate::app::project::Project;
+use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::stage;
-use crate::tree::FsTree;
+use crate::stage::model::{Prepared, StagedFlavor};
+use crate::stage::parents;
+use crate::stage::render::is_fragment_name;
+use crate::stage::tree::FsTree;
 
 /// A token render replaces: one left in a staged file is a defect.
 static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
@@ -58,8 +58,8 @@ pub fn command(project: &Project, args: &[String], out: &mut dyn Write) -> Resul
         // A layer pattern that no buildable flavor uses is a typo or a level nobody fills: `stage`
         // accepts it (a level kept for later would otherwise need a placeholder file, which every
         // image would stage), the check does not.
-        let vars: Vec<&crate::vars::Vars> = prepared.iter().map(|p| &p.vars).collect();
-        for pattern in crate::overlay::unmatched_patterns(&project.config, &vars, &tree)? {
+        let vars: Vec<&crate::domain::vars::Vars> = prepared.iter().map(|p| &p.vars).collect();
+        for pattern in crate::stage::overlay::unmatched_patterns(&project.config, &vars, &tree)? {
             checker.problems.push(format!(
                 "`{}`: layer pattern `{pattern}` matches no directory below `{}` for any buildable flavor: fix it or remove it",
                 project.config.display_path(),
@@ -139,7 +139,7 @@ impl Checker {
                 if !is_fragment_name(name) {
                     self.tokens(&shown, from, &file.bytes);
                 }
-                if path == graph::DOCKERFILE {
+                if path == parents::DOCKERFILE {
                     let text = String::from_utf8_lossy(&file.bytes);
                     self.dockerfile(&shown, from, &text, &tags);
                 }
@@ -185,7 +185,7 @@ impl Checker {
         if !has_from {
             self.push(shown, None, "no `FROM` instruction", from);
         }
-        for (reference, line) in graph::references(text).images {
+        for (reference, line) in parents::references(text).images {
             if tags.values().any(|tag| *tag == reference) {
                 continue;
             }

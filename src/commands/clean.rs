@@ -5,12 +5,12 @@ use std::io::Write;
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::app::project::Project;
 use crate::commands::image::{at, engine};
-use crate::engine::{argv, exec};
-use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::labels::FLAVOR_LABEL;
-use crate::lock::{self, Access, StagingLock, LOCK_FILE};
-use crate::project::Project;
+use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
+use crate::infra::engine::{argv, exec};
+use crate::infra::lock::{self, Access, StagingLock, LOCK_FILE};
+use crate::plan::labels::FLAVOR_LABEL;
 
 /// Entries of the staging root that clean keeps.
 const KEPT: [&str; 2] = [LOCK_FILE, ".gitkeep"];

@@ -12,14 +12,14 @@ use std::io::Write;
 
 use anyhow::{Context as _, Result};
 
-use crate::command::{GraphOutput, GraphQuery};
-use crate::exit_codes::EXIT_SUCCESS;
-use crate::graph::{self, DOCKERFILE};
-use crate::model::StagedFlavor;
-use crate::project::Project;
+use crate::app::project::Project;
+use crate::commands::args::{GraphOutput, GraphQuery};
+use crate::domain::suggest;
+use crate::error::EXIT_SUCCESS;
 use crate::stage;
-use crate::suggest;
-use crate::tree::FsTree;
+use crate::stage::model::StagedFlavor;
+use crate::stage::parents::{self, DOCKERFILE};
+use crate::stage::tree::FsTree;
 
 /// The flavors named by `args` (else `$FLAVORS`, else the default flavors), computed in memory.
 pub fn compute_flavors(project: &Project, args: &[String]) -> Result<Vec<StagedFlavor>> {
@@ -80,7 +80,7 @@ impl ImageGraph {
                     .map(|image| {
                         let mut external = Vec::new();
                         if let Some(file) = image.files.get(DOCKERFILE) {
-                            let refs = graph::references(&String::from_utf8_lossy(&file.bytes));
+                            let refs = parents::references(&String::from_utf8_lossy(&file.bytes));
                             for (reference, _) in refs.images {
                                 if !tags.contains(reference.as_str())
                                     && !external.contains(&reference)

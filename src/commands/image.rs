@@ -13,16 +13,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::build_plan::{self, BuildPlan};
-use crate::command::{ImageAction, ImageArgs};
-use crate::engine::{argv, exec, Engine};
-use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::labels::FLAVOR_LABEL;
-use crate::lock::{self, Access, StagingLock};
-use crate::model::Prepared;
-use crate::project::Project;
-use crate::report::{Action, ImageRecord};
-use crate::vars::Env;
+use crate::app::project::Project;
+use crate::app::report::{Action, ImageRecord};
+use crate::commands::args::{ImageAction, ImageArgs};
+use crate::domain::vars::Env;
+use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
+use crate::infra::engine::{argv, exec, Engine};
+use crate::infra::lock::{self, Access, StagingLock};
+use crate::plan::build_plan::{self, BuildPlan};
+use crate::plan::labels::FLAVOR_LABEL;
+use crate::stage::model::Prepared;
 
 mod tags;
 
@@ -229,9 +229,9 @@ impl<'a> Image<'a> {
             )?)
         };
         let plan = self.plan()?;
-        let squash = crate::engine::squash::wanted(&project.env)?;
+        let squash = crate::infra::engine::squash::wanted(&project.env)?;
         if squash && !self.args.dry_run {
-            crate::engine::squash::check(&engine)?;
+            crate::infra::engine::squash::check(&engine)?;
         }
         let context = self.path(&plan.context);
         if !self.args.dry_run

@@ -12,19 +12,19 @@ use std::io::Write;
 use anyhow::{anyhow, bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 
-use crate::digest::hex;
-use crate::engine::manifest::{self as engine, Access, Engine, Entry, Platform, Runner};
-use crate::exit_codes::EXIT_SUCCESS;
-use crate::model::Prepared;
-use crate::project::Project;
-use crate::report::{self, ManifestAction};
-use crate::vars::{check_reference, with_registry, PointRelease};
+use crate::app::project::Project;
+use crate::app::report::{self, ManifestAction};
+use crate::domain::digest::hex;
+use crate::domain::vars::{check_reference, with_registry, PointRelease};
+use crate::error::EXIT_SUCCESS;
+use crate::infra::engine::manifest::{self as engine, Access, Engine, Entry, Platform, Runner};
+use crate::stage::model::Prepared;
 
 /// The label whose values must be equal across the arches of a list.
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 /// The annotation, on each entry of a list, holding the point release it was made for.
 pub const VERSION_ANNOTATION: &str = "io.matriochka.ceph-version";
-const FLAVOR_LABEL: &str = crate::labels::FLAVOR_LABEL;
+const FLAVOR_LABEL: &str = crate::plan::labels::FLAVOR_LABEL;
 
 /// One manifest group: the flavors of a run whose manifest tags are equal.
 #[derive(Debug)]
@@ -49,7 +49,7 @@ pub struct Member {
 fn expand_tag(
     p: &Prepared,
     key: &str,
-    pattern: &crate::config::Pattern,
+    pattern: &crate::domain::config::Pattern,
     image: &str,
 ) -> Result<String> {
     let name = pattern
@@ -538,7 +538,7 @@ fn join_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::manifest::Output;
+    use crate::infra::engine::manifest::Output;
 
     /// Answers from a table of `command line → (success, stdout, stderr)`; records every call.
     #[derive(Default)]

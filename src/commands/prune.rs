@@ -16,13 +16,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::app::project::Project;
 use crate::commands::image::{at, engine};
-use crate::engine::argv::{self, Kind};
-use crate::engine::{exec, Engine};
-use crate::exit_codes::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::labels::FLAVOR_LABEL;
-use crate::lock::{self, Access, StagingLock};
-use crate::project::Project;
+use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
+use crate::infra::engine::argv::{self, Kind};
+use crate::infra::engine::{exec, Engine};
+use crate::infra::lock::{self, Access, StagingLock};
+use crate::plan::labels::FLAVOR_LABEL;
 
 /// The directory, in the staging root, of recorded uses.
 pub const USES_DIR: &str = ".uses";
@@ -38,7 +38,7 @@ pub struct Settings {
 
 impl Settings {
     /// `PRUNE_HOURS`, `PRUNE_KEEP`, `PRUNE_CURRENT=1`, `PRUNE_DRY=1` (or `--dry-run`).
-    pub fn from_env(env: &crate::vars::Env, dry_run: bool) -> Result<Settings> {
+    pub fn from_env(env: &crate::domain::vars::Env, dry_run: bool) -> Result<Settings> {
         let number = |name: &str, default: u64| -> Result<u64> {
             match env.get_nonempty(name) {
                 None => Ok(default),
@@ -520,7 +520,7 @@ mod tests {
 
     #[test]
     fn settings_from_the_environment() {
-        let mut env = crate::vars::Env::default();
+        let mut env = crate::domain::vars::Env::default();
         let settings = Settings::from_env(&env, false).unwrap();
         assert_eq!(
             settings,

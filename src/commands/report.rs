@@ -5,10 +5,10 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::command::ReportAction;
-use crate::exit_codes::EXIT_SUCCESS;
-use crate::project::Project;
-use crate::report;
+use crate::app::project::Project;
+use crate::app::report;
+use crate::commands::args::ReportAction;
+use crate::error::EXIT_SUCCESS;
 
 /// Runs `report`.
 pub fn command(
@@ -40,7 +40,7 @@ pub fn command(
             report::print_summary(project, &report, out)?;
             // The end of a build or push run: its images, built or found up to date, were used
             // now (what `prune` keeps). Never fails the run.
-            if kind != crate::report::RunKind::Manifest {
+            if kind != crate::app::report::RunKind::Manifest {
                 crate::commands::prune::record(project, &[], err)?;
             }
             Ok(status)

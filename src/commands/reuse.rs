@@ -14,12 +14,12 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::build_plan::BuildPlan;
-use crate::engine::manifest::{self as registry, Access, ProcessRunner, Runner};
-use crate::engine::{argv, exec, Engine};
-use crate::exit_codes::EXIT_SUCCESS;
-use crate::labels::{self, CONTENT_ID_LABEL};
-use crate::project::Project;
+use crate::app::project::Project;
+use crate::error::EXIT_SUCCESS;
+use crate::infra::engine::manifest::{self as registry, Access, ProcessRunner, Runner};
+use crate::infra::engine::{argv, exec, Engine};
+use crate::plan::build_plan::BuildPlan;
+use crate::plan::labels::{self, CONTENT_ID_LABEL};
 
 /// The environment variable that turns reuse on (`REUSE=1`).
 pub const REUSE_ENV: &str = "REUSE";
@@ -191,7 +191,7 @@ pub fn lookup_command(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::manifest::Output;
+    use crate::infra::engine::manifest::Output;
 
     struct Fake(Result<Output, String>, Vec<Vec<String>>);
 

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::exit_codes::EXIT_SUCCESS;
-use crate::project::Project;
-use crate::vars::go_arch;
+use crate::app::project::Project;
+use crate::domain::vars::go_arch;
+use crate::error::EXIT_SUCCESS;
 
 /// Where the kernel lists its binfmt handlers.
 pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
@@ -140,7 +140,7 @@ pub fn can_run(arch: &str, host_arch: &str, binfmt_dir: &Path) -> Result<(), Str
 /// be neither run natively nor emulated. Nothing is printed when all can.
 pub fn check_arches(project: &Project, args: &[String], err: &mut dyn Write) -> Result<u8> {
     let texts = project.requested_texts(args)?;
-    let host = crate::vars::host_arch();
+    let host = crate::domain::vars::host_arch();
     // Where binfmt_misc is mounted elsewhere (and in tests), `MATRIOCHKA_BINFMT_DIR` names it.
     let binfmt_dir = project
         .env
@@ -162,13 +162,13 @@ pub fn check_arches(project: &Project, args: &[String], err: &mut dyn Write) -> 
         );
     }
     // SQUASH=1 on a docker daemon that cannot squash fails here, before any build.
-    if crate::engine::squash::wanted(&project.env)? {
+    if crate::infra::engine::squash::wanted(&project.env)? {
         if let Some(engine) = project
             .env
             .get("CONTAINER_ENGINE")
-            .and_then(crate::engine::Engine::new)
+            .and_then(crate::infra::engine::Engine::new)
         {
-            crate::engine::squash::check(&engine)?;
+            crate::infra::engine::squash::check(&engine)?;
         }
     }
     Ok(EXIT_SUCCESS)

@@ -19,10 +19,10 @@ use super::{
     Gathered,
 };
 use crate::commands::manifest::Group;
-use crate::git::GitFacts;
-use crate::graph::DOCKERFILE;
-use crate::labels;
-use crate::model::{StagedFlavor, StagedImage};
+use crate::infra::git::GitFacts;
+use crate::plan::labels;
+use crate::stage::model::{StagedFlavor, StagedImage};
+use crate::stage::parents::DOCKERFILE;
 
 /// The target of one image of a manifest group: its manifest tag, as a bake name.
 fn merged_target(manifest_tag: &str) -> String {

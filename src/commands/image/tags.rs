@@ -10,13 +10,13 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::{words, Image};
-use crate::build_plan::{self, BuildPlan};
+use crate::app::report::{Action, ImageRecord};
 use crate::commands::reuse::{self, Lookup};
-use crate::engine::manifest::ProcessRunner;
-use crate::engine::{argv, exec, Engine};
-use crate::exit_codes::EXIT_SUCCESS;
-use crate::labels::FLAVOR_LABEL;
-use crate::report::{Action, ImageRecord};
+use crate::error::EXIT_SUCCESS;
+use crate::infra::engine::manifest::ProcessRunner;
+use crate::infra::engine::{argv, exec, Engine};
+use crate::plan::build_plan::{self, BuildPlan};
+use crate::plan::labels::FLAVOR_LABEL;
 
 /// One command of the pushes after the image's own.
 enum Step {
@@ -143,7 +143,7 @@ impl Image<'_> {
                 Ok((false, String::new()))
             })?;
             writeln!(out, "{start}: FAILED (see {})", log_path.display())?;
-            return Ok(Some(crate::exit_codes::EXIT_FAILURE));
+            return Ok(Some(crate::error::EXIT_FAILURE));
         }
         if touch {
             self.touch_stamp()?;

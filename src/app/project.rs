@@ -1,0 +1,206 @@
+//! Project: the loaded configuration, the environment and lazy git facts; choosing and preparing
+//! the flavors of a run. Every command starts from it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::domain::config::Config;
+use crate::domain::flavor::{Flavor, FlavorError, ShortFormDefaults};
+use crate::domain::vars::Env;
+use crate::infra::git::GitFacts;
+use crate::stage::model::Prepared;
+use crate::stage::overlay;
+use crate::stage::tree::FsTree;
+
+/// The project, the environment and the git facts a command works with.
+pub struct Project {
+    pub config: Config,
+    pub env: Env,
+    /// What the short form of a flavor takes from the host and the environment.
+    defaults: ShortFormDefaults,
+    git: OnceLock<GitFacts>,
+}
+
+impl Project {
+    pub fn load(root: &Path, config: Option<&Path>, env: Env) -> Result<Project> {
+        let mut config = Config::load(root, config)?;
+        config.decor = crate::stage::decor::Decor::load(
+            root,
+            env.get(crate::stage::decor::HEADER_ENV),
+            env.get(crate::stage::decor::FOOTER_ENV),
+        )?;
+        Ok(Project {
+            config,
+            defaults: env.short_form_defaults(),
+            env,
+            git: OnceLock::new(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.config.root
+    }
+
+    /// Git facts, read on first use.
+    pub fn git(&self) -> &GitFacts {
+        self.git.get_or_init(|| GitFacts::read(&self.config.root))
+    }
+
+    /// The flavors from the arguments, else `$FLAVORS`, else `flavors.default`, as written and
+    /// checked. Each is parsed again where it is used, so that a run over many flavors holds a
+    /// few parsed flavors at a time.
+    pub fn requested_texts<'a>(&'a self, args: &'a [String]) -> Result<Vec<&'a str>> {
+        let texts: Vec<&str> = if !args.is_empty() {
+            Flavor::split_list(args)
+        } else if let Some(flavors) = self
+            .env
+            .get_nonempty("FLAVORS")
+            .filter(|f| !f.trim().is_empty())
+        {
+            flavors.split_whitespace().collect()
+        } else {
+            Flavor::split_list(&self.config.default_flavors)
+        };
+        for text in &texts {
+            self.parse(text)?;
+        }
+        if texts.is_empty() {
+            bail!(
+                "no flavor given: pass flavors, set FLAVORS or `flavors.default` in `{}`",
+                self.config.display_path()
+            );
+        }
+        Ok(texts)
+    }
+
+    /// The buildable flavors, in configuration order, as written and checked.
+    pub fn buildable_texts(&self) -> Result<Vec<&str>> {
+        let texts = Flavor::split_list(&self.config.buildable);
+        for text in &texts {
+            self.parse(text).with_context(|| {
+                format!(
+                    "bad `flavors.buildable` in `{}`",
+                    self.config.display_path()
+                )
+            })?;
+        }
+        Ok(texts)
+    }
+
+    pub fn parse(&self, text: &str) -> Result<Flavor, FlavorError> {
+        Flavor::parse(text, &self.defaults)
+    }
+
+    /// Computes each flavor's variables; two flavors in one staging dir are an error.
+    pub fn prepare(&self, texts: &[&str]) -> Result<Vec<Prepared>> {
+        self.prepare_with(texts, |_, prepared| prepared)
+    }
+
+    /// Like [`Project::prepare`], keeping of each flavor only what `keep` makes of its text and
+    /// the rest.
+    pub fn prepare_with<'t, T>(
+        &self,
+        texts: &[&'t str],
+        keep: impl Fn(&'t str, Prepared) -> T,
+    ) -> Result<Vec<T>> {
+        let buildable = self.buildable_texts()?;
+        let buildable: BTreeSet<String> = buildable
+            .iter()
+            .map(|text| Ok(self.parse(text)?.tuple()))
+            .collect::<Result<_>>()?;
+        let mut kept = Vec::new();
+        // Each staging dir → the first flavor staged there.
+        let mut by_dir: HashMap<PathBuf, &str> = HashMap::new();
+        for &text in texts {
+            let flavor = self.parse(text)?;
+            let tuple = flavor.tuple();
+            let is_buildable = buildable.contains(&tuple);
+            let prepared =
+                Prepared::new(flavor, &self.config, &self.env, self.git(), is_buildable)?;
+            if !is_buildable {
+                // The same check in every command (stage, plan, show vars), before anything runs.
+                let tree = FsTree::of(&self.config);
+                let layers = overlay::layers(&self.config, &prepared.vars, &tree)?;
+                overlay::check_known_values(&self.config, &prepared.vars, &layers, &tree).map_err(
+                    |problem| FlavorError {
+                        flavor: text.to_string(),
+                        problem: format!("{problem:#}"),
+                    },
+                )?;
+            }
+            let dir = prepared.vars.staging_dir();
+            if let Some(&first) = by_dir.get(dir) {
+                if self.parse(first)?.tuple() == tuple {
+                    continue;
+                }
+                bail!(
+                    "flavors `{first}` and `{text}` both stage into `{}`: add the differing field to `layout.staging_dir`",
+                    dir.display()
+                );
+            }
+            by_dir.insert(dir.to_path_buf(), text);
+            kept.push(keep(text, prepared));
+        }
+        Ok(kept)
+    }
+
+    /// The flavor a make target names (`build.<id>.<image>`, `push.<id>`, `clean.<id>.<image>`):
+    /// the first of `FLAVORS`, `flavors.default` and `flavors.buildable` whose id is `<id>`.
+    pub fn flavor_of_target(&self, target: &str) -> Result<String> {
+        let Some((verb, stem)) = ["build.", "push.", "clean."]
+            .iter()
+            .find_map(|verb| target.strip_prefix(verb).map(|stem| (verb, stem)))
+        else {
+            bail!("target `{target}` is not `build.<id>[.<image>]`, `push.…` or `clean.…`");
+        };
+        let mut candidates: Vec<&str> = Vec::new();
+        if let Some(flavors) = self.env.get_nonempty("FLAVORS") {
+            candidates.extend(flavors.split_whitespace());
+        }
+        candidates.extend(Flavor::split_list(&self.config.default_flavors));
+        candidates.extend(self.buildable_texts()?);
+        let mut stems = Vec::new();
+        for text in candidates {
+            let flavor = self.parse(text)?;
+            let prepared = Prepared::new(flavor, &self.config, &self.env, self.git(), false)?;
+            let id = prepared.id();
+            let images = self
+                .config
+                .images
+                .iter()
+                .map(|image| format!("{id}.{image}"));
+            let names: Vec<String> = std::iter::once(id.clone()).chain(images).collect();
+            if names.iter().any(|name| name == stem) {
+                return Ok(text.to_string());
+            }
+            stems.extend(names);
+        }
+        let hint = crate::domain::suggest::closest(stem, stems.iter().map(String::as_str))
+            .map(|stem| format!("; did you mean `{verb}{stem}`?"))
+            .unwrap_or_default();
+        bail!(
+            "no flavor of FLAVORS, `flavors.default` or `flavors.buildable` has the id of target `{target}`{hint}"
+        )
+    }
+}
+
+/// The nearest directory from `start` upwards that holds the default configuration, relative to
+/// `start` (`.`, `..`, `../..`), so that paths print as they do from the root; `.` when there is
+/// none (loading then names the missing file).
+pub fn find_root(start: &Path) -> PathBuf {
+    let mut relative = PathBuf::from(".");
+    for dir in start.ancestors() {
+        if dir.join(crate::domain::config::DEFAULT_CONFIG).is_file() {
+            return relative;
+        }
+        relative = if relative == Path::new(".") {
+            PathBuf::from("..")
+        } else {
+            relative.join("..")
+        };
+    }
+    PathBuf::from(".")
+}

@@ -1,0 +1,5 @@
+//! Infra: the outside world (git, the container engine, the staging lock).
+
+pub mod engine;
+pub mod git;
+pub mod lock;

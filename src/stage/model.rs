@@ -1,0 +1,63 @@
+//! The model: a flavor ready to stage and its staged images, in memory.
+//!
+//! Shared by stage, graph and makefile, so that none of them imports another for its types.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use crate::domain::config::Config;
+use crate::domain::flavor::Flavor;
+use crate::domain::vars::{Env, Vars};
+use crate::infra::git::GitFacts;
+use crate::stage::render::StagedFile;
+
+/// A flavor whose variables are known, ready to stage.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub flavor: Flavor,
+    pub vars: Vars,
+    pub buildable: bool,
+}
+
+impl Prepared {
+    /// A flavor with its variables computed.
+    pub fn new(
+        flavor: Flavor,
+        config: &Config,
+        env: &Env,
+        git: &GitFacts,
+        buildable: bool,
+    ) -> Result<Prepared> {
+        Ok(Prepared {
+            vars: Vars::for_flavor(&flavor, config, env, git)?,
+            flavor,
+            buildable,
+        })
+    }
+
+    pub fn id(&self) -> String {
+        self.vars.id()
+    }
+}
+
+/// One staged image context.
+#[derive(Clone, Debug)]
+pub struct StagedImage {
+    pub name: String,
+    pub tag: String,
+    pub files: BTreeMap<String, StagedFile>,
+    /// sha256 over the context's paths, modes and bytes.
+    pub digest: String,
+    /// Images of the same flavor this one is built from (FROM, COPY --from).
+    pub parents: Vec<String>,
+    /// Whether a FROM names an image outside the flavor (the build then pulls it).
+    pub external_base: bool,
+}
+
+/// A whole flavor, in memory.
+#[derive(Clone, Debug)]
+pub struct StagedFlavor {
+    pub prepared: Prepared,
+    pub images: Vec<StagedImage>,
+}
