@@ -2,6 +2,7 @@
 
 mod common;
 
+mod architecture;
 mod bake;
 mod bake_merge;
 mod build_path;

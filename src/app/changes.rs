@@ -186,7 +186,7 @@ impl Repo {
     }
 
     /// Paths, relative to the root, changed from `base` to HEAD, joined with `worktree`: the
-    /// working tree's changes as [`GitFacts`](crate::infra::git::GitFacts) read them (staged, unstaged,
+    /// working tree's changes as [`GitFacts`](crate::domain::git_facts::GitFacts) read them (staged, unstaged,
     /// untracked and not ignored; both sides of a rename).
     pub fn changes(&self, base: &str, worktree: &BTreeSet<PathBuf>) -> Result<BTreeSet<PathBuf>> {
         let committed = self.run(&[

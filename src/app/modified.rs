@@ -6,76 +6,15 @@
 //! working tree, and reports the ones whose image contexts differ. Nothing is written.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::Result;
-use serde::Serialize;
 
-use crate::app::changes::Repo;
-use crate::app::project::Project;
-use crate::commands::args::ModifiedOutput;
 use crate::domain::config::{normal_path, Config};
-use crate::error::EXIT_SUCCESS;
-use crate::stage::tree::{FsTree, GitTree, Tree};
+use crate::stage::tree::Tree;
 use crate::stage::{self, Prepared, StagedFlavor};
-
-/// Runs `matriochka modified`.
-pub fn command(
-    project: &Project,
-    vs: Option<&str>,
-    fetch: bool,
-    by_path: bool,
-    output: ModifiedOutput,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<u8> {
-    let config = &project.config;
-    let repo = Repo::open(project.root())?;
-    let target = repo.target(vs, fetch, err)?;
-    let merge_base = repo.merge_base(&target)?;
-    // One normal form for changed paths and layer directories: no `./`, whatever git or the
-    // configuration wrote.
-    let changes: Vec<PathBuf> = repo
-        .changes(&merge_base, &project.git().modified)?
-        .iter()
-        .map(|path| normal_path(path))
-        .collect();
-    let prepared = project.prepare(&project.buildable_texts()?)?;
-    let affected = if by_path {
-        self::by_path(config, &prepared, &changes)
-    } else {
-        let before = GitTree::of(config, &repo.prefix, &merge_base)?;
-        let after = FsTree::of(config);
-        let links = before.has_links()
-            || changes.iter().any(|path| {
-                in_templates(config, path)
-                    && std::fs::symlink_metadata(project.root().join(path))
-                        .is_ok_and(|meta| meta.is_symlink())
-            });
-        let exact = exact(config, &prepared, &changes, &before, &after, links);
-        for failure in &exact.failures {
-            let side = match failure.side {
-                Side::MergeBase => format!("at the merge-base with `{}`", target.name),
-                Side::WorkTree => "in the working tree".to_string(),
-            };
-            writeln!(
-                err,
-                "warning: failed to stage `{}` {side}: {:#}",
-                prepared[failure.flavor].flavor.text, failure.error
-            )?;
-        }
-        exact.affected
-    };
-    print(output, &prepared, &changes, &affected, out)?;
-    if affected.is_empty() {
-        // stdout stays empty (it feeds FLAVORS=…); a person still gets an answer.
-        writeln!(err, "no flavor changed since `{}`", target.name)?;
-    }
-    Ok(EXIT_SUCCESS)
-}
 
 /// A flavor the change affects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +51,7 @@ pub struct Exact {
 
 /// How the changed paths reach one flavor, by path alone.
 #[derive(Clone, Debug, Default)]
-struct Reach {
+pub struct Reach {
     /// A loose file of a layer changed: every image is reached.
     loose: bool,
     /// Indexes into `layout.images` of the images whose sub-tree holds a changed path.
@@ -121,7 +60,7 @@ struct Reach {
 }
 
 /// The paths reaching each flavor (`None`: not reached), and the paths matching `modified.always`.
-fn reach(
+pub fn reach(
     config: &Config,
     prepared: &[Prepared],
     changes: &[PathBuf],
@@ -170,7 +109,7 @@ fn reach(
 
 /// A flavor's layer directories, relative to the root, whether they exist or not. A layer naming
 /// a variable the flavor does not set has no directory.
-fn layer_dirs(config: &Config, prepared: &Prepared) -> Vec<PathBuf> {
+pub fn layer_dirs(config: &Config, prepared: &Prepared) -> Vec<PathBuf> {
     config
         .layers
         .iter()
@@ -181,7 +120,7 @@ fn layer_dirs(config: &Config, prepared: &Prepared) -> Vec<PathBuf> {
 
 /// Whether a changed path lies in the templates tree, outside what the tree leaves out (the
 /// staging root, the configuration) when the templates are the root.
-fn in_templates(config: &Config, path: &Path) -> bool {
+pub fn in_templates(config: &Config, path: &Path) -> bool {
     path.starts_with(&config.templates)
         && !config
             .excluded_from_templates()
@@ -308,7 +247,7 @@ pub fn exact(
 
 /// The images whose contexts differ, with their children, and the changed paths that made the
 /// differing files; `None` when the contexts are the same.
-fn compare(
+pub fn compare(
     config: &Config,
     before: &StagedFlavor,
     after: &StagedFlavor,
@@ -381,7 +320,7 @@ fn compare(
 type Pair = (Result<StagedFlavor>, Result<StagedFlavor>);
 
 /// Stages each candidate from both trees, on as many threads as there are cores.
-fn stage_both(
+pub fn stage_both(
     config: &Config,
     prepared: &[Prepared],
     candidates: &[(usize, Vec<usize>)],
@@ -424,67 +363,16 @@ fn stage_both(
     pairs
 }
 
-fn sorted(items: impl Iterator<Item = usize>) -> Vec<usize> {
+pub fn sorted(items: impl Iterator<Item = usize>) -> Vec<usize> {
     items.collect::<BTreeSet<_>>().into_iter().collect()
-}
-
-#[derive(Serialize)]
-struct JsonFlavor<'a> {
-    flavor: &'a str,
-    id: String,
-    images: &'a [String],
-    because: Vec<String>,
-}
-
-fn print(
-    output: ModifiedOutput,
-    prepared: &[Prepared],
-    changes: &[PathBuf],
-    affected: &[Affected],
-    out: &mut dyn Write,
-) -> Result<()> {
-    let text = |a: &Affected| prepared[a.flavor].flavor.text.as_str();
-    match output {
-        ModifiedOutput::Lines => {
-            for a in affected {
-                writeln!(out, "{}", text(a))?;
-            }
-        }
-        ModifiedOutput::Make => {
-            writeln!(
-                out,
-                "FLAVORS=\"{}\"",
-                itertools::join(affected.iter().map(text), " ")
-            )?;
-        }
-        ModifiedOutput::Json => {
-            let items: Vec<JsonFlavor> = affected
-                .iter()
-                .map(|a| JsonFlavor {
-                    flavor: text(a),
-                    id: prepared[a.flavor].id(),
-                    images: &a.images,
-                    because: a
-                        .because
-                        .iter()
-                        .map(|&change| changes[change].display().to_string())
-                        .collect(),
-                })
-                .collect();
-            // One line, so that CI can put it in an output variable as it is.
-            serde_json::to_writer(&mut *out, &items)?;
-            writeln!(out)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::flavor::Flavor;
+    use crate::domain::git_facts::GitFacts;
     use crate::domain::vars::Env;
-    use crate::infra::git::GitFacts;
 
     const CONFIG: &str = r#"
 [layout]

@@ -9,8 +9,9 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::domain::config::Config;
 use crate::domain::flavor::{Flavor, FlavorError, ShortFormDefaults};
+use crate::domain::git_facts::GitFacts;
 use crate::domain::vars::Env;
-use crate::infra::git::GitFacts;
+use crate::infra::engine::Engine;
 use crate::stage::model::Prepared;
 use crate::stage::overlay;
 use crate::stage::tree::FsTree;
@@ -27,7 +28,7 @@ pub struct Project {
 impl Project {
     pub fn load(root: &Path, config: Option<&Path>, env: Env) -> Result<Project> {
         let mut config = Config::load(root, config)?;
-        config.decor = crate::stage::decor::Decor::load(
+        config.decor = crate::stage::decor::load(
             root,
             env.get(crate::stage::decor::HEADER_ENV),
             env.get(crate::stage::decor::FOOTER_ENV),
@@ -46,7 +47,8 @@ impl Project {
 
     /// Git facts, read on first use.
     pub fn git(&self) -> &GitFacts {
-        self.git.get_or_init(|| GitFacts::read(&self.config.root))
+        self.git
+            .get_or_init(|| crate::infra::git::read(&self.config.root))
     }
 
     /// The flavors from the arguments, else `$FLAVORS`, else `flavors.default`, as written and
@@ -203,4 +205,21 @@ pub fn find_root(start: &Path) -> PathBuf {
         };
     }
     PathBuf::from(".")
+}
+
+/// The container engine of `CONTAINER_ENGINE`.
+pub fn engine(project: &Project) -> Result<Engine> {
+    match project.env.get("CONTAINER_ENGINE").and_then(Engine::new) {
+        Some(engine) => Ok(engine),
+        None => bail!("no container engine: set CONTAINER_ENGINE to docker or podman"),
+    }
+}
+
+/// `root/rel`, or `rel` when the root is the current directory (as paths are shown to users).
+pub fn at(root: &Path, rel: &Path) -> PathBuf {
+    if root == Path::new(".") {
+        rel.to_path_buf()
+    } else {
+        root.join(rel)
+    }
 }

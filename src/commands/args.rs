@@ -1,9 +1,10 @@
-//! Commands: the checked command line every front end (the CLI, tests) turns into.
+//! The checked command line every front end (the CLI, tests) turns into: what each command
+//! receives. Not a command: every command may import it.
 
 use std::path::PathBuf;
 
 use crate::app::report::RunKind;
-use crate::commands::slice::Shard;
+use crate::domain::shard::Shard;
 
 /// A checked command line.
 #[derive(Debug)]
@@ -12,14 +13,6 @@ pub struct Invocation {
     pub root: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub command: Command,
-}
-
-/// What `modified` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModifiedOutput {
-    Lines,
-    Json,
-    Make,
 }
 
 /// What `image` does to one image.
@@ -149,4 +142,12 @@ pub enum GraphOutput {
 pub enum GraphQuery {
     Parents(String),
     Children(String),
+}
+
+/// What `modified` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModifiedOutput {
+    Lines,
+    Json,
+    Make,
 }

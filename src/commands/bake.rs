@@ -15,16 +15,14 @@ use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
 use crate::app::project::Project;
-use crate::commands::graph as graph_export;
-use crate::commands::image;
+use crate::domain::dockerfile::{self, DOCKERFILE};
+use crate::domain::git_facts::GitFacts;
 use crate::domain::vars::{self, Env};
 use crate::error::EXIT_SUCCESS;
-use crate::infra::git::GitFacts;
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::labels;
 use crate::stage;
 use crate::stage::model::{StagedFlavor, StagedImage};
-use crate::stage::parents::{self, DOCKERFILE};
 
 mod merge;
 
@@ -55,7 +53,7 @@ impl BakeOptions {
         }
         Ok(BakeOptions {
             // As `make build` passes them.
-            proxies: image::set_proxies(env),
+            proxies: crate::domain::vars::set_proxies(env),
             cache,
             merge_arches: false,
         })
@@ -261,7 +259,7 @@ fn contexts_of_parents(
     let Some(file) = image.files.get(DOCKERFILE) else {
         return Map::new();
     };
-    let refs = parents::references(&String::from_utf8_lossy(&file.bytes));
+    let refs = dockerfile::references(&String::from_utf8_lossy(&file.bytes));
     refs.images
         .iter()
         .filter_map(|(reference, _)| {
@@ -283,13 +281,13 @@ pub fn command(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8> {
-    let staged = graph_export::compute_flavors(project, args)?;
+    let staged = crate::app::staging::compute_flavors(project, args)?;
     let (text, targets) = if options.merge_arches {
         let prepared: Vec<_> = staged
             .iter()
             .map(|flavor| flavor.prepared.clone())
             .collect();
-        let groups = crate::commands::manifest::groups(project, &prepared)?;
+        let groups = crate::app::groups::groups(project, &prepared)?;
         let text = merge::bake_file(&staged, &groups, project.git(), options)?;
         (
             text,

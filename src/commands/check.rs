@@ -16,10 +16,10 @@ use anyhow::{Context as _, Result};
 use regex::bytes::Regex;
 
 use crate::app::project::Project;
+use crate::domain::dockerfile;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::stage;
 use crate::stage::model::{Prepared, StagedFlavor};
-use crate::stage::parents;
 use crate::stage::render::is_fragment_name;
 use crate::stage::tree::FsTree;
 
@@ -139,7 +139,7 @@ impl Checker {
                 if !is_fragment_name(name) {
                     self.tokens(&shown, from, &file.bytes);
                 }
-                if path == parents::DOCKERFILE {
+                if path == dockerfile::DOCKERFILE {
                     let text = String::from_utf8_lossy(&file.bytes);
                     self.dockerfile(&shown, from, &text, &tags);
                 }
@@ -185,7 +185,7 @@ impl Checker {
         if !has_from {
             self.push(shown, None, "no `FROM` instruction", from);
         }
-        for (reference, line) in parents::references(text).images {
+        for (reference, line) in dockerfile::references(text).images {
             if tags.values().any(|tag| *tag == reference) {
                 continue;
             }

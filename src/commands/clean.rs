@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{bail, Context as _, Result};
 
 use crate::app::project::Project;
-use crate::commands::image::{at, engine};
+use crate::app::project::{at, engine};
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::{argv, exec};
 use crate::infra::lock::{self, Access, StagingLock, LOCK_FILE};

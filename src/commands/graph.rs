@@ -10,29 +10,14 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::app::project::Project;
 use crate::commands::args::{GraphOutput, GraphQuery};
+use crate::domain::dockerfile::{self, DOCKERFILE};
 use crate::domain::suggest;
 use crate::error::EXIT_SUCCESS;
-use crate::stage;
 use crate::stage::model::StagedFlavor;
-use crate::stage::parents::{self, DOCKERFILE};
-use crate::stage::tree::FsTree;
-
-/// The flavors named by `args` (else `$FLAVORS`, else the default flavors), computed in memory.
-pub fn compute_flavors(project: &Project, args: &[String]) -> Result<Vec<StagedFlavor>> {
-    let prepared = project.prepare(&project.requested_texts(args)?)?;
-    let tree = FsTree::of(&project.config);
-    prepared
-        .iter()
-        .map(|p| {
-            stage::compute(&tree, &project.config, p)
-                .with_context(|| format!("failed to stage `{}`", p.flavor.text))
-        })
-        .collect()
-}
 
 /// One image of the graph.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +65,8 @@ impl ImageGraph {
                     .map(|image| {
                         let mut external = Vec::new();
                         if let Some(file) = image.files.get(DOCKERFILE) {
-                            let refs = parents::references(&String::from_utf8_lossy(&file.bytes));
+                            let refs =
+                                dockerfile::references(&String::from_utf8_lossy(&file.bytes));
                             for (reference, _) in refs.images {
                                 if !tags.contains(reference.as_str())
                                     && !external.contains(&reference)
@@ -286,7 +272,7 @@ pub fn command(
     query: Option<&GraphQuery>,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let graph = ImageGraph::new(&compute_flavors(project, args)?);
+    let graph = ImageGraph::new(&crate::app::staging::compute_flavors(project, args)?);
     let answer = match query {
         None => {
             let text = match output {

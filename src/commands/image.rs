@@ -13,40 +13,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::app::project::Project;
+use crate::app::project::{at, engine, Project};
 use crate::app::report::{Action, ImageRecord};
 use crate::commands::args::{ImageAction, ImageArgs};
-use crate::domain::vars::Env;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::infra::engine::{argv, exec, Engine};
+use crate::infra::engine::{argv, exec};
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
 use crate::stage::model::Prepared;
 
 mod tags;
-
-/// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
-/// values from its environment, so they never appear in a command line or a log.
-pub const PROXY_VARIABLES: [&str; 8] = [
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "FTP_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "ftp_proxy",
-    "no_proxy",
-];
-
-/// The [`PROXY_VARIABLES`] set (and not empty) in `env`.
-pub fn set_proxies(env: &Env) -> Vec<String> {
-    PROXY_VARIABLES
-        .iter()
-        .filter(|name| env.get_nonempty(name).is_some())
-        .map(|name| name.to_string())
-        .collect()
-}
 
 /// Runs one image action.
 pub fn command(
@@ -60,23 +37,6 @@ pub fn command(
         ImageAction::Build => image.build(out, err),
         ImageAction::Push => image.push(out),
         ImageAction::Clean => image.clean(out),
-    }
-}
-
-/// The container engine of `CONTAINER_ENGINE`.
-pub fn engine(project: &Project) -> Result<Engine> {
-    match project.env.get("CONTAINER_ENGINE").and_then(Engine::new) {
-        Some(engine) => Ok(engine),
-        None => bail!("no container engine: set CONTAINER_ENGINE to docker or podman"),
-    }
-}
-
-/// `root/rel`, or `rel` when the root is the current directory (as paths are shown to users).
-pub fn at(root: &Path, rel: &Path) -> PathBuf {
-    if root == Path::new(".") {
-        rel.to_path_buf()
-    } else {
-        root.join(rel)
     }
 }
 
@@ -246,7 +206,7 @@ impl<'a> Image<'a> {
         }
         let pull = argv::Pull::from_env(project.env.get("PULL")).option(engine.kind);
         let pull = pull.filter(|_| plan.external_base);
-        let proxies = set_proxies(&project.env);
+        let proxies = crate::domain::vars::set_proxies(&project.env);
         let extra = words(project, "BUILD_ARGS");
         let dockerfile = self.path(&plan.dockerfile);
         let args = engine.args(argv::build(&argv::Build {
@@ -279,7 +239,7 @@ impl<'a> Image<'a> {
         {
             self.touch_stamp()?;
             // The build is the image's first use (its creation time may be fixed, `--timestamp`).
-            if let Err(error) = crate::commands::prune::record_use(project, &engine, &plan.tag) {
+            if let Err(error) = crate::app::uses::record_use(project, &engine, &plan.tag) {
                 writeln!(err, "warning: use not recorded: {error:#}")?;
             }
             let image_id =

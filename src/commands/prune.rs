@@ -11,21 +11,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 
+use crate::app::project::engine;
 use crate::app::project::Project;
-use crate::commands::image::{at, engine};
+use crate::app::uses::{current_tags, now, read_uses, uses_dir};
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv::{self, Kind};
 use crate::infra::engine::{exec, Engine};
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::labels::FLAVOR_LABEL;
-
-/// The directory, in the staging root, of recorded uses.
-pub const USES_DIR: &str = ".uses";
 
 /// What prune keeps and whether it only lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,78 +118,6 @@ fn tag_forms(tag: &str) -> [String; 4] {
         format!("docker.io/{tag}"),
         format!("docker.io/library/{tag}"),
     ]
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as i64)
-}
-
-fn uses_dir(project: &Project) -> PathBuf {
-    at(project.root(), &project.config.staging_root.join(USES_DIR))
-}
-
-/// The recorded uses: image id → unix seconds. Unreadable entries are left out.
-fn read_uses(project: &Project) -> BTreeMap<String, i64> {
-    let mut uses = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(uses_dir(project)) else {
-        return uses;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(seconds) = std::fs::read_to_string(entry.path())
-            .ok()
-            .and_then(|text| text.trim().parse::<i64>().ok())
-        {
-            uses.insert(name, seconds);
-        }
-    }
-    uses
-}
-
-/// Records that the image `tag` names was used now.
-pub fn record_use(project: &Project, engine: &Engine, tag: &str) -> Result<()> {
-    let args = engine.args(argv::image_id(tag));
-    let (found, id) = exec::capture(&engine.program, &args)?;
-    let id = id.trim().trim_start_matches("sha256:");
-    if !found || id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(());
-    }
-    let dir = uses_dir(project);
-    let path = dir.join(id);
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(&dir)?;
-        let temp = dir.join(format!(".{id}.{}", std::process::id()));
-        std::fs::write(&temp, format!("{}\n", now()))?;
-        std::fs::rename(&temp, &path)
-    };
-    write().with_context(|| format!("failed to write `{}`", path.display()))
-}
-
-/// The tags of the current flavors' images (arguments, else `FLAVORS`, else the default).
-fn current_tags(project: &Project, flavors: &[String]) -> Result<Vec<String>> {
-    let prepared = project.prepare(&project.requested_texts(flavors)?)?;
-    Ok(prepared
-        .iter()
-        .flat_map(|p| p.vars.image_tags.iter().map(|(_, tag)| tag.clone()))
-        .collect())
-}
-
-/// `prune --record`: the current flavors' images are in use now. Never fails a build: a problem
-/// is a warning.
-pub fn record(project: &Project, flavors: &[String], err: &mut dyn Write) -> Result<u8> {
-    let result = (|| -> Result<()> {
-        let engine = engine(project)?;
-        for tag in current_tags(project, flavors)? {
-            record_use(project, &engine, &tag)?;
-        }
-        Ok(())
-    })();
-    if let Err(error) = result {
-        writeln!(err, "warning: uses not recorded: {error:#}")?;
-    }
-    Ok(EXIT_SUCCESS)
 }
 
 /// Lists matriochka's images, then removes those [`choose`] lets go and no container uses.

@@ -41,7 +41,7 @@ pub fn command(
             // The end of a build or push run: its images, built or found up to date, were used
             // now (what `prune` keeps). Never fails the run.
             if kind != crate::app::report::RunKind::Manifest {
-                crate::commands::prune::record(project, &[], err)?;
+                crate::app::uses::record(project, &[], err)?;
             }
             Ok(status)
         }

@@ -8,117 +8,21 @@
 //! the build go ahead, with a note.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::app::project::Project;
+use crate::app::project::{at, Project};
+use crate::app::reuse::*;
 use crate::error::EXIT_SUCCESS;
-use crate::infra::engine::manifest::{self as registry, Access, ProcessRunner, Runner};
-use crate::infra::engine::{argv, exec, Engine};
+use crate::infra::engine::manifest::ProcessRunner;
+use crate::infra::engine::Engine;
 use crate::plan::build_plan::BuildPlan;
-use crate::plan::labels::{self, CONTENT_ID_LABEL};
 
-/// The environment variable that turns reuse on (`REUSE=1`).
-pub const REUSE_ENV: &str = "REUSE";
-/// The directory of lookup records, below the staging root.
-pub const RECORD_DIR: &str = ".reuse";
 /// At most this many lookups run at once.
 const THREADS: usize = 16;
-
-/// Whether `REUSE=1` is set.
-pub fn enabled(project: &Project) -> bool {
-    project.env.get(REUSE_ENV) == Some("1")
-}
-
-/// What the registry said about a content tag.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lookup {
-    /// The registry holds it.
-    Hit,
-    /// It is not in the registry.
-    Miss,
-    /// The image is in the engine already with this content id: nothing was asked.
-    Local,
-    /// The registry could not be asked; the cause, one line.
-    Failed(String),
-}
-
-impl Lookup {
-    fn record(&self) -> String {
-        match self {
-            Lookup::Hit => "hit\n".into(),
-            Lookup::Miss => "miss\n".into(),
-            Lookup::Local => "local\n".into(),
-            Lookup::Failed(cause) => format!("failed {cause}\n"),
-        }
-    }
-
-    fn parse(text: &str) -> Option<Lookup> {
-        let line = text.strip_suffix('\n')?;
-        match line {
-            "hit" => Some(Lookup::Hit),
-            "miss" => Some(Lookup::Miss),
-            "local" => Some(Lookup::Local),
-            _ => line
-                .strip_prefix("failed ")
-                .map(|cause| Lookup::Failed(cause.to_string())),
-        }
-    }
-}
-
-/// How the registry is read: `PUSH_ARGS` (`--tls-verify=false`, `--insecure`) and
-/// `CONTAINERS_REGISTRIES_CONF`, as for manifest lists.
-pub fn access(project: &Project) -> Access {
-    let mut access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());
-    access.registries_conf = project
-        .env
-        .get_nonempty("CONTAINERS_REGISTRIES_CONF")
-        .map(str::to_string);
-    access
-}
-
-/// Asks the registry whether it holds `reference`: one `skopeo inspect --raw`.
-pub fn lookup(runner: &mut dyn Runner, access: &Access, reference: &str) -> Lookup {
-    let argv = registry::inspect_raw(access, reference);
-    match runner.run(&argv) {
-        Ok(output) if output.success => Lookup::Hit,
-        Ok(output) if registry::is_not_found(&output.stderr) => Lookup::Miss,
-        Ok(output) => Lookup::Failed(last_line(&output.stderr)),
-        Err(err) => Lookup::Failed(format!("{err:#}")),
-    }
-}
-
-fn last_line(text: &str) -> String {
-    let line = text.lines().rev().find(|line| !line.trim().is_empty());
-    match line {
-        Some(line) => line.trim().to_string(),
-        None => "no output".into(),
-    }
-}
-
-/// The record of a content id, relative to the project root.
-pub fn record_path(staging_root: &Path, content_id: &str) -> PathBuf {
-    staging_root
-        .join(RECORD_DIR)
-        .join(labels::content_tag(content_id))
-}
-
-/// Takes the record of `content_id` (removing it: a record serves one build), if there is one.
-pub fn take_record(path: &Path) -> Option<Lookup> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let _ = std::fs::remove_file(path);
-    Lookup::parse(&text)
-}
-
-/// Whether the engine holds `tag` with the content id `content_id`.
-pub fn is_local(engine: &Engine, tag: &str, content_id: &str) -> Result<bool> {
-    let inspect = engine.args(argv::inspect_label(tag, CONTENT_ID_LABEL));
-    let (found, label) = exec::capture(&engine.program, &inspect)?;
-    Ok(found && label.trim_end_matches('\n') == content_id)
-}
 
 /// `matriochka reuse-lookup PLAN…`: looks up the content tag of every planned image that the
 /// engine does not hold with its content id, all at once, and records the answers.
@@ -139,14 +43,14 @@ pub fn lookup_command(
                 staging_root.display()
             );
         }
-        let path = super::image::at(root, rel);
+        let path = at(root, rel);
         let bytes =
             std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
         let plan: BuildPlan = serde_json::from_slice(&bytes)
             .with_context(|| format!("failed to read `{}`", path.display()))?;
         read.push(plan);
     }
-    let dir = super::image::at(root, &staging_root.join(RECORD_DIR));
+    let dir = at(root, &staging_root.join(RECORD_DIR));
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("failed to create `{}`", dir.display()))?;
     let access = access(project);
@@ -169,7 +73,7 @@ pub fn lookup_command(
     let (mut hits, mut asked) = (0, 0);
     for (plan, answer) in read.iter().zip(answers) {
         let answer = answer.expect("every plan was looked up");
-        let path = super::image::at(root, &record_path(staging_root, &plan.content_id));
+        let path = at(root, &record_path(staging_root, &plan.content_id));
         std::fs::write(&path, answer.record())
             .with_context(|| format!("failed to write `{}`", path.display()))?;
         match answer {
@@ -186,95 +90,4 @@ pub fn lookup_command(
         "reuse: {hits} of {asked} looked-up images are in the registry"
     )?;
     Ok(EXIT_SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::infra::engine::manifest::Output;
-
-    struct Fake(Result<Output, String>, Vec<Vec<String>>);
-
-    impl Runner for Fake {
-        fn run(&mut self, argv: &[String]) -> Result<Output> {
-            self.1.push(argv.to_vec());
-            self.0.clone().map_err(|err| anyhow::anyhow!(err))
-        }
-    }
-
-    fn output(success: bool, stderr: &str) -> Result<Output, String> {
-        Ok(Output {
-            success,
-            stdout: Vec::new(),
-            stderr: stderr.into(),
-        })
-    }
-
-    #[test]
-    fn one_skopeo_request_per_lookup() {
-        let access = Access {
-            push_args: vec!["--tls-verify=false".into()],
-            registries_conf: Some("/r.conf".into()),
-        };
-        let mut fake = Fake(output(true, ""), Vec::new());
-        assert_eq!(lookup(&mut fake, &access, "r/ceph/app:mcid-1"), Lookup::Hit);
-        assert_eq!(
-            fake.1,
-            [[
-                "skopeo",
-                "inspect",
-                "--raw",
-                "--registries-conf=/r.conf",
-                "--tls-verify=false",
-                "docker://r/ceph/app:mcid-1"
-            ]]
-        );
-    }
-
-    #[test]
-    fn misses_and_failures() {
-        let access = Access::default();
-        let mut miss = Fake(
-            output(
-                false,
-                "level=fatal msg=\"manifest unknown: manifest unknown\"\n",
-            ),
-            Vec::new(),
-        );
-        assert_eq!(lookup(&mut miss, &access, "r/a:t"), Lookup::Miss);
-        let mut down = Fake(
-            output(
-                false,
-                "warn\nlevel=fatal msg=\"dial tcp: connection refused\"\n\n",
-            ),
-            Vec::new(),
-        );
-        assert_eq!(
-            lookup(&mut down, &access, "r/a:t"),
-            Lookup::Failed("level=fatal msg=\"dial tcp: connection refused\"".into())
-        );
-        let mut missing = Fake(Err("failed to run `skopeo`".into()), Vec::new());
-        assert_eq!(
-            lookup(&mut missing, &access, "r/a:t"),
-            Lookup::Failed("failed to run `skopeo`".into())
-        );
-    }
-
-    #[test]
-    fn records_read_back() {
-        for lookup in [
-            Lookup::Hit,
-            Lookup::Miss,
-            Lookup::Local,
-            Lookup::Failed("x y".into()),
-        ] {
-            assert_eq!(Lookup::parse(&lookup.record()), Some(lookup));
-        }
-        assert_eq!(Lookup::parse("hit"), None);
-        assert_eq!(Lookup::parse("maybe\n"), None);
-        assert_eq!(
-            record_path(Path::new("staging"), "sha256:0123456789abcdef0123456789"),
-            Path::new("staging/.reuse/mcid-0123456789abcdef0123")
-        );
-    }
 }

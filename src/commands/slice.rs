@@ -2,51 +2,18 @@
 //! deterministic shard (`--shard I/N`), and the check that this host can build a foreign arch
 //! (a binfmt handler for qemu is registered) before any build starts.
 
-use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Result};
 
 use crate::app::project::Project;
+pub use crate::domain::shard::Shard;
 use crate::domain::vars::go_arch;
 use crate::error::EXIT_SUCCESS;
 
 /// Where the kernel lists its binfmt handlers.
 pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
-
-/// Shard `index` (from 1) of `count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Shard {
-    /// Parses `I/N` with 1 ≤ I ≤ N.
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let bad = || format!("invalid shard `{text}`: expected `I/N` with 1 <= I <= N, e.g. `1/4`");
-        let (index, count) = text.split_once('/').ok_or_else(bad)?;
-        let index: usize = index.trim().parse().map_err(|_| bad())?;
-        let count: usize = count.trim().parse().map_err(|_| bad())?;
-        if index == 0 || index > count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-
-    /// Whether the item at `position` (from 0) of a list belongs to this shard: items are dealt
-    /// round-robin, so the same list always splits the same way and shards differ by one at most.
-    pub fn holds(&self, position: usize) -> bool {
-        position % self.count == self.index - 1
-    }
-}
-
-impl fmt::Display for Shard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
 
 /// Whether a flavor's arch is one of `arches` (`aarch64` or its Go name `arm64`).
 fn arch_matches(arch: &str, arches: &[String]) -> bool {

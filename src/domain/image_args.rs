@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::domain::config::Pattern;
+use crate::domain::pattern::Pattern;
 
 /// One `[images.<name>]` table, as written.
 #[derive(Deserialize, Debug, Default)]

@@ -1,9 +1,15 @@
 //! Domain: pure values and rules (flavors, configuration, variables); no I/O, no processes.
 
 pub mod config;
+pub mod decor;
 pub mod derived;
 pub mod digest;
+pub mod dockerfile;
 pub mod flavor;
+pub mod git_facts;
 pub mod image_args;
+pub mod pattern;
+pub mod shard;
 pub mod suggest;
 pub mod vars;
+pub mod version;

@@ -12,7 +12,7 @@ use regex::Regex;
 
 use crate::domain::config::{image_tag_override, image_variable, Config};
 use crate::domain::flavor::{Flavor, ShortFormDefaults};
-use crate::infra::git::GitFacts;
+use crate::domain::git_facts::GitFacts;
 
 /// A snapshot of the environment, taken once per run (tests build their own).
 #[derive(Clone, Debug, Default)]
@@ -454,6 +454,28 @@ pub fn check_reference(reference: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
+/// values from its environment, so they never appear in a command line or a log.
+pub const PROXY_VARIABLES: [&str; 8] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+];
+
+/// The [`PROXY_VARIABLES`] set (and not empty) in `env`.
+pub fn set_proxies(env: &Env) -> Vec<String> {
+    PROXY_VARIABLES
+        .iter()
+        .filter(|name| env.get_nonempty(name).is_some())
+        .map(|name| name.to_string())
+        .collect()
 }
 
 #[cfg(test)]

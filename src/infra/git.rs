@@ -6,160 +6,74 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What the variables and `files-sources` need to know from git.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GitFacts {
-    pub repo: String,
-    pub branch: String,
-    /// What `RELEASE` is taken from: the branch; on a detached HEAD the tag pointing at it (the
-    /// highest by version when several), else the short commit.
-    pub head_name: String,
-    pub commit: String,
-    /// The commit's date (ISO 8601), empty outside git.
-    pub commit_date: String,
-    pub clean: bool,
-    /// Paths relative to the project root that differ from HEAD (staged, unstaged, untracked).
-    pub modified: BTreeSet<PathBuf>,
-}
+pub use crate::domain::git_facts::GitFacts;
+use crate::domain::version::highest_version;
 
-impl GitFacts {
-    /// The values used outside a git repository.
-    pub fn unknown() -> GitFacts {
-        GitFacts {
-            repo: "Unknown repo".into(),
-            branch: "Unknown branch".into(),
-            head_name: "Unknown branch".into(),
-            commit: "Unknown commit hash".into(),
-            commit_date: String::new(),
-            clean: false,
-            modified: BTreeSet::new(),
-        }
-    }
-
-    /// Reads the facts of the repository holding `root`.
-    pub fn read(root: &Path) -> GitFacts {
-        let git = |args: &[&str]| -> Option<String> {
-            let output = Command::new("git")
-                .arg("-C")
-                .arg(root)
-                .args(args)
-                .output()
-                .ok()?;
-            output
-                .status
-                .success()
-                .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-        };
-        // Independent commands, run at the same time: a run waits for the slowest only.
-        let [prefix, repo, branch, commit, commit_date, status] = std::thread::scope(|scope| {
-            let commands: [&[&str]; 6] = [
-                &["rev-parse", "--show-prefix"],
-                &["ls-remote", "--get-url", "origin"],
-                &["rev-parse", "--abbrev-ref", "HEAD"],
-                &["rev-parse", "--verify", "-q", "HEAD"],
-                &["log", "-1", "--format=%cI", "HEAD"],
-                &["status", "--porcelain", "-z", "--untracked-files=all"],
-            ];
-            let running = commands.map(|args| scope.spawn(move || git(args)));
-            running.map(|thread| thread.join().expect("git command thread"))
-        });
-        let Some(prefix) = prefix else {
-            return GitFacts::unknown();
-        };
-        let prefix = prefix.trim_end_matches('\n').to_string();
-        let unknown = GitFacts::unknown();
-        let line = |output: Option<String>| {
-            output
-                .map(|out| out.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
-        let repo = line(repo)
-            .filter(|url| url != "origin")
-            .unwrap_or(unknown.repo);
-        let branch = line(branch).unwrap_or(unknown.branch);
-        // `--abbrev-ref` says `HEAD` when no branch is checked out: CI building a tag.
-        let head_name = if branch == "HEAD" {
-            line(git(&["tag", "--points-at", "HEAD"]))
-                .and_then(|tags| highest_version(tags.lines()).map(str::to_string))
-                .or_else(|| line(git(&["rev-parse", "--short", "HEAD"])))
-                .unwrap_or_else(|| branch.clone())
-        } else {
-            branch.clone()
-        };
-        let commit = line(commit).unwrap_or(unknown.commit);
-        let commit_date = line(commit_date).unwrap_or_default();
-        let (clean, modified) = match status {
-            Some(status) => (status.is_empty(), parse_status(&status, &prefix)),
-            None => (false, BTreeSet::new()),
-        };
-        GitFacts {
-            repo,
-            branch,
-            head_name,
-            commit,
-            commit_date,
-            clean,
-            modified,
-        }
-    }
-}
-
-/// The highest of `tags` by version: `v19.2.10` above `v19.2.9`, a release above its
-/// pre-releases (`v19.2.0` above `v19.2.0-rc1`), any version above a tag without one.
-pub fn highest_version<'a>(tags: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    tags.filter(|tag| !tag.is_empty())
-        .max_by(|a, b| version_key(a).cmp(&version_key(b)).then_with(|| a.cmp(b)))
-}
-
-/// How a tag sorts: whether it holds a version, the version's numbers, whether nothing follows
-/// them, then the rest compared number by number.
-fn version_key(tag: &str) -> (bool, Vec<u64>, bool, Vec<Chunk<'_>>) {
-    let Some(start) = tag.find(|c: char| c.is_ascii_digit()) else {
-        return (false, Vec::new(), false, Vec::new());
+/// Reads the facts of the repository holding `root`.
+pub fn read(root: &Path) -> GitFacts {
+    let git = |args: &[&str]| -> Option<String> {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     };
-    let version = &tag[start..];
-    let end = version
-        .char_indices()
-        .scan(false, |after_dot, (at, c)| {
-            let keep = c.is_ascii_digit() || (c == '.' && !*after_dot);
-            *after_dot = c == '.';
-            keep.then_some(at + c.len_utf8())
-        })
-        .last()
-        .unwrap_or(0);
-    let numbers_text = version[..end].trim_end_matches('.');
-    let numbers = numbers_text
-        .split('.')
-        .map(|n| n.parse().unwrap_or(u64::MAX))
-        .collect();
-    let rest = &version[numbers_text.len()..];
-    (true, numbers, rest.is_empty(), chunks(rest))
-}
-
-/// A run of digits (compared as a number) or of other characters.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum Chunk<'a> {
-    Text(&'a str),
-    Number(u64),
-}
-
-fn chunks(text: &str) -> Vec<Chunk<'_>> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(first) = rest.chars().next() {
-        let digit = first.is_ascii_digit();
-        let end = rest
-            .find(|c: char| c.is_ascii_digit() != digit)
-            .unwrap_or(rest.len());
-        let (chunk, tail) = rest.split_at(end);
-        out.push(if digit {
-            Chunk::Number(chunk.parse().unwrap_or(u64::MAX))
-        } else {
-            Chunk::Text(chunk)
-        });
-        rest = tail;
+    // Independent commands, run at the same time: a run waits for the slowest only.
+    let [prefix, repo, branch, commit, commit_date, status] = std::thread::scope(|scope| {
+        let commands: [&[&str]; 6] = [
+            &["rev-parse", "--show-prefix"],
+            &["ls-remote", "--get-url", "origin"],
+            &["rev-parse", "--abbrev-ref", "HEAD"],
+            &["rev-parse", "--verify", "-q", "HEAD"],
+            &["log", "-1", "--format=%cI", "HEAD"],
+            &["status", "--porcelain", "-z", "--untracked-files=all"],
+        ];
+        let running = commands.map(|args| scope.spawn(move || git(args)));
+        running.map(|thread| thread.join().expect("git command thread"))
+    });
+    let Some(prefix) = prefix else {
+        return GitFacts::unknown();
+    };
+    let prefix = prefix.trim_end_matches('\n').to_string();
+    let unknown = GitFacts::unknown();
+    let line = |output: Option<String>| {
+        output
+            .map(|out| out.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let repo = line(repo)
+        .filter(|url| url != "origin")
+        .unwrap_or(unknown.repo);
+    let branch = line(branch).unwrap_or(unknown.branch);
+    // `--abbrev-ref` says `HEAD` when no branch is checked out: CI building a tag.
+    let head_name = if branch == "HEAD" {
+        line(git(&["tag", "--points-at", "HEAD"]))
+            .and_then(|tags| highest_version(tags.lines()).map(str::to_string))
+            .or_else(|| line(git(&["rev-parse", "--short", "HEAD"])))
+            .unwrap_or_else(|| branch.clone())
+    } else {
+        branch.clone()
+    };
+    let commit = line(commit).unwrap_or(unknown.commit);
+    let commit_date = line(commit_date).unwrap_or_default();
+    let (clean, modified) = match status {
+        Some(status) => (status.is_empty(), parse_status(&status, &prefix)),
+        None => (false, BTreeSet::new()),
+    };
+    GitFacts {
+        repo,
+        branch,
+        head_name,
+        commit,
+        commit_date,
+        clean,
+        modified,
     }
-    out
 }
 
 /// Paths of `git status --porcelain -z`, relative to the directory whose prefix is `prefix`.

@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::digest::hex;
 
-use crate::infra::git::GitFacts;
+use crate::domain::dockerfile::DOCKERFILE;
+use crate::domain::git_facts::GitFacts;
 use crate::plan::labels;
 use crate::stage::model::StagedFlavor;
-use crate::stage::parents::DOCKERFILE;
 
 /// The directory of plans and digests in a staging dir (as `stage::CONTEXT_DIR`).
 pub const PLAN_DIR: &str = ".matriochka";

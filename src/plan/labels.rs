@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::digest::hex;
 
-use crate::infra::git::GitFacts;
+use crate::domain::git_facts::GitFacts;
 use crate::stage::model::{StagedFlavor, StagedImage};
 
 /// The label holding an image's content id.

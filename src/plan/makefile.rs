@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use crate::domain::config::{image_tag_override, Config};
-use crate::infra::git::GitFacts;
+use crate::domain::git_facts::GitFacts;
 use crate::plan::build_plan;
 use crate::stage::model::StagedFlavor;
 

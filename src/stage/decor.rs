@@ -11,149 +11,82 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
+use crate::domain::decor::{Decor, Part};
+use crate::domain::dockerfile::{after_first_from, references, DOCKERFILE};
 use crate::stage::model::StagedImage;
-use crate::stage::parents::{self, DOCKERFILE};
 
 /// The environment variables naming the files.
 pub const HEADER_ENV: &str = "HEADER";
 pub const FOOTER_ENV: &str = "FOOTER";
 
-/// One file's lines.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Part {
-    /// As given (relative to the current directory, or absolute).
-    pub path: PathBuf,
-    /// Relative to the project root, when the file lies below it: a change to it in git changes
-    /// every flavor.
-    pub in_root: Option<PathBuf>,
-    /// The bytes, ending with a newline.
-    pub text: Vec<u8>,
-}
-
-/// The header and the footer of a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Decor {
-    pub header: Option<Part>,
-    pub footer: Option<Part>,
-}
-
-impl Decor {
-    /// Reads the files named by `header` and `footer` (empty: none); `root` is the project's.
-    pub fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> Result<Decor> {
-        let part = |what: &str, path: Option<&str>| -> Result<Option<Part>> {
-            let Some(path) = path.filter(|path| !path.is_empty()) else {
-                return Ok(None);
-            };
-            let path = PathBuf::from(path);
-            let mut text = std::fs::read(&path)
-                .with_context(|| format!("failed to read {what} `{}`", path.display()))?;
-            if !text.is_empty() && !text.ends_with(b"\n") {
-                text.push(b'\n');
-            }
-            let in_root = match (path.canonicalize(), root.canonicalize()) {
-                (Ok(path), Ok(root)) => path.strip_prefix(&root).ok().map(Path::to_path_buf),
-                _ => None,
-            };
-            Ok(Some(Part {
-                path,
-                in_root,
-                text,
-            }))
+/// Reads the files named by `header` and `footer` (empty: none); `root` is the project's.
+pub fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> Result<Decor> {
+    let part = |what: &str, path: Option<&str>| -> Result<Option<Part>> {
+        let Some(path) = path.filter(|path| !path.is_empty()) else {
+            return Ok(None);
         };
-        Ok(Decor {
-            header: part("header", header)?,
-            footer: part("footer", footer)?,
-        })
-    }
-
-    /// Whether a path relative to the root is the header or the footer.
-    pub fn is_source(&self, path: &Path) -> bool {
-        [&self.header, &self.footer]
-            .into_iter()
-            .flatten()
-            .any(|part| part.in_root.as_deref() == Some(path))
-    }
-
-    /// The bytes the fast path's fingerprint takes: both files, with their names.
-    pub fn fingerprint(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for part in [&self.header, &self.footer] {
-            match part {
-                Some(part) => {
-                    out.extend(part.path.as_os_str().as_encoded_bytes());
-                    out.push(0);
-                    out.extend((part.text.len() as u64).to_le_bytes());
-                    out.extend(&part.text);
-                }
-                None => out.push(1),
-            }
+        let path = PathBuf::from(path);
+        let mut text = std::fs::read(&path)
+            .with_context(|| format!("failed to read {what} `{}`", path.display()))?;
+        if !text.is_empty() && !text.ends_with(b"\n") {
+            text.push(b'\n');
         }
-        out
-    }
-
-    /// Adds the header and footer to the Dockerfiles of `images`, whose parents are linked;
-    /// `HEADER` and `FOOTER` are recorded as fragments of the Dockerfile (for `files-sources`).
-    /// Digests are the caller's to compute again.
-    pub fn apply(&self, images: &mut [StagedImage]) {
-        if self.header.is_none() && self.footer.is_none() {
-            return;
-        }
-        let tags: Vec<String> = images.iter().map(|image| image.tag.clone()).collect();
-        for image in images.iter_mut() {
-            let Some(file) = image.files.get_mut(DOCKERFILE) else {
-                continue;
-            };
-            if let Some(header) = &self.header {
-                let text = String::from_utf8_lossy(&file.bytes);
-                let refs = parents::references(&text);
-                let external = refs
-                    .from_images
-                    .first()
-                    .is_some_and(|base| !tags.contains(base));
-                if external {
-                    if let Some(at) = after_first_from(&file.bytes) {
-                        let mut bytes = file.bytes[..at].to_vec();
-                        if !bytes.ends_with(b"\n") {
-                            bytes.push(b'\n');
-                        }
-                        bytes.extend(&header.text);
-                        bytes.extend(&file.bytes[at..]);
-                        file.bytes = bytes;
-                        file.fragments.insert("HEADER".into(), header.path.clone());
-                    }
-                }
-            }
-            if let Some(footer) = &self.footer {
-                if !file.bytes.is_empty() && !file.bytes.ends_with(b"\n") {
-                    file.bytes.push(b'\n');
-                }
-                file.bytes.extend(&footer.text);
-                file.fragments.insert("FOOTER".into(), footer.path.clone());
-            }
-        }
-    }
+        let in_root = match (path.canonicalize(), root.canonicalize()) {
+            (Ok(path), Ok(root)) => path.strip_prefix(&root).ok().map(Path::to_path_buf),
+            _ => None,
+        };
+        Ok(Some(Part {
+            path,
+            in_root,
+            text,
+        }))
+    };
+    Ok(Decor {
+        header: part("header", header)?,
+        footer: part("footer", footer)?,
+    })
 }
 
-/// The byte offset just after the first `FROM` instruction (its continuation lines included).
-fn after_first_from(bytes: &[u8]) -> Option<usize> {
-    let mut offset = 0;
-    let mut in_from = false;
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        let end = offset + line.len();
-        let text = String::from_utf8_lossy(line);
-        let trimmed = text.trim();
-        if !in_from {
-            let mut words = trimmed.split_whitespace();
-            in_from = words
-                .next()
-                .is_some_and(|word| word.eq_ignore_ascii_case("FROM"));
-        }
-        if in_from && !trimmed.ends_with('\\') && !trimmed.starts_with('#') {
-            return Some(end);
-        }
-        offset = end;
+/// Adds the header and footer to the Dockerfiles of `images`, whose parents are linked;
+/// `HEADER` and `FOOTER` are recorded as fragments of the Dockerfile (for `files-sources`).
+/// Digests are the caller's to compute again.
+pub fn apply(decor: &Decor, images: &mut [StagedImage]) {
+    if decor.header.is_none() && decor.footer.is_none() {
+        return;
     }
-    in_from.then_some(bytes.len())
+    let tags: Vec<String> = images.iter().map(|image| image.tag.clone()).collect();
+    for image in images.iter_mut() {
+        let Some(file) = image.files.get_mut(DOCKERFILE) else {
+            continue;
+        };
+        if let Some(header) = &decor.header {
+            let text = String::from_utf8_lossy(&file.bytes);
+            let refs = references(&text);
+            let external = refs
+                .from_images
+                .first()
+                .is_some_and(|base| !tags.contains(base));
+            if external {
+                if let Some(at) = after_first_from(&file.bytes) {
+                    let mut bytes = file.bytes[..at].to_vec();
+                    if !bytes.ends_with(b"\n") {
+                        bytes.push(b'\n');
+                    }
+                    bytes.extend(&header.text);
+                    bytes.extend(&file.bytes[at..]);
+                    file.bytes = bytes;
+                    file.fragments.insert("HEADER".into(), header.path.clone());
+                }
+            }
+        }
+        if let Some(footer) = &decor.footer {
+            if !file.bytes.is_empty() && !file.bytes.ends_with(b"\n") {
+                file.bytes.push(b'\n');
+            }
+            file.bytes.extend(&footer.text);
+            file.fragments.insert("FOOTER".into(), footer.path.clone());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +133,7 @@ mod tests {
             ),
             image("app", "FROM r/core:1\nRUN b\n"),
         ];
-        decor.apply(&mut images);
+        apply(&decor, &mut images);
         let text = |i: usize| String::from_utf8(images[i].files[DOCKERFILE].bytes.clone()).unwrap();
         assert_eq!(
             text(0),
@@ -225,13 +158,13 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_one_line() {
-        let err = Decor::load(Path::new("."), Some("/nonexistent/h"), None).unwrap_err();
+        let err = load(Path::new("."), Some("/nonexistent/h"), None).unwrap_err();
         assert_eq!(
             format!("{err:#}"),
             "failed to read header `/nonexistent/h`: No such file or directory (os error 2)"
         );
         assert_eq!(
-            Decor::load(Path::new("."), Some(""), None).unwrap(),
+            load(Path::new("."), Some(""), None).unwrap(),
             Decor::default()
         );
     }

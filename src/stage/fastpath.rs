@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use super::{hex, Output, Prepared, Temps, CONTEXT_DIR};
 use crate::domain::config::Config;
-use crate::infra::git::GitFacts;
+use crate::domain::git_facts::GitFacts;
 use crate::stage::cache::Cache;
 use crate::stage::overlay::{self, Layer};
 use crate::stage::tree::Tree;

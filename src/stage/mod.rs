@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::config::Config;
 use crate::domain::digest::hex;
-use crate::infra::git::GitFacts;
+use crate::domain::git_facts::GitFacts;
 use crate::infra::lock::StagingLock;
 use crate::stage::overlay::Layer;
 use crate::stage::render::StagedFile;
@@ -128,8 +128,8 @@ pub fn compute_on(
         });
     }
     parents::link(&mut images)?;
-    if config.decor != crate::stage::decor::Decor::default() {
-        config.decor.apply(&mut images);
+    if config.decor != crate::domain::decor::Decor::default() {
+        decor::apply(&config.decor, &mut images);
         for image in &mut images {
             image.digest = context_digest(&image.files);
         }

@@ -8,8 +8,8 @@ use anyhow::Result;
 
 use crate::domain::config::Config;
 use crate::domain::flavor::Flavor;
+use crate::domain::git_facts::GitFacts;
 use crate::domain::vars::{Env, Vars};
-use crate::infra::git::GitFacts;
 use crate::stage::render::StagedFile;
 
 /// A flavor whose variables are known, ready to stage.

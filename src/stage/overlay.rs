@@ -431,7 +431,7 @@ mod tests {
             .iter()
             .map(|text| {
                 let flavor = crate::domain::flavor::Flavor::parse(text, &defaults).unwrap();
-                let git = crate::infra::git::GitFacts::unknown();
+                let git = crate::domain::git_facts::GitFacts::unknown();
                 Vars::for_flavor(&flavor, &config, &crate::domain::vars::Env::default(), &git)
                     .unwrap()
             })

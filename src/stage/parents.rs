@@ -7,86 +7,8 @@ use std::collections::BTreeSet;
 
 use anyhow::{bail, Result};
 
+use crate::domain::dockerfile::{references, DOCKERFILE};
 use crate::stage::model::StagedImage;
-
-/// The file of each context whose instructions are read.
-pub const DOCKERFILE: &str = "Dockerfile";
-
-/// What a Dockerfile refers to.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct References {
-    /// Images named by `FROM` and `COPY --from=`, with the line, stage names left out.
-    pub images: Vec<(String, usize)>,
-    /// Whether some `FROM` names an image rather than a stage or `scratch`.
-    pub from_images: Vec<String>,
-}
-
-/// Reads `FROM` and `COPY --from=` out of a Dockerfile.
-pub fn references(dockerfile: &str) -> References {
-    let mut refs = References::default();
-    let mut stages = BTreeSet::new();
-    for (line, instruction) in instructions(dockerfile) {
-        let mut words = instruction.split_whitespace();
-        let Some(keyword) = words.next() else {
-            continue;
-        };
-        let args: Vec<&str> = words.collect();
-        if keyword.eq_ignore_ascii_case("FROM") {
-            let mut positional = args.iter().filter(|arg| !arg.starts_with("--"));
-            let Some(image) = positional.next() else {
-                continue;
-            };
-            if let (Some(as_kw), Some(name)) = (positional.next(), positional.next()) {
-                if as_kw.eq_ignore_ascii_case("AS") {
-                    stages.insert(name.to_ascii_lowercase());
-                }
-            }
-            if !stages.contains(&image.to_ascii_lowercase())
-                && !image.eq_ignore_ascii_case("scratch")
-            {
-                refs.images.push((image.to_string(), line));
-                refs.from_images.push(image.to_string());
-            }
-        } else if keyword.eq_ignore_ascii_case("COPY") {
-            for arg in args {
-                if let Some(from) = arg.strip_prefix("--from=") {
-                    if !stages.contains(&from.to_ascii_lowercase())
-                        && from.parse::<usize>().is_err()
-                    {
-                        refs.images.push((from.to_string(), line));
-                    }
-                }
-            }
-        }
-    }
-    refs
-}
-
-/// Instructions with their first line, continuation lines joined and comments dropped.
-fn instructions(text: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('#') && current.is_none() || line.is_empty() && current.is_none() {
-            continue;
-        }
-        let (body, continued) = match line.strip_suffix('\\') {
-            Some(body) => (body, true),
-            None => (line, false),
-        };
-        let entry = current.get_or_insert_with(|| (index + 1, String::new()));
-        if !line.starts_with('#') {
-            entry.1.push_str(body);
-            entry.1.push(' ');
-        }
-        if !continued {
-            out.extend(current.take());
-        }
-    }
-    out.extend(current);
-    out
-}
 
 /// Fills each image's parents and `external_base`; a cycle is an error.
 pub fn link(images: &mut [StagedImage]) -> Result<()> {

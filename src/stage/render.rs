@@ -29,7 +29,7 @@ pub const MAX_DEPTH: usize = 100;
 /// How large expanding fragments may make a staged file.
 pub const MAX_EXPANDED: usize = 64 << 20;
 /// The file every image context must have.
-const DOCKERFILE: &str = "Dockerfile";
+use crate::domain::dockerfile::DOCKERFILE;
 
 /// A file of a staged image context.
 #[derive(Clone, Debug, PartialEq, Eq)]

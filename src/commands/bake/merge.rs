@@ -18,11 +18,11 @@ use super::{
     bake_name, contexts_of_parents, insert_cache, literal, proxy_args, strings, BakeOptions,
     Gathered,
 };
-use crate::commands::manifest::Group;
-use crate::infra::git::GitFacts;
+use crate::app::groups::Group;
+use crate::domain::dockerfile::DOCKERFILE;
+use crate::domain::git_facts::GitFacts;
 use crate::plan::labels;
 use crate::stage::model::{StagedFlavor, StagedImage};
-use crate::stage::parents::DOCKERFILE;
 
 /// The target of one image of a manifest group: its manifest tag, as a bake name.
 fn merged_target(manifest_tag: &str) -> String {

@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use super::{words, Image};
 use crate::app::report::{Action, ImageRecord};
-use crate::commands::reuse::{self, Lookup};
+use crate::app::reuse::{self, Lookup};
 use crate::error::EXIT_SUCCESS;
 use crate::infra::engine::manifest::ProcessRunner;
 use crate::infra::engine::{argv, exec, Engine};
