@@ -329,3 +329,51 @@ fn a_group_of_different_point_releases_gets_no_rolling_tags() {
         ]
     );
 }
+
+/// `CONTAINER_ENGINE=/path/to/podman --option` works for `image build`; `manifest` refused it
+/// with "unknown container engine" (two engine types, one of them knowing only bare names).
+#[test]
+fn manifest_takes_an_engine_given_by_path_with_options() {
+    let test = project();
+    let podman = test.path().join("bin/podman").display().to_string();
+    let engine = format!("{podman} --root /t/store");
+    let amd = sha256(r#"{"layers":["amd"]}"#);
+    let arm = sha256(r#"{"layers":["arm"]}"#);
+    let list = |tag: &str| format!("localhost/matriochka-list/{}", &sha256(tag)[..12]);
+    let (core, app) = (
+        list("r.io/ceph/core:test-squid-centos"),
+        list("r.io/ceph/app:test-squid-centos"),
+    );
+    let mut expected = String::new();
+    for (image, list) in [("core", &core), ("app", &app)] {
+        expected.push_str(&format!(
+            "
+            + {engine} manifest create {list}
+            + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {list} docker://r.io/ceph/{image}@sha256:{amd}
+            + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {list} docker://r.io/ceph/{image}@sha256:{arm}
+            + {engine} manifest push --all {list} docker://r.io/ceph/{image}:test-squid-centos
+            + {engine} manifest push --all {list} docker://r.io/ceph/{image}:v19
+            + {engine} manifest rm {list}
+            pushed r.io/ceph/{image}:test-squid-centos
+            pushed r.io/ceph/{image}:v19"
+        ));
+    }
+    expected.push('\n');
+    let test = test
+        .env("CONTAINER_ENGINE", &engine)
+        .args(&[
+            "manifest",
+            "squid-19.2.1,x86_64,centos,9,_,centos,9",
+            "squid-19.2.1,aarch64,centos,9,_,centos,9",
+        ])
+        .stdout(&expected);
+    test.run();
+    let log = test.read("podman.log");
+    assert_eq!(log.lines().count(), 14, "{log}");
+    assert!(
+        log.starts_with(&format!(
+            "podman --root /t/store manifest rm {core}\npodman --root /t/store manifest create {core}\n"
+        )),
+        "{log}"
+    );
+}

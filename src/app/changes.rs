@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+
+use crate::infra::process::{Cmd, Output, ProcessRunner, Runner};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -36,7 +37,7 @@ impl Repo {
             prefix: String::new(),
         };
         let output = repo.output(&["rev-parse", "--show-prefix"])?;
-        if !output.status.success() {
+        if !output.success {
             bail!(
                 "failed to read the git history of `{}`: it is not in a git repository",
                 root.display()
@@ -52,24 +53,24 @@ impl Repo {
     }
 
     fn output(&self, args: &[&str]) -> Result<Output> {
-        Command::new("git")
+        let cmd = Cmd::new("git")
             .arg("-C")
             .arg(&self.root)
             .arg("--no-optional-locks")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
+            .args(args.iter().copied());
+        ProcessRunner
+            .run(&cmd)
             .with_context(|| format!("failed to run `git {}`", args[0]))
     }
 
     /// Runs git; a failure is an error with git's message.
     fn run(&self, args: &[&str]) -> Result<Vec<u8>> {
         let output = self.output(args)?;
-        if !output.status.success() {
+        if !output.success {
             bail!(
                 "failed to run `git {}`: {}",
                 args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
+                output.stderr.trim()
             );
         }
         Ok(output.stdout)
@@ -86,8 +87,7 @@ impl Repo {
             &spec,
         ])?;
         Ok(output
-            .status
-            .success()
+            .success
             .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string()))
     }
 
@@ -155,11 +155,8 @@ impl Repo {
             remote,
             &refspec,
         ])?;
-        if !output.status.success() {
-            bail!(
-                "failed to fetch `{name}`: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+        if !output.success {
+            bail!("failed to fetch `{name}`: {}", output.stderr.trim());
         }
         Ok(())
     }
@@ -167,7 +164,7 @@ impl Repo {
     /// The commit where HEAD forked from the target.
     pub fn merge_base(&self, target: &Target) -> Result<String> {
         let output = self.output(&["merge-base", &target.commit, "HEAD"])?;
-        if output.status.success() {
+        if output.success {
             return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
         }
         let shallow = self.run(&["rev-parse", "--is-shallow-repository"])?;

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::app::project::Project;
-use crate::infra::engine::manifest::{self as registry, Access, Runner};
-use crate::infra::engine::{argv, exec, Engine};
+use crate::infra::engine::{argv, Engine};
+use crate::infra::process::Runner;
+use crate::infra::registry::{self, Access};
 use crate::plan::labels::{self, CONTENT_ID_LABEL};
 
 /// The environment variable that turns reuse on (`REUSE=1`).
@@ -104,20 +105,20 @@ pub fn take_record(path: &Path) -> Option<Lookup> {
 /// Whether the engine holds `tag` with the content id `content_id`.
 pub fn is_local(engine: &Engine, tag: &str, content_id: &str) -> Result<bool> {
     let inspect = engine.args(argv::inspect_label(tag, CONTENT_ID_LABEL));
-    let (found, label) = exec::capture(&engine.program, &inspect)?;
+    let (found, label) = engine.capture(&inspect)?;
     Ok(found && label.trim_end_matches('\n') == content_id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infra::engine::manifest::Output;
+    use crate::infra::process::{Cmd, Output};
 
     struct Fake(Result<Output, String>, Vec<Vec<String>>);
 
     impl Runner for Fake {
-        fn run(&mut self, argv: &[String]) -> Result<Output> {
-            self.1.push(argv.to_vec());
+        fn run(&mut self, cmd: &Cmd) -> Result<Output> {
+            self.1.push(cmd.words());
             self.0.clone().map_err(|err| anyhow::anyhow!(err))
         }
     }

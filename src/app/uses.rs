@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 
 use crate::app::project::{at, engine, Project};
 use crate::error::EXIT_SUCCESS;
-use crate::infra::engine::{argv, exec, Engine};
+use crate::infra::engine::{argv, Engine};
 
 /// The directory, in the staging root, of recorded uses.
 pub const USES_DIR: &str = ".uses";
@@ -46,7 +46,7 @@ pub fn read_uses(project: &Project) -> BTreeMap<String, i64> {
 /// Records that the image `tag` names was used now.
 pub fn record_use(project: &Project, engine: &Engine, tag: &str) -> Result<()> {
     let args = engine.args(argv::image_id(tag));
-    let (found, id) = exec::capture(&engine.program, &args)?;
+    let (found, id) = engine.capture(&args)?;
     let id = id.trim().trim_start_matches("sha256:");
     if !found || id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
         return Ok(());

@@ -9,15 +9,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::LazyLock;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use regex::bytes::Regex;
 
 use crate::app::project::Project;
 use crate::domain::dockerfile;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
+use crate::infra::process::{Cmd, ProcessRunner, Runner};
 use crate::stage;
 use crate::stage::model::{Prepared, StagedFlavor};
 use crate::stage::render::is_fragment_name;
@@ -108,12 +109,9 @@ impl Checker {
             .get_nonempty("SHELLCHECK")
             .unwrap_or("shellcheck")
             .to_string();
-        let installed = Command::new(&program)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
+        let installed = ProcessRunner
+            .run(&Cmd::new(&program).arg("--version"))
+            .is_ok_and(|output| output.success);
         if !installed && project.env.get_nonempty("CI").is_some() {
             anyhow::bail!("`{program}` is not installed and CI is set: install shellcheck");
         }
@@ -262,24 +260,10 @@ fn repository_name(reference: &str) -> &str {
 
 /// Runs `program args` with `input` on stdin; whether it succeeded, and its stdout and stderr.
 fn run_on(program: &str, args: &[&str], input: &[u8]) -> Result<(bool, String)> {
-    let failed = || format!("failed to run `{program}`");
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(failed)?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let input = input.to_vec();
-    // Written from a thread, so that a large script cannot fill both pipes and deadlock.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().with_context(failed)?;
-    // A checker that stops reading early (a syntax error) closes the pipe: not an error.
-    let _ = writer.join();
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    Ok((output.status.success(), text))
+    let output = ProcessRunner.run(&Cmd::new(program).args(args.iter().copied()).input(input))?;
+    let mut text = output.text();
+    text.push_str(&output.stderr);
+    Ok((output.success, text))
 }
 
 #[cfg(test)]

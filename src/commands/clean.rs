@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::app::project::Project;
 use crate::app::project::{at, engine};
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::infra::engine::{argv, exec};
+use crate::infra::engine::argv;
 use crate::infra::lock::{self, Access, StagingLock, LOCK_FILE};
 use crate::plan::labels::FLAVOR_LABEL;
 
@@ -42,12 +42,9 @@ pub fn clean_all(
     let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
     let _lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
     let list = engine.args(argv::images_labelled(FLAVOR_LABEL));
-    let (listed, text) = exec::capture(&engine.program, &list)?;
+    let (listed, text) = engine.capture(&list)?;
     if !listed {
-        bail!(
-            "failed to list images: `{}` failed",
-            argv::display(&engine.program, &list)
-        );
+        bail!("failed to list images: `{}` failed", engine.display(&list));
     }
     let mut references: Vec<&str> = text
         .lines()
@@ -59,8 +56,8 @@ pub fn clean_all(
     let mut code = EXIT_SUCCESS;
     for reference in references {
         let rmi = engine.args(argv::rmi(reference));
-        writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
-        if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
+        writeln!(out, "{}", engine.display(&rmi))?;
+        if !engine.run_teed(&rmi, &mut std::io::sink(), out)? {
             code = EXIT_FAILURE;
         }
     }

@@ -17,7 +17,7 @@ use crate::app::project::{at, engine, Project};
 use crate::app::report::{Action, ImageRecord};
 use crate::commands::args::{ImageAction, ImageArgs};
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::infra::engine::{argv, exec};
+use crate::infra::engine::argv;
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
@@ -221,7 +221,7 @@ impl<'a> Image<'a> {
             labels: &plan.labels,
             extra: &extra,
         }));
-        let line = argv::display(&engine.program, &args);
+        let line = engine.display(&args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
             for line in self.extra_tag_lines(&engine, &plan) {
@@ -234,7 +234,7 @@ impl<'a> Image<'a> {
         let record = ImageRecord::build(project, &self.id, &plan)?;
         let (log_path, mut log) = self.log("build")?;
         writeln!(log, "{line}")?;
-        if exec::run_teed(&engine.program, &args, &mut log, out)?
+        if engine.run_teed(&args, &mut log, out)?
             && self.tag_extras(&engine, &plan, &mut log, out)?
         {
             self.touch_stamp()?;
@@ -242,8 +242,7 @@ impl<'a> Image<'a> {
             if let Err(error) = crate::app::uses::record_use(project, &engine, &plan.tag) {
                 writeln!(err, "warning: use not recorded: {error:#}")?;
             }
-            let image_id =
-                || exec::capture(&engine.program, &engine.args(argv::image_id(&plan.tag)));
+            let image_id = || engine.capture(&engine.args(argv::image_id(&plan.tag)));
             record.finish(project, Action::Built, &log_path, image_id)?;
             writeln!(out, "{start}: ok")?;
             Ok(EXIT_SUCCESS)
@@ -285,7 +284,7 @@ impl<'a> Image<'a> {
             })?,
         };
         let args = engine.args(argv::push(&plan.tag, &words(project, "PUSH_ARGS")));
-        let line = argv::display(&engine.program, &args);
+        let line = engine.display(&args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
             for line in self.further_push_lines(&engine, &plan) {
@@ -297,14 +296,14 @@ impl<'a> Image<'a> {
         writeln!(out, "{start}")?;
         let record = ImageRecord::push(project, &self.id, &plan)?;
         let (log_path, mut log) = self.log("push")?;
-        let pushed = exec::with_retries(
+        let pushed = crate::infra::process::with_retries(
             retries,
             &format!("push {}", plan.tag),
             out,
             &mut std::thread::sleep,
             &mut |out| {
                 writeln!(log, "{line}")?;
-                exec::run_teed(&engine.program, &args, &mut log, out)
+                engine.run_teed(&args, &mut log, out)
             },
         )?;
         let pushed = pushed && self.push_further(&engine, &plan, retries, &mut log, out)?;
@@ -329,16 +328,16 @@ impl<'a> Image<'a> {
         let inspect = engine.args(argv::inspect_label(&plan.tag, FLAVOR_LABEL));
         let rmi = engine.args(argv::rmi(&plan.tag));
         if self.args.dry_run {
-            writeln!(out, "{}", argv::display(&engine.program, &inspect))?;
-            writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+            writeln!(out, "{}", engine.display(&inspect))?;
+            writeln!(out, "{}", engine.display(&rmi))?;
             self.clean_extra_tags(&engine, &plan, out)?;
             return Ok(EXIT_SUCCESS);
         }
-        let (found, label) = exec::capture(&engine.program, &inspect)?;
+        let (found, label) = engine.capture(&inspect)?;
         let mut code = EXIT_SUCCESS;
         if found && Some(label.trim_end_matches('\n')) == plan.label(FLAVOR_LABEL) {
-            writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
-            if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
+            writeln!(out, "{}", engine.display(&rmi))?;
+            if !engine.run_teed(&rmi, &mut std::io::sink(), out)? {
                 code = EXIT_FAILURE;
             }
         }

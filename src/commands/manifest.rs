@@ -17,7 +17,9 @@ use crate::app::report::{self, ManifestAction};
 use crate::domain::digest::hex;
 use crate::domain::vars::PointRelease;
 use crate::error::EXIT_SUCCESS;
-use crate::infra::engine::manifest::{self as engine, Access, Engine, Entry, Platform, Runner};
+use crate::infra::engine::{Engine, Kind};
+use crate::infra::process::{Cmd, Runner};
+use crate::infra::registry::{self as engine, Access, Entry, Platform};
 
 /// The label whose values must be equal across the arches of a list.
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
@@ -216,7 +218,7 @@ pub fn command(
     let texts = project.requested_texts(args)?;
     let prepared = project.prepare(&texts)?;
     let groups = groups(project, &prepared)?;
-    let engine = Engine::from_name(project.env.get_nonempty("CONTAINER_ENGINE"))?;
+    let engine = crate::app::project::engine(project)?;
     let mut access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());
     access.registries_conf = project
         .env
@@ -236,7 +238,7 @@ pub fn command(
         }
         for (image, tag) in &group.tags {
             let mut found = Vec::new();
-            let outcomes = join_image(engine, &mut registry, group, image, tag, &mut found, out)?;
+            let outcomes = join_image(&engine, &mut registry, group, image, tag, &mut found, out)?;
             found.sort();
             for (tag, outcome) in outcomes {
                 recorded.push(report::ManifestEntry {
@@ -280,10 +282,21 @@ pub fn command(
     Ok(EXIT_SUCCESS)
 }
 
+/// `podman manifest add`: the program and the two words after its options, for messages.
+fn subcommand(engine: &Engine, cmd: &Cmd) -> String {
+    let words = cmd.words();
+    let skip = 1 + engine.options.len();
+    let shown: Vec<&String> = words[..1]
+        .iter()
+        .chain(words.iter().skip(skip).take(2))
+        .collect();
+    crate::infra::process::display(&shown)
+}
+
 /// Joins one image of a group: the manifest tag, then its rolling tags. `found` gets the
 /// platform and digest of each arch the registry holds.
 fn join_image(
-    engine: Engine,
+    engine: &Engine,
     registry: &mut Registry,
     group: &Group,
     image: &str,
@@ -382,7 +395,7 @@ fn join_image(
         "localhost/matriochka-list/{}",
         &sha256(tag.as_bytes())[7..19]
     );
-    if engine == Engine::Podman {
+    if engine.kind == Kind::Podman {
         // A list left by an interrupted run; a missing one is what we expect.
         registry.runner.run(&engine::remove_list(engine, &list))?;
     }
@@ -394,17 +407,17 @@ fn join_image(
         &annotations,
         &destinations,
     );
-    for argv in commands {
-        writeln!(out, "+ {}", engine::display(&argv))?;
+    for cmd in commands {
+        writeln!(out, "+ {}", cmd.display())?;
         out.flush()?;
-        let output = registry.runner.run(&argv)?;
+        let output = registry.runner.run(&cmd)?;
         if !output.success {
             let why = format!(
                 "`{}` failed: {}",
-                engine::display(&argv[..3]),
+                subcommand(engine, &cmd),
                 last_line(&output.stderr)
             );
-            if engine == Engine::Podman {
+            if engine.kind == Kind::Podman {
                 registry.runner.run(&engine::remove_list(engine, &list))?;
             }
             for (destination, outcome) in &mut outcomes {
@@ -421,7 +434,7 @@ fn join_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infra::engine::manifest::Output;
+    use crate::infra::process::Output;
     use std::collections::BTreeMap;
 
     /// Answers from a table of `command line → (success, stdout, stderr)`; records every call.
@@ -474,8 +487,9 @@ mod tests {
     }
 
     impl Runner for Fake {
-        fn run(&mut self, argv: &[String]) -> Result<Output> {
-            let line = engine::display(argv);
+        fn run(&mut self, cmd: &Cmd) -> Result<Output> {
+            let argv = cmd.words();
+            let line = cmd.display();
             self.calls.push(line.clone());
             Ok(self.answers.get(&line).cloned().unwrap_or_else(|| {
                 let read = argv[0] == "skopeo";
@@ -516,7 +530,7 @@ mod tests {
             access: Access::default(),
         };
         let outcomes = join_image(
-            Engine::Podman,
+            &Engine::new("podman").unwrap(),
             &mut registry,
             group,
             "d",

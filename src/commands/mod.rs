@@ -138,7 +138,7 @@ pub fn execute(
         Command::Manifest { flavors } => crate::commands::manifest::command(
             project,
             flavors,
-            &mut crate::infra::engine::manifest::ProcessRunner,
+            &mut crate::infra::process::ProcessRunner,
             out,
             err,
         ),

@@ -19,7 +19,7 @@ use crate::app::project::Project;
 use crate::app::uses::{current_tags, now, read_uses, uses_dir};
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv::{self, Kind};
-use crate::infra::engine::{exec, Engine};
+use crate::infra::engine::Engine;
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::labels::FLAVOR_LABEL;
 
@@ -187,8 +187,8 @@ pub fn prune(
             image.tags.clone()
         };
         let rmi = engine.args(argv::rmi_all(&targets));
-        writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
-        if !exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)? {
+        writeln!(out, "{}", engine.display(&rmi))?;
+        if !engine.run_teed(&rmi, &mut std::io::sink(), out)? {
             code = EXIT_FAILURE;
             continue;
         }
@@ -206,11 +206,11 @@ pub fn prune(
 /// The ids (hex) of the images containers were created from, of every container.
 fn images_of_containers(engine: &Engine) -> Result<BTreeSet<String>> {
     let ps = engine.args(argv::all_containers());
-    let (listed, text) = exec::capture(&engine.program, &ps)?;
+    let (listed, text) = engine.capture(&ps)?;
     if !listed {
         bail!(
             "failed to list containers: `{}` failed",
-            argv::display(&engine.program, &ps)
+            engine.display(&ps)
         );
     }
     let ids: Vec<&str> = text
@@ -222,11 +222,11 @@ fn images_of_containers(engine: &Engine) -> Result<BTreeSet<String>> {
         return Ok(BTreeSet::new());
     }
     let inspect = engine.args(argv::images_of_containers(&ids));
-    let (ok, text) = exec::capture(&engine.program, &inspect)?;
+    let (ok, text) = engine.capture(&inspect)?;
     if !ok {
         bail!(
             "failed to inspect containers: `{}` failed",
-            argv::display(&engine.program, &inspect)
+            engine.display(&inspect)
         );
     }
     Ok(image_ids(&text))
@@ -244,11 +244,11 @@ fn image_ids(text: &str) -> BTreeSet<String> {
 /// The labelled images, newest first.
 fn list(engine: &Engine) -> Result<Vec<Listed>> {
     let ids_args = engine.args(argv::image_ids_labelled(FLAVOR_LABEL));
-    let (listed, text) = exec::capture(&engine.program, &ids_args)?;
+    let (listed, text) = engine.capture(&ids_args)?;
     if !listed {
         bail!(
             "failed to list images: `{}` failed",
-            argv::display(&engine.program, &ids_args)
+            engine.display(&ids_args)
         );
     }
     let mut ids: Vec<&str> = text
@@ -262,11 +262,11 @@ fn list(engine: &Engine) -> Result<Vec<Listed>> {
         return Ok(Vec::new());
     }
     let inspect = engine.args(argv::inspect_for_prune(engine.kind, FLAVOR_LABEL, &ids));
-    let (ok, text) = exec::capture(&engine.program, &inspect)?;
+    let (ok, text) = engine.capture(&inspect)?;
     if !ok {
         bail!(
             "failed to inspect images: `{}` failed",
-            argv::display(&engine.program, &inspect)
+            engine.display(&inspect)
         );
     }
     text.lines()

@@ -17,8 +17,8 @@ use anyhow::{bail, Context as _, Result};
 use crate::app::project::{at, Project};
 use crate::app::reuse::*;
 use crate::error::EXIT_SUCCESS;
-use crate::infra::engine::manifest::ProcessRunner;
 use crate::infra::engine::Engine;
+use crate::infra::process::ProcessRunner;
 use crate::plan::build_plan::BuildPlan;
 
 /// At most this many lookups run at once.

@@ -1,11 +1,10 @@
 //! Engine: every docker/podman command line matriochka runs, written in one place.
 //!
-//! [`argv`] builds the argument lists (no side effects, tested as lists); [`exec`] runs them,
-//! tees their output to a log and retries pushes.
+//! [`argv`] builds the argument lists (no side effects, tested as lists) and the one [`Engine`]
+//! type, parsed once from `CONTAINER_ENGINE`; commands run through [`crate::infra::process`].
+//! Manifest lists and registry reads are [`crate::infra::registry`]'s.
 
 pub mod argv;
-pub mod exec;
-pub mod manifest;
 pub mod squash;
 
-pub use argv::Engine;
+pub use argv::{Engine, Kind};

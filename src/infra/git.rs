@@ -4,24 +4,20 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 pub use crate::domain::git_facts::GitFacts;
 use crate::domain::version::highest_version;
+use crate::infra::process::{Cmd, ProcessRunner, Runner};
 
 /// Reads the facts of the repository holding `root`.
 pub fn read(root: &Path) -> GitFacts {
     let git = |args: &[&str]| -> Option<String> {
-        let output = Command::new("git")
+        let cmd = Cmd::new("git")
             .arg("-C")
             .arg(root)
-            .args(args)
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+            .args(args.iter().copied());
+        let output = ProcessRunner.run(&cmd).ok()?;
+        output.success.then(|| output.text())
     };
     // Independent commands, run at the same time: a run waits for the slowest only.
     let [prefix, repo, branch, commit, commit_date, status] = std::thread::scope(|scope| {

@@ -3,3 +3,5 @@
 pub mod engine;
 pub mod git;
 pub mod lock;
+pub mod process;
+pub mod registry;

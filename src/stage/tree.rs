@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 
 use crate::domain::config::{normal_path, Config};
+use crate::infra::process::{Cmd, ProcessRunner, Runner};
 use crate::stage::cache::Cache;
 
 /// Mode of a regular file, as git knows it: executable or not.
@@ -292,7 +293,7 @@ impl GitTree {
         let templates = normal_path(templates);
         // Templates at the top of the repository: the whole tree, no pathspec.
         let pathspec = format!("{prefix}{}", templates.display());
-        let output = Command::new("git")
+        let cmd = Cmd::new("git")
             .arg("-C")
             .arg(root)
             .args([
@@ -304,14 +305,14 @@ impl GitTree {
                 rev,
                 "--",
             ])
-            .args((!pathspec.is_empty()).then_some(&pathspec))
-            .stdin(Stdio::null())
-            .output()
+            .args((!pathspec.is_empty()).then_some(&pathspec));
+        let output = ProcessRunner
+            .run(&cmd)
             .context("failed to run `git ls-tree`")?;
-        if !output.status.success() {
+        if !output.success {
             bail!(
                 "failed to list `{pathspec}` at `{rev}` with `git ls-tree`: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+                output.stderr.trim()
             );
         }
         let mut dirs: HashMap<PathBuf, BTreeMap<String, Node>> = HashMap::new();

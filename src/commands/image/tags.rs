@@ -13,8 +13,8 @@ use super::{words, Image};
 use crate::app::report::{Action, ImageRecord};
 use crate::app::reuse::{self, Lookup};
 use crate::error::EXIT_SUCCESS;
-use crate::infra::engine::manifest::ProcessRunner;
-use crate::infra::engine::{argv, exec, Engine};
+use crate::infra::engine::{argv, Engine};
+use crate::infra::process::ProcessRunner;
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
 
@@ -153,7 +153,7 @@ impl Image<'_> {
         } else {
             Action::UpToDate
         };
-        let image_id = || exec::capture(&engine.program, &engine.args(argv::image_id(&plan.tag)));
+        let image_id = || engine.capture(&engine.args(argv::image_id(&plan.tag)));
         record.finish(self.project, action, log_path, image_id)?;
         writeln!(out, "{start}: {done}")?;
         Ok(Some(EXIT_SUCCESS))
@@ -180,7 +180,7 @@ impl Image<'_> {
     pub(super) fn extra_tag_lines(&self, engine: &Engine, plan: &BuildPlan) -> Vec<String> {
         plan.extra_tags
             .iter()
-            .map(|extra| argv::display(&engine.program, &engine.args(argv::tag(&plan.tag, extra))))
+            .map(|extra| engine.display(&engine.args(argv::tag(&plan.tag, extra))))
             .collect()
     }
 
@@ -204,7 +204,7 @@ impl Image<'_> {
     pub(super) fn further_push_lines(&self, engine: &Engine, plan: &BuildPlan) -> Vec<String> {
         self.further_pushes(engine, plan)
             .iter()
-            .map(|(args, _)| argv::display(&engine.program, args))
+            .map(|(args, _)| engine.display(args))
             .collect()
     }
 
@@ -222,9 +222,13 @@ impl Image<'_> {
             let ok = match step {
                 Step::Push => {
                     let what = format!("push {}", args.last().unwrap().to_string_lossy());
-                    exec::with_retries(retries, &what, out, &mut std::thread::sleep, &mut |out| {
-                        self.run_logged(engine, &args, log, out)
-                    })?
+                    crate::infra::process::with_retries(
+                        retries,
+                        &what,
+                        out,
+                        &mut std::thread::sleep,
+                        &mut |out| self.run_logged(engine, &args, log, out),
+                    )?
                 }
                 Step::Tag => self.run_logged(engine, &args, log, out)?,
                 // "Untagged: …" is of no interest.
@@ -250,14 +254,14 @@ impl Image<'_> {
             let inspect = engine.args(argv::inspect_label(extra, FLAVOR_LABEL));
             let rmi = engine.args(argv::rmi(extra));
             if self.args.dry_run {
-                writeln!(out, "{}", argv::display(&engine.program, &inspect))?;
-                writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
+                writeln!(out, "{}", engine.display(&inspect))?;
+                writeln!(out, "{}", engine.display(&rmi))?;
                 continue;
             }
-            let (found, label) = exec::capture(&engine.program, &inspect)?;
+            let (found, label) = engine.capture(&inspect)?;
             if found && Some(label.trim_end_matches('\n')) == plan.label(FLAVOR_LABEL) {
-                writeln!(out, "{}", argv::display(&engine.program, &rmi))?;
-                ok &= exec::run_teed(&engine.program, &rmi, &mut std::io::sink(), out)?;
+                writeln!(out, "{}", engine.display(&rmi))?;
+                ok &= engine.run_teed(&rmi, &mut std::io::sink(), out)?;
             }
         }
         Ok(ok)
@@ -271,8 +275,8 @@ impl Image<'_> {
         log: &mut File,
         out: &mut dyn Write,
     ) -> Result<bool> {
-        writeln!(log, "{}", argv::display(&engine.program, args))?;
-        exec::run_teed(&engine.program, args, log, out)
+        writeln!(log, "{}", engine.display(args))?;
+        engine.run_teed(args, log, out)
     }
 
     /// Whether make ran the recipe only because a tag is missing: the stamp is newer than the

@@ -4,8 +4,13 @@
 //! image exists (`podman image exists`; docker has only `image inspect`).
 
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
+use std::io::Write;
 use std::path::Path;
+
+use anyhow::Result;
+
+use crate::infra::process::{self, Cmd, ProcessRunner, Runner};
 
 /// The engine program, the options it always takes, and which of the two engines it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +53,32 @@ impl Engine {
     /// The engine's options, then `args`: what to run the program with.
     pub fn args(&self, args: Vec<OsString>) -> Vec<OsString> {
         self.options.iter().cloned().chain(args).collect()
+    }
+
+    /// The command `program options… args…`; `args` already hold the options ([`Engine::args`]).
+    pub fn cmd(&self, args: &[OsString]) -> Cmd {
+        Cmd::new(&self.program).args(args.iter().cloned())
+    }
+
+    /// The command line as a user would type it, for logs and dry runs.
+    pub fn display(&self, args: &[OsString]) -> String {
+        self.cmd(args).display()
+    }
+
+    /// Runs the engine; whether it succeeded and what it printed on stdout.
+    pub fn capture(&self, args: &[OsString]) -> Result<(bool, String)> {
+        let output = ProcessRunner.run(&self.cmd(args))?;
+        Ok((output.success, output.text()))
+    }
+
+    /// Runs the engine, its output teed to `log` and `out` ([`process::run_teed`]).
+    pub fn run_teed(
+        &self,
+        args: &[OsString],
+        log: &mut dyn Write,
+        out: &mut dyn Write,
+    ) -> Result<bool> {
+        process::run_teed(&self.cmd(args), log, out)
     }
 
     /// `image exists TAG` (podman) or `image inspect --format {{.Id}} TAG` (docker): status 0
@@ -248,27 +279,6 @@ pub fn rmi_all(names: &[String]) -> Vec<OsString> {
     let mut args = words(&["rmi"]);
     args.extend(names.iter().map(OsString::from));
     args
-}
-
-/// A command line as a user would type it, for logs and dry runs only: words holding anything
-/// but `[A-Za-z0-9_./:=@%+,-]` are single-quoted.
-pub fn display(program: &OsStr, args: &[OsString]) -> String {
-    std::iter::once(program)
-        .chain(args.iter().map(OsString::as_os_str))
-        .map(|word| {
-            let word = word.to_string_lossy();
-            let plain = !word.is_empty()
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
-            if plain {
-                word.into_owned()
-            } else {
-                format!("'{}'", word.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn words(words: &[&str]) -> Vec<OsString> {
@@ -509,14 +519,5 @@ mod tests {
             "quay.io/ceph/daemon:v1"
         );
         assert_eq!(short_name("localhost:5000/x:1"), "localhost:5000/x:1");
-    }
-
-    #[test]
-    fn display_quotes_only_what_needs_it() {
-        let args = words(&["build", "--label", "k=it's", "", "a b", "x=1,2"]);
-        assert_eq!(
-            display(OsStr::new("docker"), &args),
-            r"docker build --label 'k=it'\''s' '' 'a b' x=1,2"
-        );
     }
 }

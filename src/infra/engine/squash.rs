@@ -10,7 +10,6 @@ use anyhow::{bail, Result};
 
 use crate::domain::vars::Env;
 use crate::infra::engine::argv::{Engine, Kind};
-use crate::infra::engine::exec;
 
 /// The environment variable asking for squashed builds.
 pub const SQUASH_ENV: &str = "SQUASH";
@@ -38,7 +37,7 @@ pub fn check(engine: &Engine) -> Result<()> {
         return Ok(());
     }
     let args = engine.args(docker_experimental_query());
-    let (ok, out) = exec::capture(&engine.program, &args)?;
+    let (ok, out) = engine.capture(&args)?;
     let answer = out.trim();
     if !ok || answer != "true" {
         let said = if ok {

@@ -1,79 +1,14 @@
-//! Engine command lines for manifest lists and registry reads: `skopeo inspect`, `podman manifest`
-//! and `docker manifest`, built as argument lists (no shell) and run through a [`Runner`], so the
-//! command logic is tested with a fake runner.
+//! Registry: reads (`skopeo inspect`) and manifest lists (`podman manifest`, `docker manifest`),
+//! built as [`Cmd`]s (no shell) and run through a [`crate::infra::process::Runner`], so the
+//! command logic is tested with the recording fake.
 //!
-//! The build, push, tag and pull command lines are in [`super::argv`].
+//! The build, push, tag and pull command lines are in [`crate::infra::engine::argv`].
 
+use std::ffi::OsString;
 use std::fmt;
-use std::process::Stdio;
 
-use anyhow::{bail, Context as _, Result};
-
-/// The engine that creates and pushes manifest lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    Docker,
-    Podman,
-}
-
-impl Engine {
-    /// From `CONTAINER_ENGINE`.
-    pub fn from_name(name: Option<&str>) -> Result<Engine> {
-        match name {
-            Some("docker") => Ok(Engine::Docker),
-            Some("podman") => Ok(Engine::Podman),
-            Some(other) => bail!(
-                "unknown container engine `{other}`: set CONTAINER_ENGINE to `docker` or `podman`"
-            ),
-            None => bail!("no container engine: set CONTAINER_ENGINE to `docker` or `podman`"),
-        }
-    }
-
-    fn program(self) -> &'static str {
-        match self {
-            Engine::Docker => "docker",
-            Engine::Podman => "podman",
-        }
-    }
-}
-
-/// What a command printed, and whether it succeeded.
-#[derive(Clone, Debug, Default)]
-pub struct Output {
-    pub success: bool,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
-}
-
-/// Runs argument lists; `Err` when the program cannot be started.
-pub trait Runner {
-    fn run(&mut self, argv: &[String]) -> Result<Output>;
-}
-
-/// Runs commands as child processes, capturing their output.
-pub struct ProcessRunner;
-
-impl Runner for ProcessRunner {
-    fn run(&mut self, argv: &[String]) -> Result<Output> {
-        let output = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| {
-                let hint = if argv[0] == "skopeo" {
-                    " (install it: `apt-get install skopeo`)"
-                } else {
-                    ""
-                };
-                format!("failed to run `{}`{hint}", argv[0])
-            })?;
-        Ok(Output {
-            success: output.status.success(),
-            stdout: output.stdout,
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
-    }
-}
+use crate::infra::engine::{Engine, Kind};
+use crate::infra::process::Cmd;
 
 /// How the registry is reached: `PUSH_ARGS` split on white space; `--tls-verify=false` (podman)
 /// or `--insecure` (docker) there also applies to reads. `registries_conf` is
@@ -126,16 +61,16 @@ pub struct Entry {
 }
 
 /// `skopeo inspect --raw docker://<reference>`: the manifest's bytes, as the registry holds them.
-pub fn inspect_raw(access: &Access, reference: &str) -> Vec<String> {
+pub fn inspect_raw(access: &Access, reference: &str) -> Cmd {
     skopeo(access, "--raw", reference)
 }
 
 /// `skopeo inspect --config docker://<reference>`: the image's config (platform, labels).
-pub fn inspect_config(access: &Access, reference: &str) -> Vec<String> {
+pub fn inspect_config(access: &Access, reference: &str) -> Cmd {
     skopeo(access, "--config", reference)
 }
 
-fn skopeo(access: &Access, what: &str, reference: &str) -> Vec<String> {
+fn skopeo(access: &Access, what: &str, reference: &str) -> Cmd {
     let mut argv = vec!["skopeo".to_string(), "inspect".into(), what.into()];
     if let Some(conf) = &access.registries_conf {
         argv.push(format!("--registries-conf={conf}"));
@@ -144,7 +79,7 @@ fn skopeo(access: &Access, what: &str, reference: &str) -> Vec<String> {
         argv.push("--tls-verify=false".into());
     }
     argv.push(format!("docker://{reference}"));
-    argv
+    Cmd::from_argv(&argv)
 }
 
 /// Whether a failed read means the tag is not in the registry (rather than a registry error).
@@ -156,13 +91,13 @@ pub fn is_not_found(stderr: &str) -> bool {
 }
 
 /// The commands that remove a stale local list of that name; their failure is ignored.
-pub fn remove_list(engine: Engine, list: &str) -> Vec<String> {
-    vec![
-        engine.program().into(),
-        "manifest".into(),
-        "rm".into(),
-        list.into(),
-    ]
+pub fn remove_list(engine: &Engine, list: &str) -> Cmd {
+    engine_cmd(engine, vec!["manifest".into(), "rm".into(), list.into()])
+}
+
+/// The engine (with its options) running `words`.
+fn engine_cmd(engine: &Engine, words: Vec<String>) -> Cmd {
+    engine.cmd(&engine.args(words.into_iter().map(OsString::from).collect()))
 }
 
 /// The commands that create a list of `entries`, with `annotations` on each entry (podman: OCI
@@ -171,20 +106,23 @@ pub fn remove_list(engine: Engine, list: &str) -> Vec<String> {
 /// podman builds one local list named `list` and pushes it to each destination; docker's local
 /// list is named after its destination, so it is built once per destination.
 pub fn create_and_push(
-    engine: Engine,
+    engine: &Engine,
     access: &Access,
     list: &str,
     entries: &[Entry],
     annotations: &[(String, String)],
     destinations: &[String],
-) -> Vec<Vec<String>> {
+) -> Vec<Cmd> {
     let s = |text: &str| text.to_string();
     let mut commands = Vec::new();
-    match engine {
-        Engine::Podman => {
-            commands.push(vec![s("podman"), s("manifest"), s("create"), s(list)]);
+    match engine.kind {
+        Kind::Podman => {
+            commands.push(engine_cmd(
+                engine,
+                vec![s("manifest"), s("create"), s(list)],
+            ));
             for entry in entries {
-                let mut add = vec![s("podman"), s("manifest"), s("add")];
+                let mut add = vec![s("manifest"), s("add")];
                 if access.insecure() {
                     add.push(s("--tls-verify=false"));
                 }
@@ -193,35 +131,35 @@ pub fn create_and_push(
                 }
                 add.extend(platform_args(&entry.platform));
                 add.extend([s(list), format!("docker://{}", entry.reference)]);
-                commands.push(add);
+                commands.push(engine_cmd(engine, add));
             }
             for destination in destinations {
-                let mut push = vec![s("podman"), s("manifest"), s("push"), s("--all")];
+                let mut push = vec![s("manifest"), s("push"), s("--all")];
                 push.extend(access.push_args.iter().cloned());
                 push.extend([s(list), format!("docker://{destination}")]);
-                commands.push(push);
+                commands.push(engine_cmd(engine, push));
             }
             commands.push(remove_list(engine, list));
         }
-        Engine::Docker => {
+        Kind::Docker => {
             for destination in destinations {
-                let mut create = vec![s("docker"), s("manifest"), s("create")];
+                let mut create = vec![s("manifest"), s("create")];
                 if access.insecure() {
                     create.push(s("--insecure"));
                 }
                 create.extend([s("--amend"), s(destination)]);
                 create.extend(entries.iter().map(|entry| entry.reference.clone()));
-                commands.push(create);
+                commands.push(engine_cmd(engine, create));
                 for entry in entries {
-                    let mut annotate = vec![s("docker"), s("manifest"), s("annotate")];
+                    let mut annotate = vec![s("manifest"), s("annotate")];
                     annotate.extend(platform_args(&entry.platform));
                     annotate.extend([s(destination), entry.reference.clone()]);
-                    commands.push(annotate);
+                    commands.push(engine_cmd(engine, annotate));
                 }
-                let mut push = vec![s("docker"), s("manifest"), s("push"), s("--purge")];
+                let mut push = vec![s("manifest"), s("push"), s("--purge")];
                 push.extend(access.push_args.iter().cloned());
                 push.push(s(destination));
-                commands.push(push);
+                commands.push(engine_cmd(engine, push));
             }
         }
     }
@@ -239,24 +177,6 @@ fn platform_args(platform: &Platform) -> Vec<String> {
         args.extend(["--variant".to_string(), variant.clone()]);
     }
     args
-}
-
-/// An argument list as a shell would read it back, for the log.
-pub fn display(argv: &[String]) -> String {
-    argv.iter()
-        .map(|arg| {
-            let plain = !arg.is_empty()
-                && arg
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,+%".contains(c));
-            if plain {
-                arg.clone()
-            } else {
-                format!("'{}'", arg.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -284,8 +204,12 @@ mod tests {
         ]
     }
 
-    fn lines(commands: &[Vec<String>]) -> Vec<String> {
-        commands.iter().map(|argv| display(argv)).collect()
+    fn lines(commands: &[Cmd]) -> Vec<String> {
+        commands.iter().map(Cmd::display).collect()
+    }
+
+    fn engine(text: &str) -> Engine {
+        Engine::new(text).unwrap()
     }
 
     #[test]
@@ -296,7 +220,7 @@ mod tests {
             "19.2.1".to_string(),
         )];
         let commands = create_and_push(
-            Engine::Podman,
+            &engine("podman"),
             &access,
             "matriochka-list-1",
             &entries(),
@@ -307,7 +231,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            commands[1],
+            commands[1].words(),
             [
                 "podman",
                 "manifest",
@@ -340,7 +264,7 @@ mod tests {
     fn docker_builds_one_list_per_destination() {
         let access = Access::from_push_args("--insecure");
         let commands = create_and_push(
-            Engine::Docker,
+            &engine("docker"),
             &access,
             "unused",
             &entries(),
@@ -361,14 +285,15 @@ mod tests {
     #[test]
     fn reads_are_skopeo_and_follow_tls_verify() {
         assert_eq!(
-            inspect_raw(&Access::default(), "r/ceph/daemon:t"),
+            inspect_raw(&Access::default(), "r/ceph/daemon:t").words(),
             ["skopeo", "inspect", "--raw", "docker://r/ceph/daemon:t"]
         );
         assert_eq!(
             inspect_config(
                 &Access::from_push_args("--tls-verify=false"),
                 "r/d@sha256:aa"
-            ),
+            )
+            .words(),
             [
                 "skopeo",
                 "inspect",
@@ -382,7 +307,7 @@ mod tests {
             ..Access::default()
         };
         assert_eq!(
-            inspect_raw(&access, "r/d:t"),
+            inspect_raw(&access, "r/d:t").words(),
             [
                 "skopeo",
                 "inspect",
@@ -398,12 +323,23 @@ mod tests {
     }
 
     #[test]
-    fn engine_names() {
-        assert_eq!(Engine::from_name(Some("podman")).unwrap(), Engine::Podman);
-        assert_eq!(
-            Engine::from_name(Some("buildah")).unwrap_err().to_string(),
-            "unknown container engine `buildah`: set CONTAINER_ENGINE to `docker` or `podman`"
+    fn an_engine_given_by_path_and_with_options_runs_manifest_commands() {
+        let commands = create_and_push(
+            &engine("/usr/bin/podman --root /t/store"),
+            &Access::default(),
+            "l",
+            &entries()[..1],
+            &[],
+            &["r/d:s".into()],
         );
-        assert_eq!(display(&["a b".into(), "it's".into()]), r"'a b' 'it'\''s'");
+        assert_eq!(
+            lines(&commands),
+            [
+                "/usr/bin/podman --root /t/store manifest create l",
+                "/usr/bin/podman --root /t/store manifest add --os linux --arch amd64 l docker://r:5000/ceph/daemon@sha256:aa",
+                "/usr/bin/podman --root /t/store manifest push --all l docker://r/d:s",
+                "/usr/bin/podman --root /t/store manifest rm l",
+            ]
+        );
     }
 }
