@@ -315,6 +315,34 @@ fn defective() -> Test {
         .write("templates/src/tool/Dockerfile", "# no base\nRUN true\n")
 }
 
+/// `check` told to use `__ENV_[FOO.BAR_IMAGE]__` for an image `foo.bar`: the variable is
+/// `FOO_BAR_IMAGE`, as staging names it.
+#[test]
+fn check_suggests_the_image_variable_staging_defines_for_a_dotted_image() {
+    let config = CONFIG.replace(
+        "images = [\"core\", \"app\"]",
+        "images = [\"foo.bar\", \"app\"]",
+    );
+    let dir = format!("staging/{ID}");
+    with_layer_dirs(Test::new())
+        .write("flavors/matriochka.toml", &config)
+        .write("templates/src/foo.bar/Dockerfile", "FROM scratch\n")
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM ceph/foo.bar:other\nRUN true\n",
+        )
+        .args(&["check", SQUID])
+        .env("SHELLCHECK", "/nonexistent/shellcheck")
+        .stdout(&format!(
+            "{dir}/app/Dockerfile:1: `ceph/foo.bar:other` names image `foo.bar`, which this flavor tags \
+             `ceph/foo.bar:test-squid-centos-stream9-x86_64`: use `__ENV_[FOO_BAR_IMAGE]__` (from \
+             `templates/src/app/Dockerfile`)\n\
+             checked 1 flavors (bash -n; shellcheck is not installed): 1 problems in 1 flavors\n"
+        ))
+        .status(1)
+        .run();
+}
+
 #[test]
 fn check_reports_each_kind_of_defect() {
     let dir = format!("staging/{ID}");

@@ -16,6 +16,7 @@ use anyhow::Result;
 use regex::bytes::Regex;
 
 use crate::app::project::Project;
+use crate::domain::config::image_variable;
 use crate::domain::dockerfile;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::process::{Cmd, ProcessRunner, Runner};
@@ -175,12 +176,7 @@ impl Checker {
     }
 
     fn dockerfile(&mut self, shown: &Path, from: &Path, text: &str, tags: &BTreeMap<&str, &str>) {
-        let has_from = text.lines().any(|line| {
-            line.split_whitespace()
-                .next()
-                .is_some_and(|word| word.eq_ignore_ascii_case("FROM"))
-        });
-        if !has_from {
+        if !dockerfile::has_from(text) {
             self.push(shown, None, "no `FROM` instruction", from);
         }
         for (reference, line) in dockerfile::references(text).images {
@@ -194,8 +190,8 @@ impl Checker {
                     Some(line),
                     &format!(
                         "`{reference}` names image `{name}`, which this flavor tags `{tag}`: \
-                         use `__ENV_[{}_IMAGE]__`",
-                        name.to_ascii_uppercase().replace('-', "_")
+                         use `__ENV_[{}]__`",
+                        image_variable(name)
                     ),
                     from,
                 );

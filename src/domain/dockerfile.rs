@@ -56,6 +56,16 @@ pub fn references(dockerfile: &str) -> References {
     refs
 }
 
+/// Whether the Dockerfile has a `FROM` instruction at all (an image, a stage or `scratch`).
+pub fn has_from(dockerfile: &str) -> bool {
+    instructions(dockerfile).iter().any(|(_, instruction)| {
+        instruction
+            .split_whitespace()
+            .next()
+            .is_some_and(|word| word.eq_ignore_ascii_case("FROM"))
+    })
+}
+
 /// Instructions with their first line, continuation lines joined and comments dropped.
 fn instructions(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
