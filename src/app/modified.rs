@@ -7,12 +7,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use anyhow::Result;
 
 use crate::domain::config::{normal_path, Config};
+use crate::infra::pool;
 use crate::stage::tree::Tree;
 use crate::stage::{self, Prepared, StagedFlavor};
 
@@ -331,31 +330,15 @@ pub fn stage_both(
         .iter()
         .flat_map(|(flavor, _)| [(*flavor, Side::MergeBase), (*flavor, Side::WorkTree)])
         .collect();
-    let results: Vec<Mutex<Option<Result<StagedFlavor>>>> =
-        jobs.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let job = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(flavor, side)) = jobs.get(job) else {
-                    break;
-                };
-                let tree = match side {
-                    Side::MergeBase => before,
-                    Side::WorkTree => after,
-                };
-                let staged = stage::compute(tree, config, &prepared[flavor]);
-                *results[job].lock().unwrap() = Some(staged);
-            });
-        }
-    });
-    let mut results = results
-        .into_iter()
-        .map(|slot| slot.into_inner().unwrap().expect("every job ran"));
+    let mut results = pool::map(pool::cores_for(jobs.len()), jobs.len(), |job| {
+        let (flavor, side) = jobs[job];
+        let tree = match side {
+            Side::MergeBase => before,
+            Side::WorkTree => after,
+        };
+        stage::compute(tree, config, &prepared[flavor])
+    })
+    .into_iter();
     let mut pairs = Vec::with_capacity(candidates.len());
     while let (Some(before), Some(after)) = (results.next(), results.next()) {
         pairs.push((before, after));

@@ -3,13 +3,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, Result};
 
 use crate::app::project::Project;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::lock::{self, Access, StagingLock, Wait};
+use crate::infra::pool;
 use crate::plan::makefile;
 use crate::stage::model::StagedFlavor;
 use crate::stage::tree::FsTree;
@@ -116,39 +116,21 @@ fn stage_all(project: &Project, flavors: &[ToStage], temps: &Temps) -> Vec<Resul
     let tree = FsTree::of(&project.config);
     let git = project.git();
     let facts = fastpath::RunFacts::new(project.root(), &project.config, git);
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(flavors.len())
-        .max(1);
-    let mut results: Vec<Option<Result<WriteStats>>> = (0..flavors.len()).map(|_| None).collect();
-    let slots: Vec<std::sync::Mutex<&mut Option<Result<WriteStats>>>> =
-        results.iter_mut().map(std::sync::Mutex::new).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                // Manifests written in the tick of their last output, written again later.
-                let mut pending = Vec::new();
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(f) = flavors.get(index) else { break };
-                    fastpath::retry(&mut pending, false, temps);
-                    let result = prepared(project, f).and_then(|p| {
-                        let (staged, racy) = stage_one(project, &tree, &facts, &p, temps)?;
-                        pending.extend(racy);
-                        Ok(staged)
-                    });
-                    **slots[index].lock().unwrap() = Some(result);
-                }
-                fastpath::retry(&mut pending, true, temps);
-            });
-        }
-    });
-    drop(slots);
-    results
-        .into_iter()
-        .map(|r| r.expect("every flavor staged"))
-        .collect()
+    pool::run(
+        pool::cores_for(flavors.len()),
+        flavors.len(),
+        // Manifests written in the tick of their last output, written again later.
+        Vec::new,
+        |pending, index| {
+            fastpath::retry(pending, false, temps);
+            prepared(project, &flavors[index]).and_then(|p| {
+                let (staged, racy) = stage_one(project, &tree, &facts, &p, temps)?;
+                pending.extend(racy);
+                Ok(staged)
+            })
+        },
+        |mut pending| fastpath::retry(&mut pending, true, temps),
+    )
 }
 
 /// Stages one flavor: nothing but metadata is read when its manifest shows it unchanged.

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::app::project::{at, engine, Project};
 use crate::error::EXIT_SUCCESS;
@@ -51,15 +51,8 @@ pub fn record_use(project: &Project, engine: &Engine, tag: &str) -> Result<()> {
     if !found || id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
         return Ok(());
     }
-    let dir = uses_dir(project);
-    let path = dir.join(id);
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(&dir)?;
-        let temp = dir.join(format!(".{id}.{}", std::process::id()));
-        std::fs::write(&temp, format!("{}\n", now()))?;
-        std::fs::rename(&temp, &path)
-    };
-    write().with_context(|| format!("failed to write `{}`", path.display()))
+    let path = uses_dir(project).join(id);
+    crate::infra::fs::write_beside(&path, format!("{}\n", now()).as_bytes())
 }
 
 /// The tags of the current flavors' images (arguments, else `FLAVORS`, else the default).

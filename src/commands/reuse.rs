@@ -9,8 +9,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use anyhow::{bail, Context as _, Result};
 
@@ -18,6 +16,7 @@ use crate::app::project::{at, Project};
 use crate::app::reuse::*;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::engine::Engine;
+use crate::infra::pool;
 use crate::infra::process::ProcessRunner;
 use crate::plan::build_plan::BuildPlan;
 
@@ -54,28 +53,18 @@ pub fn lookup_command(
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("failed to create `{}`", dir.display()))?;
     let access = access(project);
-    let answers = Mutex::new(vec![None; read.len()]);
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..read.len().min(THREADS) {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(plan) = read.get(index) else { break };
-                let answer = match is_local(engine, &plan.tag, &plan.content_id) {
-                    Ok(true) => Lookup::Local,
-                    _ => lookup(&mut ProcessRunner, &access, &plan.content_reference()),
-                };
-                answers.lock().unwrap()[index] = Some(answer);
-            });
+    // Registry requests wait on the network, not the CPU: more workers than cores.
+    let answers = pool::map(THREADS, read.len(), |index| {
+        let plan = &read[index];
+        match is_local(engine, &plan.tag, &plan.content_id) {
+            Ok(true) => Lookup::Local,
+            _ => lookup(&mut ProcessRunner, &access, &plan.content_reference()),
         }
     });
-    let answers = answers.into_inner().unwrap();
     let (mut hits, mut asked) = (0, 0);
     for (plan, answer) in read.iter().zip(answers) {
-        let answer = answer.expect("every plan was looked up");
         let path = at(root, &record_path(staging_root, &plan.content_id));
-        std::fs::write(&path, answer.record())
-            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        crate::infra::fs::write_beside(&path, answer.record().as_bytes())?;
         match answer {
             Lookup::Hit => {
                 hits += 1;

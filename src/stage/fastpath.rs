@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -451,22 +451,12 @@ impl Pending {
     /// Writes the manifest; `Some` when it is still racily clean.
     fn write(self, temps: &Temps) -> Result<Option<Pending>> {
         let path = self.dir.join(MANIFEST);
-        let temp = temps.path();
-        let result = (|| -> std::io::Result<i128> {
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(self.text.as_bytes())?;
-            let written = Stamp::of(&file.metadata()?).mtime;
-            drop(file);
-            std::fs::rename(&temp, &path)?;
-            Ok(written)
-        })();
-        match result {
-            Ok(written) if written > self.newest => Ok(None),
-            Ok(_) => Ok(Some(self)),
-            Err(err) => {
-                let _ = std::fs::remove_file(&temp);
-                Err(err).with_context(|| format!("failed to write `{}`", path.display()))
-            }
+        let written = crate::infra::fs::write_via(&path, &temps.path(), self.text.as_bytes(), None)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        if Stamp::of(&written).mtime > self.newest {
+            Ok(None)
+        } else {
+            Ok(Some(self))
         }
     }
 }

@@ -84,18 +84,7 @@ impl Temps {
     /// Writes `bytes` with `mode` to a new temp file, then renames it to `path`; the temp file
     /// is removed when anything fails.
     fn write_then_rename(&self, path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-        let temp = self.path();
-        let result = (|| -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(bytes)?;
-            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-            drop(file);
-            std::fs::rename(&temp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        result
+        crate::infra::fs::write_via(path, &self.path(), bytes, Some(mode)).map(drop)
     }
 }
 

@@ -36,17 +36,9 @@ pub fn run_dir(project: &Project) -> Result<Option<PathBuf>> {
 
 /// Writes `value` as `dir/name` through a temp file beside it, so a reader sees all or nothing.
 pub(super) fn write_entry(dir: &Path, name: &str, value: &impl Serialize) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    let path = dir.join(name);
-    let temp = dir.join(format!(".{name}.{}", std::process::id()));
     let mut text = serde_json::to_string_pretty(value).expect("an entry serializes");
     text.push('\n');
-    let result = std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, &path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.with_context(|| format!("failed to write `{}`", path.display()))
+    crate::infra::fs::write_beside(&dir.join(name), text.as_bytes())
 }
 
 pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
