@@ -58,7 +58,7 @@ $(error MATRIOCHKA `$(value MATRIOCHKA)` is not a plain path: $(_M_WORD_RULE))
 endif
 # The tool is rebuilt only when it is the checkout's own binary.
 _M_TOOL := $(filter $(_M_CHECKOUT_TOOL),$(MATRIOCHKA))
-ifneq ($(_M_TOOL),)
+ifneq ($(_M_CHECKOUT_TOOL),)
 _M_TOOL_SOURCES := $(_M_HERE)Cargo.toml $(_M_HERE)Cargo.lock $(shell find $(_M_HERE)src -name '*.rs')
 endif
 # The image recipes of the generated fragments run it.
@@ -129,13 +129,13 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 	clean clean.nones clean.all clean.nuke lint test.staging test test.e2e test.ceph-stub bench show.flavors flavors.modified
 .PHONY: test.e2e.podman test.e2e.docker
 .PHONY: manifest release check.arches test.release
-.PHONY: test.images test.images.podman test.images.docker prune
+.PHONY: test.images test.images.podman test.images.docker prune install
 
-ifneq ($(_M_TOOL),)
+ifneq ($(_M_CHECKOUT_TOOL),)
 # Sources are never made: no implicit rule search (`src/commands/clean.rs` would match `clean.%`).
 $(_M_TOOL_SOURCES): ;
-$(_M_TOOL): $(_M_TOOL_SOURCES)
-	@$(if $(wildcard $(_M_TOOL)),,echo 'building matriochka (first run, a few minutes)')
+$(_M_CHECKOUT_TOOL): $(_M_TOOL_SOURCES)
+	@$(if $(wildcard $(_M_CHECKOUT_TOOL)),,echo 'building matriochka (first run, a few minutes)')
 	cd $(_M_HERE) && cargo build --release --locked
 	@touch $@
 endif
@@ -180,7 +180,7 @@ build: stage check.arches ## Stage, then build the flavors' images in dependency
 
 build.parallel: stage check.arches ## Like build, with JOBS parallel builds and per-image output
 	$(_M_NEED_ENGINE)
-	+$(_M_SUB) --jobs $(JOBS) --output-sync=target build; $(call _m_finish,build) $$?
+	+$(_M_SUB) --jobs $(JOBS) --output-sync=recurse build; $(call _m_finish,build) $$?
 
 build.all: $(_M_TOOL) ## Build every buildable flavor, in parallel
 	+flavors="$$($(MATRIOCHKA) show flavors $(if $(value ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) build.parallel FLAVORS="$$flavors"
@@ -191,7 +191,7 @@ push: stage check.arches ## Build, then push the flavors' images once every buil
 
 push.parallel: stage check.arches ## Like push, with JOBS parallel builds and pushes
 	$(_M_NEED_ENGINE)
-	+$(_M_SUB) --jobs $(JOBS) --output-sync=target push; $(call _m_finish,push) $$?
+	+$(_M_SUB) --jobs $(JOBS) --output-sync=recurse push; $(call _m_finish,push) $$?
 
 push.all: $(_M_TOOL) ## Build and push every buildable flavor, in parallel
 	+flavors="$$($(MATRIOCHKA) show flavors $(if $(value ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) push.parallel FLAVORS="$$flavors"
@@ -281,7 +281,6 @@ test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline,
 	cd $(_M_HERE) && bash tests/e2e/ceph_stub.sh
 
 # BENCH_ARGS reaches the shell as data, split on blanks, as BAKE_ARGS does (below).
-unexport BENCH_ARGS
 bench bench.ci: export _M_BENCH_ARGS = $(value BENCH_ARGS)
 bench: ## Run the benchmark and print its table
 	set -f; cd $(_M_HERE) && bench/run $$_M_BENCH_ARGS
@@ -289,6 +288,23 @@ bench: ## Run the benchmark and print its table
 .PHONY: bench.ci
 bench.ci: ## CI benchmark: fresh stores, a warm registry, REUSE=1 vs a full rebuild
 	set -f; cd $(_M_HERE) && bench/ci $$_M_BENCH_ARGS
+
+# The checkout's binary, built for release, as $(PREFIX)/bin/matriochka. PREFIX reaches the
+# shell as data (the environment), quoted; the binary is copied beside its place, then renamed
+# over it, so a running or interrupted install never leaves half a binary there.
+PREFIX ?= /usr/local
+install: export _M_PREFIX = $(value PREFIX)
+ifneq ($(_M_CHECKOUT_TOOL),)
+install: $(_M_CHECKOUT_TOOL) ## Install matriochka as PREFIX/bin/matriochka (default PREFIX: /usr/local)
+	@if [ -z "$$_M_PREFIX" ]; then echo 'error: PREFIX is empty: set it to a directory, e.g. /usr/local' >&2; exit 2; fi
+	install -d "$$_M_PREFIX/bin"
+	install -m 755 $(_M_CHECKOUT_TOOL) "$$_M_PREFIX/bin/.matriochka.tmp" \
+		&& mv -f "$$_M_PREFIX/bin/.matriochka.tmp" "$$_M_PREFIX/bin/matriochka" \
+		|| { rm -f "$$_M_PREFIX/bin/.matriochka.tmp"; exit 1; }
+else
+install:
+	@echo 'error: `make install` installs the binary of a matriochka checkout: run it in one' >&2; exit 2
+endif
 
 show.flavors: $(_M_TOOL) ## List the buildable flavors
 	@$(MATRIOCHKA) show flavors
