@@ -17,6 +17,7 @@ mod image_args;
 mod integrity;
 mod make;
 mod make_ui;
+mod make_values;
 mod manifest;
 mod modified;
 mod names;

@@ -310,6 +310,7 @@ fn help_lists_every_target_within_100_columns() {
         "help",
         "show.flavors",
         "flavors.modified",
+        "install",
     ] {
         assert!(
             out.lines()

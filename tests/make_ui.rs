@@ -2,11 +2,13 @@
 //! targets at the top level, `test.staging` / `matriochka check`, pulls only when asked or missing,
 //! the first-run line, `lint` in another project. A stub engine records its arguments.
 
-use std::path::Path;
 use std::process::Output;
 
 use crate::common::stub::{calls_of, recording_engine};
-use crate::common::{bin, build_project, make_command, Test, CONFIG};
+use crate::common::{
+    assert_make_output as assert_output, bin, build_project, fake_checkout, make_in,
+    make_text as text, path_with, repo_makefile_text, Test, CONFIG,
+};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const ID: &str = "squid-centos-9-x86_64";
@@ -37,22 +39,6 @@ fn built_tags(test: &Test) -> Vec<String> {
         .collect()
 }
 
-/// `make --no-print-directory -f MAKEFILE ARGS` in `dir` with a clean environment plus `env`.
-fn make_in(dir: &Path, makefile: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
-    make_command(dir)
-        .env("HOST_ARCH", "x86_64")
-        .env("STUB_DIR", dir)
-        // Never a real engine: the stub unless a test names another.
-        .env("CONTAINER_ENGINE", "./engine")
-        .envs(env.iter().copied())
-        .arg("--no-print-directory")
-        .arg("-f")
-        .arg(makefile)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// `make -f <repo>/Makefile MATRIOCHKA=<test binary> ARGS` in the project.
 fn make(test: &Test, env: &[(&str, &str)], args: &[&str]) -> Output {
     let makefile = format!("{}/Makefile", env!("CARGO_MANIFEST_DIR"));
@@ -60,25 +46,6 @@ fn make(test: &Test, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut all = vec![matriochka.as_str()];
     all.extend(args);
     make_in(test.path(), &makefile, env, &all)
-}
-
-/// Output as text: the binary's path `<matriochka>`, the repository's `<repo>`, make's line
-/// numbers `N`.
-fn text(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes)
-        .replace(&bin(), "<matriochka>")
-        .replace(env!("CARGO_MANIFEST_DIR"), "<repo>");
-    regex::Regex::new(r"Makefile:[0-9]+:")
-        .unwrap()
-        .replace_all(&text, "Makefile:N:")
-        .into_owned()
-}
-
-#[track_caller]
-fn assert_output(output: &Output, stdout: &str, stderr: &str, code: i32) {
-    assert_eq!(text(&output.stdout), stdout, "stdout");
-    assert_eq!(text(&output.stderr), stderr, "stderr");
-    assert_eq!(output.status.code(), Some(code));
 }
 
 #[test]
@@ -162,10 +129,7 @@ fn registry_and_tag_registry_that_differ_are_one_error() {
 /// target 'build.parallel'": the recursive call read `./Makefile`.
 #[test]
 fn make_f_build_all_from_another_directory_recurses_into_the_same_makefile() {
-    let test = project().write(
-        "elsewhere/Makefile",
-        &std::fs::read_to_string(format!("{}/Makefile", env!("CARGO_MANIFEST_DIR"))).unwrap(),
-    );
+    let test = project().write("elsewhere/Makefile", &repo_makefile_text());
     // A `Makefile` in the working directory that must not be read.
     let test = test.write(
         "Makefile",
@@ -400,10 +364,7 @@ fn check_passes_every_buildable_flavor_of_a_clean_project_and_writes_nothing() {
 
 #[test]
 fn test_staging_and_lint_work_in_a_project_that_copied_the_makefile() {
-    let test = defective().write(
-        "Makefile",
-        &std::fs::read_to_string(format!("{}/Makefile", env!("CARGO_MANIFEST_DIR"))).unwrap(),
-    );
+    let test = defective().write("Makefile", &repo_makefile_text());
     let matriochka = format!("MATRIOCHKA={}", bin());
     for target in ["test.staging", "lint"] {
         let output = make_in(test.path(), "Makefile", &[], &[&matriochka, target]);
@@ -524,32 +485,9 @@ fn a_build_that_failed_to_pull_says_to_use_pull_0() {
 /// Issue 13: the first `make` compiled for minutes without a word.
 #[test]
 fn the_first_build_of_the_tool_says_so() {
-    let checkout = project()
-        .write("Cargo.toml", "[package]\n")
-        .write("Cargo.lock", "")
-        .write("src/main.rs", "")
-        // Sources named like the image targets' patterns: no "Circular … dependency dropped".
-        .write("src/commands/clean.rs", "")
-        .write("src/build.rs", "")
-        .write(
-            "Makefile",
-            &std::fs::read_to_string(format!("{}/Makefile", env!("CARGO_MANIFEST_DIR"))).unwrap(),
-        )
-        .write_bytes(
-            "bin/cargo",
-            format!(
-                "#!/bin/sh\nmkdir -p target/release && cp '{}' target/release/matriochka\n",
-                bin()
-            )
-            .as_bytes(),
-            0o755,
-        );
+    let checkout = fake_checkout(project());
     let dir = checkout.path();
-    let path = format!(
-        "{}:{}",
-        dir.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with(&dir.join("bin"));
     let run = || {
         let output = make_in(dir, "Makefile", &[("PATH", &path)], &["show.flavors"]);
         assert_eq!(text(&output.stderr), "");

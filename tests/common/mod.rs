@@ -506,3 +506,71 @@ pub fn two_image_project() -> Test {
             "FROM __ENV_[CORE_IMAGE]__\n",
         )
 }
+
+/// Make's output as text: the test binary's path `<matriochka>`, the repository's `<repo>`,
+/// make's line numbers `N`.
+pub fn make_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes)
+        .replace(&bin(), "<matriochka>")
+        .replace(env!("CARGO_MANIFEST_DIR"), "<repo>");
+    regex::Regex::new(r"Makefile:[0-9]+:")
+        .unwrap()
+        .replace_all(&text, "Makefile:N:")
+        .into_owned()
+}
+
+/// `make --no-print-directory -f MAKEFILE ARGS` in `dir` with a clean environment plus `env`.
+pub fn make_in(
+    dir: &Path,
+    makefile: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
+    make_command(dir)
+        .env("HOST_ARCH", "x86_64")
+        .env("STUB_DIR", dir)
+        // Never a real engine: the stub unless a test names another.
+        .env("CONTAINER_ENGINE", "./engine")
+        .envs(env.iter().copied())
+        .arg("--no-print-directory")
+        .arg("-f")
+        .arg(makefile)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Checks make's stdout and stderr, as [`make_text`], and its exit code.
+#[track_caller]
+pub fn assert_make_output(output: &std::process::Output, stdout: &str, stderr: &str, code: i32) {
+    assert_eq!(make_text(&output.stdout), stdout, "stdout");
+    assert_eq!(make_text(&output.stderr), stderr, "stderr");
+    assert_eq!(output.status.code(), Some(code));
+}
+
+/// The repository's Makefile, to copy into a test's project.
+pub fn repo_makefile_text() -> String {
+    std::fs::read_to_string(format!("{}/Makefile", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// `test` made a checkout of matriochka with the repository's Makefile: `Cargo.toml`,
+/// `Cargo.lock`, sources, and a `bin/cargo` whose build copies the test binary to
+/// `target/release/matriochka`; run make with [`path_with`]`(bin)` as PATH.
+pub fn fake_checkout(test: Test) -> Test {
+    test.write("Cargo.toml", "[package]\n")
+        .write("Cargo.lock", "")
+        .write("src/main.rs", "")
+        // Sources named like the image targets' patterns: no "Circular … dependency dropped".
+        .write("src/commands/clean.rs", "")
+        .write("src/build.rs", "")
+        .write("Makefile", &repo_makefile_text())
+        .write_bytes(
+            "bin/cargo",
+            format!(
+                "#!/bin/sh\nmkdir -p target/release && cp '{}' target/release/matriochka\n",
+                bin()
+            )
+            .as_bytes(),
+            0o755,
+        )
+}
