@@ -278,6 +278,9 @@ pub enum ShowCommand {
     /// A flavor's variables, as sorted NAME=value lines
     #[command(after_help = format!("Example:\n  matriochka show vars {EXAMPLE_FLAVOR}"))]
     Vars { flavor: String },
+    /// The staging root (`layout.staging_root`), relative to the project root
+    #[command(after_help = "Example:\n  matriochka show staging-root")]
+    StagingRoot,
 }
 
 impl Cli {
@@ -305,6 +308,7 @@ impl Cli {
                 Command::ShowFlavors { arches, shard }
             }
             CliCommand::Show(ShowCommand::Default) => Command::ShowDefault,
+            CliCommand::Show(ShowCommand::StagingRoot) => Command::ShowStagingRoot,
             CliCommand::Show(ShowCommand::Vars { flavor }) => Command::ShowVars { flavor },
             CliCommand::Plan { flavors, json } => Command::Plan { flavors, json },
             CliCommand::Modified {

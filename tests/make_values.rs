@@ -471,3 +471,21 @@ fn build_parallel_groups_each_images_output() {
         "{stdout}"
     );
 }
+
+/// `show staging-root` prints `layout.staging_root` as the Makefile needs it, however the TOML
+/// writes it, and `staging` by default.
+#[test]
+fn show_staging_root_prints_the_configured_root() {
+    project()
+        .write(
+            "flavors/matriochka.toml",
+            &config_with_staging_root("\"\"\"out\"\"\""),
+        )
+        .args(&["show", "staging-root"])
+        .stdout("out\n")
+        .run();
+    project()
+        .args(&["show", "staging-root"])
+        .stdout("staging\n")
+        .run();
+}

@@ -60,6 +60,8 @@ pub enum Command {
         shard: Option<Shard>,
     },
     ShowDefault,
+    /// `layout.staging_root`, for the user Makefile.
+    ShowStagingRoot,
     ShowVars {
         flavor: String,
     },

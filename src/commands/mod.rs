@@ -80,6 +80,10 @@ pub fn execute(
         Command::ShowFlavors { arches, shard } => {
             crate::commands::slice::show_flavors(project, arches, *shard, out)
         }
+        Command::ShowStagingRoot => {
+            writeln!(out, "{}", project.config.staging_root.display())?;
+            Ok(EXIT_SUCCESS)
+        }
         Command::ShowDefault => {
             for flavor in &project.config.default_flavors {
                 writeln!(out, "{flavor}")?;
