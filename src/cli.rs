@@ -57,7 +57,7 @@ pub enum CliCommand {
         #[arg(long, value_name = "FILE")]
         footer: Option<String>,
     },
-    /// Show flavors, the default flavors or a flavor's variables
+    /// Show flavors, the default flavors, a flavor's variables or the staging root
     #[command(
         subcommand,
         after_help = format!("Example:\n  matriochka show flavors\n  matriochka show vars {EXAMPLE_UBUNTU}")

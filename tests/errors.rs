@@ -417,15 +417,16 @@ fn usage_errors_exit_2() {
         .args(&["show"])
         .stderr(
             "
-            Show flavors, the default flavors or a flavor's variables
+            Show flavors, the default flavors, a flavor's variables or the staging root
 
             Usage: matriochka show [OPTIONS] <COMMAND>
 
             Commands:
-              flavors  The buildable flavors, one per line
-              default  The default flavors, one per line
-              vars     A flavor's variables, as sorted NAME=value lines
-              help     Print this message or the help of the given subcommand(s)
+              flavors       The buildable flavors, one per line
+              default       The default flavors, one per line
+              vars          A flavor's variables, as sorted NAME=value lines
+              staging-root  The staging root (`layout.staging_root`), relative to the project root
+              help          Print this message or the help of the given subcommand(s)
 
             Options:
               -C <DIR>             Run as if started in DIR (the project root) [default: the nearest directory
