@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Result};
 
 use crate::app::project::Project;
-use crate::domain::vars::{check_reference, with_registry, PointRelease};
+use crate::domain::reference::{check_reference, with_registry};
+use crate::domain::vars::PointRelease;
 use crate::stage::model::Prepared;
 
 /// One manifest group: the flavors of a run whose manifest tags are equal.

@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use crate::app::project::Project;
 use crate::domain::dockerfile::{self, DOCKERFILE};
 use crate::domain::git_facts::GitFacts;
-use crate::domain::vars::{self, Env};
+use crate::domain::vars::Env;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::labels;
@@ -63,7 +63,7 @@ impl BakeOptions {
 /// The cache reference of a target, `<BAKE_CACHE>:<target>`, checked.
 fn check_cache(cache: &str, target: &str) -> Result<String> {
     let reference = format!("{cache}:{target}");
-    vars::check_reference(&reference)
+    crate::domain::reference::check_reference(&reference)
         .map_err(|why| anyhow::anyhow!("bad `{CACHE_ENV}` `{cache}`: {why}"))?;
     Ok(reference)
 }

@@ -183,7 +183,7 @@ impl Checker {
             if tags.values().any(|tag| *tag == reference) {
                 continue;
             }
-            let name = repository_name(&reference);
+            let name = crate::domain::reference::name(&reference);
             if let Some(tag) = tags.get(name) {
                 self.push(
                     shown,
@@ -246,14 +246,6 @@ impl Checker {
     }
 }
 
-/// The last path component of an image reference, without tag or digest: `core` of
-/// `quay.io/ceph/core:v1@sha256:…`.
-fn repository_name(reference: &str) -> &str {
-    let reference = reference.split('@').next().unwrap_or(reference);
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    last.split(':').next().unwrap_or(last)
-}
-
 /// Runs `program args` with `input` on stdin; whether it succeeded, and its stdout and stderr.
 fn run_on(program: &str, args: &[&str], input: &[u8]) -> Result<(bool, String)> {
     let output = ProcessRunner.run(&Cmd::new(program).args(args.iter().copied()).input(input))?;
@@ -265,14 +257,6 @@ fn run_on(program: &str, args: &[&str], input: &[u8]) -> Result<(bool, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repository_names() {
-        assert_eq!(repository_name("quay.io/ceph/core:v1"), "core");
-        assert_eq!(repository_name("core"), "core");
-        assert_eq!(repository_name("localhost:5000/a/core@sha256:00"), "core");
-        assert_eq!(repository_name("registry:5000/core:v1"), "core");
-    }
 
     #[test]
     fn tokens_and_shebangs() {

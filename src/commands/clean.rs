@@ -18,8 +18,8 @@ const KEPT: [&str; 2] = [LOCK_FILE, ".gitkeep"];
 /// Whether `reference` (`repo:tag` as the engine lists it) is tagged in `registry`, compared in
 /// the form both engines' listings agree on ([`argv::short_name`]).
 pub fn in_registry(reference: &str, registry: &str) -> bool {
-    let registry = argv::short_name(registry.trim_end_matches('/'));
-    argv::short_name(reference)
+    let registry = crate::domain::reference::short_name(registry.trim_end_matches('/'));
+    crate::domain::reference::short_name(reference)
         .strip_prefix(registry)
         .is_some_and(|rest| rest.starts_with('/'))
 }

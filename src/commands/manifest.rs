@@ -50,14 +50,6 @@ pub struct Registry<'a> {
     pub access: Access,
 }
 
-/// `host/repo:tag` → `host/repo`.
-fn repository(tag: &str) -> &str {
-    match tag.rsplit_once(':') {
-        Some((repo, t)) if !t.contains('/') => repo,
-        _ => tag,
-    }
-}
-
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
@@ -109,7 +101,10 @@ impl Registry<'_> {
             bail!("`{tag}` is a manifest list, not a per-arch image");
         }
         let digest = sha256(&raw);
-        let config = self.config(&format!("{}@{digest}", repository(tag)))?;
+        let config = self.config(&format!(
+            "{}@{digest}",
+            crate::domain::reference::repository(tag)
+        ))?;
         let text = |key: &str| {
             config
                 .get(key)
@@ -162,7 +157,10 @@ impl Registry<'_> {
         });
         if version.is_none() {
             if let Some(first) = digests.first() {
-                let config = self.config(&format!("{}@{first}", repository(tag)))?;
+                let config = self.config(&format!(
+                    "{}@{first}",
+                    crate::domain::reference::repository(tag)
+                ))?;
                 version = label(&config, FLAVOR_LABEL).and_then(|flavor| flavor_version(&flavor));
             }
         }
@@ -348,7 +346,7 @@ fn join_image(
         .map(|(member, remote)| Entry {
             reference: format!(
                 "{}@{}",
-                repository(&member.image_tags[image]),
+                crate::domain::reference::repository(&member.image_tags[image]),
                 remote.digest
             ),
             platform: remote.platform.clone(),
@@ -693,6 +691,9 @@ mod tests {
             PointRelease::of("19.2.1")
         );
         assert_eq!(flavor_version("squid,x86_64"), None);
-        assert_eq!(repository("127.0.0.1:5000/e2e/d:t"), "127.0.0.1:5000/e2e/d");
+        assert_eq!(
+            crate::domain::reference::repository("127.0.0.1:5000/e2e/d:t"),
+            "127.0.0.1:5000/e2e/d"
+        );
     }
 }

@@ -6,6 +6,8 @@
 use std::fmt;
 
 use regex::Regex;
+
+use crate::domain::reference;
 use std::sync::LazyLock;
 
 /// One flavor: a Ceph release on a distro version and a base image, for one CPU arch.
@@ -64,21 +66,6 @@ const NAME_RULE: &str =
 
 static NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]*$").unwrap());
-static REPO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$",
-    )
-    .unwrap()
-});
-static REGISTRY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?$",
-    )
-    .unwrap()
-});
-static TAG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
-
 impl Flavor {
     /// Parses one flavor in the full (7 fields) or short (3 fields) form.
     pub fn parse(text: &str, defaults: &ShortFormDefaults) -> Result<Flavor, FlavorError> {
@@ -245,7 +232,7 @@ fn check_field(index: usize, value: &str) -> Result<(), String> {
             if value.is_empty() || value == "_" {
                 return Ok(());
             }
-            if REGISTRY.is_match(value) && !value.contains("..") {
+            if reference::is_host(value) && !value.contains("..") {
                 return Ok(());
             }
             Err(bad(
@@ -254,7 +241,7 @@ fn check_field(index: usize, value: &str) -> Result<(), String> {
         }
         _ if value.is_empty() => Err(format!("field {position} ({field}) is empty")),
         5 => {
-            if REPO.is_match(value) {
+            if reference::is_repository_path(value) {
                 return Ok(());
             }
             Err(bad(
@@ -263,7 +250,7 @@ fn check_field(index: usize, value: &str) -> Result<(), String> {
             ))
         }
         6 => {
-            if TAG.is_match(value) && !value.contains("..") {
+            if reference::is_tag(value) && !value.contains("..") {
                 return Ok(());
             }
             Err(bad(

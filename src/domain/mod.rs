@@ -9,6 +9,7 @@ pub mod flavor;
 pub mod git_facts;
 pub mod image_args;
 pub mod pattern;
+pub mod reference;
 pub mod shard;
 pub mod suggest;
 pub mod vars;

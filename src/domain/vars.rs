@@ -13,6 +13,7 @@ use regex::Regex;
 use crate::domain::config::{image_tag_override, image_variable, Config};
 use crate::domain::flavor::{Flavor, ShortFormDefaults};
 use crate::domain::git_facts::GitFacts;
+use crate::domain::reference::{check_reference, with_registry};
 
 /// A snapshot of the environment, taken once per run (tests build their own).
 #[derive(Clone, Debug, Default)]
@@ -413,49 +414,6 @@ fn check_staging_dir(dir: &str, root: &Path, flavor: &Flavor) -> Result<()> {
     Ok(())
 }
 
-static COMPONENT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$").unwrap());
-static HOST: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?$")
-        .unwrap()
-});
-static TAG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
-
-/// `name` prefixed with `registry/`, as TAG_REGISTRY prefixes every tag; `name` alone when
-/// `registry` is empty.
-pub fn with_registry(registry: &str, name: String) -> String {
-    if registry.is_empty() {
-        name
-    } else {
-        format!("{registry}/{name}")
-    }
-}
-
-/// Checks `[host[:port]/]path:tag`.
-pub fn check_reference(reference: &str) -> Result<(), String> {
-    let Some((name, tag)) = reference
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.contains('/'))
-    else {
-        return Err("no `:tag`".into());
-    };
-    if !TAG.is_match(tag) {
-        return Err(format!("bad tag `{tag}`"));
-    }
-    let components: Vec<&str> = name.split('/').collect();
-    for (index, component) in components.iter().enumerate() {
-        // As docker reads it: a first component is a registry when it looks like a host.
-        let looks_like_host = component.contains(['.', ':']) || *component == "localhost";
-        let host_ok =
-            index == 0 && components.len() > 1 && looks_like_host && HOST.is_match(component);
-        if !host_ok && !COMPONENT.is_match(component) {
-            return Err(format!("bad name component `{component}`"));
-        }
-    }
-    Ok(())
-}
-
 /// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
 /// values from its environment, so they never appear in a command line or a log.
 pub const PROXY_VARIABLES: [&str; 8] = [
@@ -481,26 +439,6 @@ pub fn set_proxies(env: &Env) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references() {
-        assert!(check_reference("ceph/daemon-base:main-squid-centos-stream9-x86_64").is_ok());
-        assert!(check_reference("127.0.0.1:5000/test/daemon:v1").is_ok());
-        assert!(check_reference("daemon:v1").is_ok());
-        assert_eq!(check_reference("daemon").unwrap_err(), "no `:tag`");
-        assert_eq!(
-            check_reference("Ceph/daemon:v1").unwrap_err(),
-            "bad name component `Ceph`"
-        );
-        assert_eq!(
-            check_reference("ceph/daemon:-x").unwrap_err(),
-            "bad tag `-x`"
-        );
-        assert_eq!(
-            check_reference("127.0.0.1:5000/daemon").unwrap_err(),
-            "no `:tag`"
-        );
-    }
 
     #[test]
     fn tags_are_sanitized() {
@@ -545,7 +483,10 @@ mod tests {
             for max in [10, 64, 128] {
                 let tag = tag_from(text, max);
                 assert!(tag.len() <= max, "{text:?} -> {tag:?}");
-                assert!(TAG.is_match(&tag), "{text:?} -> {tag:?}");
+                assert!(
+                    crate::domain::reference::is_tag(&tag),
+                    "{text:?} -> {tag:?}"
+                );
             }
         }
     }

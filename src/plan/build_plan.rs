@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::digest::hex;
+use crate::domain::digest::{hex, ContextHasher};
 
 use crate::domain::dockerfile::DOCKERFILE;
 use crate::domain::git_facts::GitFacts;
@@ -70,10 +70,7 @@ impl BuildPlan {
 
     /// The image's content tag in its repository: `<repo>:mcid-<20 hex>`, pushed beside its tag.
     pub fn content_reference(&self) -> String {
-        let repo = match self.tag.rsplit_once(':') {
-            Some((repo, tag)) if !tag.contains('/') => repo,
-            _ => &self.tag,
-        };
+        let repo = crate::domain::reference::repository(&self.tag);
         format!("{repo}:{}", labels::content_tag(&self.content_id))
     }
 
@@ -150,29 +147,25 @@ pub fn context_digest_on_disk(dir: &Path) -> Result<String> {
             entry.path().to_path_buf(),
         );
     }
-    let mut hasher = Sha256::new();
+    let mut hasher = ContextHasher::default();
     let mut buffer = vec![0; 64 * 1024];
     for (rel, path) in &files {
         let read_error = || format!("failed to read `{}`", path.display());
         let mut file = std::fs::File::open(path).with_context(read_error)?;
         let meta = file.metadata().with_context(read_error)?;
-        hasher.update(rel.as_bytes());
-        hasher.update([0]);
-        hasher.update(format!("{:o}", meta.permissions().mode() & 0o7777).as_bytes());
-        hasher.update([0]);
-        hasher.update(meta.len().to_le_bytes());
+        hasher.file(rel, meta.permissions().mode() & 0o7777, meta.len());
         loop {
             let read = file.read(&mut buffer).with_context(read_error)?;
             if read == 0 {
                 break;
             }
-            hasher.update(&buffer[..read]);
+            hasher.bytes(&buffer[..read]);
         }
     }
     if odd {
-        hasher.update(b"\0not a file");
+        hasher.odd();
     }
-    Ok(format!("sha256:{}", hex(&hasher.finalize())))
+    Ok(format!("sha256:{}", hasher.finish()))
 }
 
 /// The stamp of a built image: `<staging root>/.stamps/<id>/<image>`.

@@ -18,10 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 
 use crate::domain::config::Config;
-use crate::domain::digest::hex;
+use crate::domain::digest::{hex, ContextHasher};
 use crate::domain::git_facts::GitFacts;
 use crate::infra::lock::StagingLock;
 use crate::stage::overlay::Layer;
@@ -140,16 +139,12 @@ pub fn checked_layers(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> 
 
 /// sha256 over each file's path, mode and bytes, in path order.
 pub fn context_digest(files: &BTreeMap<String, StagedFile>) -> String {
-    let mut hasher = Sha256::new();
+    let mut hasher = ContextHasher::default();
     for (path, file) in files {
-        hasher.update(path.as_bytes());
-        hasher.update([0]);
-        hasher.update(format!("{:o}", file.mode).as_bytes());
-        hasher.update([0]);
-        hasher.update((file.bytes.len() as u64).to_le_bytes());
-        hasher.update(&file.bytes);
+        hasher.file(path, file.mode, file.bytes.len() as u64);
+        hasher.bytes(&file.bytes);
     }
-    hex(&hasher.finalize())
+    hasher.finish()
 }
 
 /// The `files-sources` text: every staged file, its source and the fragments it used.

@@ -36,7 +36,7 @@ fn merged_group(group: &Group) -> String {
         .first()
         .map(|(_, tag)| tag.as_str())
         .unwrap_or("");
-    bake_name(tag.rsplit_once(':').map_or(tag, |(_, tag)| tag))
+    bake_name(crate::domain::reference::tag(tag).unwrap_or(tag))
 }
 
 /// The bake file with one target per image and manifest group, as JSON text ending with a

@@ -226,16 +226,6 @@ pub fn images_labelled(label: &str) -> Vec<OsString> {
     ])
 }
 
-/// An image reference in the one form both engines' listings agree on: docker lists
-/// `docker.io/ceph/x` as `ceph/x` and `docker.io/library/x` as `x`, podman lists a name without
-/// registry as `localhost/ceph/x`; those prefixes are dropped.
-pub fn short_name(reference: &str) -> &str {
-    ["docker.io/library/", "docker.io/", "localhost/"]
-        .iter()
-        .find_map(|prefix| reference.strip_prefix(prefix))
-        .unwrap_or(reference)
-}
-
 /// `images --quiet --no-trunc --filter label=LABEL`: the ids of the labelled images, one a line.
 pub fn image_ids_labelled(label: &str) -> Vec<OsString> {
     let filter = format!("label={label}");
@@ -506,18 +496,5 @@ mod tests {
             ]
         );
         assert_eq!(Engine::new("  "), None);
-    }
-
-    #[test]
-    fn short_names_as_both_engines_list_them() {
-        assert_eq!(short_name("docker.io/library/busybox:1"), "busybox:1");
-        assert_eq!(short_name("docker.io/ceph/daemon:v1"), "ceph/daemon:v1");
-        assert_eq!(short_name("localhost/ceph/daemon:v1"), "ceph/daemon:v1");
-        assert_eq!(short_name("ceph/daemon:v1"), "ceph/daemon:v1");
-        assert_eq!(
-            short_name("quay.io/ceph/daemon:v1"),
-            "quay.io/ceph/daemon:v1"
-        );
-        assert_eq!(short_name("localhost:5000/x:1"), "localhost:5000/x:1");
     }
 }
