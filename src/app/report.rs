@@ -16,6 +16,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::app::project::Project;
+use crate::domain::layout;
 
 mod finish;
 mod record;
@@ -26,10 +27,6 @@ pub use record::{changed_paths, context_files, record_manifests, run_dir, ImageR
 
 /// The environment variable holding the run id, set by the top-level Makefile.
 pub const RUN_ENV: &str = "MATRIOCHKA_RUN";
-/// The report, in the staging root.
-pub const REPORT_FILE: &str = "report.json";
-/// The directory, in the staging root, of the runs' entry files.
-pub const REPORT_DIR: &str = ".report";
 
 /// What happened to an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -203,7 +200,7 @@ pub fn to_json(report: &Report) -> String {
 
 /// `<staging root>/report.json`, relative to the root.
 pub fn report_path(project: &Project) -> PathBuf {
-    project.config.staging_root.join(REPORT_FILE)
+    project.config.staging_root.join(layout::REPORT_FILE)
 }
 
 /// The report's path as shown to users: relative to the root, or below `-C DIR`.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::app::project::Project;
+use crate::domain::layout;
 use crate::infra::engine::{argv, Engine};
 use crate::infra::process::Runner;
 use crate::infra::registry::{self, Access};
@@ -13,9 +14,6 @@ use crate::plan::labels::{self, CONTENT_ID_LABEL};
 
 /// The environment variable that turns reuse on (`REUSE=1`).
 pub const REUSE_ENV: &str = "REUSE";
-
-/// The directory of lookup records, below the staging root.
-pub const RECORD_DIR: &str = ".reuse";
 
 /// Whether `REUSE=1` is set.
 pub fn enabled(project: &Project) -> bool {
@@ -91,7 +89,7 @@ fn last_line(text: &str) -> String {
 /// The record of a content id, relative to the project root.
 pub fn record_path(staging_root: &Path, content_id: &str) -> PathBuf {
     staging_root
-        .join(RECORD_DIR)
+        .join(layout::REUSE_DIR)
         .join(labels::content_tag(content_id))
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use crate::app::project::Project;
+use crate::domain::layout;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::lock::{self, Access, StagingLock, Wait};
 use crate::infra::pool;
@@ -93,7 +94,7 @@ pub fn stage_command(
     }
     let dirs: Vec<&Path> = flavors.iter().map(|f| &*f.staging_dir).collect();
     let text = makefile::build_mk(&project.config, &dirs);
-    let path = staging_root.join(makefile::BUILD_MK);
+    let path = staging_root.join(layout::BUILD_MK);
     stage::write_one(project.root(), staging_root, &path, &text, &temps)?;
     drop(lock);
     Ok(EXIT_SUCCESS)

@@ -9,11 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 
 use crate::app::project::{at, engine, Project};
+use crate::domain::layout;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::engine::{argv, Engine};
-
-/// The directory, in the staging root, of recorded uses.
-pub const USES_DIR: &str = ".uses";
 
 pub fn now() -> i64 {
     SystemTime::now()
@@ -22,7 +20,10 @@ pub fn now() -> i64 {
 }
 
 pub fn uses_dir(project: &Project) -> PathBuf {
-    at(project.root(), &project.config.staging_root.join(USES_DIR))
+    at(
+        project.root(),
+        &project.config.staging_root.join(layout::USES_DIR),
+    )
 }
 
 /// The recorded uses: image id → unix seconds. Unreadable entries are left out.

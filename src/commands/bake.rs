@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use crate::app::project::Project;
 use crate::domain::dockerfile::{self, DOCKERFILE};
 use crate::domain::git_facts::GitFacts;
+use crate::domain::layout;
 use crate::domain::vars::Env;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::lock::{self, Access, StagingLock};
@@ -25,9 +26,6 @@ use crate::stage;
 use crate::stage::model::{StagedFlavor, StagedImage};
 
 mod merge;
-
-/// The bake file, in the staging root.
-pub const BAKE_FILE: &str = "docker-bake.json";
 
 /// The environment variable naming the registry of the layer cache.
 pub const CACHE_ENV: &str = "BAKE_CACHE";
@@ -298,7 +296,7 @@ pub fn command(
         (text, staged.iter().map(|flavor| flavor.images.len()).sum())
     };
     let staging_root = &project.config.staging_root;
-    let rel = staging_root.join(BAKE_FILE);
+    let rel = staging_root.join(layout::BAKE_FILE);
     // A write below the staging root, like stage's: under the exclusive lock.
     let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
     let held = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;

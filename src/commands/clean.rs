@@ -7,13 +7,14 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::app::project::Project;
 use crate::app::project::{at, engine};
+use crate::domain::layout;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv;
-use crate::infra::lock::{self, Access, StagingLock, LOCK_FILE};
+use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::labels::FLAVOR_LABEL;
 
 /// Entries of the staging root that clean keeps.
-const KEPT: [&str; 2] = [LOCK_FILE, ".gitkeep"];
+const KEPT: [&str; 2] = [layout::LOCK_FILE, ".gitkeep"];
 
 /// Whether `reference` (`repo:tag` as the engine lists it) is tagged in `registry`, compared in
 /// the form both engines' listings agree on ([`argv::short_name`]).

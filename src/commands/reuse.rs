@@ -14,6 +14,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::app::project::{at, Project};
 use crate::app::reuse::*;
+use crate::domain::layout;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::engine::Engine;
 use crate::infra::pool;
@@ -49,7 +50,7 @@ pub fn lookup_command(
             .with_context(|| format!("failed to read `{}`", path.display()))?;
         read.push(plan);
     }
-    let dir = at(root, &staging_root.join(RECORD_DIR));
+    let dir = at(root, &staging_root.join(layout::REUSE_DIR));
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("failed to create `{}`", dir.display()))?;
     let access = access(project);

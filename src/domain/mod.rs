@@ -8,6 +8,7 @@ pub mod dockerfile;
 pub mod flavor;
 pub mod git_facts;
 pub mod image_args;
+pub mod layout;
 pub mod pattern;
 pub mod reference;
 pub mod shard;

@@ -10,11 +10,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::domain::layout;
 use anyhow::{bail, Context as _, Result};
-
-/// The lock file, in the staging root. Never removed (a removed lock file would let two runs lock
-/// two different files).
-pub const LOCK_FILE: &str = ".lock";
 
 /// The environment variable that makes a run fail at once instead of waiting.
 pub const NO_WAIT_ENV: &str = "MATRIOCHKA_NO_WAIT";
@@ -56,7 +53,7 @@ impl StagingLock {
         let dir = root.join(staging_root);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("failed to create `{}`", dir.display()))?;
-        let path = dir.join(LOCK_FILE);
+        let path = dir.join(layout::LOCK_FILE);
         let file = OpenOptions::new()
             .read(true)
             .write(true)

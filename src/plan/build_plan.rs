@@ -15,14 +15,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::digest::{hex, ContextHasher};
+use crate::domain::layout;
 
 use crate::domain::dockerfile::DOCKERFILE;
 use crate::domain::git_facts::GitFacts;
 use crate::plan::labels;
 use crate::stage::model::StagedFlavor;
-
-/// The directory of plans and digests in a staging dir (as `stage::CONTEXT_DIR`).
-pub const PLAN_DIR: &str = ".matriochka";
 
 /// One image's build, as staged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +56,9 @@ pub struct BuildPlan {
 impl BuildPlan {
     /// The plan's file, relative to the project root.
     pub fn path(staging_dir: &Path, image: &str) -> PathBuf {
-        staging_dir.join(PLAN_DIR).join(format!("{image}.json"))
+        staging_dir
+            .join(layout::CONTEXT_DIR)
+            .join(format!("{image}.json"))
     }
 
     /// The file's bytes: pretty JSON and a newline.
@@ -168,19 +168,7 @@ pub fn context_digest_on_disk(dir: &Path) -> Result<String> {
     Ok(format!("sha256:{}", hasher.finish()))
 }
 
-/// The stamp of a built image: `<staging root>/.stamps/<id>/<image>`.
-pub fn stamp(staging_root: &Path, id: &str, image: &str) -> PathBuf {
-    staging_root.join(".stamps").join(id).join(image)
-}
-
-/// `<staging root>/logs/<id>/<image>.log` for builds, `<image>.<action>.log` for other actions.
-pub fn log(staging_root: &Path, id: &str, image: &str, action: &str) -> PathBuf {
-    let name = match action {
-        "build" => format!("{image}.log"),
-        _ => format!("{image}.{action}.log"),
-    };
-    staging_root.join("logs").join(id).join(name)
-}
+pub use crate::domain::layout::{log, stamp};
 
 #[cfg(test)]
 mod tests {

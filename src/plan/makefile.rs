@@ -15,15 +15,9 @@ use anyhow::{bail, Result};
 
 use crate::domain::config::{image_tag_override, Config};
 use crate::domain::git_facts::GitFacts;
+use crate::domain::layout;
 use crate::plan::build_plan;
 use crate::stage::model::StagedFlavor;
-
-/// The per-flavor fragment, in each staging dir.
-pub const FLAVOR_MK: &str = "flavor.mk";
-/// The entry fragment, in the staging root.
-pub const BUILD_MK: &str = "build.mk";
-/// The directory, in each staging dir, of context digests and build plans.
-const CONTEXT_DIR: &str = build_plan::PLAN_DIR;
 
 /// Quotes for a POSIX shell, then escapes `$` for make.
 pub fn quote(value: &str) -> String {
@@ -82,9 +76,12 @@ pub fn flavor_outputs(
     for (image, plan) in &plans {
         let json = plan.to_json();
         shas.insert(image.clone(), build_plan::sha256_hex(json.as_bytes()));
-        outputs.insert(format!("{CONTEXT_DIR}/{image}.json"), json);
+        outputs.insert(format!("{}/{image}.json", layout::CONTEXT_DIR), json);
     }
-    outputs.insert(FLAVOR_MK.to_string(), flavor_mk(config, staged, &shas)?);
+    outputs.insert(
+        layout::FLAVOR_MK.to_string(),
+        flavor_mk(config, staged, &shas)?,
+    );
     Ok(outputs)
 }
 
@@ -135,7 +132,9 @@ pub fn flavor_mk(
         )?;
         let target = format!("{id}.{name}");
         let stamp = mk(&path(&build_plan::stamp(staging_root, &raw_id, name)));
-        let digest_file = mk(&path(&dir.join(CONTEXT_DIR).join(format!("{name}.sha256"))));
+        let digest_file = mk(&path(
+            &dir.join(layout::CONTEXT_DIR).join(format!("{name}.sha256")),
+        ));
         let parents: String = image
             .parents
             .iter()
@@ -210,8 +209,8 @@ pub fn flavor_mk(
         out,
         "\trm -rf {} {} {}",
         quote(&path(dir)),
-        quote(&path(&staging_root.join(".stamps").join(&raw_id))),
-        quote(&path(&staging_root.join("logs").join(&raw_id)))
+        quote(&path(&staging_root.join(layout::STAMPS_DIR).join(&raw_id))),
+        quote(&path(&staging_root.join(layout::LOGS_DIR).join(&raw_id)))
     );
     Ok(out)
 }
@@ -257,7 +256,7 @@ _m_force:
 "#
     ));
     for dir in staging_dirs {
-        let _ = writeln!(out, "include {}", mk(&path(&dir.join(FLAVOR_MK))));
+        let _ = writeln!(out, "include {}", mk(&path(&dir.join(layout::FLAVOR_MK))));
     }
     out.push_str(
         r#"

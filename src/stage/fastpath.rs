@@ -31,15 +31,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
-use super::{hex, Output, Prepared, Temps, CONTEXT_DIR};
+use super::{hex, Output, Prepared, Temps};
 use crate::domain::config::Config;
 use crate::domain::git_facts::GitFacts;
+use crate::domain::layout;
 use crate::stage::cache::Cache;
 use crate::stage::overlay::{self, Layer};
 use crate::stage::tree::Tree;
 
-/// The manifest, relative to its staging dir.
-pub const MANIFEST: &str = ".matriochka/manifest";
 /// Bumped whenever what the fingerprint covers or the manifest's layout changes.
 const FORMAT: &str = "matriochka-manifest 2";
 /// How recent a template change must be for its flavor not to be recorded: more than a timestamp
@@ -301,7 +300,7 @@ pub fn unchanged_outputs(
         }
     }
     let dir = current.as_path();
-    let mut file = std::fs::File::open(dir.join(MANIFEST)).ok()?;
+    let mut file = std::fs::File::open(dir.join(layout::MANIFEST)).ok()?;
     let written = Stamp::of(&file.metadata().ok()?).mtime;
     let mut text = String::new();
     file.read_to_string(&mut text).ok()?;
@@ -330,18 +329,18 @@ pub fn unchanged_outputs(
             DIR => {}
             _ => return None,
         }
-        if let Some(name) = rel.strip_prefix(CONTEXT_PREFIX) {
+        if let Some(name) = in_context_dir(rel) {
             context_entries.insert(name);
         }
     }
-    let context = dir.join(CONTEXT_DIR);
+    let context = dir.join(layout::CONTEXT_DIR);
     if !std::fs::symlink_metadata(&context).ok()?.is_dir() {
         return None;
     }
     for entry in std::fs::read_dir(&context).ok()? {
         let name = entry.ok()?.file_name().into_string().ok()?;
         let known = context_entries.contains(name.as_str())
-            || MANIFEST.strip_prefix(CONTEXT_PREFIX) == Some(name.as_str());
+            || in_context_dir(layout::MANIFEST) == Some(name.as_str());
         if !known {
             return None;
         }
@@ -352,9 +351,6 @@ pub fn unchanged_outputs(
 /// The kinds of manifest entries.
 const FILE: &str = "f";
 const DIR: &str = "d";
-/// The prefix of the paths in `.matriochka`.
-const CONTEXT_PREFIX: &str = ".matriochka/";
-
 /// `<kind> <dev> <ino> <mode> <size> <mtime> <ctime> <path>`.
 fn parse_entry(line: &str) -> Option<(&str, &str, Stamp)> {
     let mut fields = line.splitn(8, ' ');
@@ -404,7 +400,7 @@ pub fn record(
     for rel in files.keys() {
         let mut parent = rel.as_str();
         while let Some((up, _)) = parent.rsplit_once('/') {
-            if up != CONTEXT_DIR && !dirs.insert(up) {
+            if up != layout::CONTEXT_DIR && !dirs.insert(up) {
                 break;
             }
             parent = up;
@@ -450,7 +446,7 @@ pub fn record(
 impl Pending {
     /// Writes the manifest; `Some` when it is still racily clean.
     fn write(self, temps: &Temps) -> Result<Option<Pending>> {
-        let path = self.dir.join(MANIFEST);
+        let path = self.dir.join(layout::MANIFEST);
         let written = crate::infra::fs::write_via(&path, &temps.path(), self.text.as_bytes(), None)
             .with_context(|| format!("failed to write `{}`", path.display()))?;
         if Stamp::of(&written).mtime > self.newest {
@@ -478,6 +474,11 @@ pub fn retry(pending: &mut Vec<Pending>, settle: bool, temps: &Temps) {
     }
 }
 
+/// `name` of `.matriochka/name`.
+fn in_context_dir(rel: &str) -> Option<&str> {
+    rel.strip_prefix(layout::CONTEXT_DIR)?.strip_prefix('/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,7 +498,7 @@ mod tests {
     /// A staging dir `staging/x` with one output, recorded; returns the root and the outputs.
     fn recorded(root: &Path) -> (Fingerprint, BTreeMap<String, Output<'static>>) {
         let dir = root.join("staging/x");
-        std::fs::create_dir_all(dir.join(CONTEXT_DIR)).unwrap();
+        std::fs::create_dir_all(dir.join(layout::CONTEXT_DIR)).unwrap();
         let mut files = BTreeMap::new();
         for (rel, bytes) in [
             ("a/file", &b"bytes\n"[..]),
@@ -587,7 +588,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path();
         let (fingerprint, _) = recorded(root);
-        let manifest = root.join("staging/x").join(MANIFEST);
+        let manifest = root.join("staging/x").join(layout::MANIFEST);
         let output = std::fs::metadata(root.join("staging/x/a/file")).unwrap();
         // As if the manifest had been written in the same tick as the output's last change.
         let tick = UNIX_EPOCH + Duration::new(output.ctime() as u64, output.ctime_nsec() as u32);
@@ -612,7 +613,7 @@ mod tests {
         assert!(record(dir, &BTreeMap::new(), &fingerprint, &temps)
             .unwrap()
             .is_none());
-        assert!(!dir.join(MANIFEST).exists());
+        assert!(!dir.join(layout::MANIFEST).exists());
         assert!(is_recent(10_000_000_000, 10_500_000_000));
         assert!(!is_recent(9_000_000_000, 10_500_000_000));
     }

@@ -22,6 +22,7 @@ use anyhow::{Context, Result};
 use crate::domain::config::Config;
 use crate::domain::digest::{hex, ContextHasher};
 use crate::domain::git_facts::GitFacts;
+use crate::domain::layout;
 use crate::infra::lock::StagingLock;
 use crate::stage::overlay::Layer;
 use crate::stage::render::StagedFile;
@@ -38,14 +39,6 @@ pub mod tree;
 
 pub use crate::stage::model::{Prepared, StagedFlavor, StagedImage};
 
-/// The name of the provenance file in each staging dir.
-pub const FILES_SOURCES: &str = "files-sources";
-/// The directory, in each staging dir, of the per-image context digests.
-pub const CONTEXT_DIR: &str = ".matriochka";
-
-/// The directory, in the staging root, of a run's temporary files.
-pub const TEMP_DIR: &str = ".tmp";
-
 /// Where a run writes files before renaming them into place: `<staging root>/.tmp/`, on the
 /// filesystem of the staging dirs (so the rename is atomic) and in no build context.
 #[derive(Debug)]
@@ -59,7 +52,7 @@ impl Temps {
     /// by a killed run, since `lock`, the staging root's exclusive lock, keeps other runs out.
     pub fn clean(root: &Path, staging_root: &Path, lock: &StagingLock) -> Result<Temps> {
         debug_assert!(lock.path().starts_with(root.join(staging_root)));
-        let dir = root.join(staging_root).join(TEMP_DIR);
+        let dir = root.join(staging_root).join(layout::TEMP_DIR);
         match std::fs::symlink_metadata(&dir) {
             Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&dir),
             Ok(_) => std::fs::remove_file(&dir),
@@ -215,7 +208,7 @@ pub fn outputs<'a>(
         );
     }
     out.insert(
-        FILES_SOURCES.to_string(),
+        layout::FILES_SOURCES.to_string(),
         Output {
             bytes: sources.as_bytes(),
             mode: MODE_FILE,
@@ -231,7 +224,7 @@ pub fn digest_files(staged: &StagedFlavor) -> BTreeMap<String, String> {
         .iter()
         .map(|image| {
             (
-                format!("{CONTEXT_DIR}/{}.sha256", image.name),
+                format!("{}/{}.sha256", layout::CONTEXT_DIR, image.name),
                 format!("{}\n", image.digest),
             )
         })
@@ -284,13 +277,13 @@ fn check_not_reserved(staging_root: &Path, dir: &Path) -> Result<()> {
 /// Removes the digests and the manifest of the staging dir `base`: the next run stages it fully,
 /// and no build takes its context for one with a known digest.
 pub fn unmark(base: &Path) {
-    let _ = std::fs::remove_dir_all(base.join(CONTEXT_DIR));
+    let _ = std::fs::remove_dir_all(base.join(layout::CONTEXT_DIR));
 }
 
 /// The order of writes: context files (0), then digests (1), then the staging dir's own files (2).
 fn write_rank(rel: &str) -> u8 {
     if rel
-        .strip_prefix(CONTEXT_DIR)
+        .strip_prefix(layout::CONTEXT_DIR)
         .is_some_and(|rest| rest.starts_with('/'))
     {
         1
@@ -317,7 +310,7 @@ fn write_dir_in_order(
         ensure_real_dir(&current)?;
     }
     // The manifest goes before anything is written, and comes back once all is written.
-    let manifest = base.join(fastpath::MANIFEST);
+    let manifest = base.join(layout::MANIFEST);
     match std::fs::remove_file(&manifest) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
             return Err(err).with_context(|| format!("failed to remove `{}`", manifest.display()));

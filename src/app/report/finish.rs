@@ -11,6 +11,7 @@ use anyhow::{bail, Context as _, Result};
 use super::record::{read_json, tenths, write_entry};
 use super::{report_path, run_dir, to_json, Action, ImageEntry, ManifestEntry, Report, RUN_ENV};
 use crate::app::project::Project;
+use crate::domain::layout;
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
 
@@ -99,7 +100,7 @@ fn stamp_is_fresh(project: &Project, selected: &Selected) -> bool {
     let digest = path(
         selected
             .staging_dir
-            .join(build_plan::PLAN_DIR)
+            .join(layout::CONTEXT_DIR)
             .join(format!("{}.sha256", selected.plan.image)),
     );
     std::iter::once(mtime(&digest))

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{Action, ImageEntry, ManifestEntry, REPORT_DIR, RUN_ENV};
+use super::{Action, ImageEntry, ManifestEntry, RUN_ENV};
 use crate::app::project::Project;
+use crate::domain::layout;
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
 
@@ -29,7 +30,7 @@ pub fn run_dir(project: &Project) -> Result<Option<PathBuf>> {
         project
             .root()
             .join(&project.config.staging_root)
-            .join(REPORT_DIR)
+            .join(layout::REPORT_DIR)
             .join(run),
     ))
 }

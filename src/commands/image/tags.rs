@@ -12,6 +12,7 @@ use anyhow::Result;
 use super::{words, Image};
 use crate::app::report::{Action, ImageRecord};
 use crate::app::reuse::{self, Lookup};
+use crate::domain::layout;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::engine::{argv, Engine};
 use crate::infra::process::ProcessRunner;
@@ -292,7 +293,7 @@ impl Image<'_> {
         let digest = self
             .args
             .staging_dir
-            .join(build_plan::PLAN_DIR)
+            .join(layout::CONTEXT_DIR)
             .join(format!("{}.sha256", self.args.image));
         let mut inputs = vec![digest];
         inputs.extend(

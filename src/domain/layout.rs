@@ -1,0 +1,72 @@
+//! Layout: every name under the staging root, in one place. A flavor's staging dir holds one
+//! context directory per image, `files-sources`, `flavor.mk` and `.matriochka/` (context digests,
+//! build plans, the fast path's manifest); the staging root holds `build.mk`, the report, and
+//! the bookkeeping directories below, none of which is ever a build context.
+
+use std::path::{Path, PathBuf};
+
+/// In each staging dir: the provenance of every staged file.
+pub const FILES_SOURCES: &str = "files-sources";
+/// In each staging dir: context digests, build plans and the fast path's manifest.
+pub const CONTEXT_DIR: &str = ".matriochka";
+/// In each staging dir: the fast path's manifest.
+pub const MANIFEST: &str = ".matriochka/manifest";
+/// In each staging dir: the flavor's Makefile fragment.
+pub const FLAVOR_MK: &str = "flavor.mk";
+/// In the staging root: the entry fragment, which includes every `flavor.mk`.
+pub const BUILD_MK: &str = "build.mk";
+/// In the staging root: the last run's report.
+pub const REPORT_FILE: &str = "report.json";
+/// In the staging root: each run's report entries, `<run>/…`.
+pub const REPORT_DIR: &str = ".report";
+/// In the staging root: when each image was last used (for `prune`).
+pub const USES_DIR: &str = ".uses";
+/// In the staging root: the answers of the `REUSE=1` lookup step.
+pub const REUSE_DIR: &str = ".reuse";
+/// In the staging root: a run's temporary files, emptied by each run.
+pub const TEMP_DIR: &str = ".tmp";
+/// In the staging root: the lock of the write phase.
+pub const LOCK_FILE: &str = ".lock";
+/// In the staging root: the bake file.
+pub const BAKE_FILE: &str = "docker-bake.json";
+/// In the staging root: the stamps of built images, `<id>/<image>`.
+pub const STAMPS_DIR: &str = ".stamps";
+/// In the staging root: the logs of image actions, `<id>/<image>[.<action>].log`.
+pub const LOGS_DIR: &str = "logs";
+
+/// The stamp of a built image: `<staging root>/.stamps/<id>/<image>`.
+pub fn stamp(staging_root: &Path, id: &str, image: &str) -> PathBuf {
+    staging_root.join(STAMPS_DIR).join(id).join(image)
+}
+
+/// `<staging root>/logs/<id>/<image>.log` for builds, `<image>.<action>.log` for other actions.
+pub fn log(staging_root: &Path, id: &str, image: &str, action: &str) -> PathBuf {
+    let name = match action {
+        "build" => format!("{image}.log"),
+        _ => format!("{image}.{action}.log"),
+    };
+    staging_root.join(LOGS_DIR).join(id).join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_and_logs() {
+        let root = Path::new("staging");
+        assert_eq!(
+            stamp(root, "i", "core"),
+            Path::new("staging/.stamps/i/core")
+        );
+        assert_eq!(
+            log(root, "i", "core", "build"),
+            Path::new("staging/logs/i/core.log")
+        );
+        assert_eq!(
+            log(root, "i", "core", "push"),
+            Path::new("staging/logs/i/core.push.log")
+        );
+        assert!(MANIFEST.starts_with(CONTEXT_DIR));
+    }
+}
