@@ -221,6 +221,10 @@ test.images.docker: ## test.images with docker only (on dockerds that the test s
 test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline, against stubs
 	cd $(_M_HERE) && bash tests/e2e/ceph_stub.sh
 
+.PHONY: test.ceph-real
+test.ceph-real: ## Build the test flavor (Ceph of Debian trixie), run a real cluster and the demo
+	cd $(_M_HERE) && bash tests/e2e/ceph_real.sh
+
 bench: ## Run the benchmark and print its table
 	cd $(_M_HERE) && bench/run $(BENCH_ARGS)
 

@@ -1203,29 +1203,18 @@ fn entrypoint_gives_the_data_dir_to_the_ceph_user_when_an_entry_below_has_anothe
 
 #[test]
 fn entrypoint_exports_tcmalloc_thread_cache_bytes_as_upstream() {
-    let stubs = Stubs::new();
-    let output = stubs.run(&["mon"], &[("MON_ID", "a"), ("STUB_TCMALLOC", "1")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(
-        stubs.log().ends_with("\ntcmalloc 134217728\n"),
-        "{}",
-        stubs.log()
-    );
-    let stubs = Stubs::new();
-    let output = stubs.run(
-        &["mon"],
-        &[
-            ("MON_ID", "a"),
-            ("STUB_TCMALLOC", "1"),
-            ("TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES", "67108864"),
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(
-        stubs.log().ends_with("\ntcmalloc 67108864\n"),
-        "{}",
-        stubs.log()
-    );
+    // The environment's value → what the daemon sees.
+    for (given, seen) in [("", "134217728"), ("67108864", "67108864")] {
+        let stubs = Stubs::new();
+        let mut env = vec![("MON_ID", "a"), ("STUB_TCMALLOC", "1")];
+        if !given.is_empty() {
+            env.push(("TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES", given));
+        }
+        let output = stubs.run(&["mon"], &env);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let log = stubs.log();
+        assert!(log.ends_with(&format!("\ntcmalloc {seen}\n")), "{log}");
+    }
 }
 
 #[test]

@@ -211,23 +211,13 @@ stop_daemon() {
 logs_of() { pd logs "$prefix-$1" 2>&1 | tail -15 | sed 's/^/    /'; }
 
 fsid=$(cat /proc/sys/kernel/random/uuid)
+# Only what the daemons need to find the mon; the one-node settings go to the mon's configuration
+# database once it runs (`ceph config set`), before the mgr creates its pool.
 cat >"$etc/ceph.conf" <<EOF
 [global]
 fsid = $fsid
-mon initial members = a
 mon host = [v2:127.0.0.1:3300,v1:127.0.0.1:6789]
 public network = 127.0.0.0/8
-ms bind ipv6 = false
-auth allow insecure global id reclaim = false
-osd pool default size = 1
-osd pool default min size = 1
-osd crush chooseleaf type = 0
-mon allow pool size one = true
-mon warn on pool no redundancy = false
-[osd]
-osd objectstore = bluestore
-bluestore block size = 5368709120
-osd memory target = 1073741824
 EOF
 oneshot ceph-authtool --create-keyring /etc/ceph/ceph.mon.keyring --gen-key -n mon. \
   --cap mon 'allow *' >/dev/null &&
@@ -246,6 +236,17 @@ daemon mon mon -e MON_ID=a
 wait_for 60 ceph mon stat
 quorum=$(ceph quorum_status --format json 2>&1)
 check "the mon forms a quorum" grep -qF '"quorum_names":["a"]' <<<"$quorum" || logs_of mon
+settings=(
+  "global osd_pool_default_size 1"
+  "global mon_allow_pool_size_one true"
+  "global mon_warn_on_pool_no_redundancy false"
+  "mon auth_allow_insecure_global_id_reclaim false"
+  "osd osd_memory_target 1073741824"
+)
+for setting in "${settings[@]}"; do
+  read -r who name value <<<"$setting"
+  ceph config set "$who" "$name" "$value" || echo "ceph config set $setting failed"
+done
 
 # The mgr's key is written by root (0600) into a data dir the ceph user already owns: the
 # entrypoint must give the whole dir to ceph, not only look at the dir itself.
@@ -270,7 +271,8 @@ osd_id=$(ceph osd new "$osd_uuid" -i /etc/ceph/osd-secret.json 2>"$work/osd-new.
 equals "bootstrap: ceph osd new gives osd.0" 0 "$osd_id"
 oneshot ceph-authtool --create-keyring /var/lib/ceph/osd/ceph-0/keyring --name osd.0 \
   --add-key "$secret" >/dev/null &&
-  oneshot ceph-osd --mkfs -i 0 --osd-uuid "$osd_uuid" >"$work/osd-mkfs.log" 2>&1
+  oneshot ceph-osd --mkfs -i 0 --osd-uuid "$osd_uuid" --bluestore-block-size 5368709120 \
+    >"$work/osd-mkfs.log" 2>&1
 status=$?
 equals "bootstrap: ceph-osd --mkfs on file-backed BlueStore" 0 "$status"
 [ "$status" = 0 ] || tail -15 "$work/osd-mkfs.log"
