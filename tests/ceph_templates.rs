@@ -576,8 +576,9 @@ fn daemon_base_labels_and_environment_are_upstreams() {
         let dockerfile = staged.dockerfile(flavor, "daemon-base");
         let base = flavor.base_image();
         for wanted in [
-            "org.opencontainers.image.authors=\"Ceph Release Team <ceph-maintainers@ceph.io>\""
-                .to_string(),
+            "org.opencontainers.image.authors=\"matriochka\"".to_string(),
+            "org.opencontainers.image.vendor=\"matriochka\"".to_string(),
+            "printf '%s\\n' \"$ceph_version\" >/etc/ceph-container-version".to_string(),
             "org.opencontainers.image.documentation=\"https://docs.ceph.com/\"".to_string(),
             "ceph=\"True\"".to_string(),
             format!("CEPH_REF=\"{}\"", flavor.ceph_version),

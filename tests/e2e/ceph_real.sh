@@ -36,7 +36,7 @@ set -uo pipefail
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES FLAVORS IMAGES FORCE JOBS STAGING_ROOT \
   DAEMON_TAG DAEMON_BASE_TAG CONTAINER_ENGINE BUILD_ARGS OSD_FLAVOR CEPH_DEVEL
 
-EXPECTED_CHECKS=25
+EXPECTED_CHECKS=26
 readonly flavor="reef,x86_64,debian,13,_,debian,trixie"
 readonly namespace=localhost/matriochka-ceph-real
 # Bump when the way the base tarball is made changes, so that a stale cache is not used.
@@ -168,6 +168,9 @@ check "both images are built (daemon-base, daemon)" both_built
 description=$(pd image inspect --format '{{index .Config.Labels "org.opencontainers.image.description"}}' "$base_image")
 check "the description says where Ceph comes from" \
   grep -qF "Ceph 18.2.7 from Debian trixie, not download.ceph.com" <<<"$description"
+recorded=$(prun --rm --network none --entrypoint cat "$image" /etc/ceph-container-version 2>&1)
+check "the image records the installed version and sha1 ($recorded)" \
+  grep -qE '^ceph version 18\.2\.7 \([0-9a-f]{40}\) reef \(stable\)$' <<<"$recorded"
 [ "$status" = 0 ] || { summary; exit 1; }
 
 echo "== 3. a cluster: mon, mgr and one OSD, each in its own container"
@@ -242,6 +245,8 @@ settings=(
   "global mon_warn_on_pool_no_redundancy false"
   "mon auth_allow_insecure_global_id_reclaim false"
   "osd osd_memory_target 1073741824"
+  # The run's temp dir is on the host's disk: its free space is the host's business.
+  "mon mon_data_avail_warn 1"
 )
 for setting in "${settings[@]}"; do
   read -r who name value <<<"$setting"
@@ -305,7 +310,7 @@ check "the object is read back after the OSD is re-created" cmp -s "$etc/object.
 equals "podman stop ends the OSD again" "exit 0 within 10 s" "$(stop_daemon osd)"
 equals "podman stop ends the mgr" "exit 0 within 10 s" "$(stop_daemon mgr)"
 equals "podman stop ends the mon" "exit 0 within 10 s" "$(stop_daemon mon)"
-pd rm --force --time 0 "$net" >/dev/null
+pd rm "$prefix-osd" "$prefix-mgr" "$prefix-mon" >/dev/null && pd rm --force --time 0 "$net" >/dev/null
 
 echo "== 4. IMAGE demo: mon, mgr and one OSD in one container, on a volume"
 demo=$prefix-demo

@@ -8,9 +8,11 @@ set -euo pipefail
 
 readonly PROG=entrypoint.sh
 
-# The daemons started (pid → binary), and whether a stop was asked before they started.
+# The daemons started (pid → binary), whether a stop was asked before they started, and whether
+# one was passed on to them.
 declare -A children=()
 stopping=
+stop_sent=
 
 # Called from the traps below.
 # shellcheck disable=SC2317
@@ -23,6 +25,7 @@ on_signal() {
     stopping=1
     return 0
   fi
+  [[ $daemon_signal != TERM ]] || stop_sent=1
   for pid in "${!children[@]}"; do
     printf '%s: received SIG%s, sending SIG%s to %s (pid %s)\n' \
       "$PROG" "$signal" "$daemon_signal" "${children[$pid]}" "$pid" >&2
@@ -155,7 +158,8 @@ start_child() {
 }
 
 # Waits for every daemon started, passing signals on (the traps); when one exits by itself, the
-# others are stopped. Returns the first non-zero status, else 0.
+# others are stopped (once: a Ceph daemon handles only its first SIGTERM, a second one kills it).
+# Returns the first non-zero status, else 0.
 wait_children() {
   local status=0 pid=0 done_pid result
   while ((${#children[@]} > 0)); do
@@ -167,7 +171,10 @@ wait_children() {
     printf '%s: %s exited with status %s\n' "$PROG" "${children[$done_pid]}" "$result" >&2
     unset "children[$done_pid]"
     ((status != 0)) || status=$result
+    [[ -z $stop_sent ]] || continue
+    stop_sent=1
     for pid in "${!children[@]}"; do
+      printf '%s: stopping %s (pid %s)\n' "$PROG" "${children[$pid]}" "$pid" >&2
       kill -s TERM "$pid" 2>/dev/null || true
     done
   done
