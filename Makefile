@@ -280,6 +280,10 @@ test.images.docker: ## test.images with docker only (on dockerds that the test s
 test.ceph-stub: ## Run every RUN of each buildable flavor's daemon-base offline, against stubs
 	cd $(_M_HERE) && bash tests/e2e/ceph_stub.sh
 
+.PHONY: test.ceph-real
+test.ceph-real: ## Build the test flavor (Ceph of Debian trixie), run a real cluster and the demo
+	cd $(_M_HERE) && bash tests/e2e/ceph_real.sh
+
 # BENCH_ARGS reaches the shell as data, split on blanks, as BAKE_ARGS does (below).
 bench bench.ci: export _M_BENCH_ARGS = $(value BENCH_ARGS)
 bench: ## Run the benchmark and print its table

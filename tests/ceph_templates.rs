@@ -576,8 +576,9 @@ fn daemon_base_labels_and_environment_are_upstreams() {
         let dockerfile = staged.dockerfile(flavor, "daemon-base");
         let base = flavor.base_image();
         for wanted in [
-            "org.opencontainers.image.authors=\"Ceph Release Team <ceph-maintainers@ceph.io>\""
-                .to_string(),
+            "org.opencontainers.image.authors=\"matriochka\"".to_string(),
+            "org.opencontainers.image.vendor=\"matriochka\"".to_string(),
+            "printf '%s\\n' \"$ceph_version\" >/etc/ceph-container-version".to_string(),
             "org.opencontainers.image.documentation=\"https://docs.ceph.com/\"".to_string(),
             "ceph=\"True\"".to_string(),
             format!("CEPH_REF=\"{}\"", flavor.ceph_version),
@@ -777,6 +778,7 @@ DAEMON is one of:
   rbd-mirror     rbd-mirror     --name client.rbd-mirror.$RBD_MIRROR_ID
   cephfs-mirror  cephfs-mirror  --name client.cephfs-mirror.$CEPHFS_MIRROR_ID
   ceph-exporter  ceph-exporter  --name client.ceph-exporter.$CEPH_EXPORTER_ID
+  demo           ceph-mon, ceph-mgr and ceph-osd of a new one-node cluster (below)
 
 The ID must stay the same when the container is re-created, as the daemon's data dir and key
 are named after it: it is never taken from the container's host name. When its variable is not
@@ -788,10 +790,18 @@ The daemon is started as
          --setuser $CEPH_USER --setgroup $CEPH_USER LOG-OPTIONS [ARG...]
 where LOG-OPTIONS send the logs to stderr instead of files. First, $CEPH_RUN_DIR and the
 daemon's data dir ($CEPH_DATA_DIR/<type>/$CLUSTER-<id> for mon, mgr, osd, mds and rgw) are
-created and given to $CEPH_USER (the whole data dir when its owner differs, e.g. data written
-by an image of the other package family: ceph is uid 167 on CentOS/Rocky, 64045 on Ubuntu).
+created and given to $CEPH_USER (the whole data dir when any entry in it has another owner,
+e.g. a keyring written by root). Switching a cluster between the images of the two package
+families (ceph is uid 167 on CentOS/Rocky, 64045 on Ubuntu/Debian) is not supported.
 An osd gets an open-files limit of $OSD_OPEN_FILES (default 1048576, or the hard limit when
 lower).
+
+demo bootstraps, on its first start, a cluster of one mon, one mgr and one OSD (BlueStore on a
+sparse file of $DEMO_OSD_SIZE bytes, default 10 GiB) on 127.0.0.1, keeping its configuration
+and keys in $CEPH_DATA_DIR/demo, then runs the three daemons; `ceph` works inside the container
+(podman exec). Mount a volume on $CEPH_DATA_DIR to keep the cluster. For trying the image out,
+never for production. This image is not ceph-container's `daemon` image: it has neither its
+commands nor its variables.
 
 Environment:
   CLUSTER        cluster name (default: ceph)
@@ -801,11 +811,15 @@ Environment:
   CEPH_RUN_DIR   admin sockets (default: /var/run/ceph)
   CEPH_DATA_DIR  data dirs (default: /var/lib/ceph)
   OSD_FSID       osd only: when set, `ceph-volume lvm activate --no-systemd $OSD_ID $OSD_FSID`
-                 runs first
+                 runs first, and `ceph-volume lvm deactivate $OSD_ID $OSD_FSID` once the OSD
+                 has exited
+  TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES  exported to the daemons (default 134217728)
 IDs are made of letters, digits, `.`, `_` and `-`.
 
-SIGTERM and SIGINT stop the daemon with SIGTERM; SIGHUP is passed on (logs are reopened).
-Exit status: the daemon's; 1 if it cannot be started; 2 for a usage error.
+SIGTERM and SIGINT stop the daemon with SIGTERM (before it started: it is not started, exit 0);
+SIGHUP is passed on (logs are reopened). When one daemon of demo exits, the others are stopped.
+Exit status: the daemon's (demo: the first non-zero); 1 if it cannot be started; 2 for a usage
+error.
 "#;
 
 const LOG_ARGS: &str =
@@ -819,6 +833,9 @@ const MON_LOG_ARGS: &str =
 const STUB: &str = r#"#!/bin/bash
 { printf '%s' "${0##*/}"; printf ' [%s]' "$@"; printf '\n'; } >>"$STUB_LOG"
 if [[ -n ${STUB_NOFILE-} ]]; then echo "nofile $(ulimit -n)" >>"$STUB_LOG"; fi
+if [[ -n ${STUB_TCMALLOC-} ]]; then
+  echo "tcmalloc ${TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES-unset}" >>"$STUB_LOG"
+fi
 if [[ -n ${STUB_WAIT-} ]]; then
   trap 'echo "${0##*/} got SIGTERM" >>"$STUB_LOG"; exit 0' TERM
   trap 'echo "${0##*/} got SIGHUP" >>"$STUB_LOG"' HUP
@@ -1147,6 +1164,61 @@ fn entrypoint_creates_the_run_and_data_dirs_and_gives_them_to_the_ceph_user() {
 }
 
 #[test]
+fn entrypoint_gives_the_data_dir_to_the_ceph_user_when_an_entry_below_has_another_owner() {
+    // A keyring written by root into a data dir the ceph user owns: the daemon could not read
+    // it. Giving a file away needs root; CI runs as root.
+    let me = text(&Command::new("id").arg("-u").output().unwrap().stdout);
+    if me.trim() != "0" {
+        assert!(
+            std::env::var_os("CI").is_none_or(|ci| ci.is_empty()),
+            "CI is set and this test needs root"
+        );
+        eprintln!("note: not root; skipping the test of an entry with another owner");
+        return;
+    }
+    let stubs = Stubs::new();
+    let dir = stubs.root("lib/ceph/mgr/ceph-x");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("keyring"), "[mgr.x]\n").unwrap();
+    let chown = |path: &Path, owner: &str| {
+        let status = Command::new("chown").arg(owner).arg(path).status().unwrap();
+        assert!(status.success());
+    };
+    chown(&dir.join("keyring"), "4242:4242");
+    let output = stubs.run(&["mgr"], &[("MGR_ID", "x"), ("CEPH_USER", "root")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        stubs.chown_log(),
+        format!("chown [-R] [root:root] [{}]\n", dir.display())
+    );
+    // The same tree with every entry owned by the user is left as it is.
+    chown(&dir.join("keyring"), "root:root");
+    let stubs_again = Stubs::new();
+    let again = stubs_again.root("lib/ceph/mgr/ceph-x");
+    fs::create_dir_all(&again).unwrap();
+    fs::write(again.join("keyring"), "[mgr.x]\n").unwrap();
+    let output = stubs_again.run(&["mgr"], &[("MGR_ID", "x"), ("CEPH_USER", "root")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(stubs_again.chown_log(), "");
+}
+
+#[test]
+fn entrypoint_exports_tcmalloc_thread_cache_bytes_as_upstream() {
+    // The environment's value → what the daemon sees.
+    for (given, seen) in [("", "134217728"), ("67108864", "67108864")] {
+        let stubs = Stubs::new();
+        let mut env = vec![("MON_ID", "a"), ("STUB_TCMALLOC", "1")];
+        if !given.is_empty() {
+            env.push(("TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES", given));
+        }
+        let output = stubs.run(&["mon"], &env);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let log = stubs.log();
+        assert!(log.ends_with(&format!("\ntcmalloc {seen}\n")), "{log}");
+    }
+}
+
+#[test]
 fn entrypoint_raises_the_open_files_limit_for_osds() {
     let hard = Command::new("bash")
         .args(["-c", "ulimit -Hn"])
@@ -1257,9 +1329,18 @@ fn entrypoint_activates_the_osd_first_when_osd_fsid_is_set() {
         format!(
             "ceph-volume [lvm] [activate] [--no-systemd] [7] [{fsid}]\n\
              ceph-osd [-f] [--cluster] [ceph] [--conf] [{}] [--id] [7] \
-             [--setuser] [ceph] [--setgroup] [ceph] {LOG_ARGS}\n",
+             [--setuser] [ceph] [--setgroup] [ceph] {LOG_ARGS}\n\
+             ceph-volume [lvm] [deactivate] [7] [{fsid}]\n",
             stubs.conf()
         )
+    );
+    assert!(
+        text(&output.stderr).ends_with(&format!(
+            "entrypoint.sh: ceph-osd exited with status 0\n\
+             entrypoint.sh: deactivating osd.7 ({fsid}) with ceph-volume\n"
+        )),
+        "{}",
+        text(&output.stderr)
     );
     assert!(
         text(&output.stderr).starts_with(&format!(
@@ -1278,13 +1359,17 @@ fn entrypoint_does_not_start_the_osd_when_activation_fails() {
         &[("OSD_ID", "7"), ("OSD_FSID", "f"), ("STUB_EXIT", "5")],
     );
     assert_eq!(output.status.code(), Some(1));
+    // What a failed activation left set up is closed too.
     assert_eq!(
         stubs.log(),
-        "ceph-volume [lvm] [activate] [--no-systemd] [7] [f]\n"
+        "ceph-volume [lvm] [activate] [--no-systemd] [7] [f]\n\
+         ceph-volume [lvm] [deactivate] [7] [f]\n"
     );
     assert_eq!(
         text(&output.stderr),
         "entrypoint.sh: activating osd.7 (f) with ceph-volume\n\
+         entrypoint.sh: deactivating osd.7 (f) with ceph-volume\n\
+         entrypoint.sh: warning: `ceph-volume lvm deactivate` failed for osd.7\n\
          entrypoint.sh: error: `ceph-volume lvm activate` failed for osd.7\n"
     );
 }

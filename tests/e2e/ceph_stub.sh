@@ -160,7 +160,12 @@ cat >"$root/usr/bin/apt-get" <<'EOF'
 record "apt-get $*"
 case $1 in
   update) record "sources $(ls /etc/apt/sources.list.d | tr '\n' ' ')" ;;
-  install) shift; install_all "$@" ;;
+  install)
+    shift
+    # As ceph-mgr-cephadm's postinst: a service restart, which fails without a policy-rc.d
+    # denying it (no init runs in a build).
+    [ -x /usr/sbin/policy-rc.d ] || { echo "deb-systemd-invoke: failed to restart ceph-mgr.target" >&2; exit 100; }
+    install_all "$@" ;;
   upgrade | clean) ;;
   *) exit 1 ;;
 esac
