@@ -128,7 +128,7 @@ _M_NEED_ENGINE = $(if $(CONTAINER_ENGINE),,$(error no container engine: install 
 .PHONY: help stage build build.parallel build.all push push.parallel push.all \
 	clean clean.nones clean.all clean.nuke lint test.staging test test.e2e test.ceph-stub bench show.flavors flavors.modified
 .PHONY: test.e2e.podman test.e2e.docker
-.PHONY: manifest release check.arches test.release
+.PHONY: manifest release check.arches check.push test.release
 .PHONY: test.images test.images.podman test.images.docker prune install
 
 ifneq ($(_M_CHECKOUT_TOOL),)
@@ -185,11 +185,11 @@ build.parallel: stage check.arches ## Like build, with JOBS parallel builds and 
 build.all: $(_M_TOOL) ## Build every buildable flavor, in parallel
 	+flavors="$$($(MATRIOCHKA) show flavors $(if $(value ARCHES),--arch "$$ARCHES"))" && $(MAKE) --no-print-directory -f $(_M_MAKEFILE) build.parallel FLAVORS="$$flavors"
 
-push: stage check.arches ## Build, then push the flavors' images once every build succeeded
+push: stage check.push ## Build, then push the flavors' images once every build succeeded
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) push; $(call _m_finish,push) $$?
 
-push.parallel: stage check.arches ## Like push, with JOBS parallel builds and pushes
+push.parallel: stage check.push ## Like push, with JOBS parallel builds and pushes
 	$(_M_NEED_ENGINE)
 	+$(_M_SUB) --jobs $(JOBS) --output-sync=recurse push; $(call _m_finish,push) $$?
 
@@ -214,6 +214,10 @@ clean.%: $(_M_TOOL)
 
 check.arches: $(_M_TOOL) ## Fail when this host can neither run nor emulate a flavor's arch
 	@$(MATRIOCHKA) check-arches
+
+# Before a push: check.arches, and no test flavor (`flavors.test` is never pushed).
+check.push: $(_M_TOOL)
+	@$(MATRIOCHKA) check-arches --push
 
 manifest: $(_M_TOOL) ## Join the pushed per-arch images of the flavors into manifest lists
 	$(_M_NEED_ENGINE)

@@ -135,6 +135,9 @@ pub enum CliCommand {
     CheckArches {
         /// Flavors (arguments, else $FLAVORS, else the default flavors)
         flavors: Vec<String>,
+        /// The flavors are about to be pushed: a test flavor (`flavors.test`) is refused too
+        #[arg(long)]
+        push: bool,
     },
     /// Check what staging gives, without writing: no `__TOKEN__` left, a FROM in every
     /// Dockerfile, image references that resolve, shell scripts that `bash -n` and shellcheck pass
@@ -271,6 +274,9 @@ pub enum ShowCommand {
         /// Only shard I of N: the list is dealt round-robin, the same way every time
         #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
         shard: Option<Shard>,
+        /// The test flavors (`flavors.test`: built and run by the tests, never pushed) instead
+        #[arg(long)]
+        test: bool,
     },
     /// The default flavors, one per line
     #[command(after_help = "Example:\n  matriochka show default")]
@@ -304,9 +310,15 @@ impl Cli {
                 no_wait,
                 ..
             } => Command::StageTarget { target, no_wait },
-            CliCommand::Show(ShowCommand::Flavors { arches, shard }) => {
-                Command::ShowFlavors { arches, shard }
-            }
+            CliCommand::Show(ShowCommand::Flavors {
+                arches,
+                shard,
+                test,
+            }) => Command::ShowFlavors {
+                arches,
+                shard,
+                test,
+            },
             CliCommand::Show(ShowCommand::Default) => Command::ShowDefault,
             CliCommand::Show(ShowCommand::StagingRoot) => Command::ShowStagingRoot,
             CliCommand::Show(ShowCommand::Vars { flavor }) => Command::ShowVars { flavor },
@@ -356,7 +368,7 @@ impl Cli {
                 },
             },
             CliCommand::Manifest { flavors } => Command::Manifest { flavors },
-            CliCommand::CheckArches { flavors } => Command::CheckArches { flavors },
+            CliCommand::CheckArches { flavors, push } => Command::CheckArches { flavors, push },
             CliCommand::Check { flavors } => Command::Check { flavors },
             CliCommand::Image(image) => Command::Image(image.into_args()),
             CliCommand::Clean { all: _, nuke } => Command::CleanAll {

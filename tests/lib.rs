@@ -28,4 +28,5 @@ mod reuse;
 mod root_templates;
 mod squash;
 mod staging;
+mod test_flavors;
 mod usage;

@@ -92,6 +92,40 @@ impl Project {
         Ok(texts)
     }
 
+    /// The test flavors (`flavors.test`), in configuration order, as written and checked.
+    pub fn test_texts(&self) -> Result<Vec<&str>> {
+        let texts = Flavor::split_list(&self.config.test_flavors);
+        for text in &texts {
+            self.parse(text).with_context(|| {
+                format!("bad `flavors.test` in `{}`", self.config.display_path())
+            })?;
+        }
+        Ok(texts)
+    }
+
+    /// Whether `flavor` is a test flavor: built and run by the tests, never pushed.
+    pub fn is_test(&self, flavor: &Flavor) -> Result<bool> {
+        let tuple = flavor.tuple();
+        for text in self.test_texts()? {
+            if self.parse(text)?.tuple() == tuple {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Fails when `flavor` is a test flavor: `what` (a push, a manifest list) is refused.
+    pub fn refuse_test_flavor(&self, flavor: &Flavor, what: &str) -> Result<()> {
+        if self.is_test(flavor)? {
+            bail!(
+                "flavor `{}` is a test flavor (`flavors.test` of `{}`): it is built and run by the tests, never {what}",
+                flavor.text,
+                self.config.display_path()
+            );
+        }
+        Ok(())
+    }
+
     pub fn parse(&self, text: &str) -> Result<Flavor, FlavorError> {
         Flavor::parse(text, &self.defaults)
     }
@@ -108,8 +142,13 @@ impl Project {
         texts: &[&'t str],
         keep: impl Fn(&'t str, Prepared) -> T,
     ) -> Result<Vec<T>> {
-        let buildable = self.buildable_texts()?;
-        let buildable: BTreeSet<String> = buildable
+        let buildable: BTreeSet<String> = self
+            .buildable_texts()?
+            .iter()
+            .map(|text| Ok(self.parse(text)?.tuple()))
+            .collect::<Result<_>>()?;
+        let test: BTreeSet<String> = self
+            .test_texts()?
             .iter()
             .map(|text| Ok(self.parse(text)?.tuple()))
             .collect::<Result<_>>()?;
@@ -120,9 +159,11 @@ impl Project {
             let flavor = self.parse(text)?;
             let tuple = flavor.tuple();
             let is_buildable = buildable.contains(&tuple);
-            let prepared =
+            let is_test = test.contains(&tuple);
+            let mut prepared =
                 Prepared::new(flavor, &self.config, &self.env, self.git(), is_buildable)?;
-            if !is_buildable {
+            prepared.test = is_test;
+            if !is_buildable && !is_test {
                 // The same check in every command (stage, plan, show vars), before anything runs.
                 let tree = FsTree::of(&self.config);
                 let layers = overlay::layers(&self.config, &prepared.vars, &tree)?;
@@ -150,7 +191,8 @@ impl Project {
     }
 
     /// The flavor a make target names (`build.<id>.<image>`, `push.<id>`, `clean.<id>.<image>`):
-    /// the first of `FLAVORS`, `flavors.default` and `flavors.buildable` whose id is `<id>`.
+    /// the first of `FLAVORS`, `flavors.default`, `flavors.buildable` and `flavors.test` whose id
+    /// is `<id>`.
     pub fn flavor_of_target(&self, target: &str) -> Result<String> {
         let Some((verb, stem)) = ["build.", "push.", "clean."]
             .iter()
@@ -164,6 +206,7 @@ impl Project {
         }
         candidates.extend(Flavor::split_list(&self.config.default_flavors));
         candidates.extend(self.buildable_texts()?);
+        candidates.extend(self.test_texts()?);
         let mut stems = Vec::new();
         for text in candidates {
             let flavor = self.parse(text)?;

@@ -35,6 +35,7 @@ struct ToStage<'a> {
     text: &'a str,
     staging_dir: Box<Path>,
     buildable: bool,
+    test: bool,
 }
 
 /// Stages flavors, then writes `build.mk`: the whole write phase, fast-path checks included, holds
@@ -51,8 +52,9 @@ pub fn stage_command(
         text,
         staging_dir: p.vars.staging_dir().into(),
         buildable: p.buildable,
+        test: p.test,
     })?;
-    for f in flavors.iter().filter(|f| !f.buildable) {
+    for f in flavors.iter().filter(|f| !f.buildable && !f.test) {
         writeln!(
             err,
             "warning: flavor `{}` is not in `flavors.buildable` of `{}`",
@@ -103,13 +105,15 @@ pub fn stage_command(
 /// A flavor's variables, computed again.
 fn prepared(project: &Project, f: &ToStage) -> Result<Prepared> {
     let flavor = project.parse(f.text)?;
-    Prepared::new(
+    let mut prepared = Prepared::new(
         flavor,
         &project.config,
         &project.env,
         project.git(),
         f.buildable,
-    )
+    )?;
+    prepared.test = f.test;
+    Ok(prepared)
 }
 
 /// Stages every flavor, on as many threads as there are cores; results in input order.

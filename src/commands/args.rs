@@ -58,6 +58,8 @@ pub enum Command {
     ShowFlavors {
         arches: Vec<String>,
         shard: Option<Shard>,
+        /// `flavors.test` instead of `flavors.buildable`.
+        test: bool,
     },
     ShowDefault,
     /// `layout.staging_root`, for the user Makefile.
@@ -91,6 +93,8 @@ pub enum Command {
     /// Check that this host can run each flavor's arch (natively or emulated).
     CheckArches {
         flavors: Vec<String>,
+        /// Refuse test flavors too: the run pushes.
+        push: bool,
     },
     /// Checks what staging gives, without writing: tokens, FROM, image references, scripts.
     Check {

@@ -33,10 +33,12 @@ static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
 static SHEBANG: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"^#!\s*(/usr)?/bin/(env\s+)?(ba)?sh\b").unwrap());
 
-/// Checks the flavors given, else every buildable flavor.
+/// Checks the flavors given, else every buildable and test flavor.
 pub fn command(project: &Project, args: &[String], out: &mut dyn Write) -> Result<u8> {
     let texts = if args.is_empty() {
-        project.buildable_texts()?
+        let mut texts = project.buildable_texts()?;
+        texts.extend(project.test_texts()?);
+        texts
     } else {
         project.requested_texts(args)?
     };

@@ -277,6 +277,9 @@ impl<'a> Image<'a> {
         let project = self.project;
         let engine = engine(project)?;
         let plan = self.plan()?;
+        if let Some(text) = plan.label(FLAVOR_LABEL) {
+            project.refuse_test_flavor(&project.parse(text)?, "pushed")?;
+        }
         let retries = match project.env.get_nonempty("PUSH_RETRIES") {
             None => 3,
             Some(text) => text.parse::<u32>().map_err(|_| {

@@ -215,6 +215,9 @@ pub fn command(
 ) -> Result<u8> {
     let texts = project.requested_texts(args)?;
     let prepared = project.prepare(&texts)?;
+    for p in &prepared {
+        project.refuse_test_flavor(&p.flavor, "joined into a manifest list")?;
+    }
     let groups = groups(project, &prepared)?;
     let engine = crate::app::project::engine(project)?;
     let mut access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());

@@ -77,9 +77,11 @@ pub fn execute(
             let flavor = project.flavor_of_target(target)?;
             stage_command(project, &[flavor], *no_wait, out, err)
         }
-        Command::ShowFlavors { arches, shard } => {
-            crate::commands::slice::show_flavors(project, arches, *shard, out)
-        }
+        Command::ShowFlavors {
+            arches,
+            shard,
+            test,
+        } => crate::commands::slice::show_flavors(project, arches, *shard, *test, out),
         Command::ShowStagingRoot => {
             writeln!(out, "{}", project.config.staging_root.display())?;
             Ok(EXIT_SUCCESS)
@@ -146,8 +148,8 @@ pub fn execute(
             out,
             err,
         ),
-        Command::CheckArches { flavors } => {
-            crate::commands::slice::check_arches(project, flavors, err)
+        Command::CheckArches { flavors, push } => {
+            crate::commands::slice::check_arches(project, flavors, *push, err)
         }
         Command::Check { flavors } => crate::commands::check::command(project, flavors, out),
         Command::Image(args) => crate::commands::image::command(project, args, out, err),

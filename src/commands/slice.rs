@@ -20,12 +20,13 @@ fn arch_matches(arch: &str, arches: &[String]) -> bool {
     arches.iter().any(|a| a == arch || a == go_arch(arch))
 }
 
-/// `matriochka show flavors [--arch A]... [--shard I/N]`: the buildable flavors of those arches
-/// (in configuration order), then the shard's part of them.
+/// `matriochka show flavors [--test] [--arch A]... [--shard I/N]`: the buildable (or test)
+/// flavors of those arches (in configuration order), then the shard's part of them.
 pub fn show_flavors(
     project: &Project,
     arches: &[String],
     shard: Option<Shard>,
+    test: bool,
     out: &mut dyn Write,
 ) -> Result<u8> {
     let arches: Vec<String> = arches
@@ -36,7 +37,13 @@ pub fn show_flavors(
         .collect();
     let mut texts = Vec::new();
     let mut known: Vec<String> = Vec::new();
-    for text in project.buildable_texts()? {
+    let listed = if test {
+        project.test_texts()?
+    } else {
+        project.buildable_texts()?
+    };
+    let kind = if test { "test" } else { "buildable" };
+    for text in listed {
         let arch = project.parse(text)?.arch;
         if !known.contains(&arch) {
             known.push(arch.clone());
@@ -47,7 +54,7 @@ pub fn show_flavors(
     }
     if texts.is_empty() && !arches.is_empty() {
         bail!(
-            "no buildable flavor for arch `{}`; buildable arches: {}",
+            "no {kind} flavor for arch `{}`; {kind} arches: {}",
             arches.join(" "),
             known.join(", ")
         );
@@ -105,8 +112,18 @@ pub fn can_run(arch: &str, host_arch: &str, binfmt_dir: &Path) -> Result<(), Str
 
 /// `matriochka check-arches [FLAVOR...]`: fails, one line per flavor, when a flavor's arch can
 /// be neither run natively nor emulated. Nothing is printed when all can.
-pub fn check_arches(project: &Project, args: &[String], err: &mut dyn Write) -> Result<u8> {
+pub fn check_arches(
+    project: &Project,
+    args: &[String],
+    push: bool,
+    err: &mut dyn Write,
+) -> Result<u8> {
     let texts = project.requested_texts(args)?;
+    if push {
+        for text in &texts {
+            project.refuse_test_flavor(&project.parse(text)?, "pushed")?;
+        }
+    }
     let host = crate::domain::vars::host_arch();
     // Where binfmt_misc is mounted elsewhere (and in tests), `MATRIOCHKA_BINFMT_DIR` names it.
     let binfmt_dir = project

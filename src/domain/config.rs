@@ -87,6 +87,9 @@ struct RawFlavors {
     default: Vec<String>,
     #[serde(default)]
     buildable: Vec<String>,
+    /// Flavors the tests build and run but nothing pushes (`show flavors --test`).
+    #[serde(default)]
+    test: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,6 +135,8 @@ pub struct Config {
     env: GlobSet,
     pub default_flavors: Vec<String>,
     pub buildable: Vec<String>,
+    /// `flavors.test`: built and run by the tests, never pushed.
+    pub test_flavors: Vec<String>,
     always: GlobSet,
     /// `[variables]`: values derived from a flavor's fields, in file order.
     pub derived: Vec<crate::domain::derived::Derived>,
@@ -188,8 +193,14 @@ impl Config {
             .map(|name| name.to_string())
             .collect();
         known.extend(layout.images.iter().map(|image| image_variable(image)));
-        let derived =
-            crate::domain::derived::check(raw.variables, text, &known, &raw.flavors.buildable)?;
+        let checked: Vec<String> = raw
+            .flavors
+            .buildable
+            .iter()
+            .chain(&raw.flavors.test)
+            .cloned()
+            .collect();
+        let derived = crate::domain::derived::check(raw.variables, text, &known, &checked)?;
         known.extend(derived.iter().map(|entry| entry.name.clone()));
         let is_known = |name: &str| known.iter().any(|known| known == name) || env.is_match(name);
         let pattern = |key: &str, text: &str, extra: &[&str]| -> Result<Pattern> {
@@ -287,6 +298,7 @@ impl Config {
             env,
             default_flavors: raw.flavors.default,
             buildable: raw.flavors.buildable,
+            test_flavors: raw.flavors.test,
             always,
             derived,
             image_args,

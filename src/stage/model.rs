@@ -18,6 +18,8 @@ pub struct Prepared {
     pub flavor: Flavor,
     pub vars: Vars,
     pub buildable: bool,
+    /// In `flavors.test`: built and run by the tests, never pushed.
+    pub test: bool,
 }
 
 impl Prepared {
@@ -33,6 +35,7 @@ impl Prepared {
             vars: Vars::for_flavor(&flavor, config, env, git)?,
             flavor,
             buildable,
+            test: false,
         })
     }
 

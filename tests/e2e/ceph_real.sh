@@ -36,7 +36,7 @@ set -uo pipefail
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES FLAVORS IMAGES FORCE JOBS STAGING_ROOT \
   DAEMON_TAG DAEMON_BASE_TAG CONTAINER_ENGINE BUILD_ARGS OSD_FLAVOR CEPH_DEVEL
 
-EXPECTED_CHECKS=26
+EXPECTED_CHECKS=28
 readonly flavor="reef,x86_64,debian,13,_,debian,trixie"
 readonly namespace=localhost/matriochka-ceph-real
 # Bump when the way the base tarball is made changes, so that a stale cache is not used.
@@ -150,6 +150,8 @@ equals "the base holds policy-rc.d exiting 101, as the official image" 101 \
   "$(prun --rm --network none localhost/debian:trixie /usr/sbin/policy-rc.d; echo $?)"
 
 echo "== 2. make build of $flavor (both images)"
+equals "the test flavor is flavors.test's" "$flavor" \
+  "$("$repo/target/release/matriochka" -C "$repo" show flavors --test 2>&1)"
 project=$work/project
 mkdir -p "$project"
 cp -r "$repo/flavors" "$repo/templates" "$project/"
@@ -159,6 +161,14 @@ make -C "$project" -f "$repo/Makefile" build FLAVORS="$flavor" CONTAINER_ENGINE=
 status=$?
 equals "make build exits 0" 0 "$status"
 [ "$status" = 0 ] || tail -30 "$work/build.log"
+# Never pushed: `make push` refuses the test flavor with one line before any build or push.
+make -C "$project" -f "$repo/Makefile" push FLAVORS="$flavor" CONTAINER_ENGINE=podman \
+  BUILD_ARGS="--isolation chroot" PULL=0 >"$work/push.log" 2>&1
+status=$?
+refused=$(grep -cF "error: flavor \`$flavor\` is a test flavor (\`flavors.test\`" "$work/push.log")
+pushes=$(grep -c '^\[[0-9]*/[0-9]*\] push' "$work/push.log")
+equals "make push refuses the test flavor (exit 2, one line, nothing pushed)" "2 1 0" \
+  "$status $refused $pushes"
 vars=$("$repo/target/release/matriochka" -C "$project" show vars "$flavor" 2>/dev/null)
 var() { sed -n "s/^$1=//p" <<<"$vars"; }
 image=$(var DAEMON_IMAGE)
