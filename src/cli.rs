@@ -23,20 +23,20 @@ const EXAMPLE_UBUNTU: &str = "reef,x86_64,ubuntu,22.04,_,ubuntu,22.04";
     about,
     after_help = "Example:\n  matriochka stage squid,x86_64,centos,9,quay.io,centos/centos,stream9"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Run as if started in DIR (the project root) [default: the nearest directory upwards that
     /// holds flavors/matriochka.toml, as git and cargo find theirs]
     #[arg(short = 'C', value_name = "DIR", global = true)]
-    pub root: Option<PathBuf>,
+    pub(crate) root: Option<PathBuf>,
     /// Configuration file [default: <root>/flavors/matriochka.toml]
     #[arg(long, value_name = "FILE", global = true)]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
-    pub command: CliCommand,
+    pub(crate) command: CliCommand,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum CliCommand {
+pub(crate) enum CliCommand {
     /// Stage flavors into build contexts (arguments, else $FLAVORS, else the default flavors)
     #[command(after_help = format!("Example:\n  matriochka stage {EXAMPLE_FLAVOR}\n  FLAVORS='{EXAMPLE_FLAVOR} {EXAMPLE_UBUNTU}' matriochka stage"))]
     Stage {
@@ -208,7 +208,7 @@ pub enum CliCommand {
 
 /// The run `report --finish` ends.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum FinishKind {
+pub(crate) enum FinishKind {
     Build,
     Push,
     Manifest,
@@ -217,7 +217,7 @@ pub enum FinishKind {
 
 /// The arguments every `image` action takes.
 #[derive(clap::Args, Debug)]
-pub struct ImageCli {
+pub(crate) struct ImageCli {
     /// The flavor's staging dir
     staging_dir: PathBuf,
     /// The image
@@ -234,7 +234,7 @@ pub struct ImageCli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ImageCommand {
+pub(crate) enum ImageCommand {
     /// Check the context against its plan and build it, under the shared staging lock
     Build(ImageCli),
     /// Push the image, with PUSH_RETRIES retries
@@ -262,7 +262,7 @@ impl ImageCommand {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ShowCommand {
+pub(crate) enum ShowCommand {
     /// The buildable flavors, one per line
     #[command(
         after_help = "Example:\n  matriochka show flavors\n  matriochka show flavors --arch aarch64 --shard 1/2"
@@ -291,7 +291,7 @@ pub enum ShowCommand {
 
 impl Cli {
     /// The checked invocation.
-    pub fn into_invocation(self) -> Invocation {
+    pub(crate) fn into_invocation(self) -> Invocation {
         let command = match self.command {
             CliCommand::Stage {
                 flavors,
@@ -410,4 +410,10 @@ impl Cli {
             command,
         }
     }
+}
+
+/// The checked command line of this process.
+pub(crate) fn parse() -> Invocation {
+    use clap::Parser as _;
+    Cli::parse().into_invocation()
 }

@@ -428,7 +428,6 @@ fn a_build_fails_when_the_plan_tags_the_image_for_another_release() {
 /// stage (which takes it exclusive) rewrites the context under it.
 #[test]
 fn a_build_holds_the_staging_lock_while_the_engine_runs() {
-    use matriochka::infra::lock::{Access, StagingLock, Wait};
     let test = staged(project());
     let sha = plan_sha(&test, "core");
     let build = test
@@ -447,27 +446,25 @@ fn a_build_holds_the_staging_lock_while_the_engine_runs() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let lock = |wait| {
-        StagingLock::acquire(
-            build.path(),
-            std::path::Path::new("staging"),
-            Access::Exclusive,
-            wait,
-            &mut Vec::new(),
+    // A stage (exclusive) cannot start while the build holds the lock…
+    let refused = build
+        .args(&["stage", "--no-wait", SQUID])
+        .stderr(
+            "error: another matriochka run holds `staging/`: wait for it, or unset --no-wait / MATRIOCHKA_NO_WAIT\n",
         )
-    };
+        .status(1);
+    refused.run();
+    // …and one that waits gets it only after the build: the stub writes `seen` when its build
+    // ends, before the stage could rewrite the context.
+    let stage = refused.args(&["stage", SQUID]).status(0).stdout(&format!(
+        "staged staging/{ID}: 0 written, 9 unchanged, 0 removed\n"
+    ));
+    stage.run();
     assert_eq!(
-        lock(Wait::No).unwrap_err().to_string(),
-        "another matriochka run holds `staging/`: wait for it, or unset --no-wait / MATRIOCHKA_NO_WAIT"
-    );
-    let writer = lock(Wait::Yes).unwrap();
-    // The stub writes `seen` when its build ends: the writer got the lock only after that.
-    assert_eq!(
-        build.read("seen"),
+        stage.read("seen"),
         "test\n",
         "the build saw its own context"
     );
-    drop(writer);
     assert!(running.wait().unwrap().success());
 }
 

@@ -12,26 +12,26 @@ use crate::infra::process::{Cmd, Output, ProcessRunner, Runner};
 use anyhow::{bail, Context as _, Result};
 
 /// The branches compared with when `--vs` is not given, in order of preference.
-pub const DEFAULT_REFS: &[&str] = &["origin/main", "origin/master", "main", "master"];
+pub(crate) const DEFAULT_REFS: &[&str] = &["origin/main", "origin/master", "main", "master"];
 
 /// The branch compared with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// As the user gave it, or the default that was found.
-    pub name: String,
-    pub commit: String,
+    pub(crate) name: String,
+    pub(crate) commit: String,
 }
 
 /// The git repository holding the project root.
-pub struct Repo {
+pub(crate) struct Repo {
     root: PathBuf,
     /// The root's path inside the repository, with a trailing `/` (empty at the top).
-    pub prefix: String,
+    pub(crate) prefix: String,
 }
 
 impl Repo {
     /// The repository holding `root`; an error outside one, or before its first commit.
-    pub fn open(root: &Path) -> Result<Repo> {
+    pub(crate) fn open(root: &Path) -> Result<Repo> {
         let mut repo = Repo {
             root: root.to_path_buf(),
             prefix: String::new(),
@@ -93,7 +93,12 @@ impl Repo {
 
     /// The branch to compare with: `vs`, else the first of [`DEFAULT_REFS`] that exists (said
     /// on `err`); fetched first when asked.
-    pub fn target(&self, vs: Option<&str>, fetch: bool, err: &mut dyn Write) -> Result<Target> {
+    pub(crate) fn target(
+        &self,
+        vs: Option<&str>,
+        fetch: bool,
+        err: &mut dyn Write,
+    ) -> Result<Target> {
         if let Some(name) = vs {
             check_rev(name)?;
             if fetch {
@@ -162,7 +167,7 @@ impl Repo {
     }
 
     /// The commit where HEAD forked from the target.
-    pub fn merge_base(&self, target: &Target) -> Result<String> {
+    pub(crate) fn merge_base(&self, target: &Target) -> Result<String> {
         let output = self.output(&["merge-base", &target.commit, "HEAD"])?;
         if output.success {
             return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
@@ -185,7 +190,11 @@ impl Repo {
     /// Paths, relative to the root, changed from `base` to HEAD, joined with `worktree`: the
     /// working tree's changes as [`GitFacts`](crate::domain::git_facts::GitFacts) read them (staged, unstaged,
     /// untracked and not ignored; both sides of a rename).
-    pub fn changes(&self, base: &str, worktree: &BTreeSet<PathBuf>) -> Result<BTreeSet<PathBuf>> {
+    pub(crate) fn changes(
+        &self,
+        base: &str,
+        worktree: &BTreeSet<PathBuf>,
+    ) -> Result<BTreeSet<PathBuf>> {
         let committed = self.run(&[
             "diff",
             "--name-only",

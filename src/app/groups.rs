@@ -12,21 +12,21 @@ use crate::stage::model::Prepared;
 
 /// One manifest group: the flavors of a run whose manifest tags are equal.
 #[derive(Debug)]
-pub struct Group {
+pub(crate) struct Group {
     /// Each image with its manifest tag, in configuration order.
-    pub tags: Vec<(String, String)>,
+    pub(crate) tags: Vec<(String, String)>,
     /// Each image's rolling tags (empty for flavors that pin no point release).
-    pub rolling: BTreeMap<String, Vec<String>>,
-    pub version: Option<PointRelease>,
+    pub(crate) rolling: BTreeMap<String, Vec<String>>,
+    pub(crate) version: Option<PointRelease>,
     /// (arch, flavor text, image → per-arch tag) of each member.
-    pub members: Vec<Member>,
+    pub(crate) members: Vec<Member>,
 }
 
 #[derive(Debug)]
-pub struct Member {
-    pub arch: String,
-    pub flavor: String,
-    pub image_tags: BTreeMap<String, String>,
+pub(crate) struct Member {
+    pub(crate) arch: String,
+    pub(crate) flavor: String,
+    pub(crate) image_tags: BTreeMap<String, String>,
 }
 
 /// The tag of `pattern` for one image of a flavor, with `TAG_REGISTRY` in front, checked.
@@ -62,7 +62,7 @@ fn expand_tag(
 }
 
 /// Groups flavors by their manifest tags, in the order they come.
-pub fn groups(project: &Project, prepared: &[Prepared]) -> Result<Vec<Group>> {
+pub(crate) fn groups(project: &Project, prepared: &[Prepared]) -> Result<Vec<Group>> {
     let config = &project.config;
     let Some(manifest_tag) = &config.manifest_tag else {
         bail!(

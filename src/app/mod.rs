@@ -1,10 +1,10 @@
 //! App: what several commands share (the project, the report, change sets).
 
-pub mod changes;
-pub mod groups;
-pub mod modified;
-pub mod project;
-pub mod report;
-pub mod reuse;
-pub mod staging;
-pub mod uses;
+pub(crate) mod changes;
+pub(crate) mod groups;
+pub(crate) mod modified;
+pub(crate) mod project;
+pub(crate) mod report;
+pub(crate) mod reuse;
+pub(crate) mod staging;
+pub(crate) mod uses;

@@ -17,16 +17,16 @@ use crate::stage::overlay;
 use crate::stage::tree::FsTree;
 
 /// The project, the environment and the git facts a command works with.
-pub struct Project {
-    pub config: Config,
-    pub env: Env,
+pub(crate) struct Project {
+    pub(crate) config: Config,
+    pub(crate) env: Env,
     /// What the short form of a flavor takes from the host and the environment.
     defaults: ShortFormDefaults,
     git: OnceLock<GitFacts>,
 }
 
 impl Project {
-    pub fn load(root: &Path, config: Option<&Path>, env: Env) -> Result<Project> {
+    pub(crate) fn load(root: &Path, config: Option<&Path>, env: Env) -> Result<Project> {
         let mut config = Config::load(root, config)?;
         config.decor = crate::stage::decor::load(
             root,
@@ -41,12 +41,12 @@ impl Project {
         })
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.config.root
     }
 
     /// Git facts, read on first use.
-    pub fn git(&self) -> &GitFacts {
+    pub(crate) fn git(&self) -> &GitFacts {
         self.git
             .get_or_init(|| crate::infra::git::read(&self.config.root))
     }
@@ -54,7 +54,7 @@ impl Project {
     /// The flavors from the arguments, else `$FLAVORS`, else `flavors.default`, as written and
     /// checked. Each is parsed again where it is used, so that a run over many flavors holds a
     /// few parsed flavors at a time.
-    pub fn requested_texts<'a>(&'a self, args: &'a [String]) -> Result<Vec<&'a str>> {
+    pub(crate) fn requested_texts<'a>(&'a self, args: &'a [String]) -> Result<Vec<&'a str>> {
         let texts: Vec<&str> = if !args.is_empty() {
             Flavor::split_list(args)
         } else if let Some(flavors) = self
@@ -79,7 +79,7 @@ impl Project {
     }
 
     /// The buildable flavors, in configuration order, as written and checked.
-    pub fn buildable_texts(&self) -> Result<Vec<&str>> {
+    pub(crate) fn buildable_texts(&self) -> Result<Vec<&str>> {
         let texts = Flavor::split_list(&self.config.buildable);
         for text in &texts {
             self.parse(text).with_context(|| {
@@ -93,7 +93,7 @@ impl Project {
     }
 
     /// The test flavors (`flavors.test`), in configuration order, as written and checked.
-    pub fn test_texts(&self) -> Result<Vec<&str>> {
+    pub(crate) fn test_texts(&self) -> Result<Vec<&str>> {
         let texts = Flavor::split_list(&self.config.test_flavors);
         for text in &texts {
             self.parse(text).with_context(|| {
@@ -104,7 +104,7 @@ impl Project {
     }
 
     /// Whether `flavor` is a test flavor: built and run by the tests, never pushed.
-    pub fn is_test(&self, flavor: &Flavor) -> Result<bool> {
+    pub(crate) fn is_test(&self, flavor: &Flavor) -> Result<bool> {
         let tuple = flavor.tuple();
         for text in self.test_texts()? {
             if self.parse(text)?.tuple() == tuple {
@@ -115,7 +115,7 @@ impl Project {
     }
 
     /// Fails when `flavor` is a test flavor: `what` (a push, a manifest list) is refused.
-    pub fn refuse_test_flavor(&self, flavor: &Flavor, what: &str) -> Result<()> {
+    pub(crate) fn refuse_test_flavor(&self, flavor: &Flavor, what: &str) -> Result<()> {
         if self.is_test(flavor)? {
             bail!(
                 "flavor `{}` is a test flavor (`flavors.test` of `{}`): it is built and run by the tests, never {what}",
@@ -126,18 +126,18 @@ impl Project {
         Ok(())
     }
 
-    pub fn parse(&self, text: &str) -> Result<Flavor, FlavorError> {
+    pub(crate) fn parse(&self, text: &str) -> Result<Flavor, FlavorError> {
         Flavor::parse(text, &self.defaults)
     }
 
     /// Computes each flavor's variables; two flavors in one staging dir are an error.
-    pub fn prepare(&self, texts: &[&str]) -> Result<Vec<Prepared>> {
+    pub(crate) fn prepare(&self, texts: &[&str]) -> Result<Vec<Prepared>> {
         self.prepare_with(texts, |_, prepared| prepared)
     }
 
     /// Like [`Project::prepare`], keeping of each flavor only what `keep` makes of its text and
     /// the rest.
-    pub fn prepare_with<'t, T>(
+    pub(crate) fn prepare_with<'t, T>(
         &self,
         texts: &[&'t str],
         keep: impl Fn(&'t str, Prepared) -> T,
@@ -193,7 +193,7 @@ impl Project {
     /// The flavor a make target names (`build.<id>.<image>`, `push.<id>`, `clean.<id>.<image>`):
     /// the first of `FLAVORS`, `flavors.default`, `flavors.buildable` and `flavors.test` whose id
     /// is `<id>`.
-    pub fn flavor_of_target(&self, target: &str) -> Result<String> {
+    pub(crate) fn flavor_of_target(&self, target: &str) -> Result<String> {
         let Some((verb, stem)) = ["build.", "push.", "clean."]
             .iter()
             .find_map(|verb| target.strip_prefix(verb).map(|stem| (verb, stem)))
@@ -235,7 +235,7 @@ impl Project {
 /// The nearest directory from `start` upwards that holds the default configuration, relative to
 /// `start` (`.`, `..`, `../..`), so that paths print as they do from the root; `.` when there is
 /// none (loading then names the missing file).
-pub fn find_root(start: &Path) -> PathBuf {
+pub(crate) fn find_root(start: &Path) -> PathBuf {
     let mut relative = PathBuf::from(".");
     for dir in start.ancestors() {
         if dir.join(crate::domain::config::DEFAULT_CONFIG).is_file() {
@@ -251,7 +251,7 @@ pub fn find_root(start: &Path) -> PathBuf {
 }
 
 /// The container engine of `CONTAINER_ENGINE`.
-pub fn engine(project: &Project) -> Result<Engine> {
+pub(crate) fn engine(project: &Project) -> Result<Engine> {
     match project.env.get("CONTAINER_ENGINE").and_then(Engine::new) {
         Some(engine) => Ok(engine),
         None => bail!("no container engine: set CONTAINER_ENGINE to docker or podman"),
@@ -259,7 +259,7 @@ pub fn engine(project: &Project) -> Result<Engine> {
 }
 
 /// `root/rel`, or `rel` when the root is the current directory (as paths are shown to users).
-pub fn at(root: &Path, rel: &Path) -> PathBuf {
+pub(crate) fn at(root: &Path, rel: &Path) -> PathBuf {
     if root == Path::new(".") {
         rel.to_path_buf()
     } else {

@@ -21,17 +21,17 @@ use crate::domain::layout;
 mod finish;
 mod record;
 
-pub use finish::{finish, RunKind};
+pub(crate) use finish::{finish, RunKind};
 use record::read_json;
-pub use record::{changed_paths, context_files, record_manifests, run_dir, ImageRecord};
+pub(crate) use record::{record_manifests, run_dir, ImageRecord};
 
 /// The environment variable holding the run id, set by the top-level Makefile.
-pub const RUN_ENV: &str = "MATRIOCHKA_RUN";
+pub(crate) const RUN_ENV: &str = "MATRIOCHKA_RUN";
 
 /// What happened to an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Action {
+pub(crate) enum Action {
     Built,
     UpToDate,
     Reused,
@@ -42,7 +42,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub(crate) const ALL: [Action; 7] = [
         Action::Built,
         Action::UpToDate,
         Action::Reused,
@@ -53,7 +53,7 @@ impl Action {
     ];
 
     /// The word written in the report.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Action::Built => "built",
             Action::UpToDate => "up-to-date",
@@ -66,7 +66,7 @@ impl Action {
     }
 
     /// Whether the flavor must run again.
-    pub fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         matches!(self, Action::Failed | Action::Skipped | Action::PushFailed)
     }
 }
@@ -74,7 +74,7 @@ impl Action {
 /// What happened to a manifest list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ManifestAction {
+pub(crate) enum ManifestAction {
     Pushed,
     UpToDate,
     Refused,
@@ -84,7 +84,7 @@ pub enum ManifestAction {
 }
 
 impl ManifestAction {
-    pub const ALL: [ManifestAction; 5] = [
+    pub(crate) const ALL: [ManifestAction; 5] = [
         ManifestAction::Pushed,
         ManifestAction::UpToDate,
         ManifestAction::Refused,
@@ -92,7 +92,7 @@ impl ManifestAction {
         ManifestAction::Failed,
     ];
 
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             ManifestAction::Pushed => "pushed",
             ManifestAction::UpToDate => "up-to-date",
@@ -105,42 +105,42 @@ impl ManifestAction {
 
 /// One image's line of the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ImageEntry {
-    pub flavor: String,
-    pub id: String,
-    pub image: String,
-    pub tag: String,
-    pub platform: String,
-    pub content_id: String,
-    pub action: Action,
+pub(crate) struct ImageEntry {
+    pub(crate) flavor: String,
+    pub(crate) id: String,
+    pub(crate) image: String,
+    pub(crate) tag: String,
+    pub(crate) platform: String,
+    pub(crate) content_id: String,
+    pub(crate) action: Action,
     /// The image id the engine gave the image built in this run.
-    pub digest: Option<String>,
+    pub(crate) digest: Option<String>,
     /// Seconds the run's actions on the image took (build and push), to the tenth.
-    pub seconds: Option<f64>,
+    pub(crate) seconds: Option<f64>,
     /// The log of the action shown.
-    pub log: Option<PathBuf>,
+    pub(crate) log: Option<PathBuf>,
     /// Why the image was built.
-    pub because: Option<String>,
+    pub(crate) because: Option<String>,
 }
 
 /// One manifest list's line of the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ManifestEntry {
-    pub tag: String,
-    pub platforms: Vec<String>,
-    pub digests: Vec<String>,
-    pub action: ManifestAction,
+pub(crate) struct ManifestEntry {
+    pub(crate) tag: String,
+    pub(crate) platforms: Vec<String>,
+    pub(crate) digests: Vec<String>,
+    pub(crate) action: ManifestAction,
 }
 
 /// `report.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    pub images: Vec<ImageEntry>,
-    pub manifests: Vec<ManifestEntry>,
+pub(crate) struct Report {
+    pub(crate) images: Vec<ImageEntry>,
+    pub(crate) manifests: Vec<ManifestEntry>,
 }
 
 /// The summary printed at the end of a run: counts per action, then one line per failed image.
-pub fn summary(report: &Report, report_path: &Path) -> String {
+pub(crate) fn summary(report: &Report, report_path: &Path) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "report: {}", report_path.display());
     for action in Action::ALL {
@@ -180,7 +180,7 @@ pub fn summary(report: &Report, report_path: &Path) -> String {
 }
 
 /// The flavors of the images to run again, once each, in report order.
-pub fn failed_flavors(report: &Report) -> Vec<String> {
+pub(crate) fn failed_flavors(report: &Report) -> Vec<String> {
     let mut seen = BTreeSet::new();
     report
         .images
@@ -192,14 +192,14 @@ pub fn failed_flavors(report: &Report) -> Vec<String> {
 }
 
 /// The report's bytes: pretty JSON and a newline.
-pub fn to_json(report: &Report) -> String {
+pub(crate) fn to_json(report: &Report) -> String {
     let mut text = serde_json::to_string_pretty(report).expect("a report serializes");
     text.push('\n');
     text
 }
 
 /// `<staging root>/report.json`, relative to the root.
-pub fn report_path(project: &Project) -> PathBuf {
+pub(crate) fn report_path(project: &Project) -> PathBuf {
     project.config.staging_root.join(layout::REPORT_FILE)
 }
 
@@ -214,7 +214,7 @@ fn shown(project: &Project) -> PathBuf {
 }
 
 /// Reads the last run's report.
-pub fn read(project: &Project) -> Result<Report> {
+pub(crate) fn read(project: &Project) -> Result<Report> {
     let path = shown(project);
     match read_json(&path)? {
         Some(report) => Ok(report),
@@ -226,7 +226,7 @@ pub fn read(project: &Project) -> Result<Report> {
 }
 
 /// Writes the summary of `report` to `out`.
-pub fn print_summary(
+pub(crate) fn print_summary(
     project: &Project,
     report: &Report,
     out: &mut dyn std::io::Write,

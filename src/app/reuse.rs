@@ -13,16 +13,16 @@ use crate::infra::registry::{self, Access};
 use crate::plan::labels::{self, CONTENT_ID_LABEL};
 
 /// The environment variable that turns reuse on (`REUSE=1`).
-pub const REUSE_ENV: &str = "REUSE";
+pub(crate) const REUSE_ENV: &str = "REUSE";
 
 /// Whether `REUSE=1` is set.
-pub fn enabled(project: &Project) -> bool {
+pub(crate) fn enabled(project: &Project) -> bool {
     project.env.get(REUSE_ENV) == Some("1")
 }
 
 /// What the registry said about a content tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// The registry holds it.
     Hit,
     /// It is not in the registry.
@@ -34,7 +34,7 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    pub fn record(&self) -> String {
+    pub(crate) fn record(&self) -> String {
         match self {
             Lookup::Hit => "hit\n".into(),
             Lookup::Miss => "miss\n".into(),
@@ -58,7 +58,7 @@ impl Lookup {
 
 /// How the registry is read: `PUSH_ARGS` (`--tls-verify=false`, `--insecure`) and
 /// `CONTAINERS_REGISTRIES_CONF`, as for manifest lists.
-pub fn access(project: &Project) -> Access {
+pub(crate) fn access(project: &Project) -> Access {
     let mut access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());
     access.registries_conf = project
         .env
@@ -68,7 +68,7 @@ pub fn access(project: &Project) -> Access {
 }
 
 /// Asks the registry whether it holds `reference`: one `skopeo inspect --raw`.
-pub fn lookup(runner: &mut dyn Runner, access: &Access, reference: &str) -> Lookup {
+pub(crate) fn lookup(runner: &mut dyn Runner, access: &Access, reference: &str) -> Lookup {
     let argv = registry::inspect_raw(access, reference);
     match runner.run(&argv) {
         Ok(output) if output.success => Lookup::Hit,
@@ -87,21 +87,21 @@ fn last_line(text: &str) -> String {
 }
 
 /// The record of a content id, relative to the project root.
-pub fn record_path(staging_root: &Path, content_id: &str) -> PathBuf {
+pub(crate) fn record_path(staging_root: &Path, content_id: &str) -> PathBuf {
     staging_root
         .join(layout::REUSE_DIR)
         .join(labels::content_tag(content_id))
 }
 
 /// Takes the record of `content_id` (removing it: a record serves one build), if there is one.
-pub fn take_record(path: &Path) -> Option<Lookup> {
+pub(crate) fn take_record(path: &Path) -> Option<Lookup> {
     let text = std::fs::read_to_string(path).ok()?;
     let _ = std::fs::remove_file(path);
     Lookup::parse(&text)
 }
 
 /// Whether the engine holds `tag` with the content id `content_id`.
-pub fn is_local(engine: &Engine, tag: &str, content_id: &str) -> Result<bool> {
+pub(crate) fn is_local(engine: &Engine, tag: &str, content_id: &str) -> Result<bool> {
     let inspect = engine.args(argv::inspect_label(tag, CONTENT_ID_LABEL));
     let (found, label) = engine.capture(&inspect)?;
     Ok(found && label.trim_end_matches('\n') == content_id)

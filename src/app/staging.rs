@@ -17,7 +17,7 @@ use crate::stage::tree::FsTree;
 use crate::stage::{self, fastpath, Prepared, Temps, WriteStats};
 
 /// The flavors named by `args` (else `$FLAVORS`, else the default flavors), computed in memory.
-pub fn compute_flavors(project: &Project, args: &[String]) -> Result<Vec<StagedFlavor>> {
+pub(crate) fn compute_flavors(project: &Project, args: &[String]) -> Result<Vec<StagedFlavor>> {
     let prepared = project.prepare(&project.requested_texts(args)?)?;
     let tree = FsTree::of(&project.config);
     prepared
@@ -40,7 +40,7 @@ struct ToStage<'a> {
 
 /// Stages flavors, then writes `build.mk`: the whole write phase, fast-path checks included, holds
 /// the staging root's exclusive lock, so concurrent runs never interleave.
-pub fn stage_command(
+pub(crate) fn stage_command(
     project: &Project,
     args: &[String],
     no_wait: bool,

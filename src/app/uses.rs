@@ -13,13 +13,13 @@ use crate::domain::layout;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::engine::{argv, Engine};
 
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs() as i64)
 }
 
-pub fn uses_dir(project: &Project) -> PathBuf {
+pub(crate) fn uses_dir(project: &Project) -> PathBuf {
     at(
         project.root(),
         &project.config.staging_root.join(layout::USES_DIR),
@@ -27,7 +27,7 @@ pub fn uses_dir(project: &Project) -> PathBuf {
 }
 
 /// The recorded uses: image id → unix seconds. Unreadable entries are left out.
-pub fn read_uses(project: &Project) -> BTreeMap<String, i64> {
+pub(crate) fn read_uses(project: &Project) -> BTreeMap<String, i64> {
     let mut uses = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(uses_dir(project)) else {
         return uses;
@@ -45,7 +45,7 @@ pub fn read_uses(project: &Project) -> BTreeMap<String, i64> {
 }
 
 /// Records that the image `tag` names was used now.
-pub fn record_use(project: &Project, engine: &Engine, tag: &str) -> Result<()> {
+pub(crate) fn record_use(project: &Project, engine: &Engine, tag: &str) -> Result<()> {
     let args = engine.args(argv::image_id(tag));
     let (found, id) = engine.capture(&args)?;
     let id = id.trim().trim_start_matches("sha256:");
@@ -57,7 +57,7 @@ pub fn record_use(project: &Project, engine: &Engine, tag: &str) -> Result<()> {
 }
 
 /// The tags of the current flavors' images (arguments, else `FLAVORS`, else the default).
-pub fn current_tags(project: &Project, flavors: &[String]) -> Result<Vec<String>> {
+pub(crate) fn current_tags(project: &Project, flavors: &[String]) -> Result<Vec<String>> {
     let prepared = project.prepare(&project.requested_texts(flavors)?)?;
     Ok(prepared
         .iter()
@@ -67,7 +67,7 @@ pub fn current_tags(project: &Project, flavors: &[String]) -> Result<Vec<String>
 
 /// `prune --record`: the current flavors' images are in use now. Never fails a build: a problem
 /// is a warning.
-pub fn record(project: &Project, flavors: &[String], err: &mut dyn Write) -> Result<u8> {
+pub(crate) fn record(project: &Project, flavors: &[String], err: &mut dyn Write) -> Result<u8> {
     let result = (|| -> Result<()> {
         let engine = engine(project)?;
         for tag in current_tags(project, flavors)? {

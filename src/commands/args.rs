@@ -8,16 +8,16 @@ use crate::domain::shard::Shard;
 
 /// A checked command line.
 #[derive(Debug)]
-pub struct Invocation {
+pub(crate) struct Invocation {
     /// The project root; `None`: found upwards from the working directory.
-    pub root: Option<PathBuf>,
-    pub config: Option<PathBuf>,
-    pub command: Command,
+    pub(crate) root: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) command: Command,
 }
 
 /// What `image` does to one image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageAction {
+pub(crate) enum ImageAction {
     Build,
     Push,
     Clean,
@@ -25,22 +25,22 @@ pub enum ImageAction {
 
 /// The arguments of `image build|push|clean`.
 #[derive(Debug)]
-pub struct ImageArgs {
-    pub action: ImageAction,
+pub(crate) struct ImageArgs {
+    pub(crate) action: ImageAction,
     /// The flavor's staging dir, relative to the root.
-    pub staging_dir: PathBuf,
-    pub image: String,
+    pub(crate) staging_dir: PathBuf,
+    pub(crate) image: String,
     /// The sha256 of the build plan make was generated with.
-    pub plan: String,
+    pub(crate) plan: String,
     /// `n/N`, shown in progress lines.
-    pub progress: Option<String>,
+    pub(crate) progress: Option<String>,
     /// Print the engine command lines instead of running them.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// The subcommands.
 #[derive(Debug)]
-pub enum Command {
+pub(crate) enum Command {
     Stage {
         flavors: Vec<String>,
         /// Fail at once, rather than wait, when another run holds the staging root.
@@ -123,7 +123,7 @@ pub enum Command {
 
 /// What `report` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReportAction {
+pub(crate) enum ReportAction {
     /// Print the summary of `report.json`.
     Summary,
     /// Print the flavors of failed and skipped images, one per line.
@@ -138,21 +138,21 @@ pub enum ReportAction {
 
 /// What `graph` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GraphOutput {
+pub(crate) enum GraphOutput {
     Dot,
     Json,
 }
 
 /// The one image `graph` answers for, when asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GraphQuery {
+pub(crate) enum GraphQuery {
     Parents(String),
     Children(String),
 }
 
 /// What `modified` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModifiedOutput {
+pub(crate) enum ModifiedOutput {
     Lines,
     Json,
     Make,

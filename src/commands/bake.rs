@@ -28,23 +28,23 @@ use crate::stage::model::{StagedFlavor, StagedImage};
 mod merge;
 
 /// The environment variable naming the registry of the layer cache.
-pub const CACHE_ENV: &str = "BAKE_CACHE";
+pub(crate) const CACHE_ENV: &str = "BAKE_CACHE";
 
 /// What a bake file is made from besides the staged flavors.
 #[derive(Clone, Debug, Default)]
-pub struct BakeOptions {
+pub(crate) struct BakeOptions {
     /// Proxy variables set in the environment: each becomes a bake variable (read again from the
     /// environment by `docker buildx bake`, so no proxy value is written) and a build argument.
-    pub proxies: Vec<String>,
+    pub(crate) proxies: Vec<String>,
     /// `BAKE_CACHE`: a registry repository for `cache-from`/`cache-to`, one tag per target.
-    pub cache: Option<String>,
+    pub(crate) cache: Option<String>,
     /// `--merge-arches`: one multi-platform target per image of each manifest group.
-    pub merge_arches: bool,
+    pub(crate) merge_arches: bool,
 }
 
 impl BakeOptions {
     /// The options the environment sets; a bad `BAKE_CACHE` is an error.
-    pub fn from_env(env: &Env) -> Result<BakeOptions> {
+    pub(crate) fn from_env(env: &Env) -> Result<BakeOptions> {
         let cache = env.get_nonempty(CACHE_ENV).map(str::to_string);
         if let Some(cache) = &cache {
             check_cache(cache, "target")?;
@@ -67,7 +67,7 @@ fn check_cache(cache: &str, target: &str) -> Result<String> {
 }
 
 /// A bake target or group name: characters bake does not allow (`[a-zA-Z0-9_-]` only) become `_`.
-pub fn bake_name(text: &str) -> String {
+pub(crate) fn bake_name(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
@@ -80,7 +80,7 @@ pub fn bake_name(text: &str) -> String {
 }
 
 /// The target of one image: `<flavor id>_<image>`.
-pub fn target_name(id: &str, image: &str) -> String {
+pub(crate) fn target_name(id: &str, image: &str) -> String {
     bake_name(&format!("{id}_{image}"))
 }
 
@@ -195,7 +195,11 @@ fn insert_cache(body: &mut Map<String, Value>, options: &BakeOptions, target: &s
 /// Contexts are the staging dirs, relative to the project root where `docker buildx bake` runs:
 /// bake resolves a relative `context` from its working directory, not from the file's (unless
 /// `BUILDX_BAKE_FILE_RELATIVE_PATHS` is set, which `make bake` unsets).
-pub fn bake_file(staged: &[StagedFlavor], git: &GitFacts, options: &BakeOptions) -> Result<String> {
+pub(crate) fn bake_file(
+    staged: &[StagedFlavor],
+    git: &GitFacts,
+    options: &BakeOptions,
+) -> Result<String> {
     let mut file = Gathered::new()?;
     for flavor in staged {
         let id = flavor.prepared.id();
@@ -272,7 +276,7 @@ fn contexts_of_parents(
 
 /// `matriochka bake`, once the flavors are staged: computes them again in memory and writes the
 /// bake file.
-pub fn command(
+pub(crate) fn command(
     project: &Project,
     args: &[String],
     options: &BakeOptions,

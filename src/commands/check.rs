@@ -34,7 +34,7 @@ static SHEBANG: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"^#!\s*(/usr)?/bin/(env\s+)?(ba)?sh\b").unwrap());
 
 /// Checks the flavors given, else every buildable and test flavor.
-pub fn command(project: &Project, args: &[String], out: &mut dyn Write) -> Result<u8> {
+pub(crate) fn command(project: &Project, args: &[String], out: &mut dyn Write) -> Result<u8> {
     let texts = if args.is_empty() {
         let mut texts = project.buildable_texts()?;
         texts.extend(project.test_texts()?);

@@ -18,7 +18,7 @@ const KEPT: [&str; 2] = [layout::LOCK_FILE, ".gitkeep"];
 
 /// Whether `reference` (`repo:tag` as the engine lists it) is tagged in `registry`, compared in
 /// the form both engines' listings agree on ([`argv::short_name`]).
-pub fn in_registry(reference: &str, registry: &str) -> bool {
+pub(crate) fn in_registry(reference: &str, registry: &str) -> bool {
     let registry = crate::domain::reference::short_name(registry.trim_end_matches('/'));
     crate::domain::reference::short_name(reference)
         .strip_prefix(registry)
@@ -27,7 +27,7 @@ pub fn in_registry(reference: &str, registry: &str) -> bool {
 
 /// Removes the labelled images of `TAG_REGISTRY` or `REGISTRY` (default `ceph`), or of every registry, then
 /// everything below the staging root but its lock and `.gitkeep`.
-pub fn clean_all(
+pub(crate) fn clean_all(
     project: &Project,
     every_registry: bool,
     out: &mut dyn Write,

@@ -21,39 +21,39 @@ use crate::stage::model::StagedFlavor;
 
 /// One image of the graph.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Node {
+pub(crate) struct Node {
     /// `<flavor id>/<image>`.
-    pub name: String,
-    pub image: String,
-    pub tag: String,
+    pub(crate) name: String,
+    pub(crate) image: String,
+    pub(crate) tag: String,
     /// Images of the same flavor it is built from, as node names.
-    pub parents: Vec<String>,
+    pub(crate) parents: Vec<String>,
     /// Images from outside the run it is built from (`FROM`, `COPY --from=`), as written.
-    pub external: Vec<String>,
+    pub(crate) external: Vec<String>,
 }
 
 /// The images of one flavor.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FlavorGraph {
-    pub id: String,
-    pub flavor: String,
-    pub images: Vec<Node>,
+pub(crate) struct FlavorGraph {
+    pub(crate) id: String,
+    pub(crate) flavor: String,
+    pub(crate) images: Vec<Node>,
 }
 
 /// The image graph of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageGraph {
-    pub flavors: Vec<FlavorGraph>,
+pub(crate) struct ImageGraph {
+    pub(crate) flavors: Vec<FlavorGraph>,
 }
 
 /// `<flavor id>/<image>`: how the graph names an image.
-pub fn node_name(id: &str, image: &str) -> String {
+pub(crate) fn node_name(id: &str, image: &str) -> String {
     format!("{id}/{image}")
 }
 
 impl ImageGraph {
     /// The graph of staged flavors, in their order; images in configuration order.
-    pub fn new(flavors: &[StagedFlavor]) -> ImageGraph {
+    pub(crate) fn new(flavors: &[StagedFlavor]) -> ImageGraph {
         let flavors = flavors
             .iter()
             .map(|staged| {
@@ -103,7 +103,7 @@ impl ImageGraph {
     }
 
     /// Every external image, sorted.
-    pub fn external(&self) -> BTreeSet<&str> {
+    pub(crate) fn external(&self) -> BTreeSet<&str> {
         self.nodes()
             .flat_map(|node| node.external.iter().map(String::as_str))
             .collect()
@@ -111,7 +111,7 @@ impl ImageGraph {
 
     /// Graphviz: one cluster per flavor, external images outside the clusters, an edge from
     /// each parent to its child.
-    pub fn dot(&self) -> String {
+    pub(crate) fn dot(&self) -> String {
         let mut out = String::from("digraph \"matriochka\" {\n  node [shape=\"box\"];\n");
         for (index, flavor) in self.flavors.iter().enumerate() {
             let _ = writeln!(out, "  subgraph \"cluster_{index}\" {{");
@@ -144,7 +144,7 @@ impl ImageGraph {
 
     /// JSON: `{"external": [...], "flavors": [{"id", "flavor", "images": [{"name", "image",
     /// "tag", "parents", "external"}]}]}`.
-    pub fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         let flavors: Vec<serde_json::Value> = self
             .flavors
             .iter()
@@ -203,7 +203,7 @@ impl ImageGraph {
 
     /// The direct parents of the images `selector` names: images of the flavor as node names,
     /// then external images as written; each once, in order.
-    pub fn parents(&self, selector: &str) -> Result<Vec<String>> {
+    pub(crate) fn parents(&self, selector: &str) -> Result<Vec<String>> {
         let nodes = self.select(selector);
         if nodes.is_empty() {
             return Err(self.unknown(selector));
@@ -221,7 +221,7 @@ impl ImageGraph {
 
     /// The images built directly from those `selector` names (or from the external image it
     /// names), as node names, in graph order.
-    pub fn children(&self, selector: &str) -> Result<Vec<String>> {
+    pub(crate) fn children(&self, selector: &str) -> Result<Vec<String>> {
         let selected: BTreeSet<&str> = self
             .select(selector)
             .iter()
@@ -265,7 +265,7 @@ fn dot_label(lines: &[&str]) -> String {
 }
 
 /// `matriochka graph`.
-pub fn command(
+pub(crate) fn command(
     project: &Project,
     args: &[String],
     output: GraphOutput,

@@ -26,7 +26,7 @@ use crate::stage::model::Prepared;
 mod tags;
 
 /// Runs one image action.
-pub fn command(
+pub(crate) fn command(
     project: &Project,
     args: &ImageArgs,
     out: &mut dyn Write,

@@ -22,32 +22,32 @@ use crate::infra::process::{Cmd, Runner};
 use crate::infra::registry::{self as engine, Access, Entry, Platform};
 
 /// The label whose values must be equal across the arches of a list.
-pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 /// The annotation, on each entry of a list, holding the point release it was made for.
-pub const VERSION_ANNOTATION: &str = "io.matriochka.ceph-version";
+pub(crate) const VERSION_ANNOTATION: &str = "io.matriochka.ceph-version";
 const FLAVOR_LABEL: &str = crate::plan::labels::FLAVOR_LABEL;
 
 /// A per-arch image as the registry holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteImage {
-    pub digest: String,
-    pub platform: Platform,
-    pub revision: Option<String>,
+pub(crate) struct RemoteImage {
+    pub(crate) digest: String,
+    pub(crate) platform: Platform,
+    pub(crate) revision: Option<String>,
 }
 
 /// A manifest list as the registry holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteList {
+pub(crate) struct RemoteList {
     /// The digests of its entries, sorted.
-    pub digests: Vec<String>,
+    pub(crate) digests: Vec<String>,
     /// The point release it records: an entry's annotation, else its first image's flavor label.
-    pub version: Option<PointRelease>,
+    pub(crate) version: Option<PointRelease>,
 }
 
 /// Reads the registry with skopeo.
-pub struct Registry<'a> {
-    pub runner: &'a mut dyn Runner,
-    pub access: Access,
+pub(crate) struct Registry<'a> {
+    pub(crate) runner: &'a mut dyn Runner,
+    pub(crate) access: Access,
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -91,7 +91,7 @@ impl Registry<'_> {
     }
 
     /// A per-arch image; `None` when the tag is not in the registry.
-    pub fn image(&mut self, tag: &str) -> Result<Option<RemoteImage>> {
+    pub(crate) fn image(&mut self, tag: &str) -> Result<Option<RemoteImage>> {
         let Some(raw) = self.raw(tag)? else {
             return Ok(None);
         };
@@ -128,7 +128,7 @@ impl Registry<'_> {
 
     /// The list under a tag; `None` when the registry holds nothing there. An image (not a list)
     /// under the tag reads as a list of that one image.
-    pub fn list(&mut self, tag: &str) -> Result<Option<RemoteList>> {
+    pub(crate) fn list(&mut self, tag: &str) -> Result<Option<RemoteList>> {
         let Some(raw) = self.raw(tag)? else {
             return Ok(None);
         };
@@ -197,7 +197,7 @@ fn last_line(text: &str) -> String {
 
 /// What happened to one list.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Pushed,
     UpToDate,
     KeptNewer(PointRelease),
@@ -206,7 +206,7 @@ pub enum Outcome {
 }
 
 /// Runs `manifest` for the flavors given (else `$FLAVORS`, else the default flavors).
-pub fn command(
+pub(crate) fn command(
     project: &Project,
     args: &[String],
     runner: &mut dyn Runner,

@@ -2,19 +2,19 @@
 //! [`crate::app`]. This module holds the checked command line every front end (the CLI, tests)
 //! turns into, and the dispatch.
 
-pub mod args;
-pub mod bake;
-pub mod check;
-pub mod clean;
-pub mod graph;
-pub mod image;
-pub mod manifest;
-pub mod modified;
-pub mod plan;
-pub mod prune;
-pub mod report;
-pub mod reuse;
-pub mod slice;
+pub(crate) mod args;
+pub(crate) mod bake;
+pub(crate) mod check;
+pub(crate) mod clean;
+pub(crate) mod graph;
+pub(crate) mod image;
+pub(crate) mod manifest;
+pub(crate) mod modified;
+pub(crate) mod plan;
+pub(crate) mod prune;
+pub(crate) mod report;
+pub(crate) mod reuse;
+pub(crate) mod slice;
 
 use std::io::Write;
 
@@ -22,12 +22,12 @@ use anyhow::Result;
 
 use crate::app::project::Project;
 use crate::app::staging::stage_command;
-pub use crate::commands::args::{Command, Invocation};
+pub(crate) use crate::commands::args::{Command, Invocation};
 use crate::domain::vars::Env;
 use crate::error::EXIT_SUCCESS;
 
 /// Whether an error is stdout being closed (`matriochka show flavors | head -1`): not a failure.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
@@ -36,7 +36,7 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// Runs a command with the process environment.
-pub fn run(invocation: &Invocation) -> Result<u8> {
+pub(crate) fn run(invocation: &Invocation) -> Result<u8> {
     let root = match &invocation.root {
         Some(root) => root.clone(),
         None if invocation.config.is_some() => ".".into(),
@@ -63,7 +63,7 @@ pub fn run(invocation: &Invocation) -> Result<u8> {
 }
 
 /// Runs a command on a loaded project.
-pub fn execute(
+pub(crate) fn execute(
     project: &Project,
     command: &Command,
     out: &mut dyn Write,

@@ -17,7 +17,7 @@ use crate::stage::tree::{FsTree, GitTree};
 use crate::stage::Prepared;
 
 /// Runs `matriochka modified`.
-pub fn command(
+pub(crate) fn command(
     project: &Project,
     vs: Option<&str>,
     fetch: bool,

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::stage::Prepared;
 
-pub fn plan(prepared: &[Prepared], json: bool, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn plan(prepared: &[Prepared], json: bool, out: &mut dyn Write) -> Result<()> {
     if !json {
         for p in prepared {
             for (image, tag) in &p.vars.image_tags {

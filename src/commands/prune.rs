@@ -25,16 +25,16 @@ use crate::plan::labels::FLAVOR_LABEL;
 
 /// What prune keeps and whether it only lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Settings {
-    pub hours: u64,
-    pub keep: usize,
-    pub current: bool,
-    pub dry_run: bool,
+pub(crate) struct Settings {
+    pub(crate) hours: u64,
+    pub(crate) keep: usize,
+    pub(crate) current: bool,
+    pub(crate) dry_run: bool,
 }
 
 impl Settings {
     /// `PRUNE_HOURS`, `PRUNE_KEEP`, `PRUNE_CURRENT=1`, `PRUNE_DRY=1` (or `--dry-run`).
-    pub fn from_env(env: &crate::domain::vars::Env, dry_run: bool) -> Result<Settings> {
+    pub(crate) fn from_env(env: &crate::domain::vars::Env, dry_run: bool) -> Result<Settings> {
         let number = |name: &str, default: u64| -> Result<u64> {
             match env.get_nonempty(name) {
                 None => Ok(default),
@@ -54,18 +54,18 @@ impl Settings {
 
 /// A matriochka image as the engine describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// Hex, without `sha256:`.
-    pub id: String,
+    pub(crate) id: String,
     /// Unix seconds.
-    pub created: i64,
-    pub flavor: String,
-    pub tags: Vec<String>,
+    pub(crate) created: i64,
+    pub(crate) flavor: String,
+    pub(crate) tags: Vec<String>,
 }
 
 /// Why an image stays, or that it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Recent,
     AmongKept,
     Current,
@@ -74,7 +74,7 @@ pub enum Verdict {
 
 /// Each image with its last use and verdict, most recently used first (the containers' check
 /// comes after, from the engine).
-pub fn choose(
+pub(crate) fn choose(
     images: &[Listed],
     uses: &BTreeMap<String, i64>,
     current_tags: &BTreeSet<String>,
@@ -121,7 +121,7 @@ fn tag_forms(tag: &str) -> [String; 4] {
 }
 
 /// Lists matriochka's images, then removes those [`choose`] lets go and no container uses.
-pub fn prune(
+pub(crate) fn prune(
     project: &Project,
     flavors: &[String],
     dry_run: bool,

@@ -11,7 +11,7 @@ use crate::commands::args::ReportAction;
 use crate::error::EXIT_SUCCESS;
 
 /// Runs `report`.
-pub fn command(
+pub(crate) fn command(
     project: &Project,
     action: ReportAction,
     out: &mut dyn Write,

@@ -26,7 +26,7 @@ const THREADS: usize = 16;
 
 /// `matriochka reuse-lookup PLAN…`: looks up the content tag of every planned image that the
 /// engine does not hold with its content id, all at once, and records the answers.
-pub fn lookup_command(
+pub(crate) fn lookup_command(
     project: &Project,
     plans: &[PathBuf],
     engine: &Engine,

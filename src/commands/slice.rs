@@ -8,12 +8,12 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use crate::app::project::Project;
-pub use crate::domain::shard::Shard;
+pub(crate) use crate::domain::shard::Shard;
 use crate::domain::vars::go_arch;
 use crate::error::EXIT_SUCCESS;
 
 /// Where the kernel lists its binfmt handlers.
-pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+pub(crate) const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
 
 /// Whether a flavor's arch is one of `arches` (`aarch64` or its Go name `arm64`).
 fn arch_matches(arch: &str, arches: &[String]) -> bool {
@@ -22,7 +22,7 @@ fn arch_matches(arch: &str, arches: &[String]) -> bool {
 
 /// `matriochka show flavors [--test] [--arch A]... [--shard I/N]`: the buildable (or test)
 /// flavors of those arches (in configuration order), then the shard's part of them.
-pub fn show_flavors(
+pub(crate) fn show_flavors(
     project: &Project,
     arches: &[String],
     shard: Option<Shard>,
@@ -79,7 +79,7 @@ fn handler(arch: &str) -> String {
 
 /// Whether this host can run binaries of `arch`: its own arch, or an enabled qemu handler in the
 /// binfmt directory. The error is the one line the user needs.
-pub fn can_run(arch: &str, host_arch: &str, binfmt_dir: &Path) -> Result<(), String> {
+pub(crate) fn can_run(arch: &str, host_arch: &str, binfmt_dir: &Path) -> Result<(), String> {
     if arch == host_arch {
         return Ok(());
     }
@@ -112,7 +112,7 @@ pub fn can_run(arch: &str, host_arch: &str, binfmt_dir: &Path) -> Result<(), Str
 
 /// `matriochka check-arches [FLAVOR...]`: fails, one line per flavor, when a flavor's arch can
 /// be neither run natively nor emulated. Nothing is printed when all can.
-pub fn check_arches(
+pub(crate) fn check_arches(
     project: &Project,
     args: &[String],
     push: bool,

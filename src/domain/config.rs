@@ -11,10 +11,10 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 /// Where the configuration lives, relative to the root.
-pub const DEFAULT_CONFIG: &str = "flavors/matriochka.toml";
+pub(crate) const DEFAULT_CONFIG: &str = "flavors/matriochka.toml";
 
 /// Variables every flavor has (besides one `<IMAGE>_IMAGE` per image).
-pub const FLAVOR_VARIABLES: &[&str] = &[
+pub(crate) const FLAVOR_VARIABLES: &[&str] = &[
     "BASEOS_REGISTRY",
     "BASEOS_REPO",
     "BASEOS_TAG",
@@ -38,7 +38,8 @@ pub const FLAVOR_VARIABLES: &[&str] = &[
 
 /// Variables set only for flavors that pin a point release (`squid=19.2.1-1`); rolling tags may
 /// name them.
-pub const POINT_RELEASE_VARIABLES: &[&str] = &["CEPH_FULL_VERSION", "CEPH_MAJOR", "CEPH_MINOR"];
+pub(crate) const POINT_RELEASE_VARIABLES: &[&str] =
+    &["CEPH_FULL_VERSION", "CEPH_MAJOR", "CEPH_MINOR"];
 
 /// Variables a manifest tag must not name: one list holds every arch.
 const PER_ARCH_VARIABLES: &[&str] = &["GO_ARCH", "HOST_ARCH"];
@@ -107,49 +108,49 @@ fn default_staging_root() -> String {
     "staging".into()
 }
 
-pub use crate::domain::pattern::Pattern;
+pub(crate) use crate::domain::pattern::Pattern;
 
 /// The checked configuration.
 #[derive(Debug)]
-pub struct Config {
+pub(crate) struct Config {
     /// The project root: paths below are relative to it.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The configuration file, as it was named.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The templates tree, relative to the root, in normal form: empty when the templates are
     /// the root itself (`templates = "."`), never a `./` prefix.
-    pub templates: PathBuf,
+    pub(crate) templates: PathBuf,
     /// Layer patterns, relative to `templates`, least to most specific.
-    pub layers: Vec<Pattern>,
-    pub images: Vec<String>,
-    pub staging_dir: Pattern,
-    pub staging_root: PathBuf,
-    pub image_tag: Pattern,
-    pub keep_fragments: bool,
+    pub(crate) layers: Vec<Pattern>,
+    pub(crate) images: Vec<String>,
+    pub(crate) staging_dir: Pattern,
+    pub(crate) staging_root: PathBuf,
+    pub(crate) image_tag: Pattern,
+    pub(crate) keep_fragments: bool,
     /// The tag of each image's manifest list (`layout.manifest_tag`), when set.
-    pub manifest_tag: Option<Pattern>,
+    pub(crate) manifest_tag: Option<Pattern>,
     /// Tags that follow the newest point release (`layout.rolling_tags`).
-    pub rolling_tags: Vec<Pattern>,
+    pub(crate) rolling_tags: Vec<Pattern>,
     /// Further tags of every image, given at build time and pushed (`layout.extra_tags`).
-    pub extra_tags: Vec<Pattern>,
+    pub(crate) extra_tags: Vec<Pattern>,
     env: GlobSet,
-    pub default_flavors: Vec<String>,
-    pub buildable: Vec<String>,
+    pub(crate) default_flavors: Vec<String>,
+    pub(crate) buildable: Vec<String>,
     /// `flavors.test`: built and run by the tests, never pushed.
-    pub test_flavors: Vec<String>,
+    pub(crate) test_flavors: Vec<String>,
     always: GlobSet,
     /// `[variables]`: values derived from a flavor's fields, in file order.
-    pub derived: Vec<crate::domain::derived::Derived>,
+    pub(crate) derived: Vec<crate::domain::derived::Derived>,
     /// `[images.<name>]`: build arguments by image name.
-    pub image_args: BTreeMap<String, crate::domain::image_args::ImageArgs>,
+    pub(crate) image_args: BTreeMap<String, crate::domain::image_args::ImageArgs>,
     /// The run's header and footer (`HEADER`, `FOOTER`): set by the project when it loads.
-    pub decor: crate::domain::decor::Decor,
+    pub(crate) decor: crate::domain::decor::Decor,
 }
 
 impl Config {
     /// Loads `<root>/flavors/matriochka.toml`, or `config` when given (relative to the current
     /// directory).
-    pub fn load(root: &Path, config: Option<&Path>) -> Result<Config> {
+    pub(crate) fn load(root: &Path, config: Option<&Path>) -> Result<Config> {
         let path = match config {
             Some(path) => path.to_path_buf(),
             None if root == Path::new(".") => PathBuf::from(DEFAULT_CONFIG),
@@ -162,7 +163,7 @@ impl Config {
     }
 
     /// Parses and checks a configuration's text.
-    pub fn parse(root: &Path, path: &Path, text: &str) -> Result<Config> {
+    pub(crate) fn parse(root: &Path, path: &Path, text: &str) -> Result<Config> {
         let raw: RawConfig = toml::from_str(text).map_err(|err| {
             let line = err
                 .span()
@@ -307,19 +308,19 @@ impl Config {
     }
 
     /// Whether templates may read the environment variable `name`.
-    pub fn env_allowed(&self, name: &str) -> bool {
+    pub(crate) fn env_allowed(&self, name: &str) -> bool {
         self.env.is_match(name)
     }
 
     /// Whether a changed path always affects every flavor (`modified.always`).
-    pub fn always_matches(&self, path: &Path) -> bool {
+    pub(crate) fn always_matches(&self, path: &Path) -> bool {
         self.always.is_match(path)
     }
 
     /// What lies inside the templates tree but is never layer content: the staging root, and
     /// the configuration's directory (or the file alone when it sits at the top of the
     /// templates). Relative to the root, in normal form; empty when the templates hold neither.
-    pub fn excluded_from_templates(&self) -> Vec<PathBuf> {
+    pub(crate) fn excluded_from_templates(&self) -> Vec<PathBuf> {
         let mut excluded = Vec::new();
         let staging_root = normal_path(&self.staging_root);
         if staging_root.starts_with(&self.templates) {
@@ -346,7 +347,7 @@ impl Config {
     }
 
     /// The configuration file's path relative to the root when it lies below it.
-    pub fn display_path(&self) -> String {
+    pub(crate) fn display_path(&self) -> String {
         self.path
             .strip_prefix(&self.root)
             .unwrap_or(&self.path)
@@ -356,12 +357,12 @@ impl Config {
 }
 
 /// `daemon-base` → `DAEMON_BASE_IMAGE`.
-pub fn image_variable(image: &str) -> String {
+pub(crate) fn image_variable(image: &str) -> String {
     format!("{}_IMAGE", image_stem(image))
 }
 
 /// `daemon-base` → `DAEMON_BASE_TAG`, the environment variable that overrides its tag.
-pub fn image_tag_override(image: &str) -> String {
+pub(crate) fn image_tag_override(image: &str) -> String {
     format!("{}_TAG", image_stem(image))
 }
 
@@ -423,7 +424,7 @@ fn pattern_line(config_text: &str, key: &str, pattern: &str) -> Option<usize> {
 }
 
 /// `path` without `.` components: `./x` → `x`, `.` → the empty path.
-pub fn normal_path(path: &Path) -> PathBuf {
+pub(crate) fn normal_path(path: &Path) -> PathBuf {
     path.components()
         .filter(|c| !matches!(c, Component::CurDir))
         .collect()

@@ -5,26 +5,26 @@ use std::path::{Path, PathBuf};
 
 /// One file's lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Part {
+pub(crate) struct Part {
     /// As given (relative to the current directory, or absolute).
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Relative to the project root, when the file lies below it: a change to it in git changes
     /// every flavor.
-    pub in_root: Option<PathBuf>,
+    pub(crate) in_root: Option<PathBuf>,
     /// The bytes, ending with a newline.
-    pub text: Vec<u8>,
+    pub(crate) text: Vec<u8>,
 }
 
 /// The header and the footer of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Decor {
-    pub header: Option<Part>,
-    pub footer: Option<Part>,
+pub(crate) struct Decor {
+    pub(crate) header: Option<Part>,
+    pub(crate) footer: Option<Part>,
 }
 
 impl Decor {
     /// Whether a path relative to the root is the header or the footer.
-    pub fn is_source(&self, path: &Path) -> bool {
+    pub(crate) fn is_source(&self, path: &Path) -> bool {
         [&self.header, &self.footer]
             .into_iter()
             .flatten()
@@ -32,7 +32,7 @@ impl Decor {
     }
 
     /// The bytes the fast path's fingerprint takes: both files, with their names.
-    pub fn fingerprint(&self) -> Vec<u8> {
+    pub(crate) fn fingerprint(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for part in [&self.header, &self.footer] {
             match part {

@@ -28,25 +28,25 @@ const SOURCES: &[&str] = &[
 /// One entry of `[variables]`, as written.
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
-pub struct RawDerived {
+pub(crate) struct RawDerived {
     from: String,
     map: BTreeMap<String, String>,
 }
 
 /// The `[variables]` table as deserialized, with the place of each entry.
-pub type RawVariables = BTreeMap<String, toml::Spanned<RawDerived>>;
+pub(crate) type RawVariables = BTreeMap<String, toml::Spanned<RawDerived>>;
 
 /// A checked derived variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Derived {
-    pub name: String,
-    pub from: String,
-    pub map: BTreeMap<String, String>,
+pub(crate) struct Derived {
+    pub(crate) name: String,
+    pub(crate) from: String,
+    pub(crate) map: BTreeMap<String, String>,
 }
 
 /// Checks `[variables]` of the configuration `text`; `taken` are the names the tool sets itself.
 /// The result is in file order, so that a variable may derive from one defined above it.
-pub fn check(
+pub(crate) fn check(
     raw: RawVariables,
     text: &str,
     taken: &[String],
@@ -112,7 +112,7 @@ pub fn check(
 }
 
 /// The values of the derived variables for a flavor whose other variables are `vars`.
-pub fn values(
+pub(crate) fn values(
     derived: &[Derived],
     vars: &BTreeMap<String, String>,
     flavor: &str,

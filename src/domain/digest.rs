@@ -7,12 +7,12 @@ use sha2::{Digest as _, Sha256};
 
 /// The digest of a build context, fed file by file in path order.
 #[derive(Default)]
-pub struct ContextHasher(Sha256);
+pub(crate) struct ContextHasher(Sha256);
 
 impl ContextHasher {
     /// Starts a file: its path relative to the context, its mode and length; its bytes follow
     /// through [`ContextHasher::bytes`].
-    pub fn file(&mut self, path: &str, mode: u32, len: u64) {
+    pub(crate) fn file(&mut self, path: &str, mode: u32, len: u64) {
         self.0.update(path.as_bytes());
         self.0.update([0]);
         self.0.update(format!("{mode:o}").as_bytes());
@@ -20,23 +20,23 @@ impl ContextHasher {
         self.0.update(len.to_le_bytes());
     }
 
-    pub fn bytes(&mut self, bytes: &[u8]) {
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
 
     /// An entry that is neither a file nor a directory: a digest no staged context has.
-    pub fn odd(&mut self) {
+    pub(crate) fn odd(&mut self) {
         self.0.update(b"\0not a file");
     }
 
     /// The digest in hex.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         hex(&self.0.finalize())
     }
 }
 
 /// `bytes` in lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes
         .iter()
         .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {

@@ -4,19 +4,19 @@
 use std::collections::BTreeSet;
 
 /// The file of each context whose instructions are read.
-pub const DOCKERFILE: &str = "Dockerfile";
+pub(crate) const DOCKERFILE: &str = "Dockerfile";
 
 /// What a Dockerfile refers to.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct References {
+pub(crate) struct References {
     /// Images named by `FROM` and `COPY --from=`, with the line, stage names left out.
-    pub images: Vec<(String, usize)>,
+    pub(crate) images: Vec<(String, usize)>,
     /// Whether some `FROM` names an image rather than a stage or `scratch`.
-    pub from_images: Vec<String>,
+    pub(crate) from_images: Vec<String>,
 }
 
 /// Reads `FROM` and `COPY --from=` out of a Dockerfile.
-pub fn references(dockerfile: &str) -> References {
+pub(crate) fn references(dockerfile: &str) -> References {
     let mut refs = References::default();
     let mut stages = BTreeSet::new();
     for (line, instruction) in instructions(dockerfile) {
@@ -57,7 +57,7 @@ pub fn references(dockerfile: &str) -> References {
 }
 
 /// Whether the Dockerfile has a `FROM` instruction at all (an image, a stage or `scratch`).
-pub fn has_from(dockerfile: &str) -> bool {
+pub(crate) fn has_from(dockerfile: &str) -> bool {
     instructions(dockerfile).iter().any(|(_, instruction)| {
         instruction
             .split_whitespace()
@@ -93,7 +93,7 @@ fn instructions(text: &str) -> Vec<(usize, String)> {
 }
 
 /// The byte offset just after the first `FROM` instruction (its continuation lines included).
-pub fn after_first_from(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn after_first_from(bytes: &[u8]) -> Option<usize> {
     let mut offset = 0;
     let mut in_from = false;
     for line in bytes.split_inclusive(|&b| b == b'\n') {

@@ -12,35 +12,35 @@ use std::sync::LazyLock;
 
 /// One flavor: a Ceph release on a distro version and a base image, for one CPU arch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Flavor {
+pub(crate) struct Flavor {
     /// The text the user gave, as given.
-    pub text: String,
-    pub ceph_version: String,
+    pub(crate) text: String,
+    pub(crate) ceph_version: String,
     /// `-12.2.1-0` or `=19.2.1-1` (separator kept), or empty.
-    pub point_release: String,
-    pub arch: String,
-    pub distro: String,
-    pub distro_version: String,
+    pub(crate) point_release: String,
+    pub(crate) arch: String,
+    pub(crate) distro: String,
+    pub(crate) distro_version: String,
     /// Empty for none.
-    pub base_registry: String,
-    pub base_repo: String,
-    pub base_tag: String,
+    pub(crate) base_registry: String,
+    pub(crate) base_repo: String,
+    pub(crate) base_tag: String,
 }
 
 /// Values the short form takes from the host and the environment.
 #[derive(Clone, Debug, Default)]
-pub struct ShortFormDefaults {
-    pub host_arch: String,
-    pub baseos_registry: Option<String>,
-    pub baseos_repo: Option<String>,
-    pub baseos_tag: Option<String>,
+pub(crate) struct ShortFormDefaults {
+    pub(crate) host_arch: String,
+    pub(crate) baseos_registry: Option<String>,
+    pub(crate) baseos_repo: Option<String>,
+    pub(crate) baseos_tag: Option<String>,
 }
 
 /// A flavor that failed validation: which flavor, which field and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlavorError {
-    pub flavor: String,
-    pub problem: String,
+pub(crate) struct FlavorError {
+    pub(crate) flavor: String,
+    pub(crate) problem: String,
 }
 
 impl fmt::Display for FlavorError {
@@ -68,7 +68,7 @@ static NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]*$").unwrap());
 impl Flavor {
     /// Parses one flavor in the full (7 fields) or short (3 fields) form.
-    pub fn parse(text: &str, defaults: &ShortFormDefaults) -> Result<Flavor, FlavorError> {
+    pub(crate) fn parse(text: &str, defaults: &ShortFormDefaults) -> Result<Flavor, FlavorError> {
         let err = |problem: String| FlavorError {
             flavor: text.to_string(),
             problem,
@@ -128,7 +128,7 @@ impl Flavor {
 
     /// The flavors of a list whose items may each hold several, separated by white space, as
     /// written: parse each with [`Flavor::parse`].
-    pub fn split_list<S: AsRef<str>>(items: &[S]) -> Vec<&str> {
+    pub(crate) fn split_list<S: AsRef<str>>(items: &[S]) -> Vec<&str> {
         items
             .iter()
             .flat_map(|item| item.as_ref().split_whitespace())
@@ -136,7 +136,7 @@ impl Flavor {
     }
 
     /// The full 7-field tuple, with `_` for no registry.
-    pub fn tuple(&self) -> String {
+    pub(crate) fn tuple(&self) -> String {
         let registry = if self.base_registry.is_empty() {
             "_"
         } else {
@@ -156,7 +156,7 @@ impl Flavor {
     }
 
     /// `[registry/]repo:tag`.
-    pub fn base_image(&self) -> String {
+    pub(crate) fn base_image(&self) -> String {
         if self.base_registry.is_empty() {
             format!("{}:{}", self.base_repo, self.base_tag)
         } else {
@@ -169,7 +169,7 @@ impl Flavor {
 }
 
 /// The CPU arches a flavor may name, as `uname -m` spells them.
-pub const KNOWN_ARCHES: [&str; 4] = ["x86_64", "aarch64", "ppc64le", "s390x"];
+pub(crate) const KNOWN_ARCHES: [&str; 4] = ["x86_64", "aarch64", "ppc64le", "s390x"];
 
 /// Other spellings of the known arches (Go's, Debian's, vendors').
 const ARCH_ALIASES: [(&str, &str); 6] = [

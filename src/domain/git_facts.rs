@@ -6,23 +6,23 @@ use std::path::PathBuf;
 
 /// What the variables and `files-sources` need to know from git.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GitFacts {
-    pub repo: String,
-    pub branch: String,
+pub(crate) struct GitFacts {
+    pub(crate) repo: String,
+    pub(crate) branch: String,
     /// What `RELEASE` is taken from: the branch; on a detached HEAD the tag pointing at it (the
     /// highest by version when several), else the short commit.
-    pub head_name: String,
-    pub commit: String,
+    pub(crate) head_name: String,
+    pub(crate) commit: String,
     /// The commit's date (ISO 8601), empty outside git.
-    pub commit_date: String,
-    pub clean: bool,
+    pub(crate) commit_date: String,
+    pub(crate) clean: bool,
     /// Paths relative to the project root that differ from HEAD (staged, unstaged, untracked).
-    pub modified: BTreeSet<PathBuf>,
+    pub(crate) modified: BTreeSet<PathBuf>,
 }
 
 impl GitFacts {
     /// The values used outside a git repository.
-    pub fn unknown() -> GitFacts {
+    pub(crate) fn unknown() -> GitFacts {
         GitFacts {
             repo: "Unknown repo".into(),
             branch: "Unknown branch".into(),

@@ -17,7 +17,7 @@ use crate::domain::pattern::Pattern;
 /// One `[images.<name>]` table, as written.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
-pub struct RawImage {
+pub(crate) struct RawImage {
     #[serde(default)]
     build_args: BTreeMap<String, Spanned<String>>,
     /// By the flavor's arch (`aarch64`): arguments added, or replaced, for that arch only.
@@ -29,20 +29,20 @@ pub struct RawImage {
 ///
 /// Not `Spanned` per image: toml cannot deserialize a span of a table that is only defined by
 /// its sub-tables (`[images.core.build_args]`); the line is found in the text instead.
-pub type RawImages = BTreeMap<String, RawImage>;
+pub(crate) type RawImages = BTreeMap<String, RawImage>;
 
 /// The checked build arguments of one image.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ImageArgs {
+pub(crate) struct ImageArgs {
     /// Every flavor's arguments, by name.
-    pub build_args: BTreeMap<String, Pattern>,
+    pub(crate) build_args: BTreeMap<String, Pattern>,
     /// By arch: arguments for the flavors of that arch, over `build_args`.
-    pub platform_args: BTreeMap<String, BTreeMap<String, Pattern>>,
+    pub(crate) platform_args: BTreeMap<String, BTreeMap<String, Pattern>>,
 }
 
 /// Checks `[images]` of the configuration `text`: `images` are `layout.images`, `is_known` tells
 /// the variables a pattern may name (`IMAGE` is the image's name).
-pub fn check(
+pub(crate) fn check(
     raw: RawImages,
     text: &str,
     images: &[String],
@@ -151,7 +151,7 @@ fn is_arg_name(name: &str) -> bool {
 
 /// The arguments of every image of a flavor of arch `arch`, expanded by `lookup`; the error is
 /// the key and the variable that is not set.
-pub fn expand<'a>(
+pub(crate) fn expand<'a>(
     args: &BTreeMap<String, ImageArgs>,
     arch: &str,
     lookup: impl Fn(&str) -> Option<&'a str>,

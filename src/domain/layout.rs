@@ -6,41 +6,41 @@
 use std::path::{Path, PathBuf};
 
 /// In each staging dir: the provenance of every staged file.
-pub const FILES_SOURCES: &str = "files-sources";
+pub(crate) const FILES_SOURCES: &str = "files-sources";
 /// In each staging dir: context digests, build plans and the fast path's manifest.
-pub const CONTEXT_DIR: &str = ".matriochka";
+pub(crate) const CONTEXT_DIR: &str = ".matriochka";
 /// In each staging dir: the fast path's manifest.
-pub const MANIFEST: &str = ".matriochka/manifest";
+pub(crate) const MANIFEST: &str = ".matriochka/manifest";
 /// In each staging dir: the flavor's Makefile fragment.
-pub const FLAVOR_MK: &str = "flavor.mk";
+pub(crate) const FLAVOR_MK: &str = "flavor.mk";
 /// In the staging root: the entry fragment, which includes every `flavor.mk`.
-pub const BUILD_MK: &str = "build.mk";
+pub(crate) const BUILD_MK: &str = "build.mk";
 /// In the staging root: the last run's report.
-pub const REPORT_FILE: &str = "report.json";
+pub(crate) const REPORT_FILE: &str = "report.json";
 /// In the staging root: each run's report entries, `<run>/…`.
-pub const REPORT_DIR: &str = ".report";
+pub(crate) const REPORT_DIR: &str = ".report";
 /// In the staging root: when each image was last used (for `prune`).
-pub const USES_DIR: &str = ".uses";
+pub(crate) const USES_DIR: &str = ".uses";
 /// In the staging root: the answers of the `REUSE=1` lookup step.
-pub const REUSE_DIR: &str = ".reuse";
+pub(crate) const REUSE_DIR: &str = ".reuse";
 /// In the staging root: a run's temporary files, emptied by each run.
-pub const TEMP_DIR: &str = ".tmp";
+pub(crate) const TEMP_DIR: &str = ".tmp";
 /// In the staging root: the lock of the write phase.
-pub const LOCK_FILE: &str = ".lock";
+pub(crate) const LOCK_FILE: &str = ".lock";
 /// In the staging root: the bake file.
-pub const BAKE_FILE: &str = "docker-bake.json";
+pub(crate) const BAKE_FILE: &str = "docker-bake.json";
 /// In the staging root: the stamps of built images, `<id>/<image>`.
-pub const STAMPS_DIR: &str = ".stamps";
+pub(crate) const STAMPS_DIR: &str = ".stamps";
 /// In the staging root: the logs of image actions, `<id>/<image>[.<action>].log`.
-pub const LOGS_DIR: &str = "logs";
+pub(crate) const LOGS_DIR: &str = "logs";
 
 /// The stamp of a built image: `<staging root>/.stamps/<id>/<image>`.
-pub fn stamp(staging_root: &Path, id: &str, image: &str) -> PathBuf {
+pub(crate) fn stamp(staging_root: &Path, id: &str, image: &str) -> PathBuf {
     staging_root.join(STAMPS_DIR).join(id).join(image)
 }
 
 /// `<staging root>/logs/<id>/<image>.log` for builds, `<image>.<action>.log` for other actions.
-pub fn log(staging_root: &Path, id: &str, image: &str, action: &str) -> PathBuf {
+pub(crate) fn log(staging_root: &Path, id: &str, image: &str, action: &str) -> PathBuf {
     let name = match action {
         "build" => format!("{image}.log"),
         _ => format!("{image}.{action}.log"),

@@ -1,17 +1,17 @@
 //! Domain: pure values and rules (flavors, configuration, variables); no I/O, no processes.
 
-pub mod config;
-pub mod decor;
-pub mod derived;
-pub mod digest;
-pub mod dockerfile;
-pub mod flavor;
-pub mod git_facts;
-pub mod image_args;
-pub mod layout;
-pub mod pattern;
-pub mod reference;
-pub mod shard;
-pub mod suggest;
-pub mod vars;
-pub mod version;
+pub(crate) mod config;
+pub(crate) mod decor;
+pub(crate) mod derived;
+pub(crate) mod digest;
+pub(crate) mod dockerfile;
+pub(crate) mod flavor;
+pub(crate) mod git_facts;
+pub(crate) mod image_args;
+pub(crate) mod layout;
+pub(crate) mod pattern;
+pub(crate) mod reference;
+pub(crate) mod shard;
+pub(crate) mod suggest;
+pub(crate) mod vars;
+pub(crate) mod version;

@@ -4,8 +4,8 @@ use std::fmt;
 
 /// A string with `{NAME}` placeholders.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pattern {
-    pub text: String,
+pub(crate) struct Pattern {
+    pub(crate) text: String,
     pieces: Vec<Piece>,
 }
 
@@ -17,7 +17,7 @@ enum Piece {
 
 impl Pattern {
     /// Parses `{NAME}` placeholders; `{` without a matching `}` is an error.
-    pub fn parse(text: &str) -> Result<Pattern, String> {
+    pub(crate) fn parse(text: &str) -> Result<Pattern, String> {
         let mut pieces = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -44,7 +44,7 @@ impl Pattern {
     }
 
     /// The variables the pattern names, in order.
-    pub fn variables(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn variables(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|piece| match piece {
             Piece::Var(name) => Some(name.as_str()),
             Piece::Literal(_) => None,
@@ -52,7 +52,10 @@ impl Pattern {
     }
 
     /// Fills the placeholders; the error is the first variable `lookup` does not know.
-    pub fn expand<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> Result<String, String> {
+    pub(crate) fn expand<'a>(
+        &self,
+        lookup: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<String, String> {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {

@@ -17,7 +17,7 @@ static TAG: LazyLock<Regex> =
 
 /// `name` prefixed with `registry/`, as TAG_REGISTRY prefixes every tag; `name` alone when
 /// `registry` is empty.
-pub fn with_registry(registry: &str, name: String) -> String {
+pub(crate) fn with_registry(registry: &str, name: String) -> String {
     if registry.is_empty() {
         name
     } else {
@@ -26,7 +26,7 @@ pub fn with_registry(registry: &str, name: String) -> String {
 }
 
 /// Checks `[host[:port]/]path:tag`.
-pub fn check_reference(reference: &str) -> Result<(), String> {
+pub(crate) fn check_reference(reference: &str) -> Result<(), String> {
     let Some((name, tag)) = reference
         .rsplit_once(':')
         .filter(|(_, tag)| !tag.contains('/'))
@@ -50,24 +50,24 @@ pub fn check_reference(reference: &str) -> Result<(), String> {
 }
 
 /// Whether `text` is a registry host, with an optional port (`quay.io`, `127.0.0.1:5000`).
-pub fn is_host(text: &str) -> bool {
+pub(crate) fn is_host(text: &str) -> bool {
     HOST.is_match(text)
 }
 
 /// Whether `text` is a repository path below a registry: lowercase components joined by `/`.
-pub fn is_repository_path(text: &str) -> bool {
+pub(crate) fn is_repository_path(text: &str) -> bool {
     text.split('/')
         .all(|component| COMPONENT.is_match(component))
 }
 
 /// Whether `text` is a valid tag (at most 128 characters).
-pub fn is_tag(text: &str) -> bool {
+pub(crate) fn is_tag(text: &str) -> bool {
     TAG.is_match(text)
 }
 
 /// `host/repo:tag@sha256:…` → `host/repo`: the tag and digest dropped (a `:` in the host's port
 /// is kept).
-pub fn repository(reference: &str) -> &str {
+pub(crate) fn repository(reference: &str) -> &str {
     let reference = reference.split('@').next().unwrap_or(reference);
     match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo,
@@ -76,7 +76,7 @@ pub fn repository(reference: &str) -> &str {
 }
 
 /// The tag of `repo:tag`, if it has one.
-pub fn tag(reference: &str) -> Option<&str> {
+pub(crate) fn tag(reference: &str) -> Option<&str> {
     let reference = reference.split('@').next().unwrap_or(reference);
     reference
         .rsplit_once(':')
@@ -85,7 +85,7 @@ pub fn tag(reference: &str) -> Option<&str> {
 }
 
 /// The last path component of the repository: `core` of `quay.io/ceph/core:v1@sha256:…`.
-pub fn name(reference: &str) -> &str {
+pub(crate) fn name(reference: &str) -> &str {
     let repo = repository(reference);
     repo.rsplit('/').next().unwrap_or(repo)
 }
@@ -93,7 +93,7 @@ pub fn name(reference: &str) -> &str {
 /// An image reference in the one form both engines' listings agree on: docker lists
 /// `docker.io/ceph/x` as `ceph/x` and `docker.io/library/x` as `x`, podman lists a name without
 /// registry as `localhost/ceph/x`; those prefixes are dropped.
-pub fn short_name(reference: &str) -> &str {
+pub(crate) fn short_name(reference: &str) -> &str {
     ["docker.io/library/", "docker.io/", "localhost/"]
         .iter()
         .find_map(|prefix| reference.strip_prefix(prefix))

@@ -17,13 +17,13 @@ use crate::domain::reference::{check_reference, with_registry};
 
 /// A snapshot of the environment, taken once per run (tests build their own).
 #[derive(Clone, Debug, Default)]
-pub struct Env {
+pub(crate) struct Env {
     vars: BTreeMap<String, String>,
 }
 
 impl Env {
     /// The process environment; variables whose name or value is not UTF-8 are left out.
-    pub fn from_process() -> Env {
+    pub(crate) fn from_process() -> Env {
         let vars = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
             .collect();
@@ -31,22 +31,22 @@ impl Env {
     }
 
     /// Sets a variable, as a command-line option that stands for one does (`stage --header`).
-    pub fn set(&mut self, name: &str, value: &str) {
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
         self.vars.insert(name.to_string(), value.to_string());
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }
 
     /// A non-empty value.
-    pub fn get_nonempty(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get_nonempty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|value| !value.is_empty())
     }
 
     /// The registry and namespace of image tags: `TAG_REGISTRY` (which may be empty), or its
     /// synonym `REGISTRY` when not empty, else `ceph`. Both set to different values is an error.
-    pub fn tag_registry(&self) -> Result<&str> {
+    pub(crate) fn tag_registry(&self) -> Result<&str> {
         match (self.get("TAG_REGISTRY"), self.get_nonempty("REGISTRY")) {
             (Some(tag_registry), Some(registry)) if tag_registry != registry => bail!(
                 "`REGISTRY` `{registry}` and `TAG_REGISTRY` `{tag_registry}` differ: set one of them \
@@ -59,7 +59,7 @@ impl Env {
     }
 
     /// What the short flavor form takes from the host and the environment.
-    pub fn short_form_defaults(&self) -> ShortFormDefaults {
+    pub(crate) fn short_form_defaults(&self) -> ShortFormDefaults {
         let owned = |name: &str| self.get_nonempty(name).map(str::to_string);
         ShortFormDefaults {
             host_arch: owned("HOST_ARCH").unwrap_or_else(host_arch),
@@ -71,7 +71,7 @@ impl Env {
 }
 
 /// `uname -m`.
-pub fn host_arch() -> String {
+pub(crate) fn host_arch() -> String {
     match std::env::consts::ARCH {
         "x86" => "i686".into(),
         "arm" => "armv7l".into(),
@@ -81,7 +81,7 @@ pub fn host_arch() -> String {
 
 /// How a name resolved.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lookup<'a> {
+pub(crate) enum Lookup<'a> {
     Value(&'a str),
     /// Allowed by `layout.env`, but not set.
     Unset,
@@ -91,23 +91,28 @@ pub enum Lookup<'a> {
 
 /// The variables of one flavor.
 #[derive(Clone, Debug)]
-pub struct Vars {
+pub(crate) struct Vars {
     computed: BTreeMap<String, String>,
     environment: BTreeMap<String, String>,
     /// Each image with its full tag, in build order.
-    pub image_tags: Vec<(String, String)>,
+    pub(crate) image_tags: Vec<(String, String)>,
     /// `[images.<name>]` build arguments, expanded: image → name → value (images without any
     /// are left out).
-    pub build_args: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) build_args: BTreeMap<String, BTreeMap<String, String>>,
     /// Each image's further tags (`layout.extra_tags`), by image name.
-    pub extra_tags: BTreeMap<String, Vec<String>>,
+    pub(crate) extra_tags: BTreeMap<String, Vec<String>>,
     /// `layout.extra_tags` patterns left out: they name GIT_COMMIT and the tree is dirty.
-    pub skipped_extra_tags: Vec<String>,
+    pub(crate) skipped_extra_tags: Vec<String>,
 }
 
 impl Vars {
     /// Computes the variables of `flavor`.
-    pub fn for_flavor(flavor: &Flavor, config: &Config, env: &Env, git: &GitFacts) -> Result<Vars> {
+    pub(crate) fn for_flavor(
+        flavor: &Flavor,
+        config: &Config,
+        env: &Env,
+        git: &GitFacts,
+    ) -> Result<Vars> {
         let mut computed = BTreeMap::new();
         let mut set =
             |name: &str, value: &str| computed.insert(name.to_string(), value.to_string());
@@ -264,7 +269,7 @@ impl Vars {
     }
 
     /// The value of a variable that is set and allowed.
-    pub fn value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn value(&self, name: &str) -> Option<&str> {
         match self.lookup(name) {
             Lookup::Value(value) => Some(value),
             _ => None,
@@ -272,7 +277,7 @@ impl Vars {
     }
 
     /// Resolves a name: computed variables first, then allowed environment variables.
-    pub fn lookup(&self, name: &str) -> Lookup<'_> {
+    pub(crate) fn lookup(&self, name: &str) -> Lookup<'_> {
         if let Some(value) = self
             .computed
             .get(name)
@@ -284,7 +289,7 @@ impl Vars {
     }
 
     /// Like [`Vars::lookup`], telling an allowed but unset variable from a disallowed one.
-    pub fn lookup_in(&self, name: &str, config: &Config) -> Lookup<'_> {
+    pub(crate) fn lookup_in(&self, name: &str, config: &Config) -> Lookup<'_> {
         match self.lookup(name) {
             Lookup::NotAllowed if config.env_allowed(name) => Lookup::Unset,
             other => other,
@@ -292,7 +297,7 @@ impl Vars {
     }
 
     /// Every variable, sorted by name.
-    pub fn all(&self) -> BTreeMap<&str, &str> {
+    pub(crate) fn all(&self) -> BTreeMap<&str, &str> {
         self.computed
             .iter()
             .chain(&self.environment)
@@ -301,12 +306,12 @@ impl Vars {
     }
 
     /// The staging dir, relative to the root.
-    pub fn staging_dir(&self) -> &Path {
+    pub(crate) fn staging_dir(&self) -> &Path {
         Path::new(&self.computed["STAGING_DIR"])
     }
 
     /// The flavor's id: the staging dir's base name.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.staging_dir()
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
@@ -318,15 +323,15 @@ impl Vars {
 /// that pin none (`squid`) have none, hence no `CEPH_MAJOR`, `CEPH_MINOR`, `CEPH_FULL_VERSION`
 /// and no rolling tags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PointRelease {
-    pub major: u64,
-    pub minor: u64,
-    pub patch: u64,
+pub(crate) struct PointRelease {
+    pub(crate) major: u64,
+    pub(crate) minor: u64,
+    pub(crate) patch: u64,
 }
 
 impl PointRelease {
     /// From a flavor's point release field (separator included) or a bare `19.2.1`.
-    pub fn of(point_release: &str) -> Option<PointRelease> {
+    pub(crate) fn of(point_release: &str) -> Option<PointRelease> {
         static VERSION: LazyLock<Regex> = LazyLock::new(|| {
             Regex::new(r"^[=-]?([0-9]+)\.([0-9]+)\.([0-9]+)(?:$|[^0-9.])").unwrap()
         });
@@ -347,7 +352,7 @@ impl std::fmt::Display for PointRelease {
 }
 
 /// x86_64 → amd64, aarch64 → arm64, anything else unchanged.
-pub fn go_arch(arch: &str) -> &str {
+pub(crate) fn go_arch(arch: &str) -> &str {
     match arch {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -357,7 +362,7 @@ pub fn go_arch(arch: &str) -> &str {
 
 /// Replaces every character not allowed in an image tag by `-`, after folding letters to ASCII
 /// (`é` → `e`).
-pub fn sanitize_tag(text: &str) -> String {
+pub(crate) fn sanitize_tag(text: &str) -> String {
     deunicode::deunicode_with_tofu(text, "-")
         .chars()
         .map(|c| {
@@ -372,10 +377,10 @@ pub fn sanitize_tag(text: &str) -> String {
 
 /// The longest `RELEASE` taken from a branch: the default `layout.image_tag` appends the release,
 /// distro, base tag and arch to it, and the whole tag must stay within 128 characters.
-pub const BRANCH_RELEASE_MAX: usize = 64;
+pub(crate) const BRANCH_RELEASE_MAX: usize = 64;
 
 /// `RELEASE` from a git branch name: [`tag_from`] with at most [`BRANCH_RELEASE_MAX`] characters.
-pub fn release_from_branch(branch: &str) -> String {
+pub(crate) fn release_from_branch(branch: &str) -> String {
     tag_from(branch, BRANCH_RELEASE_MAX)
 }
 
@@ -383,7 +388,7 @@ pub fn release_from_branch(branch: &str) -> String {
 /// folded to ASCII, `[A-Za-z0-9_.-]` only, not starting with `.` or `-`; when cut, or when
 /// nothing is left, it ends with `-` and 8 hex digits of the text's sha256, so that different
 /// texts stay apart.
-pub fn tag_from(text: &str, max: usize) -> String {
+pub(crate) fn tag_from(text: &str, max: usize) -> String {
     use sha2::{Digest, Sha256};
     let max = max.clamp(10, 128);
     let tag = sanitize_tag(text);
@@ -416,7 +421,7 @@ fn check_staging_dir(dir: &str, root: &Path, flavor: &Flavor) -> Result<()> {
 
 /// Proxy variables passed to builds by name (`--build-arg NAME`) when set: the engine reads their
 /// values from its environment, so they never appear in a command line or a log.
-pub const PROXY_VARIABLES: [&str; 8] = [
+pub(crate) const PROXY_VARIABLES: [&str; 8] = [
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "FTP_PROXY",
@@ -428,7 +433,7 @@ pub const PROXY_VARIABLES: [&str; 8] = [
 ];
 
 /// The [`PROXY_VARIABLES`] set (and not empty) in `env`.
-pub fn set_proxies(env: &Env) -> Vec<String> {
+pub(crate) fn set_proxies(env: &Env) -> Vec<String> {
     PROXY_VARIABLES
         .iter()
         .filter(|name| env.get_nonempty(name).is_some())

@@ -3,7 +3,7 @@
 
 /// The highest of `tags` by version: `v19.2.10` above `v19.2.9`, a release above its
 /// pre-releases (`v19.2.0` above `v19.2.0-rc1`), any version above a tag without one.
-pub fn highest_version<'a>(tags: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn highest_version<'a>(tags: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     tags.filter(|tag| !tag.is_empty())
         .max_by(|a, b| version_key(a).cmp(&version_key(b)).then_with(|| a.cmp(b)))
 }

@@ -4,7 +4,7 @@
 //! type, parsed once from `CONTAINER_ENGINE`; commands run through [`crate::infra::process`].
 //! Manifest lists and registry reads are [`crate::infra::registry`]'s.
 
-pub mod argv;
-pub mod squash;
+pub(crate) mod argv;
+pub(crate) mod squash;
 
-pub use argv::{Engine, Kind};
+pub(crate) use argv::{Engine, Kind};

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 
 /// Writes `bytes` (with `mode`, else the default) to `temp`, then renames it to `path`; the
 /// written file's metadata (its mtime is what the fast path compares).
-pub fn write_via(
+pub(crate) fn write_via(
     path: &Path,
     temp: &Path,
     bytes: &[u8],
@@ -36,7 +36,7 @@ pub fn write_via(
 
 /// Writes `path` atomically through a temp file beside it (`.name.<pid>`), making its directory
 /// first.
-pub fn write_beside(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_beside(path: &Path, bytes: &[u8]) -> Result<()> {
     let failed = || format!("failed to write `{}`", path.display());
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)

@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub use crate::domain::git_facts::GitFacts;
+pub(crate) use crate::domain::git_facts::GitFacts;
 use crate::domain::version::highest_version;
 use crate::infra::process::{Cmd, ProcessRunner, Runner};
 
 /// Reads the facts of the repository holding `root`.
-pub fn read(root: &Path) -> GitFacts {
+pub(crate) fn read(root: &Path) -> GitFacts {
     let git = |args: &[&str]| -> Option<String> {
         let cmd = Cmd::new("git")
             .arg("-C")

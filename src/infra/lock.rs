@@ -14,11 +14,11 @@ use crate::domain::layout;
 use anyhow::{bail, Context as _, Result};
 
 /// The environment variable that makes a run fail at once instead of waiting.
-pub const NO_WAIT_ENV: &str = "MATRIOCHKA_NO_WAIT";
+pub(crate) const NO_WAIT_ENV: &str = "MATRIOCHKA_NO_WAIT";
 
 /// What the holder may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Writes below the staging root: alone.
     Exclusive,
     /// Reads staged contexts (builds): with other readers, never with a writer.
@@ -27,14 +27,14 @@ pub enum Access {
 
 /// Whether a run waits for another one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     Yes,
     No,
 }
 
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
-pub struct StagingLock {
+pub(crate) struct StagingLock {
     file: File,
     path: PathBuf,
 }
@@ -43,7 +43,7 @@ impl StagingLock {
     /// Takes the lock of `root/staging_root`, creating the staging root and the lock file when
     /// missing. When another run holds it, writes one line to `note` and waits, or fails at once
     /// with `Wait::No`.
-    pub fn acquire(
+    pub(crate) fn acquire(
         root: &Path,
         staging_root: &Path,
         access: Access,
@@ -90,7 +90,7 @@ impl StagingLock {
     }
 
     /// The lock file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -102,7 +102,7 @@ impl Drop for StagingLock {
 }
 
 /// `Wait::No` when `MATRIOCHKA_NO_WAIT` is set to something other than empty or `0`.
-pub fn wait_from_env(value: Option<&str>) -> Wait {
+pub(crate) fn wait_from_env(value: Option<&str>) -> Wait {
     match value {
         Some(v) if !v.is_empty() && v != "0" => Wait::No,
         _ => Wait::Yes,

@@ -1,9 +1,9 @@
 //! Infra: the outside world (git, the container engine, the staging lock).
 
-pub mod engine;
-pub mod fs;
-pub mod git;
-pub mod lock;
-pub mod pool;
-pub mod process;
-pub mod registry;
+pub(crate) mod engine;
+pub(crate) mod fs;
+pub(crate) mod git;
+pub(crate) mod lock;
+pub(crate) mod pool;
+pub(crate) mod process;
+pub(crate) mod registry;

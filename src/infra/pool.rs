@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// As many workers as cores, at most one per job, at least one.
-pub fn cores_for(jobs: usize) -> usize {
+pub(crate) fn cores_for(jobs: usize) -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs)
@@ -15,7 +15,7 @@ pub fn cores_for(jobs: usize) -> usize {
 
 /// Runs `job(state, index)` for every index below `jobs` on `workers` threads; each worker's
 /// state comes from `init` and goes to `finish` when no job is left. Results in job order.
-pub fn run<S, T: Send>(
+pub(crate) fn run<S, T: Send>(
     workers: usize,
     jobs: usize,
     init: impl Fn() -> S + Sync,
@@ -47,7 +47,7 @@ pub fn run<S, T: Send>(
 }
 
 /// [`run`] without per-worker state.
-pub fn map<T: Send>(workers: usize, jobs: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub(crate) fn map<T: Send>(workers: usize, jobs: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
     run(workers, jobs, || (), |(), index| job(index), |()| {})
 }
 

@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read as _, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,17 +15,17 @@ use anyhow::{Context as _, Result};
 
 /// One command line: a program and its arguments, with an optional working directory and input.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Cmd {
-    pub program: OsString,
-    pub args: Vec<OsString>,
+pub(crate) struct Cmd {
+    pub(crate) program: OsString,
+    pub(crate) args: Vec<OsString>,
     /// Bytes written to the command's stdin (else stdin is empty).
-    pub input: Option<Vec<u8>>,
+    pub(crate) input: Option<Vec<u8>>,
     /// `git -C`-like: the directory the command runs in.
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
 }
 
 impl Cmd {
-    pub fn new(program: impl Into<OsString>) -> Cmd {
+    pub(crate) fn new(program: impl Into<OsString>) -> Cmd {
         Cmd {
             program: program.into(),
             ..Cmd::default()
@@ -33,7 +33,7 @@ impl Cmd {
     }
 
     /// A command from a whole argument list (program first); an empty list runs nothing.
-    pub fn from_argv<S: AsRef<OsStr>>(argv: &[S]) -> Cmd {
+    pub(crate) fn from_argv<S: AsRef<OsStr>>(argv: &[S]) -> Cmd {
         let mut words = argv.iter().map(|word| word.as_ref().to_os_string());
         Cmd {
             program: words.next().unwrap_or_default(),
@@ -42,12 +42,12 @@ impl Cmd {
         }
     }
 
-    pub fn arg(mut self, arg: impl Into<OsString>) -> Cmd {
+    pub(crate) fn arg(mut self, arg: impl Into<OsString>) -> Cmd {
         self.args.push(arg.into());
         self
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Cmd
+    pub(crate) fn args<I, S>(mut self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
@@ -56,18 +56,19 @@ impl Cmd {
         self
     }
 
-    pub fn input(mut self, bytes: &[u8]) -> Cmd {
+    pub(crate) fn input(mut self, bytes: &[u8]) -> Cmd {
         self.input = Some(bytes.to_vec());
         self
     }
 
-    pub fn current_dir(mut self, dir: &Path) -> Cmd {
+    #[cfg(test)]
+    pub(crate) fn current_dir(mut self, dir: &std::path::Path) -> Cmd {
         self.dir = Some(dir.to_path_buf());
         self
     }
 
     /// The program and arguments as text (lossy), for fakes and messages.
-    pub fn words(&self) -> Vec<String> {
+    pub(crate) fn words(&self) -> Vec<String> {
         std::iter::once(&self.program)
             .chain(&self.args)
             .map(|word| word.to_string_lossy().into_owned())
@@ -75,7 +76,7 @@ impl Cmd {
     }
 
     /// The command as a user would type it (see [`display`]).
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         display(&self.words())
     }
 
@@ -96,27 +97,27 @@ impl Cmd {
 
 /// What a command printed, and whether it succeeded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Output {
-    pub success: bool,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
+pub(crate) struct Output {
+    pub(crate) success: bool,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: String,
 }
 
 impl Output {
     /// stdout as text (lossy).
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 }
 
 /// Runs commands to completion, capturing their output; `Err` only when the program cannot be
 /// started.
-pub trait Runner {
+pub(crate) trait Runner {
     fn run(&mut self, cmd: &Cmd) -> Result<Output>;
 }
 
 /// Runs commands as child processes.
-pub struct ProcessRunner;
+pub(crate) struct ProcessRunner;
 
 impl Runner for ProcessRunner {
     fn run(&mut self, cmd: &Cmd) -> Result<Output> {
@@ -160,7 +161,7 @@ impl Runner for ProcessRunner {
 
 /// Runs `cmd` with stdout and stderr merged in one stream, copying every byte to `log` and to
 /// `out` as it comes; whether the command succeeded.
-pub fn run_teed(cmd: &Cmd, log: &mut dyn Write, out: &mut dyn Write) -> Result<bool> {
+pub(crate) fn run_teed(cmd: &Cmd, log: &mut dyn Write, out: &mut dyn Write) -> Result<bool> {
     let spawn_error = || format!("failed to run `{}`", cmd.name());
     let (mut reader, writer) = std::io::pipe().with_context(spawn_error)?;
     let mut command = cmd.std();
@@ -189,7 +190,7 @@ pub fn run_teed(cmd: &Cmd, log: &mut dyn Write, out: &mut dyn Write) -> Result<b
 
 /// Runs `attempt` until it succeeds, at most `1 + retries` times, sleeping 2 s, 4 s, 6 s… between
 /// tries and saying so on `out`, which each try also writes to; whether it succeeded in the end.
-pub fn with_retries(
+pub(crate) fn with_retries(
     retries: u32,
     what: &str,
     out: &mut dyn Write,
@@ -213,7 +214,7 @@ pub fn with_retries(
 
 /// A command line as a user would type it, for logs and dry runs only: words holding anything
 /// but `[A-Za-z0-9_./:=@%+,-]` are single-quoted for a POSIX shell.
-pub fn display<S: AsRef<str>>(words: &[S]) -> String {
+pub(crate) fn display<S: AsRef<str>>(words: &[S]) -> String {
     words
         .iter()
         .map(|word| quote(word.as_ref()))
@@ -222,7 +223,7 @@ pub fn display<S: AsRef<str>>(words: &[S]) -> String {
 }
 
 /// One word quoted for a POSIX shell when it needs it.
-pub fn quote(word: &str) -> String {
+pub(crate) fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
@@ -236,7 +237,7 @@ pub fn quote(word: &str) -> String {
 
 /// The recording fake of [`Runner`], for unit tests.
 #[cfg(test)]
-pub mod fake {
+pub(crate) mod fake {
     use std::collections::BTreeMap;
 
     use super::{Cmd, Output, Runner};
@@ -244,10 +245,10 @@ pub mod fake {
     /// Answers from a table of displayed command lines; records every call. A command not in
     /// the table gets `default`.
     #[derive(Default)]
-    pub struct Recorder {
-        pub answers: BTreeMap<String, Output>,
-        pub default: Output,
-        pub calls: Vec<String>,
+    pub(crate) struct Recorder {
+        pub(crate) answers: BTreeMap<String, Output>,
+        pub(crate) default: Output,
+        pub(crate) calls: Vec<String>,
     }
 
     impl Runner for Recorder {
@@ -266,6 +267,7 @@ pub mod fake {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn output_goes_to_the_log_and_out_in_order() {

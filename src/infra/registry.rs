@@ -15,13 +15,13 @@ use crate::infra::process::Cmd;
 /// `CONTAINERS_REGISTRIES_CONF`, which podman reads itself and skopeo 1.9 only as
 /// `--registries-conf`.
 #[derive(Clone, Debug, Default)]
-pub struct Access {
-    pub push_args: Vec<String>,
-    pub registries_conf: Option<String>,
+pub(crate) struct Access {
+    pub(crate) push_args: Vec<String>,
+    pub(crate) registries_conf: Option<String>,
 }
 
 impl Access {
-    pub fn from_push_args(push_args: &str) -> Access {
+    pub(crate) fn from_push_args(push_args: &str) -> Access {
         Access {
             push_args: push_args.split_whitespace().map(str::to_string).collect(),
             registries_conf: None,
@@ -37,10 +37,10 @@ impl Access {
 
 /// An image's platform, from its config.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
+pub(crate) struct Platform {
+    pub(crate) os: String,
+    pub(crate) architecture: String,
+    pub(crate) variant: Option<String>,
 }
 
 impl fmt::Display for Platform {
@@ -55,18 +55,18 @@ impl fmt::Display for Platform {
 
 /// One image of a list: `repo@sha256:…` and its platform.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub reference: String,
-    pub platform: Platform,
+pub(crate) struct Entry {
+    pub(crate) reference: String,
+    pub(crate) platform: Platform,
 }
 
 /// `skopeo inspect --raw docker://<reference>`: the manifest's bytes, as the registry holds them.
-pub fn inspect_raw(access: &Access, reference: &str) -> Cmd {
+pub(crate) fn inspect_raw(access: &Access, reference: &str) -> Cmd {
     skopeo(access, "--raw", reference)
 }
 
 /// `skopeo inspect --config docker://<reference>`: the image's config (platform, labels).
-pub fn inspect_config(access: &Access, reference: &str) -> Cmd {
+pub(crate) fn inspect_config(access: &Access, reference: &str) -> Cmd {
     skopeo(access, "--config", reference)
 }
 
@@ -83,7 +83,7 @@ fn skopeo(access: &Access, what: &str, reference: &str) -> Cmd {
 }
 
 /// Whether a failed read means the tag is not in the registry (rather than a registry error).
-pub fn is_not_found(stderr: &str) -> bool {
+pub(crate) fn is_not_found(stderr: &str) -> bool {
     let stderr = stderr.to_ascii_lowercase();
     ["manifest unknown", "name unknown", "not found"]
         .iter()
@@ -91,7 +91,7 @@ pub fn is_not_found(stderr: &str) -> bool {
 }
 
 /// The commands that remove a stale local list of that name; their failure is ignored.
-pub fn remove_list(engine: &Engine, list: &str) -> Cmd {
+pub(crate) fn remove_list(engine: &Engine, list: &str) -> Cmd {
     engine_cmd(engine, vec!["manifest".into(), "rm".into(), list.into()])
 }
 
@@ -105,7 +105,7 @@ fn engine_cmd(engine: &Engine, words: Vec<String>) -> Cmd {
 ///
 /// podman builds one local list named `list` and pushes it to each destination; docker's local
 /// list is named after its destination, so it is built once per destination.
-pub fn create_and_push(
+pub(crate) fn create_and_push(
     engine: &Engine,
     access: &Access,
     list: &str,

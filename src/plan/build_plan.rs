@@ -24,64 +24,64 @@ use crate::stage::model::StagedFlavor;
 
 /// One image's build, as staged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildPlan {
-    pub image: String,
-    pub tag: String,
+pub(crate) struct BuildPlan {
+    pub(crate) image: String,
+    pub(crate) tag: String,
     /// `linux/<GO_ARCH>`.
-    pub platform: String,
+    pub(crate) platform: String,
     /// Relative to the project root.
-    pub dockerfile: PathBuf,
+    pub(crate) dockerfile: PathBuf,
     /// The context directory, relative to the project root.
-    pub context: PathBuf,
+    pub(crate) context: PathBuf,
     /// `sha256:<hex>` over the context's paths, modes and bytes.
-    pub context_digest: String,
-    pub content_id: String,
+    pub(crate) context_digest: String,
+    pub(crate) content_id: String,
     /// Images of the same flavor this one is built from.
-    pub parents: Vec<String>,
+    pub(crate) parents: Vec<String>,
     /// Whether a FROM names an image outside the flavor (the build then pulls it).
-    pub external_base: bool,
-    pub labels: BTreeMap<String, String>,
+    pub(crate) external_base: bool,
+    pub(crate) labels: BTreeMap<String, String>,
     /// `[images.<name>]` build arguments, passed as `--build-arg NAME=value`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub build_args: BTreeMap<String, String>,
+    pub(crate) build_args: BTreeMap<String, String>,
     /// Further tags (`layout.extra_tags`): given at build time, pushed with the image; not part
     /// of the content id, so changing them retags and never rebuilds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub extra_tags: Vec<String>,
+    pub(crate) extra_tags: Vec<String>,
     /// `layout.extra_tags` patterns left out because the tree is dirty (they name GIT_COMMIT).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skipped_extra_tags: Vec<String>,
+    pub(crate) skipped_extra_tags: Vec<String>,
 }
 
 impl BuildPlan {
     /// The plan's file, relative to the project root.
-    pub fn path(staging_dir: &Path, image: &str) -> PathBuf {
+    pub(crate) fn path(staging_dir: &Path, image: &str) -> PathBuf {
         staging_dir
             .join(layout::CONTEXT_DIR)
             .join(format!("{image}.json"))
     }
 
     /// The file's bytes: pretty JSON and a newline.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a plan serializes");
         text.push('\n');
         text
     }
 
     /// The image's content tag in its repository: `<repo>:mcid-<20 hex>`, pushed beside its tag.
-    pub fn content_reference(&self) -> String {
+    pub(crate) fn content_reference(&self) -> String {
         let repo = crate::domain::reference::repository(&self.tag);
         format!("{repo}:{}", labels::content_tag(&self.content_id))
     }
 
     /// A label's value.
-    pub fn label(&self, key: &str) -> Option<&str> {
+    pub(crate) fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
     }
 }
 
 /// The plan of every image of a staged flavor, by image name.
-pub fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPlan> {
+pub(crate) fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPlan> {
     let vars = &staged.prepared.vars;
     let dir = vars.staging_dir();
     let platform = labels::platform(staged);
@@ -122,14 +122,14 @@ pub fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, BuildPla
 }
 
 /// sha256 of some bytes, in hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
 /// The digest of a context directory as it is on disk, `sha256:<hex>`, by the algorithm of
 /// `stage::context_digest`: each file's path, mode, length and bytes, in path order. Anything
 /// that is neither a file nor a directory makes the digest one no staged context has.
-pub fn context_digest_on_disk(dir: &Path) -> Result<String> {
+pub(crate) fn context_digest_on_disk(dir: &Path) -> Result<String> {
     let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut odd = false;
     for entry in walkdir::WalkDir::new(dir).min_depth(1) {
@@ -168,7 +168,7 @@ pub fn context_digest_on_disk(dir: &Path) -> Result<String> {
     Ok(format!("sha256:{}", hasher.finish()))
 }
 
-pub use crate::domain::layout::{log, stamp};
+pub(crate) use crate::domain::layout::{log, stamp};
 
 #[cfg(test)]
 mod tests {

@@ -15,14 +15,14 @@ use crate::domain::git_facts::GitFacts;
 use crate::stage::model::{StagedFlavor, StagedImage};
 
 /// The label holding an image's content id.
-pub const CONTENT_ID_LABEL: &str = "io.matriochka.content-id";
+pub(crate) const CONTENT_ID_LABEL: &str = "io.matriochka.content-id";
 /// The label holding the flavor tuple; matriochka's own images are the ones that carry it.
-pub const FLAVOR_LABEL: &str = "io.matriochka.flavor";
+pub(crate) const FLAVOR_LABEL: &str = "io.matriochka.flavor";
 /// The label holding the context digest (`sha256:<hex>`).
-pub const CONTEXT_LABEL: &str = "io.matriochka.context";
+pub(crate) const CONTEXT_LABEL: &str = "io.matriochka.context";
 
 /// The platform an image of the flavor is built for: `linux/<GO_ARCH>`.
-pub fn platform(staged: &StagedFlavor) -> String {
+pub(crate) fn platform(staged: &StagedFlavor) -> String {
     format!(
         "linux/{}",
         staged.prepared.vars.value("GO_ARCH").unwrap_or_default()
@@ -34,7 +34,7 @@ pub fn platform(staged: &StagedFlavor) -> String {
 /// `build_args` are the arguments matriochka passes to each image's build, by image name.
 /// Parents come first whatever the order of the images; the graph has no cycle (checked when it
 /// was linked).
-pub fn content_ids(
+pub(crate) fn content_ids(
     images: &[StagedImage],
     platform: &str,
     build_args: &BTreeMap<String, BTreeMap<String, String>>,
@@ -74,13 +74,13 @@ pub fn content_ids(
 }
 
 /// The short content tag of an image, `mcid-<first 20 hex digits>`, pushed beside its tag.
-pub fn content_tag(content_id: &str) -> String {
+pub(crate) fn content_tag(content_id: &str) -> String {
     let hex = content_id.strip_prefix("sha256:").unwrap_or(content_id);
     format!("mcid-{}", &hex[..hex.len().min(20)])
 }
 
 /// The labels of one image, in a fixed order.
-pub fn image_labels(
+pub(crate) fn image_labels(
     staged: &StagedFlavor,
     image: &StagedImage,
     content_id: &str,

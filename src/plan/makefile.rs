@@ -20,7 +20,7 @@ use crate::plan::build_plan;
 use crate::stage::model::StagedFlavor;
 
 /// Quotes for a POSIX shell, then escapes `$` for make.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let single = value.replace(['\n', '\r'], " ").replace('\'', r"'\''");
     format!("'{}'", single.replace('$', "$$"))
 }
@@ -28,7 +28,7 @@ pub fn quote(value: &str) -> String {
 /// Checks that `value` can be written into a Makefile as a word, a target and a shell word alike:
 /// letters, digits and `._+@/=-` only (`=` written as `$(_M_EQ)` by [`mk`]). `what` names the
 /// value, `fix` says where it comes from.
-pub fn check_make_word(what: &str, value: &str, fix: &str) -> Result<()> {
+pub(crate) fn check_make_word(what: &str, value: &str, fix: &str) -> Result<()> {
     check_chars(what, value, "._+@/=-", fix)?;
     if value.is_empty() || value.starts_with('-') {
         bail!("{what} `{value}` is empty or starts with `-`: change {fix}");
@@ -65,7 +65,7 @@ fn mk(word: &str) -> String {
 /// Every file a staged flavor's Makefile side needs, by path relative to its staging dir:
 /// `flavor.mk` and a build plan per image (`.matriochka/<image>.json`). Fails with one line when a
 /// value cannot be written into a Makefile.
-pub fn flavor_outputs(
+pub(crate) fn flavor_outputs(
     config: &Config,
     staged: &StagedFlavor,
     git: &GitFacts,
@@ -86,7 +86,7 @@ pub fn flavor_outputs(
 }
 
 /// The fragment of one staged flavor; `shas` are the sha256 of each image's plan file.
-pub fn flavor_mk(
+pub(crate) fn flavor_mk(
     config: &Config,
     staged: &StagedFlavor,
     shas: &BTreeMap<String, String>,
@@ -217,11 +217,11 @@ pub fn flavor_mk(
 
 /// Make code that turns every variable given on make's command line into plain data: make would
 /// otherwise expand a `$(shell …)` in it, even under `make -n`, when it exports it to a recipe.
-pub const LITERAL_COMMAND_LINE: &str = "$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(eval override $(v) := $$(value $(v)))$(eval export $(v))))";
+pub(crate) const LITERAL_COMMAND_LINE: &str = "$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(eval override $(v) := $$(value $(v)))$(eval export $(v))))";
 
 /// The entry fragment for the flavors of a run: shared rules, then each flavor's `flavor.mk`.
 /// Paths and image names were checked by [`flavor_mk`].
-pub fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
+pub(crate) fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
     let images = config.images.join(" ");
     let mut out = String::new();
     let _ = writeln!(

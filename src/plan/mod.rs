@@ -1,5 +1,5 @@
 //! Plan: what builds consume (build plans, labels and content ids, the generated Makefiles).
 
-pub mod build_plan;
-pub mod labels;
-pub mod makefile;
+pub(crate) mod build_plan;
+pub(crate) mod labels;
+pub(crate) mod makefile;

@@ -14,7 +14,7 @@ use std::hash::Hash;
 use std::sync::Mutex;
 
 /// A bounded cache of values computed from keys.
-pub struct Cache<K, V> {
+pub(crate) struct Cache<K, V> {
     budget: usize,
     generations: Mutex<Generations<K, V>>,
 }
@@ -29,10 +29,10 @@ struct Generations<K, V> {
 impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     /// What an entry costs besides the bytes its key and value point to: its slot in the map,
     /// twice over for the free slots a hash map keeps, and an allocation header.
-    pub const SLOT: usize = 2 * std::mem::size_of::<(K, (V, usize))>() + 16;
+    pub(crate) const SLOT: usize = 2 * std::mem::size_of::<(K, (V, usize))>() + 16;
 
     /// A cache holding up to about `budget` bytes in each of its two generations.
-    pub fn new(budget: usize) -> Cache<K, V> {
+    pub(crate) fn new(budget: usize) -> Cache<K, V> {
         Cache {
             budget,
             generations: Mutex::new(Generations {
@@ -45,14 +45,14 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
 
     /// A cache that keeps everything, for runs whose inputs are all needed again (a git
     /// revision read through one process).
-    pub fn unbounded() -> Cache<K, V> {
+    pub(crate) fn unbounded() -> Cache<K, V> {
         Cache::new(usize::MAX)
     }
 
     /// The value of `key`, computed and kept on first use; `weigh` tells the bytes that an entry's
     /// key and value point to (their heap allocations), the cache adds [`Cache::SLOT`]. The
     /// lock is not held while computing, so two threads may compute the same value once each.
-    pub fn get_or_compute<Q, E>(
+    pub(crate) fn get_or_compute<Q, E>(
         &self,
         key: &Q,
         weigh: impl FnOnce(&Q, &V) -> usize,
@@ -83,7 +83,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     }
 
     /// Like [`Cache::get_or_compute`], for a computation that cannot fail.
-    pub fn get_or_insert_with<Q>(
+    pub(crate) fn get_or_insert_with<Q>(
         &self,
         key: &Q,
         weigh: impl FnOnce(&Q, &V) -> usize,
@@ -100,7 +100,8 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     }
 
     /// The bytes the cache holds now, by its own weighing.
-    pub fn weight(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn weight(&self) -> usize {
         let generations = self.generations.lock().unwrap();
         generations.weight + generations.previous.values().map(|(_, w)| w).sum::<usize>()
     }

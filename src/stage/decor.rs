@@ -16,11 +16,11 @@ use crate::domain::dockerfile::{after_first_from, references, DOCKERFILE};
 use crate::stage::model::StagedImage;
 
 /// The environment variables naming the files.
-pub const HEADER_ENV: &str = "HEADER";
-pub const FOOTER_ENV: &str = "FOOTER";
+pub(crate) const HEADER_ENV: &str = "HEADER";
+pub(crate) const FOOTER_ENV: &str = "FOOTER";
 
 /// Reads the files named by `header` and `footer` (empty: none); `root` is the project's.
-pub fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> Result<Decor> {
+pub(crate) fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> Result<Decor> {
     let part = |what: &str, path: Option<&str>| -> Result<Option<Part>> {
         let Some(path) = path.filter(|path| !path.is_empty()) else {
             return Ok(None);
@@ -50,7 +50,7 @@ pub fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> Result<D
 /// Adds the header and footer to the Dockerfiles of `images`, whose parents are linked;
 /// `HEADER` and `FOOTER` are recorded as fragments of the Dockerfile (for `files-sources`).
 /// Digests are the caller's to compute again.
-pub fn apply(decor: &Decor, images: &mut [StagedImage]) {
+pub(crate) fn apply(decor: &Decor, images: &mut [StagedImage]) {
     if decor.header.is_none() && decor.footer.is_none() {
         return;
     }

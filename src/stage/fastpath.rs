@@ -99,7 +99,7 @@ const OVERLAYS_BUDGET: usize = 32 << 10;
 
 /// What every flavor's fingerprint shares, read once per run, and the template stamps, cached
 /// across flavors.
-pub struct RunFacts {
+pub(crate) struct RunFacts {
     root: PathBuf,
     /// The hash state after the tool, the configuration and the git facts; `None` when they
     /// cannot be known (no `/proc/self/exe`, configuration unreadable): no fast path.
@@ -114,7 +114,7 @@ pub struct RunFacts {
 }
 
 impl RunFacts {
-    pub fn new(root: &Path, config: &Config, git: &GitFacts) -> RunFacts {
+    pub(crate) fn new(root: &Path, config: &Config, git: &GitFacts) -> RunFacts {
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_nanos() as i128);
@@ -176,7 +176,7 @@ impl RunFacts {
 
     /// The fingerprint of a flavor's inputs; `None` when a template cannot be looked at (the
     /// full stage then reports why).
-    pub fn fingerprint(
+    pub(crate) fn fingerprint(
         &self,
         tree: &dyn Tree,
         prepared: &Prepared,
@@ -273,7 +273,7 @@ fn field(hasher: &mut Sha256, bytes: &[u8]) {
 
 /// The fingerprint of a flavor's inputs.
 #[derive(Clone, Debug)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     hex: String,
     /// False when an input changed too recently to be trusted later: no manifest is written.
     recordable: bool,
@@ -286,7 +286,7 @@ pub struct Fingerprint {
 /// Every output and every directory is looked up: a directory's stamps change whenever an entry
 /// is added to it or removed, so a stray file shows without listing it. `.matriochka`, which the
 /// manifest itself is written to last, is listed instead.
-pub fn unchanged_outputs(
+pub(crate) fn unchanged_outputs(
     root: &Path,
     staging_root: &Path,
     dir: &Path,
@@ -376,7 +376,7 @@ fn parse_entry(line: &str) -> Option<(&str, &str, Stamp)> {
 
 /// A manifest written in the same timestamp tick as an output: valid, but not trusted until it is
 /// written again once the clock has moved on.
-pub struct Pending {
+pub(crate) struct Pending {
     dir: PathBuf,
     text: String,
     newest: i128,
@@ -384,7 +384,7 @@ pub struct Pending {
 
 /// Writes the manifest of `dir` (absolute) once its `files` are written; `Some` when it must be
 /// written again later to be trusted.
-pub fn record(
+pub(crate) fn record(
     dir: &Path,
     files: &BTreeMap<String, Output>,
     fingerprint: &Fingerprint,
@@ -459,7 +459,7 @@ impl Pending {
 
 /// Writes again the manifests that were racily clean; with `settle`, waits (a little) for the
 /// clock to move on rather than leave one behind.
-pub fn retry(pending: &mut Vec<Pending>, settle: bool, temps: &Temps) {
+pub(crate) fn retry(pending: &mut Vec<Pending>, settle: bool, temps: &Temps) {
     let deadline = std::time::Instant::now() + SETTLE;
     loop {
         // A manifest that fails to write is left out: the next run stages that flavor fully.

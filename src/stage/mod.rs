@@ -28,21 +28,21 @@ use crate::stage::overlay::Layer;
 use crate::stage::render::StagedFile;
 use crate::stage::tree::{Tree, MODE_FILE};
 
-pub mod cache;
-pub mod decor;
-pub mod fastpath;
-pub mod model;
-pub mod overlay;
-pub mod parents;
-pub mod render;
-pub mod tree;
+pub(crate) mod cache;
+pub(crate) mod decor;
+pub(crate) mod fastpath;
+pub(crate) mod model;
+pub(crate) mod overlay;
+pub(crate) mod parents;
+pub(crate) mod render;
+pub(crate) mod tree;
 
-pub use crate::stage::model::{Prepared, StagedFlavor, StagedImage};
+pub(crate) use crate::stage::model::{Prepared, StagedFlavor, StagedImage};
 
 /// Where a run writes files before renaming them into place: `<staging root>/.tmp/`, on the
 /// filesystem of the staging dirs (so the rename is atomic) and in no build context.
 #[derive(Debug)]
-pub struct Temps {
+pub(crate) struct Temps {
     dir: PathBuf,
     next: AtomicU64,
 }
@@ -50,7 +50,7 @@ pub struct Temps {
 impl Temps {
     /// Empties (or makes) the temp directory of `root/staging_root`: whatever is in it was left
     /// by a killed run, since `lock`, the staging root's exclusive lock, keeps other runs out.
-    pub fn clean(root: &Path, staging_root: &Path, lock: &StagingLock) -> Result<Temps> {
+    pub(crate) fn clean(root: &Path, staging_root: &Path, lock: &StagingLock) -> Result<Temps> {
         debug_assert!(lock.path().starts_with(root.join(staging_root)));
         let dir = root.join(staging_root).join(layout::TEMP_DIR);
         match std::fs::symlink_metadata(&dir) {
@@ -81,13 +81,17 @@ impl Temps {
 }
 
 /// Computes every image of a flavor; reads templates only.
-pub fn compute(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<StagedFlavor> {
+pub(crate) fn compute(
+    tree: &dyn Tree,
+    config: &Config,
+    prepared: &Prepared,
+) -> Result<StagedFlavor> {
     let layers = checked_layers(tree, config, prepared)?;
     compute_on(tree, config, prepared, &layers)
 }
 
 /// [`compute`] on layers already found by [`checked_layers`].
-pub fn compute_on(
+pub(crate) fn compute_on(
     tree: &dyn Tree,
     config: &Config,
     prepared: &Prepared,
@@ -122,7 +126,11 @@ pub fn compute_on(
 }
 
 /// A flavor's layers; for a flavor outside `flavors.buildable`, checked to exist.
-pub fn checked_layers(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> Result<Vec<Layer>> {
+pub(crate) fn checked_layers(
+    tree: &dyn Tree,
+    config: &Config,
+    prepared: &Prepared,
+) -> Result<Vec<Layer>> {
     let layers = overlay::layers(config, &prepared.vars, tree)?;
     if !prepared.buildable && !prepared.test {
         overlay::check_known_values(config, &prepared.vars, &layers, tree)?;
@@ -131,7 +139,7 @@ pub fn checked_layers(tree: &dyn Tree, config: &Config, prepared: &Prepared) -> 
 }
 
 /// sha256 over each file's path, mode and bytes, in path order.
-pub fn context_digest(files: &BTreeMap<String, StagedFile>) -> String {
+pub(crate) fn context_digest(files: &BTreeMap<String, StagedFile>) -> String {
     let mut hasher = ContextHasher::default();
     for (path, file) in files {
         hasher.file(path, file.mode, file.bytes.len() as u64);
@@ -141,7 +149,7 @@ pub fn context_digest(files: &BTreeMap<String, StagedFile>) -> String {
 }
 
 /// The `files-sources` text: every staged file, its source and the fragments it used.
-pub fn files_sources(staged: &StagedFlavor, git: &GitFacts) -> String {
+pub(crate) fn files_sources(staged: &StagedFlavor, git: &GitFacts) -> String {
     let mark = |path: &Path| if git.modified.contains(path) { "*" } else { "" };
     let mut out = format!(
         "# files of {} and the template each one comes from; `*` marks a source modified in git,\n\
@@ -167,20 +175,20 @@ pub fn files_sources(staged: &StagedFlavor, git: &GitFacts) -> String {
 
 /// How many files a write changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriteStats {
-    pub written: usize,
-    pub unchanged: usize,
-    pub removed: usize,
+pub(crate) struct WriteStats {
+    pub(crate) written: usize,
+    pub(crate) unchanged: usize,
+    pub(crate) removed: usize,
 }
 
 /// A file to write, relative to the directory it is written in.
-pub struct Output<'a> {
-    pub bytes: &'a [u8],
-    pub mode: u32,
+pub(crate) struct Output<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) mode: u32,
 }
 
 /// All the files of a flavor's staging dir: image contexts, digests, provenance and extras.
-pub fn outputs<'a>(
+pub(crate) fn outputs<'a>(
     staged: &'a StagedFlavor,
     sources: &'a str,
     extra: &'a BTreeMap<String, String>,
@@ -218,7 +226,7 @@ pub fn outputs<'a>(
 }
 
 /// The digest files: `.matriochka/<image>.sha256`, whose mtimes make reports exact.
-pub fn digest_files(staged: &StagedFlavor) -> BTreeMap<String, String> {
+pub(crate) fn digest_files(staged: &StagedFlavor) -> BTreeMap<String, String> {
     staged
         .images
         .iter()
@@ -238,7 +246,7 @@ pub fn digest_files(staged: &StagedFlavor) -> BTreeMap<String, String> {
 /// are written, then the digests of `.matriochka` (one that changes is removed before any context
 /// file is written), then the files of the staging dir itself (`files-sources`, `flavor.mk`).
 /// When anything fails, the flavor's digests and manifest are removed ([`unmark`]).
-pub fn write_dir(
+pub(crate) fn write_dir(
     root: &Path,
     staging_root: &Path,
     dir: &Path,
@@ -276,7 +284,7 @@ fn check_not_reserved(staging_root: &Path, dir: &Path) -> Result<()> {
 
 /// Removes the digests and the manifest of the staging dir `base`: the next run stages it fully,
 /// and no build takes its context for one with a known digest.
-pub fn unmark(base: &Path) {
+pub(crate) fn unmark(base: &Path) {
     let _ = std::fs::remove_dir_all(base.join(layout::CONTEXT_DIR));
 }
 
@@ -543,7 +551,7 @@ fn write_through_temp(path: &Path, output: &Output, temps: &Temps) -> Result<()>
 }
 
 /// Writes one file below the staging root when its bytes changed; true when written.
-pub fn write_one(
+pub(crate) fn write_one(
     root: &Path,
     staging_root: &Path,
     rel: &Path,

@@ -14,17 +14,17 @@ use crate::stage::render::StagedFile;
 
 /// A flavor whose variables are known, ready to stage.
 #[derive(Clone, Debug)]
-pub struct Prepared {
-    pub flavor: Flavor,
-    pub vars: Vars,
-    pub buildable: bool,
+pub(crate) struct Prepared {
+    pub(crate) flavor: Flavor,
+    pub(crate) vars: Vars,
+    pub(crate) buildable: bool,
     /// In `flavors.test`: built and run by the tests, never pushed.
-    pub test: bool,
+    pub(crate) test: bool,
 }
 
 impl Prepared {
     /// A flavor with its variables computed.
-    pub fn new(
+    pub(crate) fn new(
         flavor: Flavor,
         config: &Config,
         env: &Env,
@@ -39,28 +39,28 @@ impl Prepared {
         })
     }
 
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.vars.id()
     }
 }
 
 /// One staged image context.
 #[derive(Clone, Debug)]
-pub struct StagedImage {
-    pub name: String,
-    pub tag: String,
-    pub files: BTreeMap<String, StagedFile>,
+pub(crate) struct StagedImage {
+    pub(crate) name: String,
+    pub(crate) tag: String,
+    pub(crate) files: BTreeMap<String, StagedFile>,
     /// sha256 over the context's paths, modes and bytes.
-    pub digest: String,
+    pub(crate) digest: String,
     /// Images of the same flavor this one is built from (FROM, COPY --from).
-    pub parents: Vec<String>,
+    pub(crate) parents: Vec<String>,
     /// Whether a FROM names an image outside the flavor (the build then pulls it).
-    pub external_base: bool,
+    pub(crate) external_base: bool,
 }
 
 /// A whole flavor, in memory.
 #[derive(Clone, Debug)]
-pub struct StagedFlavor {
-    pub prepared: Prepared,
-    pub images: Vec<StagedImage>,
+pub(crate) struct StagedFlavor {
+    pub(crate) prepared: Prepared,
+    pub(crate) images: Vec<StagedImage>,
 }

@@ -14,24 +14,24 @@ use crate::stage::tree::{Kind, Tree};
 
 /// One layer of a flavor's search path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Layer {
+pub(crate) struct Layer {
     /// The directory, relative to the root (`templates/ceph-releases/ALL/centos`).
-    pub dir: PathBuf,
-    pub exists: bool,
+    pub(crate) dir: PathBuf,
+    pub(crate) exists: bool,
 }
 
 /// Where a staged file comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Source {
+pub(crate) struct Source {
     /// The file, relative to the root.
-    pub path: PathBuf,
-    pub mode: u32,
+    pub(crate) path: PathBuf,
+    pub(crate) mode: u32,
     /// Index of the layer it comes from.
-    pub layer: usize,
+    pub(crate) layer: usize,
 }
 
 /// The layers of a flavor, least to most specific.
-pub fn layers(config: &Config, vars: &Vars, tree: &dyn Tree) -> Result<Vec<Layer>> {
+pub(crate) fn layers(config: &Config, vars: &Vars, tree: &dyn Tree) -> Result<Vec<Layer>> {
     config
         .layers
         .iter()
@@ -49,7 +49,7 @@ pub fn layers(config: &Config, vars: &Vars, tree: &dyn Tree) -> Result<Vec<Layer
 /// The patterns of `layout.layers` that make no existing directory for any of `flavors` (the
 /// buildable ones): a typo, or a level no flavor uses yet. Not checked by `stage` itself: a layer
 /// a project keeps for later would need a placeholder file, which every image would then stage.
-pub fn unmatched_patterns<'c>(
+pub(crate) fn unmatched_patterns<'c>(
     config: &'c Config,
     flavors: &[&Vars],
     tree: &dyn Tree,
@@ -79,7 +79,11 @@ pub fn unmatched_patterns<'c>(
 /// loose files before its `<image>/` sub-tree. A path placed later replaces what was placed
 /// before it, whatever its kind: a file `x` hides the less specific files below `x/`, and a file
 /// below `x/` hides a less specific file `x`. Entries named `.git` are never staged.
-pub fn overlay(tree: &dyn Tree, layers: &[Layer], image: &str) -> Result<BTreeMap<String, Source>> {
+pub(crate) fn overlay(
+    tree: &dyn Tree,
+    layers: &[Layer],
+    image: &str,
+) -> Result<BTreeMap<String, Source>> {
     let mut out = BTreeMap::new();
     for (index, layer) in layers.iter().enumerate() {
         let Some(entries) = tree.list(&layer.dir)? else {
@@ -110,7 +114,11 @@ pub fn overlay(tree: &dyn Tree, layers: &[Layer], image: &str) -> Result<BTreeMa
 
 /// Puts `value` at `staged`, removing what it hides: entries below `staged/` and entries at the
 /// directories above `staged`. Returns them, in path order.
-pub fn place<T>(out: &mut BTreeMap<String, T>, staged: String, value: T) -> Vec<(String, T)> {
+pub(crate) fn place<T>(
+    out: &mut BTreeMap<String, T>,
+    staged: String,
+    value: T,
+) -> Vec<(String, T)> {
     let mut hidden = Vec::new();
     let below = format!("{staged}/");
     let under: Vec<String> = out
@@ -188,7 +196,7 @@ fn add_subtree(
 
 /// For a flavor outside `flavors.buildable`: every variable the layer patterns use must select
 /// at least one existing layer directory, so that a typo (`sqiud`) is an error, not an empty image.
-pub fn check_known_values(
+pub(crate) fn check_known_values(
     config: &Config,
     vars: &Vars,
     layers: &[Layer],

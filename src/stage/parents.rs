@@ -11,7 +11,7 @@ use crate::domain::dockerfile::{references, DOCKERFILE};
 use crate::stage::model::StagedImage;
 
 /// Fills each image's parents and `external_base`; a cycle is an error.
-pub fn link(images: &mut [StagedImage]) -> Result<()> {
+pub(crate) fn link(images: &mut [StagedImage]) -> Result<()> {
     let tags: Vec<(String, String)> = images
         .iter()
         .map(|image| (image.tag.clone(), image.name.clone()))

@@ -25,38 +25,38 @@ static FRAGMENT_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^__[A-Z0-9_]*[A-Z0-9][A-Z0-9_]*__").unwrap());
 
 /// How deep fragments (and variables holding tokens) may nest.
-pub const MAX_DEPTH: usize = 100;
+pub(crate) const MAX_DEPTH: usize = 100;
 /// How large expanding fragments may make a staged file.
-pub const MAX_EXPANDED: usize = 64 << 20;
+pub(crate) const MAX_EXPANDED: usize = 64 << 20;
 /// The file every image context must have.
 use crate::domain::dockerfile::DOCKERFILE;
 
 /// A file of a staged image context.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StagedFile {
-    pub bytes: Vec<u8>,
-    pub mode: u32,
+pub(crate) struct StagedFile {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) mode: u32,
     /// The template file it was made from.
-    pub source: PathBuf,
+    pub(crate) source: PathBuf,
     /// The fragments it used, directly or through other fragments: token → template file.
-    pub fragments: BTreeMap<String, PathBuf>,
+    pub(crate) fragments: BTreeMap<String, PathBuf>,
 }
 
 /// Whether a file name makes the file a fragment.
-pub fn is_fragment_name(name: &str) -> bool {
+pub(crate) fn is_fragment_name(name: &str) -> bool {
     FRAGMENT_NAME.is_match(name)
 }
 
 /// Where a token was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Location {
+pub(crate) struct Location {
     /// The template file holding the token.
-    pub source: PathBuf,
-    pub line: usize,
+    pub(crate) source: PathBuf,
+    pub(crate) line: usize,
     /// The staged file being rendered (`daemon/Dockerfile`).
-    pub staged: String,
+    pub(crate) staged: String,
     /// Set when the token came from a variable's value.
-    pub in_variable: Option<String>,
+    pub(crate) in_variable: Option<String>,
 }
 
 impl fmt::Display for Location {
@@ -67,7 +67,7 @@ impl fmt::Display for Location {
 
 /// A template error the user fixes in a template or in the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RenderError {
+pub(crate) enum RenderError {
     MissingFragment {
         at: Location,
         token: String,
@@ -460,7 +460,7 @@ fn nested(expanded: Expanded, fragment: Option<(&str, &Path)>) -> Expanded {
 }
 
 /// Renders the files of one image's overlay.
-pub fn render_image(
+pub(crate) fn render_image(
     tree: &dyn Tree,
     overlay: &BTreeMap<String, Source>,
     image: &str,

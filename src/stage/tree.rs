@@ -18,33 +18,33 @@ use crate::infra::process::{Cmd, ProcessRunner, Runner};
 use crate::stage::cache::Cache;
 
 /// Mode of a regular file, as git knows it: executable or not.
-pub const MODE_FILE: u32 = 0o644;
-pub const MODE_EXEC: u32 = 0o755;
+pub(crate) const MODE_FILE: u32 = 0o644;
+pub(crate) const MODE_EXEC: u32 = 0o755;
 
 /// What a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     File { mode: u32 },
     Dir,
 }
 
 /// One directory entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub name: String,
-    pub kind: Kind,
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
 }
 
 /// A file's bytes: owned when read from disk for the caller, shared when the tree keeps them.
 #[derive(Debug)]
-pub enum Bytes {
+pub(crate) enum Bytes {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
 }
 
 impl Bytes {
     /// The bytes as a vector, copied only when shared.
-    pub fn into_vec(self) -> Vec<u8> {
+    pub(crate) fn into_vec(self) -> Vec<u8> {
         match self {
             Bytes::Owned(bytes) => bytes,
             Bytes::Shared(bytes) => bytes.to_vec(),
@@ -64,7 +64,7 @@ impl std::ops::Deref for Bytes {
 }
 
 /// A read-only tree of files, addressed by paths relative to the project root.
-pub trait Tree: Sync {
+pub(crate) trait Tree: Sync {
     /// The entries of a directory sorted by name, or `None` when it is not a directory.
     fn list(&self, dir: &Path) -> Result<Option<Arc<[Entry]>>>;
     /// The bytes of a file.
@@ -75,7 +75,7 @@ pub trait Tree: Sync {
 const LISTS_BUDGET: usize = 128 << 10;
 
 /// The working directory, with recent directory listings cached.
-pub struct FsTree {
+pub(crate) struct FsTree {
     root: PathBuf,
     templates: Option<PathBuf>,
     /// Paths relative to the root that the tree does not hold (see [`FsTree::excluding`]).
@@ -85,7 +85,7 @@ pub struct FsTree {
 
 impl FsTree {
     /// A tree rooted at `root`; links must resolve inside `root/templates`.
-    pub fn new(root: &Path, templates: &Path) -> FsTree {
+    pub(crate) fn new(root: &Path, templates: &Path) -> FsTree {
         FsTree {
             root: root.to_path_buf(),
             templates: root.join(templates).canonicalize().ok(),
@@ -96,13 +96,13 @@ impl FsTree {
 
     /// The working directory as a project's configuration sees it: its templates, without the
     /// staging root and the configuration when they lie inside them.
-    pub fn of(config: &Config) -> FsTree {
+    pub(crate) fn of(config: &Config) -> FsTree {
         FsTree::new(&config.root, &config.templates).excluding(config.excluded_from_templates())
     }
 
     /// The same tree without `excluded` (paths relative to the root) and what lies below them:
     /// listings leave them out and listing them finds nothing.
-    pub fn excluding(mut self, excluded: Vec<PathBuf>) -> FsTree {
+    pub(crate) fn excluding(mut self, excluded: Vec<PathBuf>) -> FsTree {
         self.excluded = excluded;
         self
     }
@@ -191,7 +191,7 @@ fn inside(path: &Path, templates: &Path) -> bool {
 }
 
 /// Executable when any execute bit is set, as git records it.
-pub fn git_mode(mode: u32) -> u32 {
+pub(crate) fn git_mode(mode: u32) -> u32 {
     if mode & 0o111 != 0 {
         MODE_EXEC
     } else {
@@ -229,7 +229,7 @@ impl Tree for FsTree {
 
 /// A git revision's files below the templates directory: listed once with `git ls-tree`, file
 /// contents read lazily through one `git cat-file --batch` process and cached.
-pub struct GitTree {
+pub(crate) struct GitTree {
     root: PathBuf,
     templates: PathBuf,
     /// Each directory (relative to the project root) → its entries by name; the templates'
@@ -272,18 +272,19 @@ const MAX_LINKS: usize = 40;
 impl GitTree {
     /// The tree of commit `rev` of the repository holding `root`; `prefix` is `root`'s path
     /// inside the repository (`git rev-parse --show-prefix`), `templates` is relative to `root`.
-    pub fn new(root: &Path, prefix: &str, rev: &str, templates: &Path) -> Result<GitTree> {
+    #[cfg(test)]
+    pub(crate) fn new(root: &Path, prefix: &str, rev: &str, templates: &Path) -> Result<GitTree> {
         GitTree::excluding(root, prefix, rev, templates, &[])
     }
 
     /// The tree of commit `rev` as a project's configuration sees it (see [`FsTree::of`]).
-    pub fn of(config: &Config, prefix: &str, rev: &str) -> Result<GitTree> {
+    pub(crate) fn of(config: &Config, prefix: &str, rev: &str) -> Result<GitTree> {
         let excluded = config.excluded_from_templates();
         GitTree::excluding(&config.root, prefix, rev, &config.templates, &excluded)
     }
 
     /// Like [`GitTree::new`], without `excluded` (paths relative to `root`) and what lies below.
-    pub fn excluding(
+    pub(crate) fn excluding(
         root: &Path,
         prefix: &str,
         rev: &str,
@@ -375,7 +376,7 @@ impl GitTree {
     }
 
     /// Whether the templates hold a symbolic link.
-    pub fn has_links(&self) -> bool {
+    pub(crate) fn has_links(&self) -> bool {
         self.dirs
             .values()
             .flat_map(BTreeMap::values)

@@ -22,7 +22,7 @@ const STALE: Duration = Duration::from_secs(24 * 3600);
 
 /// What a finishing run reports on: the images it selected, or only the manifest lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunKind {
+pub(crate) enum RunKind {
     Build,
     Push,
     Manifest,
@@ -241,7 +241,11 @@ fn assemble(project: &Project, run: &Path, kind: RunKind) -> Result<Report> {
 
 /// Ends a run: writes `report.json` from the run's entries (under the exclusive staging lock,
 /// through the staging temp dir), marks the run finished and removes earlier runs' entries.
-pub fn finish(project: &Project, kind: RunKind, note: &mut dyn std::io::Write) -> Result<Report> {
+pub(crate) fn finish(
+    project: &Project,
+    kind: RunKind,
+    note: &mut dyn std::io::Write,
+) -> Result<Report> {
     let Some(run) = run_dir(project)? else {
         bail!("no run to finish: {RUN_ENV} is not set (the Makefile sets it)");
     };

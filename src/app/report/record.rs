@@ -16,7 +16,7 @@ use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
 
 /// The run of this process, when make started it: `<root>/<staging root>/.report/<run>`.
-pub fn run_dir(project: &Project) -> Result<Option<PathBuf>> {
+pub(crate) fn run_dir(project: &Project) -> Result<Option<PathBuf>> {
     let Some(run) = project.env.get_nonempty(RUN_ENV) else {
         return Ok(None);
     };
@@ -58,7 +58,7 @@ pub(super) fn entry_name(id: &str, image: &str, step: &str) -> String {
 }
 
 /// The sha256 of each file of a context directory, by relative path.
-pub fn context_files(dir: &Path) -> Result<BTreeMap<String, String>> {
+pub(crate) fn context_files(dir: &Path) -> Result<BTreeMap<String, String>> {
     let mut files = BTreeMap::new();
     for entry in walkdir::WalkDir::new(dir).min_depth(1) {
         let entry = entry.with_context(|| format!("failed to list `{}`", dir.display()))?;
@@ -77,7 +77,7 @@ pub fn context_files(dir: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// The paths added, removed or changed from `before` to `after`, in order.
-pub fn changed_paths(
+pub(crate) fn changed_paths(
     before: &BTreeMap<String, String>,
     after: &BTreeMap<String, String>,
 ) -> Vec<String> {
@@ -99,7 +99,7 @@ fn files_record(project: &Project, id: &str, image: &str) -> PathBuf {
 
 /// One action of a run on one image (`image build|push`): started before the engine runs, then
 /// recorded with its outcome.
-pub struct ImageRecord {
+pub(crate) struct ImageRecord {
     run: Option<PathBuf>,
     entry: ImageEntry,
     step: &'static str,
@@ -133,7 +133,7 @@ impl ImageRecord {
 
     /// A build about to start, with why it runs: `FORCE`, `context changed: <paths>` since the
     /// last successful build, `parent rebuilt` in this run, else `not in engine`.
-    pub fn build(project: &Project, id: &str, plan: &BuildPlan) -> Result<Self> {
+    pub(crate) fn build(project: &Project, id: &str, plan: &BuildPlan) -> Result<Self> {
         let mut record = ImageRecord::new(project, id, plan, "build")?;
         let files = context_files(&project.root().join(&plan.context))?;
         let mut reasons = Vec::new();
@@ -165,7 +165,7 @@ impl ImageRecord {
     }
 
     /// A push about to start.
-    pub fn push(project: &Project, id: &str, plan: &BuildPlan) -> Result<Self> {
+    pub(crate) fn push(project: &Project, id: &str, plan: &BuildPlan) -> Result<Self> {
         ImageRecord::new(project, id, plan, "push")
     }
 
@@ -173,7 +173,7 @@ impl ImageRecord {
     /// that `image_id` asks the engine for (whether it answered, what it printed), asked only
     /// when the run is recorded. A successful build also keeps its context's files for the next
     /// build's `because`.
-    pub fn finish(
+    pub(crate) fn finish(
         mut self,
         project: &Project,
         action: Action,
@@ -216,7 +216,7 @@ pub(super) fn tenths(duration: Duration) -> f64 {
 }
 
 /// Records the manifest lists one `matriochka manifest` made, when make runs it.
-pub fn record_manifests(project: &Project, entries: &[ManifestEntry]) -> Result<()> {
+pub(crate) fn record_manifests(project: &Project, entries: &[ManifestEntry]) -> Result<()> {
     match run_dir(project)? {
         Some(run) => write_entry(
             &run,

@@ -41,7 +41,7 @@ fn merged_group(group: &Group) -> String {
 
 /// The bake file with one target per image and manifest group, as JSON text ending with a
 /// newline. `groups` are the manifest groups of `staged` (every flavor in exactly one).
-pub fn bake_file(
+pub(crate) fn bake_file(
     staged: &[StagedFlavor],
     groups: &[Group],
     git: &GitFacts,

@@ -14,16 +14,16 @@ use crate::infra::process::{self, Cmd, ProcessRunner, Runner};
 
 /// The engine program, the options it always takes, and which of the two engines it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Engine {
-    pub program: OsString,
+pub(crate) struct Engine {
+    pub(crate) program: OsString,
     /// Given with the program in `CONTAINER_ENGINE` (`podman --root /x`): before every command.
-    pub options: Vec<OsString>,
-    pub kind: Kind,
+    pub(crate) options: Vec<OsString>,
+    pub(crate) kind: Kind,
 }
 
 /// The two engines matriochka knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Docker,
     Podman,
 }
@@ -31,7 +31,7 @@ pub enum Kind {
 impl Engine {
     /// The engine named by `CONTAINER_ENGINE`, a program and options split at whitespace:
     /// podman when the program's file name says so, else docker. `None` when empty.
-    pub fn new(text: &str) -> Option<Engine> {
+    pub(crate) fn new(text: &str) -> Option<Engine> {
         let mut words = text.split_whitespace();
         let program = words.next()?;
         let name = Path::new(program)
@@ -51,28 +51,28 @@ impl Engine {
     }
 
     /// The engine's options, then `args`: what to run the program with.
-    pub fn args(&self, args: Vec<OsString>) -> Vec<OsString> {
+    pub(crate) fn args(&self, args: Vec<OsString>) -> Vec<OsString> {
         self.options.iter().cloned().chain(args).collect()
     }
 
     /// The command `program options… args…`; `args` already hold the options ([`Engine::args`]).
-    pub fn cmd(&self, args: &[OsString]) -> Cmd {
+    pub(crate) fn cmd(&self, args: &[OsString]) -> Cmd {
         Cmd::new(&self.program).args(args.iter().cloned())
     }
 
     /// The command line as a user would type it, for logs and dry runs.
-    pub fn display(&self, args: &[OsString]) -> String {
+    pub(crate) fn display(&self, args: &[OsString]) -> String {
         self.cmd(args).display()
     }
 
     /// Runs the engine; whether it succeeded and what it printed on stdout.
-    pub fn capture(&self, args: &[OsString]) -> Result<(bool, String)> {
+    pub(crate) fn capture(&self, args: &[OsString]) -> Result<(bool, String)> {
         let output = ProcessRunner.run(&self.cmd(args))?;
         Ok((output.success, output.text()))
     }
 
     /// Runs the engine, its output teed to `log` and `out` ([`process::run_teed`]).
-    pub fn run_teed(
+    pub(crate) fn run_teed(
         &self,
         args: &[OsString],
         log: &mut dyn Write,
@@ -80,21 +80,12 @@ impl Engine {
     ) -> Result<bool> {
         process::run_teed(&self.cmd(args), log, out)
     }
-
-    /// `image exists TAG` (podman) or `image inspect --format {{.Id}} TAG` (docker): status 0
-    /// when the image is in the engine's store.
-    pub fn exists(&self, tag: &str) -> Vec<OsString> {
-        match self.kind {
-            Kind::Podman => self.args(words(&["image", "exists", tag])),
-            Kind::Docker => self.args(words(&["image", "inspect", "--format", "{{.Id}}", tag])),
-        }
-    }
 }
 
 /// When a build pulls its base image, from `PULL`: `1` always, `0` never, else only when the
 /// image is missing from the engine's store, so an offline machine builds on a local base.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pull {
+pub(crate) enum Pull {
     Always,
     Missing,
     Never,
@@ -102,7 +93,7 @@ pub enum Pull {
 
 impl Pull {
     /// `PULL=1` → always, `PULL=0` → never, anything else (unset, empty) → when missing.
-    pub fn from_env(value: Option<&str>) -> Pull {
+    pub(crate) fn from_env(value: Option<&str>) -> Pull {
         match value {
             Some("1") => Pull::Always,
             Some("0") => Pull::Never,
@@ -112,7 +103,7 @@ impl Pull {
 
     /// The build option that asks `kind` for this: podman `--pull=always|missing|never`; docker's
     /// classic builder takes only `--pull` (always) and otherwise pulls a missing base itself.
-    pub fn option(self, kind: Kind) -> Option<&'static str> {
+    pub(crate) fn option(self, kind: Kind) -> Option<&'static str> {
         match (kind, self) {
             (Kind::Podman, Pull::Always) => Some("--pull=always"),
             (Kind::Podman, Pull::Missing) => Some("--pull=missing"),
@@ -125,27 +116,27 @@ impl Pull {
 
 /// What one image build is made of.
 #[derive(Clone, Debug)]
-pub struct Build<'a> {
-    pub tag: &'a str,
-    pub platform: &'a str,
-    pub dockerfile: &'a Path,
-    pub context: &'a Path,
+pub(crate) struct Build<'a> {
+    pub(crate) tag: &'a str,
+    pub(crate) platform: &'a str,
+    pub(crate) dockerfile: &'a Path,
+    pub(crate) context: &'a Path,
     /// The pull option ([`Pull::option`]), for an image built on a base from outside the flavor.
-    pub pull: Option<&'static str>,
+    pub(crate) pull: Option<&'static str>,
     /// `--squash`: this build's layers merged into one (`SQUASH=1`).
-    pub squash: bool,
+    pub(crate) squash: bool,
     /// Names of build arguments the engine takes from its environment (`--build-arg NAME`).
-    pub env_build_args: &'a [String],
+    pub(crate) env_build_args: &'a [String],
     /// `[images.<name>]` build arguments (`--build-arg NAME=value`), after those of the environment.
-    pub build_args: &'a BTreeMap<String, String>,
-    pub labels: &'a BTreeMap<String, String>,
+    pub(crate) build_args: &'a BTreeMap<String, String>,
+    pub(crate) labels: &'a BTreeMap<String, String>,
     /// `BUILD_ARGS`, word by word, before the context.
-    pub extra: &'a [String],
+    pub(crate) extra: &'a [String],
 }
 
 /// `build --platform P -t TAG --file F [PULL] [--squash] [--build-arg NAME]… [--build-arg NAME=V]…
 /// [--label K=V]… EXTRA… CONTEXT`
-pub fn build(build: &Build) -> Vec<OsString> {
+pub(crate) fn build(build: &Build) -> Vec<OsString> {
     let mut args = words(&["build", "--platform", build.platform, "-t", build.tag]);
     args.push("--file".into());
     args.push(build.dockerfile.into());
@@ -173,7 +164,7 @@ pub fn build(build: &Build) -> Vec<OsString> {
 }
 
 /// `push PUSH_ARGS… TAG`
-pub fn push(tag: &str, extra: &[String]) -> Vec<OsString> {
+pub(crate) fn push(tag: &str, extra: &[String]) -> Vec<OsString> {
     let mut args = words(&["push"]);
     args.extend(extra.iter().map(OsString::from));
     args.push(tag.into());
@@ -181,22 +172,17 @@ pub fn push(tag: &str, extra: &[String]) -> Vec<OsString> {
 }
 
 /// `tag SOURCE TARGET`
-pub fn tag(source: &str, target: &str) -> Vec<OsString> {
+pub(crate) fn tag(source: &str, target: &str) -> Vec<OsString> {
     words(&["tag", source, target])
 }
 
 /// `rmi TAG`
-pub fn rmi(tag: &str) -> Vec<OsString> {
+pub(crate) fn rmi(tag: &str) -> Vec<OsString> {
     words(&["rmi", tag])
 }
 
-/// `pull TAG`
-pub fn pull(tag: &str) -> Vec<OsString> {
-    words(&["pull", tag])
-}
-
 /// `pull EXTRA… TAG` (`--tls-verify=false` for podman reading a plain-HTTP registry)
-pub fn pull_from(tag: &str, extra: &[String]) -> Vec<OsString> {
+pub(crate) fn pull_from(tag: &str, extra: &[String]) -> Vec<OsString> {
     let mut args = words(&["pull"]);
     args.extend(extra.iter().map(OsString::from));
     args.push(tag.into());
@@ -204,18 +190,18 @@ pub fn pull_from(tag: &str, extra: &[String]) -> Vec<OsString> {
 }
 
 /// `image inspect --format {{index .Config.Labels "LABEL"}} TAG`: prints the label's value.
-pub fn inspect_label(tag: &str, label: &str) -> Vec<OsString> {
+pub(crate) fn inspect_label(tag: &str, label: &str) -> Vec<OsString> {
     let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
     words(&["image", "inspect", "--format", &format, tag])
 }
 
 /// `image inspect --format {{.Id}} TAG`: prints the image's id.
-pub fn image_id(tag: &str) -> Vec<OsString> {
+pub(crate) fn image_id(tag: &str) -> Vec<OsString> {
     words(&["image", "inspect", "--format", "{{.Id}}", tag])
 }
 
 /// `images --filter label=LABEL --format {{.Repository}}:{{.Tag}}`: one reference per line.
-pub fn images_labelled(label: &str) -> Vec<OsString> {
+pub(crate) fn images_labelled(label: &str) -> Vec<OsString> {
     let filter = format!("label={label}");
     words(&[
         "images",
@@ -227,7 +213,7 @@ pub fn images_labelled(label: &str) -> Vec<OsString> {
 }
 
 /// `images --quiet --no-trunc --filter label=LABEL`: the ids of the labelled images, one a line.
-pub fn image_ids_labelled(label: &str) -> Vec<OsString> {
+pub(crate) fn image_ids_labelled(label: &str) -> Vec<OsString> {
     let filter = format!("label={label}");
     words(&["images", "--quiet", "--no-trunc", "--filter", &filter])
 }
@@ -236,7 +222,7 @@ pub fn image_ids_labelled(label: &str) -> Vec<OsString> {
 /// creation time in unix seconds (podman) or RFC 3339 (docker, whose `.Created` is a string), the
 /// tags each followed by a space. The tags are ranged over, not joined: docker's templates see
 /// the inspect JSON untyped, where `join` refuses `.RepoTags` ("expected []string").
-pub fn inspect_for_prune(kind: Kind, label: &str, ids: &[&str]) -> Vec<OsString> {
+pub(crate) fn inspect_for_prune(kind: Kind, label: &str, ids: &[&str]) -> Vec<OsString> {
     let created = match kind {
         Kind::Podman => "{{.Created.Unix}}",
         Kind::Docker => "{{.Created}}",
@@ -250,7 +236,7 @@ pub fn inspect_for_prune(kind: Kind, label: &str, ids: &[&str]) -> Vec<OsString>
 }
 
 /// `ps --all --quiet --no-trunc`: every container's id, one a line.
-pub fn all_containers() -> Vec<OsString> {
+pub(crate) fn all_containers() -> Vec<OsString> {
     words(&["ps", "--all", "--quiet", "--no-trunc"])
 }
 
@@ -258,14 +244,14 @@ pub fn all_containers() -> Vec<OsString> {
 /// (`sha256:…` from docker, bare hex from podman). Not `ps --filter ancestor=`: docker's matches
 /// the images a container's image was built on too (the parent links of its classic builder),
 /// podman's the container's own image only.
-pub fn images_of_containers(ids: &[&str]) -> Vec<OsString> {
+pub(crate) fn images_of_containers(ids: &[&str]) -> Vec<OsString> {
     let mut args = words(&["container", "inspect", "--format", "{{.Image}}"]);
     args.extend(ids.iter().map(OsString::from));
     args
 }
 
 /// `rmi NAME…`
-pub fn rmi_all(names: &[String]) -> Vec<OsString> {
+pub(crate) fn rmi_all(names: &[String]) -> Vec<OsString> {
     let mut args = words(&["rmi"]);
     args.extend(names.iter().map(OsString::from));
     args
@@ -370,7 +356,6 @@ mod tests {
         assert_eq!(strings(&push("app:v1", &[])), ["push", "app:v1"]);
         assert_eq!(strings(&tag("a:1", "b:2")), ["tag", "a:1", "b:2"]);
         assert_eq!(strings(&rmi("a:1")), ["rmi", "a:1"]);
-        assert_eq!(strings(&pull("a:1")), ["pull", "a:1"]);
         assert_eq!(
             strings(&pull_from(
                 "r/a:mcid-1",
@@ -462,15 +447,12 @@ mod tests {
     }
 
     #[test]
-    fn exists_differs_by_engine() {
-        let podman = Engine::new("/usr/bin/podman").unwrap();
-        assert_eq!(podman.kind, Kind::Podman);
-        assert_eq!(strings(&podman.exists("a:1")), ["image", "exists", "a:1"]);
-        let docker = Engine::new("docker").unwrap();
-        assert_eq!(docker.kind, Kind::Docker);
+    fn the_kind_comes_from_the_program_name() {
+        assert_eq!(Engine::new("/usr/bin/podman").unwrap().kind, Kind::Podman);
+        assert_eq!(Engine::new("docker").unwrap().kind, Kind::Docker);
         assert_eq!(
-            strings(&docker.exists("a:1")),
-            ["image", "inspect", "--format", "{{.Id}}", "a:1"]
+            Engine::new("/opt/podman-4 --root /x").unwrap().kind,
+            Kind::Podman
         );
     }
 
@@ -482,18 +464,6 @@ mod tests {
         assert_eq!(
             strings(&engine.args(rmi("a:1"))),
             ["--root", "/tmp/x", "--storage-driver", "vfs", "rmi", "a:1"]
-        );
-        assert_eq!(
-            strings(&engine.exists("a:1")),
-            [
-                "--root",
-                "/tmp/x",
-                "--storage-driver",
-                "vfs",
-                "image",
-                "exists",
-                "a:1"
-            ]
         );
         assert_eq!(Engine::new("  "), None);
     }

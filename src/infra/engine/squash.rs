@@ -12,10 +12,10 @@ use crate::domain::vars::Env;
 use crate::infra::engine::argv::{Engine, Kind};
 
 /// The environment variable asking for squashed builds.
-pub const SQUASH_ENV: &str = "SQUASH";
+pub(crate) const SQUASH_ENV: &str = "SQUASH";
 
 /// Whether `SQUASH` asks for squashed builds: `1` yes, unset, empty or `0` no, else an error.
-pub fn wanted(env: &Env) -> Result<bool> {
+pub(crate) fn wanted(env: &Env) -> Result<bool> {
     match env.get(SQUASH_ENV).unwrap_or_default() {
         "" | "0" => Ok(false),
         "1" => Ok(true),
@@ -24,7 +24,7 @@ pub fn wanted(env: &Env) -> Result<bool> {
 }
 
 /// `info --format {{.ExperimentalBuild}}`: `true` when docker's daemon runs experimental.
-pub fn docker_experimental_query() -> Vec<OsString> {
+pub(crate) fn docker_experimental_query() -> Vec<OsString> {
     ["info", "--format", "{{.ExperimentalBuild}}"]
         .iter()
         .map(OsString::from)
@@ -32,7 +32,7 @@ pub fn docker_experimental_query() -> Vec<OsString> {
 }
 
 /// Checks that `engine` can squash: podman always, docker when its daemon is experimental.
-pub fn check(engine: &Engine) -> Result<()> {
+pub(crate) fn check(engine: &Engine) -> Result<()> {
     if engine.kind == Kind::Podman {
         return Ok(());
     }

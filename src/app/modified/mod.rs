@@ -17,40 +17,40 @@ use crate::stage::{self, Prepared, StagedFlavor};
 
 /// A flavor the change affects.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Affected {
+pub(crate) struct Affected {
     /// Index of the flavor in the prepared flavors.
-    pub flavor: usize,
+    pub(crate) flavor: usize,
     /// The images to rebuild, in `layout.images` order.
-    pub images: Vec<String>,
+    pub(crate) images: Vec<String>,
     /// Indexes of the changed paths that affect it, in path order.
-    pub because: Vec<usize>,
+    pub(crate) because: Vec<usize>,
 }
 
 /// Which tree a flavor was staged from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     MergeBase,
     WorkTree,
 }
 
 /// A flavor that failed to stage on one side.
 #[derive(Debug)]
-pub struct Failure {
-    pub flavor: usize,
-    pub side: Side,
-    pub error: anyhow::Error,
+pub(crate) struct Failure {
+    pub(crate) flavor: usize,
+    pub(crate) side: Side,
+    pub(crate) error: anyhow::Error,
 }
 
 /// What exact mode finds.
 #[derive(Debug, Default)]
-pub struct Exact {
-    pub affected: Vec<Affected>,
-    pub failures: Vec<Failure>,
+pub(crate) struct Exact {
+    pub(crate) affected: Vec<Affected>,
+    pub(crate) failures: Vec<Failure>,
 }
 
 /// How the changed paths reach one flavor, by path alone.
 #[derive(Clone, Debug, Default)]
-pub struct Reach {
+pub(crate) struct Reach {
     /// A loose file of a layer changed: every image is reached.
     loose: bool,
     /// Indexes into `layout.images` of the images whose sub-tree holds a changed path.
@@ -59,7 +59,7 @@ pub struct Reach {
 }
 
 /// The paths reaching each flavor (`None`: not reached), and the paths matching `modified.always`.
-pub fn reach(
+pub(crate) fn reach(
     config: &Config,
     prepared: &[Prepared],
     changes: &[PathBuf],
@@ -108,7 +108,7 @@ pub fn reach(
 
 /// A flavor's layer directories, relative to the root, whether they exist or not. A layer naming
 /// a variable the flavor does not set has no directory.
-pub fn layer_dirs(config: &Config, prepared: &Prepared) -> Vec<PathBuf> {
+pub(crate) fn layer_dirs(config: &Config, prepared: &Prepared) -> Vec<PathBuf> {
     config
         .layers
         .iter()
@@ -119,7 +119,7 @@ pub fn layer_dirs(config: &Config, prepared: &Prepared) -> Vec<PathBuf> {
 
 /// Whether a changed path lies in the templates tree, outside what the tree leaves out (the
 /// staging root, the configuration) when the templates are the root.
-pub fn in_templates(config: &Config, path: &Path) -> bool {
+pub(crate) fn in_templates(config: &Config, path: &Path) -> bool {
     path.starts_with(&config.templates)
         && !config
             .excluded_from_templates()
@@ -132,7 +132,11 @@ pub fn in_templates(config: &Config, path: &Path) -> bool {
 ///
 /// Without reading the Dockerfiles the image graph is unknown, so every image after an affected
 /// one in `layout.images` (the build order) is taken as its possible child.
-pub fn by_path(config: &Config, prepared: &[Prepared], changes: &[PathBuf]) -> Vec<Affected> {
+pub(crate) fn by_path(
+    config: &Config,
+    prepared: &[Prepared],
+    changes: &[PathBuf],
+) -> Vec<Affected> {
     let (reach, always) = reach(config, prepared, changes);
     let all = config.images.clone();
     reach
@@ -166,7 +170,7 @@ pub fn by_path(config: &Config, prepared: &[Prepared], changes: &[PathBuf]) -> V
 /// Only the flavors that changed paths reach (see [`by_path`]) are staged, in parallel. With
 /// symbolic links in the templates (`links`) a changed file can stand for another path, so then
 /// every flavor is staged when any changed path lies below the templates.
-pub fn exact(
+pub(crate) fn exact(
     config: &Config,
     prepared: &[Prepared],
     changes: &[PathBuf],
@@ -246,7 +250,7 @@ pub fn exact(
 
 /// The images whose contexts differ, with their children, and the changed paths that made the
 /// differing files; `None` when the contexts are the same.
-pub fn compare(
+pub(crate) fn compare(
     config: &Config,
     before: &StagedFlavor,
     after: &StagedFlavor,
@@ -319,7 +323,7 @@ pub fn compare(
 type Pair = (Result<StagedFlavor>, Result<StagedFlavor>);
 
 /// Stages each candidate from both trees, on as many threads as there are cores.
-pub fn stage_both(
+pub(crate) fn stage_both(
     config: &Config,
     prepared: &[Prepared],
     candidates: &[(usize, Vec<usize>)],
@@ -346,9 +350,12 @@ pub fn stage_both(
     pairs
 }
 
-pub fn sorted(items: impl Iterator<Item = usize>) -> Vec<usize> {
+pub(crate) fn sorted(items: impl Iterator<Item = usize>) -> Vec<usize> {
     items.collect::<BTreeSet<_>>().into_iter().collect()
 }
+
+#[cfg(test)]
+mod exact_property;
 
 #[cfg(test)]
 mod tests {
