@@ -456,9 +456,13 @@ fn a_build_holds_the_staging_lock_while_the_engine_runs() {
     refused.run();
     // …and one that waits gets it only after the build: the stub writes `seen` when its build
     // ends, before the stage could rewrite the context.
-    let stage = refused.args(&["stage", SQUID]).status(0).stdout(&format!(
-        "staged staging/{ID}: 0 written, 9 unchanged, 0 removed\n"
-    ));
+    let stage = refused
+        .args(&["stage", SQUID])
+        .status(0)
+        .stderr("waiting for another matriochka run on `staging/`\n")
+        .stdout(&format!(
+            "staged staging/{ID}: 0 written, 9 unchanged, 0 removed\n"
+        ));
     stage.run();
     assert_eq!(
         stage.read("seen"),
