@@ -57,7 +57,7 @@ pub(crate) enum CliCommand {
         #[arg(long, value_name = "FILE")]
         footer: Option<String>,
     },
-    /// Show flavors, the default flavors, a flavor's variables or the staging root
+    /// Show flavors, the default flavors, a flavor's variables, the staging root or the environment
     #[command(
         subcommand,
         after_help = format!("Example:\n  matriochka show flavors\n  matriochka show vars {EXAMPLE_UBUNTU}")
@@ -287,6 +287,9 @@ pub(crate) enum ShowCommand {
     /// The staging root (`layout.staging_root`), relative to the project root
     #[command(after_help = "Example:\n  matriochka show staging-root")]
     StagingRoot,
+    /// The environment variables matriochka reads, with their values here and what they do
+    #[command(after_help = "Example:\n  matriochka show env")]
+    Env,
 }
 
 impl Cli {
@@ -321,6 +324,7 @@ impl Cli {
             },
             CliCommand::Show(ShowCommand::Default) => Command::ShowDefault,
             CliCommand::Show(ShowCommand::StagingRoot) => Command::ShowStagingRoot,
+            CliCommand::Show(ShowCommand::Env) => Command::ShowEnv,
             CliCommand::Show(ShowCommand::Vars { flavor }) => Command::ShowVars { flavor },
             CliCommand::Plan { flavors, json } => Command::Plan { flavors, json },
             CliCommand::Modified {

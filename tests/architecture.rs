@@ -185,6 +185,37 @@ fn src_imports_only_downwards_without_circles() {
     );
 }
 
+/// Environment names are read through `domain/env_names.rs` only: a literal name in a
+/// `get("…")` or `get_nonempty("…")` elsewhere is a second list.
+#[test]
+fn environment_names_come_from_the_one_list() {
+    let mut found = Vec::new();
+    for (rel, text) in sources() {
+        if rel == "domain/env_names.rs" {
+            continue;
+        }
+        for line in code(&text).lines() {
+            for call in ["get(\"", "get_nonempty(\""] {
+                if let Some(at) = line.find(call) {
+                    let name: String = line[at + call.len()..]
+                        .chars()
+                        .take_while(|c| *c != '"')
+                        .collect();
+                    if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                    {
+                        found.push(format!("src/{rel}: `{name}`"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "environment names outside domain/env_names.rs:\n{}",
+        found.join("\n")
+    );
+}
+
 fn files(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
     entries
         .iter()

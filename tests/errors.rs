@@ -417,7 +417,7 @@ fn usage_errors_exit_2() {
         .args(&["show"])
         .stderr(
             "
-            Show flavors, the default flavors, a flavor's variables or the staging root
+            Show flavors, the default flavors, a flavor's variables, the staging root or the environment
 
             Usage: matriochka show [OPTIONS] <COMMAND>
 
@@ -426,6 +426,7 @@ fn usage_errors_exit_2() {
               default       The default flavors, one per line
               vars          A flavor's variables, as sorted NAME=value lines
               staging-root  The staging root (`layout.staging_root`), relative to the project root
+              env           The environment variables matriochka reads, with their values here and what they do
               help          Print this message or the help of the given subcommand(s)
 
             Options:

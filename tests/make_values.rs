@@ -489,3 +489,23 @@ fn show_staging_root_prints_the_configured_root() {
         .stdout("staging\n")
         .run();
 }
+
+/// `show env` lists every variable matriochka reads, set or not, with what it does.
+#[test]
+fn show_env_lists_the_variables_read() {
+    let out = project()
+        .env("PULL", "0")
+        .args(&["show", "env"])
+        .any_stdout()
+        .run()
+        .stdout;
+    assert!(
+        out.contains("PULL=0  # 1: always pull bases; 0: never; else when missing\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nSQUASH (unset)  # 1: one layer for what each build adds\n"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 25, "{out}");
+}

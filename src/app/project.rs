@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use anyhow::{bail, Context as _, Result};
 
 use crate::domain::config::Config;
+use crate::domain::env_names;
 use crate::domain::flavor::{Flavor, FlavorError, ShortFormDefaults};
 use crate::domain::git_facts::GitFacts;
 use crate::domain::vars::Env;
@@ -30,8 +31,8 @@ impl Project {
         let mut config = Config::load(root, config)?;
         config.decor = crate::stage::decor::load(
             root,
-            env.get(crate::stage::decor::HEADER_ENV),
-            env.get(crate::stage::decor::FOOTER_ENV),
+            env.get(env_names::HEADER),
+            env.get(env_names::FOOTER),
         )?;
         Ok(Project {
             config,
@@ -59,7 +60,7 @@ impl Project {
             Flavor::split_list(args)
         } else if let Some(flavors) = self
             .env
-            .get_nonempty("FLAVORS")
+            .get_nonempty(env_names::FLAVORS)
             .filter(|f| !f.trim().is_empty())
         {
             flavors.split_whitespace().collect()
@@ -201,7 +202,7 @@ impl Project {
             bail!("target `{target}` is not `build.<id>[.<image>]`, `push.…` or `clean.…`");
         };
         let mut candidates: Vec<&str> = Vec::new();
-        if let Some(flavors) = self.env.get_nonempty("FLAVORS") {
+        if let Some(flavors) = self.env.get_nonempty(env_names::FLAVORS) {
             candidates.extend(flavors.split_whitespace());
         }
         candidates.extend(Flavor::split_list(&self.config.default_flavors));
@@ -252,7 +253,11 @@ pub(crate) fn find_root(start: &Path) -> PathBuf {
 
 /// The container engine of `CONTAINER_ENGINE`.
 pub(crate) fn engine(project: &Project) -> Result<Engine> {
-    match project.env.get("CONTAINER_ENGINE").and_then(Engine::new) {
+    match project
+        .env
+        .get(env_names::CONTAINER_ENGINE)
+        .and_then(Engine::new)
+    {
         Some(engine) => Ok(engine),
         None => bail!("no container engine: set CONTAINER_ENGINE to docker or podman"),
     }

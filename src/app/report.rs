@@ -25,9 +25,6 @@ pub(crate) use finish::{finish, RunKind};
 use record::read_json;
 pub(crate) use record::{record_manifests, run_dir, ImageRecord};
 
-/// The environment variable holding the run id, set by the top-level Makefile.
-pub(crate) const RUN_ENV: &str = "MATRIOCHKA_RUN";
-
 /// What happened to an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

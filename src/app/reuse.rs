@@ -6,18 +6,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::app::project::Project;
+use crate::domain::env_names;
 use crate::domain::layout;
 use crate::infra::engine::{argv, Engine};
 use crate::infra::process::Runner;
 use crate::infra::registry::{self, Access};
 use crate::plan::labels::{self, CONTENT_ID_LABEL};
 
-/// The environment variable that turns reuse on (`REUSE=1`).
-pub(crate) const REUSE_ENV: &str = "REUSE";
-
 /// Whether `REUSE=1` is set.
 pub(crate) fn enabled(project: &Project) -> bool {
-    project.env.get(REUSE_ENV) == Some("1")
+    project.env.get(env_names::REUSE) == Some("1")
 }
 
 /// What the registry said about a content tag.
@@ -59,10 +57,11 @@ impl Lookup {
 /// How the registry is read: `PUSH_ARGS` (`--tls-verify=false`, `--insecure`) and
 /// `CONTAINERS_REGISTRIES_CONF`, as for manifest lists.
 pub(crate) fn access(project: &Project) -> Access {
-    let mut access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());
+    let mut access =
+        Access::from_push_args(project.env.get(env_names::PUSH_ARGS).unwrap_or_default());
     access.registries_conf = project
         .env
-        .get_nonempty("CONTAINERS_REGISTRIES_CONF")
+        .get_nonempty(env_names::REGISTRIES_CONF)
         .map(str::to_string);
     access
 }

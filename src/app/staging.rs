@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use crate::app::project::Project;
+use crate::domain::env_names;
 use crate::domain::layout;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::lock::{self, Access, StagingLock, Wait};
@@ -65,7 +66,7 @@ pub(crate) fn stage_command(
     let wait = if no_wait {
         Wait::No
     } else {
-        lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV))
+        lock::wait_from_env(project.env.get(env_names::NO_WAIT))
     };
     let staging_root = &project.config.staging_root;
     let lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;

@@ -64,6 +64,8 @@ pub(crate) enum Command {
     ShowDefault,
     /// `layout.staging_root`, for the user Makefile.
     ShowStagingRoot,
+    /// The environment variables read, their values and meanings.
+    ShowEnv,
     ShowVars {
         flavor: String,
     },

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::app::project::Project;
 use crate::domain::dockerfile::{self, DOCKERFILE};
+use crate::domain::env_names;
 use crate::domain::git_facts::GitFacts;
 use crate::domain::layout;
 use crate::domain::vars::Env;
@@ -26,9 +27,6 @@ use crate::stage;
 use crate::stage::model::{StagedFlavor, StagedImage};
 
 mod merge;
-
-/// The environment variable naming the registry of the layer cache.
-pub(crate) const CACHE_ENV: &str = "BAKE_CACHE";
 
 /// What a bake file is made from besides the staged flavors.
 #[derive(Clone, Debug, Default)]
@@ -45,7 +43,7 @@ pub(crate) struct BakeOptions {
 impl BakeOptions {
     /// The options the environment sets; a bad `BAKE_CACHE` is an error.
     pub(crate) fn from_env(env: &Env) -> Result<BakeOptions> {
-        let cache = env.get_nonempty(CACHE_ENV).map(str::to_string);
+        let cache = env.get_nonempty(env_names::BAKE_CACHE).map(str::to_string);
         if let Some(cache) = &cache {
             check_cache(cache, "target")?;
         }
@@ -62,7 +60,7 @@ impl BakeOptions {
 fn check_cache(cache: &str, target: &str) -> Result<String> {
     let reference = format!("{cache}:{target}");
     crate::domain::reference::check_reference(&reference)
-        .map_err(|why| anyhow::anyhow!("bad `{CACHE_ENV}` `{cache}`: {why}"))?;
+        .map_err(|why| anyhow::anyhow!("bad `BAKE_CACHE` `{cache}`: {why}"))?;
     Ok(reference)
 }
 
@@ -302,7 +300,7 @@ pub(crate) fn command(
     let staging_root = &project.config.staging_root;
     let rel = staging_root.join(layout::BAKE_FILE);
     // A write below the staging root, like stage's: under the exclusive lock.
-    let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
+    let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
     let held = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
     let temps = stage::Temps::clean(project.root(), staging_root, &held)?;
     let written = stage::write_one(project.root(), staging_root, &rel, &text, &temps)?;

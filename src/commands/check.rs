@@ -18,6 +18,7 @@ use regex::bytes::Regex;
 use crate::app::project::Project;
 use crate::domain::config::image_variable;
 use crate::domain::dockerfile;
+use crate::domain::env_names;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::process::{Cmd, ProcessRunner, Runner};
 use crate::stage;
@@ -109,13 +110,13 @@ impl Checker {
     fn new(project: &Project) -> Result<Checker> {
         let program = project
             .env
-            .get_nonempty("SHELLCHECK")
+            .get_nonempty(env_names::SHELLCHECK)
             .unwrap_or("shellcheck")
             .to_string();
         let installed = ProcessRunner
             .run(&Cmd::new(&program).arg("--version"))
             .is_ok_and(|output| output.success);
-        if !installed && project.env.get_nonempty("CI").is_some() {
+        if !installed && project.env.get_nonempty(env_names::CI).is_some() {
             anyhow::bail!("`{program}` is not installed and CI is set: install shellcheck");
         }
         Ok(Checker {

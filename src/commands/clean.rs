@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::app::project::Project;
 use crate::app::project::{at, engine};
+use crate::domain::env_names;
 use crate::domain::layout;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv;
@@ -40,7 +41,7 @@ pub(crate) fn clean_all(
     };
     let engine = engine(project)?;
     let staging_root = &project.config.staging_root;
-    let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
+    let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
     let _lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
     let list = engine.args(argv::images_labelled(FLAVOR_LABEL));
     let (listed, text) = engine.capture(&list)?;

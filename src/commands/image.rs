@@ -16,6 +16,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::app::project::{at, engine, Project};
 use crate::app::report::{Action, ImageRecord};
 use crate::commands::args::{ImageAction, ImageArgs};
+use crate::domain::env_names;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv;
 use crate::infra::lock::{self, Access, StagingLock};
@@ -179,7 +180,7 @@ impl<'a> Image<'a> {
         let _lock = if self.args.dry_run {
             None
         } else {
-            let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
+            let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
             Some(StagingLock::acquire(
                 project.root(),
                 &project.config.staging_root,
@@ -204,7 +205,7 @@ impl<'a> Image<'a> {
                 return Ok(code);
             }
         }
-        let pull = argv::Pull::from_env(project.env.get("PULL")).option(engine.kind);
+        let pull = argv::Pull::from_env(project.env.get(env_names::PULL)).option(engine.kind);
         let pull = pull.filter(|_| plan.external_base);
         let proxies = crate::domain::vars::set_proxies(&project.env);
         let extra = words(project, "BUILD_ARGS");
@@ -280,7 +281,7 @@ impl<'a> Image<'a> {
         if let Some(text) = plan.label(FLAVOR_LABEL) {
             project.refuse_test_flavor(&project.parse(text)?, "pushed")?;
         }
-        let retries = match project.env.get_nonempty("PUSH_RETRIES") {
+        let retries = match project.env.get_nonempty(env_names::PUSH_RETRIES) {
             None => 3,
             Some(text) => text.parse::<u32>().map_err(|_| {
                 anyhow::anyhow!("PUSH_RETRIES `{text}` is not a number: set it to 0 or more")

@@ -15,6 +15,7 @@ use crate::app::groups::{groups, Group, Member};
 use crate::app::project::Project;
 use crate::app::report::{self, ManifestAction};
 use crate::domain::digest::hex;
+use crate::domain::env_names;
 use crate::domain::vars::PointRelease;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::engine::{Engine, Kind};
@@ -220,10 +221,11 @@ pub(crate) fn command(
     }
     let groups = groups(project, &prepared)?;
     let engine = crate::app::project::engine(project)?;
-    let mut access = Access::from_push_args(project.env.get("PUSH_ARGS").unwrap_or_default());
+    let mut access =
+        Access::from_push_args(project.env.get(env_names::PUSH_ARGS).unwrap_or_default());
     access.registries_conf = project
         .env
-        .get_nonempty("CONTAINERS_REGISTRIES_CONF")
+        .get_nonempty(env_names::REGISTRIES_CONF)
         .map(str::to_string);
     let mut registry = Registry { runner, access };
     let mut bad = 0;

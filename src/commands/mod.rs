@@ -23,6 +23,7 @@ use anyhow::Result;
 use crate::app::project::Project;
 use crate::app::staging::stage_command;
 pub(crate) use crate::commands::args::{Command, Invocation};
+use crate::domain::env_names;
 use crate::domain::vars::Env;
 use crate::error::EXIT_SUCCESS;
 
@@ -44,10 +45,7 @@ pub(crate) fn run(invocation: &Invocation) -> Result<u8> {
     };
     let mut env = Env::from_process();
     if let Command::Stage { header, footer, .. } = &invocation.command {
-        let options = [
-            (crate::stage::decor::HEADER_ENV, header),
-            (crate::stage::decor::FOOTER_ENV, footer),
-        ];
+        let options = [(env_names::HEADER, header), (env_names::FOOTER, footer)];
         for (name, value) in options {
             if let Some(value) = value {
                 env.set(name, value);
@@ -82,6 +80,15 @@ pub(crate) fn execute(
             shard,
             test,
         } => crate::commands::slice::show_flavors(project, arches, *shard, *test, out),
+        Command::ShowEnv => {
+            for (name, meaning) in crate::domain::env_names::ALL {
+                match project.env.get(name) {
+                    Some(value) => writeln!(out, "{name}={value}  # {meaning}")?,
+                    None => writeln!(out, "{name} (unset)  # {meaning}")?,
+                }
+            }
+            Ok(EXIT_SUCCESS)
+        }
         Command::ShowStagingRoot => {
             writeln!(out, "{}", project.config.staging_root.display())?;
             Ok(EXIT_SUCCESS)

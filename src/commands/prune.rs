@@ -17,6 +17,7 @@ use anyhow::{bail, Result};
 use crate::app::project::engine;
 use crate::app::project::Project;
 use crate::app::uses::{current_tags, now, read_uses, uses_dir};
+use crate::domain::env_names;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv::{self, Kind};
 use crate::infra::engine::Engine;
@@ -44,10 +45,10 @@ impl Settings {
             }
         };
         Ok(Settings {
-            hours: number("PRUNE_HOURS", 48)?,
-            keep: number("PRUNE_KEEP", 24)? as usize,
-            current: env.get("PRUNE_CURRENT") == Some("1"),
-            dry_run: dry_run || env.get("PRUNE_DRY") == Some("1"),
+            hours: number(env_names::PRUNE_HOURS, 48)?,
+            keep: number(env_names::PRUNE_KEEP, 24)? as usize,
+            current: env.get(env_names::PRUNE_CURRENT) == Some("1"),
+            dry_run: dry_run || env.get(env_names::PRUNE_DRY) == Some("1"),
         })
     }
 }
@@ -138,7 +139,7 @@ pub(crate) fn prune(
     let _lock = if settings.dry_run {
         None
     } else {
-        let wait = lock::wait_from_env(project.env.get(lock::NO_WAIT_ENV));
+        let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
         Some(StagingLock::acquire(
             project.root(),
             &project.config.staging_root,

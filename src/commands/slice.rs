@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use crate::app::project::Project;
+use crate::domain::env_names;
 pub(crate) use crate::domain::shard::Shard;
 use crate::domain::vars::go_arch;
 use crate::error::EXIT_SUCCESS;
@@ -128,7 +129,7 @@ pub(crate) fn check_arches(
     // Where binfmt_misc is mounted elsewhere (and in tests), `MATRIOCHKA_BINFMT_DIR` names it.
     let binfmt_dir = project
         .env
-        .get_nonempty("MATRIOCHKA_BINFMT_DIR")
+        .get_nonempty(env_names::BINFMT_DIR)
         .unwrap_or(BINFMT_DIR)
         .to_string();
     let mut failed = 0;
@@ -149,7 +150,7 @@ pub(crate) fn check_arches(
     if crate::infra::engine::squash::wanted(&project.env)? {
         if let Some(engine) = project
             .env
-            .get("CONTAINER_ENGINE")
+            .get(env_names::CONTAINER_ENGINE)
             .and_then(crate::infra::engine::Engine::new)
         {
             crate::infra::engine::squash::check(&engine)?;

@@ -5,6 +5,7 @@ pub(crate) mod decor;
 pub(crate) mod derived;
 pub(crate) mod digest;
 pub(crate) mod dockerfile;
+pub(crate) mod env_names;
 pub(crate) mod flavor;
 pub(crate) mod git_facts;
 pub(crate) mod image_args;

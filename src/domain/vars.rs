@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use regex::Regex;
 
 use crate::domain::config::{image_tag_override, image_variable, Config};
+use crate::domain::env_names;
 use crate::domain::flavor::{Flavor, ShortFormDefaults};
 use crate::domain::git_facts::GitFacts;
 use crate::domain::reference::{check_reference, with_registry};
@@ -47,7 +48,7 @@ impl Env {
     /// The registry and namespace of image tags: `TAG_REGISTRY` (which may be empty), or its
     /// synonym `REGISTRY` when not empty, else `ceph`. Both set to different values is an error.
     pub(crate) fn tag_registry(&self) -> Result<&str> {
-        match (self.get("TAG_REGISTRY"), self.get_nonempty("REGISTRY")) {
+        match (self.get(env_names::TAG_REGISTRY), self.get_nonempty(env_names::REGISTRY)) {
             (Some(tag_registry), Some(registry)) if tag_registry != registry => bail!(
                 "`REGISTRY` `{registry}` and `TAG_REGISTRY` `{tag_registry}` differ: set one of them \
                  (`REGISTRY` is a synonym of `TAG_REGISTRY`)"
@@ -130,7 +131,7 @@ impl Vars {
         set("BASEOS_TAG", &flavor.base_tag);
         set("BASE_IMAGE", &flavor.base_image());
         set("GO_ARCH", go_arch(&flavor.arch));
-        let release = match env.get_nonempty("RELEASE") {
+        let release = match env.get_nonempty(env_names::RELEASE) {
             Some(release) => sanitize_tag(release),
             None => release_from_branch(&git.head_name),
         };

@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 use crate::domain::layout;
 use anyhow::{bail, Context as _, Result};
 
-/// The environment variable that makes a run fail at once instead of waiting.
-pub(crate) const NO_WAIT_ENV: &str = "MATRIOCHKA_NO_WAIT";
-
 /// What the holder may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
@@ -71,7 +68,7 @@ impl StagingLock {
                 let shown = format!("{}/", staging_root.display());
                 if wait == Wait::No {
                     bail!(
-                        "another matriochka run holds `{shown}`: wait for it, or unset --no-wait / {NO_WAIT_ENV}"
+                        "another matriochka run holds `{shown}`: wait for it, or unset --no-wait / MATRIOCHKA_NO_WAIT"
                     );
                 }
                 writeln!(note, "waiting for another matriochka run on `{shown}`")?;

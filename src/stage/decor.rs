@@ -15,10 +15,6 @@ use crate::domain::decor::{Decor, Part};
 use crate::domain::dockerfile::{after_first_from, references, DOCKERFILE};
 use crate::stage::model::StagedImage;
 
-/// The environment variables naming the files.
-pub(crate) const HEADER_ENV: &str = "HEADER";
-pub(crate) const FOOTER_ENV: &str = "FOOTER";
-
 /// Reads the files named by `header` and `footer` (empty: none); `root` is the project's.
 pub(crate) fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> Result<Decor> {
     let part = |what: &str, path: Option<&str>| -> Result<Option<Part>> {

@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context as _, Result};
 
 use super::record::{read_json, tenths, write_entry};
-use super::{report_path, run_dir, to_json, Action, ImageEntry, ManifestEntry, Report, RUN_ENV};
+use super::{report_path, run_dir, to_json, Action, ImageEntry, ManifestEntry, Report};
 use crate::app::project::Project;
+use crate::domain::env_names;
 use crate::domain::layout;
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
@@ -41,7 +42,7 @@ fn selected(project: &Project) -> Result<Vec<Selected>> {
     let texts = project.requested_texts(&[])?;
     let wanted: Vec<&str> = project
         .env
-        .get("IMAGES")
+        .get(env_names::IMAGES)
         .unwrap_or_default()
         .split_whitespace()
         .collect();
@@ -247,11 +248,11 @@ pub(crate) fn finish(
     note: &mut dyn std::io::Write,
 ) -> Result<Report> {
     let Some(run) = run_dir(project)? else {
-        bail!("no run to finish: {RUN_ENV} is not set (the Makefile sets it)");
+        bail!("no run to finish: MATRIOCHKA_RUN is not set (the Makefile sets it)");
     };
     let root = project.root();
     let staging_root = &project.config.staging_root;
-    let wait = crate::infra::lock::wait_from_env(project.env.get(crate::infra::lock::NO_WAIT_ENV));
+    let wait = crate::infra::lock::wait_from_env(project.env.get(env_names::NO_WAIT));
     let lock = crate::infra::lock::StagingLock::acquire(
         root,
         staging_root,

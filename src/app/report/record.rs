@@ -9,22 +9,23 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{Action, ImageEntry, ManifestEntry, RUN_ENV};
+use super::{Action, ImageEntry, ManifestEntry};
 use crate::app::project::Project;
+use crate::domain::env_names;
 use crate::domain::layout;
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
 
 /// The run of this process, when make started it: `<root>/<staging root>/.report/<run>`.
 pub(crate) fn run_dir(project: &Project) -> Result<Option<PathBuf>> {
-    let Some(run) = project.env.get_nonempty(RUN_ENV) else {
+    let Some(run) = project.env.get_nonempty(env_names::RUN) else {
         return Ok(None);
     };
     let ok = run
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !ok || run.starts_with('.') {
-        bail!("run id `{run}` of {RUN_ENV} is not a file name: use only letters, digits and `._-`");
+        bail!("run id `{run}` of MATRIOCHKA_RUN is not a file name: use only letters, digits and `._-`");
     }
     Ok(Some(
         project
@@ -137,7 +138,7 @@ impl ImageRecord {
         let mut record = ImageRecord::new(project, id, plan, "build")?;
         let files = context_files(&project.root().join(&plan.context))?;
         let mut reasons = Vec::new();
-        if project.env.get_nonempty("FORCE").is_some() {
+        if project.env.get_nonempty(env_names::FORCE).is_some() {
             reasons.push("FORCE".to_string());
         }
         let before: Option<BTreeMap<String, String>> =

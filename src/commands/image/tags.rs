@@ -12,6 +12,7 @@ use anyhow::Result;
 use super::{words, Image};
 use crate::app::report::{Action, ImageRecord};
 use crate::app::reuse::{self, Lookup};
+use crate::domain::env_names;
 use crate::domain::layout;
 use crate::error::EXIT_SUCCESS;
 use crate::infra::engine::{argv, Engine};
@@ -46,7 +47,7 @@ impl Image<'_> {
                 plan.tag
             )?;
         }
-        if self.project.env.get_nonempty("FORCE").is_some() {
+        if self.project.env.get_nonempty(env_names::FORCE).is_some() {
             return Ok(None);
         }
         if self.only_tags_missing(plan)? && reuse::is_local(engine, &plan.tag, &plan.content_id)? {

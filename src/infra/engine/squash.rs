@@ -8,15 +8,13 @@ use std::ffi::OsString;
 
 use anyhow::{bail, Result};
 
+use crate::domain::env_names;
 use crate::domain::vars::Env;
 use crate::infra::engine::argv::{Engine, Kind};
 
-/// The environment variable asking for squashed builds.
-pub(crate) const SQUASH_ENV: &str = "SQUASH";
-
 /// Whether `SQUASH` asks for squashed builds: `1` yes, unset, empty or `0` no, else an error.
 pub(crate) fn wanted(env: &Env) -> Result<bool> {
-    match env.get(SQUASH_ENV).unwrap_or_default() {
+    match env.get(env_names::SQUASH).unwrap_or_default() {
         "" | "0" => Ok(false),
         "1" => Ok(true),
         other => bail!("SQUASH `{other}` is not 0 or 1"),
@@ -59,7 +57,7 @@ mod tests {
     fn env(value: Option<&str>) -> Env {
         let mut env = Env::default();
         if let Some(value) = value {
-            env.set(SQUASH_ENV, value);
+            env.set(crate::domain::env_names::SQUASH, value);
         }
         env
     }
