@@ -150,8 +150,6 @@ equals "the base holds policy-rc.d exiting 101, as the official image" 101 \
   "$(prun --rm --network none localhost/debian:trixie /usr/sbin/policy-rc.d; echo $?)"
 
 echo "== 2. make build of $flavor (both images)"
-equals "the test flavor is flavors.test's" "$flavor" \
-  "$("$repo/target/release/matriochka" -C "$repo" show flavors --test 2>&1)"
 project=$work/project
 mkdir -p "$project"
 cp -r "$repo/flavors" "$repo/templates" "$project/"
@@ -161,6 +159,8 @@ make -C "$project" -f "$repo/Makefile" build FLAVORS="$flavor" CONTAINER_ENGINE=
 status=$?
 equals "make build exits 0" 0 "$status"
 [ "$status" = 0 ] || tail -30 "$work/build.log"
+equals "the test flavor is flavors.test's" "$flavor" \
+  "$("$repo/target/release/matriochka" -C "$repo" show flavors --test 2>&1)"
 # Never pushed: `make push` refuses the test flavor with one line before any build or push.
 make -C "$project" -f "$repo/Makefile" push FLAVORS="$flavor" CONTAINER_ENGINE=podman \
   BUILD_ARGS="--isolation chroot" PULL=0 >"$work/push.log" 2>&1

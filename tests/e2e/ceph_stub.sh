@@ -281,7 +281,7 @@ file_in() { # IMAGE PATH
   podman rm "$id" >/dev/null
 }
 
-checks_per_flavor=7
+checks_per_flavor=8
 for i in "${!flavors[@]}"; do
   flavor=${stub_flavors[$i]}
   vars=$("$tool" -C "$project" show vars "$flavor" 2>/dev/null)
@@ -334,6 +334,24 @@ for i in "${!flavors[@]}"; do
   lvm=$(grep -E 'udev' "$work/$id.lvm.conf" | tr -d '\t' | sort | tr '\n' ,)
   equals "$id: lvm.conf tells LVM not to use udev" \
     "obtain_device_list_from_udev = 0,udev_rules = 0,udev_sync = 0," "$lvm"
+  # Repositories without signature checks (gpgcheck=0) and CI ones (shaman's tcmu-runner,
+  # ceph-iscsi) serve the install only: the released image has them disabled, as upstream's.
+  unsigned=
+  rm -rf "$work/$id.repos" && mkdir -p "$work/$id.repos"
+  if [ "$family" = rpm ]; then
+    id_c=$(podman create "$image" /bin/true) &&
+      podman cp "$id_c:/etc/yum.repos.d/." "$work/$id.repos" && podman rm "$id_c" >/dev/null ||
+      unsigned="(cannot read /etc/yum.repos.d)"
+  fi
+  for repo_file in "$work/$id.repos"/*.repo; do
+    [ -e "$repo_file" ] || continue
+    case $repo_file in
+      */tcmu-runner.repo | */ceph-iscsi.repo) ;;
+      *) grep -q '^gpgcheck=0' "$repo_file" || continue ;;
+    esac
+    if grep -q '^enabled=1' "$repo_file"; then unsigned="$unsigned $(basename "$repo_file")"; fi
+  done
+  equals "$id: no unsigned or CI repository is enabled in the image" "" "$unsigned"
   labels=$(podman image inspect --format '{{index .Config.Labels "ceph"}} {{index .Config.Labels "CEPH_REF"}} {{index .Config.Labels "FROM_IMAGE"}}' "$image" 2>/dev/null)
   equals "$id: labels ceph=True, CEPH_REF, FROM_IMAGE" "True $release $(var BASE_IMAGE)" "$labels"
 done
