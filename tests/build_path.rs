@@ -121,7 +121,6 @@ _M_IMAGES.{ID} += core
 _M_STAMP.{ID}.core := staging/.stamps/{ID}/core
 _M_PARENTS.{ID}.core := 
 _M_PLAN.{ID}.core := staging/{ID}/.matriochka/core.json
-.PHONY: build.{ID}.core push.{ID}.core clean.{ID}.core
 build.{ID}.core: staging/.stamps/{ID}/core
 staging/.stamps/{ID}/core: staging/{ID}/.matriochka/core.sha256 $(call _m_missing,{CORE_TAG})
 	+@$(MATRIOCHKA) image build staging/{ID} core --plan {core} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN)
@@ -134,7 +133,6 @@ _M_IMAGES.{ID} += app
 _M_STAMP.{ID}.app := staging/.stamps/{ID}/app
 _M_PARENTS.{ID}.app := {ID}.core
 _M_PLAN.{ID}.app := staging/{ID}/.matriochka/app.json
-.PHONY: build.{ID}.app push.{ID}.app clean.{ID}.app
 build.{ID}.app: staging/.stamps/{ID}/app
 staging/.stamps/{ID}/app: staging/{ID}/.matriochka/app.sha256 staging/.stamps/{ID}/core $(call _m_missing,{APP_TAG})
 	+@$(MATRIOCHKA) image build staging/{ID} app --plan {app} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN)
@@ -143,7 +141,6 @@ push.{ID}.app:
 clean.{ID}.app:
 	+@$(MATRIOCHKA) image clean staging/{ID} app --plan {app}$(_M_DRY_RUN)
 
-.PHONY: build.{ID} push.{ID} clean.{ID}
 build.{ID}: $(foreach image,$(_M_SELECTED),build.{ID}.$(image))
 push.{ID}: $(foreach image,$(_M_SELECTED),push.{ID}.$(image))
 clean.{ID}: $(foreach image,core app,clean.{ID}.$(image))

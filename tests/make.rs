@@ -360,3 +360,62 @@ fn unknown_target() {
     assert_eq!(out, "make: *** No rule to make target 'biuld'.  Stop.\n");
     assert!(!test.path().join("staging").exists(), "nothing staged");
 }
+
+/// Stages SQUID, runs `before`, then `make -f staging/build.mk ARGS CONTAINER_ENGINE=docker`.
+#[track_caller]
+fn build_mk(test: &Test, before: impl Fn(&Test), args: &[&str]) -> std::process::Output {
+    let (code, out) = make(test, &["stage", &format!("FLAVORS={SQUID}")]);
+    assert_eq!(code, 0, "{out}");
+    before(test);
+    Command::new("make")
+        .current_dir(test.path())
+        .args(["-f", "staging/build.mk", "CONTAINER_ENGINE=docker"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_missing_flavor_mk_stops_make_with_its_path() {
+    let test = project();
+    let output = build_mk(
+        &test,
+        |test| {
+            let flavor_mk = test.path().join("staging/squid-centos-9-x86_64/flavor.mk");
+            std::fs::remove_file(flavor_mk).unwrap()
+        },
+        &["-n", "build"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        normalized(&String::from_utf8_lossy(&output.stderr)),
+        "staging/build.mk:N: *** staging/squid-centos-9-x86_64/flavor.mk is missing: run `matriochka stage`.  Stop.\n"
+    );
+}
+
+#[test]
+fn push_waits_for_every_build_through_one_target() {
+    // One `_m_built` target stands for every build of the set: each push names it alone, so
+    // make's parse stays linear in the number of images (it was quadratic: every push named
+    // every stamp).
+    let test = project();
+    let output = build_mk(&test, |_| {}, &["-p", "-n", "_m_force"]);
+    let db = String::from_utf8_lossy(&output.stdout);
+    let mut rules: Vec<&str> = db
+        .lines()
+        .filter(|line| {
+            line.starts_with("push.squid-centos-9-x86_64.") || line.starts_with("_m_built:")
+        })
+        .collect();
+    rules.sort_unstable();
+    assert_eq!(
+        rules,
+        [
+            "_m_built: staging/.stamps/squid-centos-9-x86_64/core staging/.stamps/squid-centos-9-x86_64/app",
+            "push.squid-centos-9-x86_64.app: _m_built",
+            "push.squid-centos-9-x86_64.core: _m_built",
+        ],
+        "{db}"
+    );
+}
