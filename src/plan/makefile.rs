@@ -64,7 +64,7 @@ fn path(path: &Path) -> String {
 
 /// A checked word as make reads it outside recipes: `=` (in pinned releases, `squid=19.2.1-1`)
 /// would make a rule an assignment, so it is written `$(_M_EQ)`, expanded once the line is read.
-fn mk(word: &str) -> String {
+pub fn mk(word: &str) -> String {
     word.replace('=', "$(_M_EQ)")
 }
 
@@ -150,9 +150,11 @@ pub fn flavor_mk(
             .map(|parent| format!("{id}.{parent}"))
             .collect();
         let sha = &shas[name];
+        // Under `make -n`, the lines build.mk had matriochka write for all images at once (see
+        // `image dry-run`); else, or when they are missing, matriochka for this image alone.
         let action = |verb: &str, progress: bool| {
             format!(
-                "\t+@$(MATRIOCHKA) image {verb} {} {name} --plan {sha}{}$(_M_DRY_RUN)",
+                "\t$(or $(value _M_DRY.{verb}.{target}),+@$(MATRIOCHKA) image {verb} {} {name} --plan {sha}{}$(_M_DRY_RUN))",
                 path(dir),
                 if progress {
                     " --progress $(_M_N.$@)/$(_M_TOTAL)"
@@ -167,6 +169,7 @@ pub fn flavor_mk(
         let _ = writeln!(out, "_M_PARENTS.{target} := {}", parent_targets.join(" "));
         let plan_file = build_plan::BuildPlan::path(dir, name);
         let _ = writeln!(out, "_M_PLAN.{target} := {}", mk(&path(&plan_file)));
+        let _ = writeln!(out, "_M_SHA.{target} := {sha}");
         let _ = writeln!(out, "build.{target}: {stamp}");
         // A missing extra tag runs the recipe too, which then only tags (never rebuilds).
         let mut extra_missing = String::new();
@@ -222,6 +225,7 @@ pub const LITERAL_COMMAND_LINE: &str = "$(foreach v,$(.VARIABLES),$(if $(filter 
 /// Paths and image names were checked by [`flavor_mk`].
 pub fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
     let images = config.images.join(" ");
+    let staging_root = mk(&path(&config.staging_root));
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -235,6 +239,7 @@ pub fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
 MATRIOCHKA ?= matriochka
 CONTAINER_ENGINE ?= docker
 _M_EQ := =
+_M_STAGING_ROOT := {staging_root}
 _M_ALL_IMAGES := {images}
 _M_SELECTED := $(or $(value IMAGES),$(_M_ALL_IMAGES))
 ifneq ($(filter-out $(_M_ALL_IMAGES),$(value IMAGES)),)
@@ -289,6 +294,22 @@ _m_digits = $(foreach n,$(1),$(addprefix $(n),0 1 2 3 4 5 6 7 8 9))
 _m_numbers = $(if $(word $(2),$(1)),$(wordlist 1,$(2),$(1)),$(call _m_numbers,$(1) $(call _m_digits,$(3)),$(2),$(call _m_digits,$(3))))
 _m_number = $(eval _M_N.$$(_M_STAMP.$$(1)) := $(2))$(eval _M_N.push.$$(1) := $(2))
 $(foreach p,$(if $(_M_ORDERED),$(join $(_M_ORDERED),$(addprefix :,$(call _m_numbers,1 2 3 4 5 6 7 8 9,$(_M_TOTAL),1 2 3 4 5 6 7 8 9)))),$(call _m_number,$(firstword $(subst :, ,$(p))),$(lastword $(subst :, ,$(p)))))
+
+# Under `make -n` (or -t, -q), one matriochka start writes the engine command lines of every image
+# the goals may run (`image dry-run`), which the recipes print, instead of one start per image. The
+# files are make's own (its pid), and gone once read.
+ifneq ($(_M_DRY_RUN),)
+_M_DRY_ACTIONS := $(sort $(foreach g,$(or $(MAKECMDGOALS),build),$(patsubst push,build push,$(firstword $(subst ., ,$(g))))))
+_M_DRY_FILE := $(_M_STAGING_ROOT)/.dry-run-$(shell echo $$PPID)
+_m_dry = $(1) $(2) $(_M_PLAN.$(2)) $(_M_SHA.$(2))
+$(file >$(_M_DRY_FILE).list,$(foreach a,$(filter build push,$(_M_DRY_ACTIONS)),$(foreach t,$(_M_ORDERED),$(call _m_dry,$(a),$(t)))) $(if $(filter clean,$(_M_DRY_ACTIONS)),$(foreach id,$(_M_IDS),$(foreach image,$(_M_IMAGES.$(id)),$(call _m_dry,clean,$(id).$(image))))))
+# $(shell) does not see what make exports (make 4.3): command-line variables (made `override` at the
+# top) are given by `env`, their values single-quoted, as data.
+_m_quote = '$(subst ','\'',$(1))'
+$(shell env $(foreach v,$(.VARIABLES),$(if $(filter command line override,$(origin $(v))),$(call _m_quote,$(v)=$(value $(v))))) $(MATRIOCHKA) image dry-run $(_M_DRY_FILE).list > $(_M_DRY_FILE).mk 2>/dev/null)
+$(eval $(file <$(_M_DRY_FILE).mk))
+$(shell rm -f $(_M_DRY_FILE).list $(_M_DRY_FILE).mk)
+endif
 
 # REUSE=1: before the first build, the content tags of the whole build set are looked up in the
 # registry at once; each build then pulls what the registry holds instead of building it.
