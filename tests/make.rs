@@ -473,3 +473,19 @@ fn an_image_the_dry_run_start_cannot_print_starts_matriochka_itself() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_dry_run_start_is_given_only_the_command_line_variables() {
+    // Listed before the flavors' variables exist: a list made later held a blank per variable,
+    // and at 10,000 flavors the `env` command line outgrew what exec takes.
+    let test = project();
+    let output = build_mk(&test, |_| {}, &["-p", "-n", "_m_force", "PULL=0"]);
+    let db = String::from_utf8_lossy(&output.stdout);
+    let line = db
+        .lines()
+        .find(|line| line.starts_with("_M_COMMAND_LINE := "))
+        .unwrap_or_else(|| panic!("{db}"));
+    let mut names: Vec<&str> = line["_M_COMMAND_LINE := ".len()..].split(' ').collect();
+    names.sort_unstable();
+    assert_eq!(names, ["CONTAINER_ENGINE", "MATRIOCHKA", "PULL"]);
+}

@@ -234,8 +234,11 @@ pub fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
     out.push_str(&format!(
         r#"SHELL := /bin/bash
 .DEFAULT_GOAL := build
+# No implicit rule search for each stamp and digest file: it costs more than the rest of a run.
+MAKEFLAGS += --no-builtin-rules
 # Values reach matriochka and the engine as data, never as make code: read through $(value …).
 {LITERAL_COMMAND_LINE}
+_M_COMMAND_LINE := $(strip $(foreach v,$(.VARIABLES),$(if $(filter override,$(origin $(v))),$(v))))
 MATRIOCHKA ?= matriochka
 CONTAINER_ENGINE ?= docker
 _M_EQ := =
@@ -304,9 +307,9 @@ _M_DRY_FILE := $(_M_STAGING_ROOT)/.dry-run-$(shell echo $$PPID)
 _m_dry = $(1) $(2) $(_M_PLAN.$(2)) $(_M_SHA.$(2))
 $(file >$(_M_DRY_FILE).list,$(foreach a,$(filter build push,$(_M_DRY_ACTIONS)),$(foreach t,$(_M_ORDERED),$(call _m_dry,$(a),$(t)))) $(if $(filter clean,$(_M_DRY_ACTIONS)),$(foreach id,$(_M_IDS),$(foreach image,$(_M_IMAGES.$(id)),$(call _m_dry,clean,$(id).$(image))))))
 # $(shell) does not see what make exports (make 4.3): command-line variables (made `override` at the
-# top) are given by `env`, their values single-quoted, as data.
+# top, and listed then) are given by `env`, their values single-quoted, as data.
 _m_quote = '$(subst ','\'',$(1))'
-$(shell env $(foreach v,$(.VARIABLES),$(if $(filter command line override,$(origin $(v))),$(call _m_quote,$(v)=$(value $(v))))) $(MATRIOCHKA) image dry-run $(_M_DRY_FILE).list > $(_M_DRY_FILE).mk 2>/dev/null)
+$(shell env $(foreach v,$(_M_COMMAND_LINE),$(call _m_quote,$(v)=$(value $(v)))) $(MATRIOCHKA) image dry-run $(_M_DRY_FILE).list > $(_M_DRY_FILE).mk 2>/dev/null)
 $(eval $(file <$(_M_DRY_FILE).mk))
 $(shell rm -f $(_M_DRY_FILE).list $(_M_DRY_FILE).mk)
 endif
