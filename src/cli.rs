@@ -241,23 +241,31 @@ pub(crate) enum ImageCommand {
     Push(ImageCli),
     /// Remove the image when it carries this flavor's label, and its stamp
     Clean(ImageCli),
+    /// What `make -n` prints for many images, from one start: make definitions of each one's
+    /// `--dry-run` lines (make runs this)
+    #[command(hide = true)]
+    DryRun {
+        /// `<build|push|clean> <make target> <build plan> <sha256>` groups, blank-separated
+        list: PathBuf,
+    },
 }
 
 impl ImageCommand {
-    fn into_args(self) -> ImageArgs {
+    fn into_command(self) -> Command {
         let (action, cli) = match self {
             ImageCommand::Build(cli) => (ImageAction::Build, cli),
             ImageCommand::Push(cli) => (ImageAction::Push, cli),
             ImageCommand::Clean(cli) => (ImageAction::Clean, cli),
+            ImageCommand::DryRun { list } => return Command::ImageDryRun { list },
         };
-        ImageArgs {
+        Command::Image(ImageArgs {
             action,
             staging_dir: cli.staging_dir,
             image: cli.image,
             plan: cli.plan,
             progress: cli.progress,
             dry_run: cli.dry_run,
-        }
+        })
     }
 }
 
@@ -374,7 +382,7 @@ impl Cli {
             CliCommand::Manifest { flavors } => Command::Manifest { flavors },
             CliCommand::CheckArches { flavors, push } => Command::CheckArches { flavors, push },
             CliCommand::Check { flavors } => Command::Check { flavors },
-            CliCommand::Image(image) => Command::Image(image.into_args()),
+            CliCommand::Image(image) => image.into_command(),
             CliCommand::Clean { all: _, nuke } => Command::CleanAll {
                 every_registry: nuke,
             },

@@ -121,29 +121,28 @@ _M_IMAGES.{ID} += core
 _M_STAMP.{ID}.core := staging/.stamps/{ID}/core
 _M_PARENTS.{ID}.core := 
 _M_PLAN.{ID}.core := staging/{ID}/.matriochka/core.json
-.PHONY: build.{ID}.core push.{ID}.core clean.{ID}.core
+_M_SHA.{ID}.core := {core}
 build.{ID}.core: staging/.stamps/{ID}/core
 staging/.stamps/{ID}/core: staging/{ID}/.matriochka/core.sha256 $(call _m_missing,{CORE_TAG})
-	+@$(MATRIOCHKA) image build staging/{ID} core --plan {core} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN)
+	$(or $(value _M_DRY.build.{ID}.core),+@$(MATRIOCHKA) image build staging/{ID} core --plan {core} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN))
 push.{ID}.core:
-	+@$(MATRIOCHKA) image push staging/{ID} core --plan {core} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN)
+	$(or $(value _M_DRY.push.{ID}.core),+@$(MATRIOCHKA) image push staging/{ID} core --plan {core} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN))
 clean.{ID}.core:
-	+@$(MATRIOCHKA) image clean staging/{ID} core --plan {core}$(_M_DRY_RUN)
+	$(or $(value _M_DRY.clean.{ID}.core),+@$(MATRIOCHKA) image clean staging/{ID} core --plan {core}$(_M_DRY_RUN))
 
 _M_IMAGES.{ID} += app
 _M_STAMP.{ID}.app := staging/.stamps/{ID}/app
 _M_PARENTS.{ID}.app := {ID}.core
 _M_PLAN.{ID}.app := staging/{ID}/.matriochka/app.json
-.PHONY: build.{ID}.app push.{ID}.app clean.{ID}.app
+_M_SHA.{ID}.app := {app}
 build.{ID}.app: staging/.stamps/{ID}/app
 staging/.stamps/{ID}/app: staging/{ID}/.matriochka/app.sha256 staging/.stamps/{ID}/core $(call _m_missing,{APP_TAG})
-	+@$(MATRIOCHKA) image build staging/{ID} app --plan {app} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN)
+	$(or $(value _M_DRY.build.{ID}.app),+@$(MATRIOCHKA) image build staging/{ID} app --plan {app} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN))
 push.{ID}.app:
-	+@$(MATRIOCHKA) image push staging/{ID} app --plan {app} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN)
+	$(or $(value _M_DRY.push.{ID}.app),+@$(MATRIOCHKA) image push staging/{ID} app --plan {app} --progress $(_M_N.$@)/$(_M_TOTAL)$(_M_DRY_RUN))
 clean.{ID}.app:
-	+@$(MATRIOCHKA) image clean staging/{ID} app --plan {app}$(_M_DRY_RUN)
+	$(or $(value _M_DRY.clean.{ID}.app),+@$(MATRIOCHKA) image clean staging/{ID} app --plan {app}$(_M_DRY_RUN))
 
-.PHONY: build.{ID} push.{ID} clean.{ID}
 build.{ID}: $(foreach image,$(_M_SELECTED),build.{ID}.$(image))
 push.{ID}: $(foreach image,$(_M_SELECTED),push.{ID}.$(image))
 clean.{ID}: $(foreach image,core app,clean.{ID}.$(image))

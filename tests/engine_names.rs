@@ -96,9 +96,12 @@ fn an_image_missing_from_the_listing_is_rebuilt() {
     let listing = "ceph/app:test-squid-centos-stream9-x86_64\n\
                    quay.io/ceph/core:test-squid-centos-stream9-x86_64\n";
     let test = project("docker", listing);
-    // Under `make -n` the parent's stamp is not touched, so its child is not listed.
+    // As a build would: the parent's build touches its stamp, so its child is rebuilt too.
     assert_eq!(
         rebuilt(&test, "docker", &[]),
-        ["ceph/core:test-squid-centos-stream9-x86_64"]
+        [
+            "ceph/core:test-squid-centos-stream9-x86_64",
+            "ceph/app:test-squid-centos-stream9-x86_64"
+        ]
     );
 }

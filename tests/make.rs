@@ -20,6 +20,12 @@ fn make(test: &Test, args: &[&str]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
+/// `make -n build CONTAINER_ENGINE=docker SETTING`.
+#[track_caller]
+fn dry_build(test: &Test, setting: &str) -> (i32, String) {
+    make(test, &["-n", "build", "CONTAINER_ENGINE=docker", setting])
+}
+
 /// `text` with the parts that vary between checkouts and Makefile edits replaced: the path of the
 /// binary by `<matriochka>`, of the repository by `<repo>`, make's line numbers by `N`.
 fn normalized(text: &str) -> String {
@@ -109,11 +115,15 @@ fn dry_run_prints_docker_builds_in_dependency_order() {
             .unwrap();
         assert!(status.success(), "not valid shell: {line}");
     }
-    assert!(
-        out.contains("matriochka image build staging/squid-centos-9-x86_64 core --plan "),
-        "{out}"
-    );
-    assert!(out.contains(" --progress 1/2 --dry-run\n"), "{out}");
+    // One matriochka start (`image dry-run`, while make reads build.mk) printed every image's
+    // lines: no recipe starts it again, and its files are gone.
+    assert!(!out.contains(" image build staging/"), "{out}");
+    let staging: Vec<String> = std::fs::read_dir(test.path().join("staging"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".dry-run"))
+        .collect();
+    assert_eq!(staging, Vec::<String>::new());
 }
 
 #[test]
@@ -266,15 +276,7 @@ fn no_engine_is_a_one_line_error_and_stage_still_works() {
 #[test]
 fn invalid_flavors_stop_make_before_any_build() {
     let test = project();
-    let (code, out) = make(
-        &test,
-        &[
-            "-n",
-            "build",
-            "CONTAINER_ENGINE=docker",
-            "FLAVORS=squid,x86_64,centos,9,_,centos,9;rm",
-        ],
-    );
+    let (code, out) = dry_build(&test, "FLAVORS=squid,x86_64,centos,9,_,centos,9;rm");
     assert_eq!(code, 2);
     assert_text(&normalized(&out), &unindent(
             "
@@ -360,4 +362,131 @@ fn unknown_target() {
     assert_eq!(code, 2);
     assert_eq!(out, "make: *** No rule to make target 'biuld'.  Stop.\n");
     assert!(!test.path().join("staging").exists(), "nothing staged");
+}
+
+/// Stages SQUID, runs `before`, then `make -f staging/build.mk ARGS` with docker and the test binary.
+#[track_caller]
+fn build_mk(test: &Test, before: impl Fn(&Test), args: &[&str]) -> std::process::Output {
+    let (code, out) = make(test, &["stage", &format!("FLAVORS={SQUID}")]);
+    assert_eq!(code, 0, "{out}");
+    before(test);
+    Command::new("make")
+        .current_dir(test.path())
+        .args(["-f", "staging/build.mk", "CONTAINER_ENGINE=docker"])
+        .arg(format!(
+            "MATRIOCHKA={}",
+            assert_cmd::cargo::cargo_bin("matriochka").display()
+        ))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_missing_flavor_mk_stops_make_with_its_path() {
+    let test = project();
+    let output = build_mk(
+        &test,
+        |test| {
+            let flavor_mk = test.path().join("staging/squid-centos-9-x86_64/flavor.mk");
+            std::fs::remove_file(flavor_mk).unwrap()
+        },
+        &["-n", "build"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        normalized(&String::from_utf8_lossy(&output.stderr)),
+        "staging/build.mk:N: *** staging/squid-centos-9-x86_64/flavor.mk is missing: run `matriochka stage`.  Stop.\n"
+    );
+}
+
+#[test]
+fn push_waits_for_every_build_through_one_target() {
+    // One `_m_built` target stands for every build of the set: each push names it alone, so
+    // make's parse stays linear in the number of images (it was quadratic: every push named
+    // every stamp).
+    let test = project();
+    let output = build_mk(&test, |_| {}, &["-p", "-n", "_m_force"]);
+    let db = String::from_utf8_lossy(&output.stdout);
+    let mut rules: Vec<&str> = db
+        .lines()
+        .filter(|line| {
+            line.starts_with("push.squid-centos-9-x86_64.") || line.starts_with("_m_built:")
+        })
+        .collect();
+    rules.sort_unstable();
+    assert_eq!(
+        rules,
+        [
+            "_m_built: staging/.stamps/squid-centos-9-x86_64/core staging/.stamps/squid-centos-9-x86_64/app",
+            "push.squid-centos-9-x86_64.app: _m_built",
+            "push.squid-centos-9-x86_64.core: _m_built",
+        ],
+        "{db}"
+    );
+}
+
+#[test]
+fn dry_run_values_stay_data() {
+    // Given on the command line, a value reaches the one `image dry-run` start through `env`,
+    // single-quoted: make does not expand it, the shell does not run it.
+    let test = project();
+    let (code, out) = dry_build(
+        &test,
+        "BUILD_ARGS=--network=host $(shell touch PWNED) 'x' `touch PWNED2`",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!test.path().join("PWNED").exists() && !test.path().join("PWNED2").exists());
+    let builds = engine_lines(&out, "build");
+    assert_eq!(builds.len(), 2, "{out}");
+    assert!(
+        builds[0].contains(
+            r" --network=host '$(shell' touch 'PWNED)' ''\''x'\''' '`touch' 'PWNED2`' staging/"
+        ),
+        "{}",
+        builds[0]
+    );
+}
+
+#[test]
+fn an_image_the_dry_run_start_cannot_print_starts_matriochka_itself() {
+    // The plan changed after make read flavor.mk: `image dry-run` leaves the image out, and its
+    // recipe runs `image build --dry-run`, which says why.
+    let test = project();
+    let output = build_mk(
+        &test,
+        |test| {
+            let plan = test
+                .path()
+                .join("staging/squid-centos-9-x86_64/.matriochka/core.json");
+            let text = std::fs::read_to_string(&plan).unwrap();
+            std::fs::write(&plan, text.replace("\"core\"", "\"core\" ")).unwrap()
+        },
+        &["-n", "build"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: context `staging/squid-centos-9-x86_64/core` changed since make read it"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_dry_run_start_is_given_only_the_command_line_variables() {
+    // Listed before the flavors' variables exist: a list made later held a blank per variable,
+    // and at 10,000 flavors the `env` command line outgrew what exec takes.
+    let test = project();
+    let output = build_mk(&test, |_| {}, &["-p", "-n", "_m_force", "PULL=0"]);
+    let db = String::from_utf8_lossy(&output.stdout);
+    let line = db
+        .lines()
+        .find(|line| line.starts_with("_M_COMMAND_LINE := "))
+        .unwrap_or_else(|| panic!("{db}"));
+    let mut names: Vec<&str> = line["_M_COMMAND_LINE := ".len()..].split(' ').collect();
+    names.sort_unstable();
+    assert_eq!(names, ["CONTAINER_ENGINE", "MATRIOCHKA", "PULL"]);
 }

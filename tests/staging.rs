@@ -576,13 +576,13 @@ fn build_mk_includes_the_flavors_of_the_run() {
     let build_mk = test.read("staging/build.mk");
     let includes: Vec<&str> = build_mk
         .lines()
-        .filter(|line| line.starts_with("include "))
+        .filter(|line| line.starts_with("$(call _m_include,"))
         .collect();
     assert_eq!(
         includes,
         [
-            "include staging/squid-centos-9-x86_64/flavor.mk",
-            "include staging/squid-ubuntu-22.04-x86_64/flavor.mk"
+            "$(call _m_include,staging/squid-centos-9-x86_64/flavor.mk)",
+            "$(call _m_include,staging/squid-ubuntu-22.04-x86_64/flavor.mk)"
         ]
     );
     let flavor_mk = test.read("staging/squid-centos-9-x86_64/flavor.mk");

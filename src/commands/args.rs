@@ -103,6 +103,10 @@ pub(crate) enum Command {
         flavors: Vec<String>,
     },
     Image(ImageArgs),
+    /// `image dry-run LIST`: what `make -n` prints for many images, as make definitions.
+    ImageDryRun {
+        list: PathBuf,
+    },
     /// Removes matriochka's images (of `TAG_REGISTRY`, or of every registry) and the staging root.
     CleanAll {
         every_registry: bool,

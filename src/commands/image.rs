@@ -22,6 +22,7 @@ use crate::infra::engine::argv;
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::FLAVOR_LABEL;
+use crate::plan::makefile;
 use crate::stage::model::Prepared;
 
 mod tags;
@@ -39,6 +40,71 @@ pub(crate) fn command(
         ImageAction::Push => image.push(out),
         ImageAction::Clean => image.clean(out),
     }
+}
+
+/// `image dry-run LIST`: the lines `image <action> … --dry-run` prints for each image LIST names
+/// (`<build|push|clean> <make target> <build plan> <sha256>` groups, as build.mk writes them under
+/// `make -n`), as `define _M_DRY.<action>.<target>` blocks that the recipes print instead of
+/// starting matriochka once per image. An image whose dry run fails, or whose lines make would
+/// read as more than text to print, is left out: its recipe starts matriochka, which prints the
+/// lines or the error itself.
+pub fn dry_run_all(project: &Project, list: &Path, out: &mut dyn Write) -> Result<u8> {
+    let text = std::fs::read_to_string(list)
+        .with_context(|| format!("failed to read `{}`", list.display()))?;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    for group in words.chunks(4) {
+        let [action, target, plan, sha] = group else {
+            bail!(
+                "`{}`: `{}` is not `<action> <target> <plan> <sha256>`",
+                list.display(),
+                group.join(" ")
+            );
+        };
+        let action = match *action {
+            "build" => ImageAction::Build,
+            "push" => ImageAction::Push,
+            "clean" => ImageAction::Clean,
+            other => bail!("`{}`: unknown action `{other}`", list.display()),
+        };
+        let plan = Path::new(plan);
+        let (Some(image), Some(staging_dir)) = (
+            plan.file_stem().and_then(|stem| stem.to_str()),
+            plan.parent().and_then(Path::parent),
+        ) else {
+            continue;
+        };
+        let args = ImageArgs {
+            action,
+            staging_dir: staging_dir.to_path_buf(),
+            image: image.to_string(),
+            plan: sha.to_string(),
+            progress: None,
+            dry_run: true,
+        };
+        let mut lines = Vec::new();
+        let printed = command(project, &args, &mut lines, &mut std::io::sink());
+        let Ok(lines) = String::from_utf8(lines) else {
+            continue;
+        };
+        if !matches!(printed, Ok(EXIT_SUCCESS))
+            || makefile::check_make_word("make target", target, "build.mk").is_err()
+            || !lines.lines().all(printable_recipe_line)
+        {
+            continue;
+        }
+        let name = makefile::mk(&format!("_M_DRY.{}.{target}", group[0]));
+        write!(out, "define {name}\n{lines}endef\n")?;
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+/// Whether make prints `line` of a recipe under `make -n` as it is and nothing else: a leading
+/// `+` would run it, `@`, `-` or a blank would be taken off, `define`/`endef` would end the block.
+fn printable_recipe_line(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or_default();
+    !line.is_empty()
+        && !line.starts_with(['+', '-', '@', ' ', '\t'])
+        && !["define", "endef"].contains(&first)
 }
 
 /// An environment variable split into words (`BUILD_ARGS`, `PUSH_ARGS`).
@@ -360,5 +426,30 @@ impl<'a> Image<'a> {
             _ => {}
         }
         Ok(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipe_lines_that_make_would_read_as_more_than_text() {
+        assert!(printable_recipe_line("docker build -t 'a b' ctx"));
+        assert!(printable_recipe_line(
+            "podman tag x y # not a comment to make here"
+        ));
+        for line in [
+            "",
+            "+rm -rf x",
+            "-x",
+            "@x",
+            " docker",
+            "\tdocker",
+            "endef",
+            "define x",
+        ] {
+            assert!(!printable_recipe_line(line), "{line:?}");
+        }
     }
 }

@@ -160,6 +160,7 @@ pub(crate) fn execute(
         }
         Command::Check { flavors } => crate::commands::check::command(project, flavors, out),
         Command::Image(args) => crate::commands::image::command(project, args, out, err),
+        Command::ImageDryRun { list } => crate::commands::image::dry_run_all(project, list, out),
         Command::CleanAll { every_registry } => {
             crate::commands::clean::clean_all(project, *every_registry, out, err)
         }

@@ -58,7 +58,7 @@ fn path(path: &Path) -> String {
 
 /// A checked word as make reads it outside recipes: `=` (in pinned releases, `squid=19.2.1-1`)
 /// would make a rule an assignment, so it is written `$(_M_EQ)`, expanded once the line is read.
-fn mk(word: &str) -> String {
+pub fn mk(word: &str) -> String {
     word.replace('=', "$(_M_EQ)")
 }
 
@@ -149,9 +149,11 @@ pub(crate) fn flavor_mk(
             .map(|parent| format!("{id}.{parent}"))
             .collect();
         let sha = &shas[name];
+        // Under `make -n`, the lines build.mk had matriochka write for all images at once (see
+        // `image dry-run`); else, or when they are missing, matriochka for this image alone.
         let action = |verb: &str, progress: bool| {
             format!(
-                "\t+@$(MATRIOCHKA) image {verb} {} {name} --plan {sha}{}$(_M_DRY_RUN)",
+                "\t$(or $(value _M_DRY.{verb}.{target}),+@$(MATRIOCHKA) image {verb} {} {name} --plan {sha}{}$(_M_DRY_RUN))",
                 path(dir),
                 if progress {
                     " --progress $(_M_N.$@)/$(_M_TOTAL)"
@@ -166,7 +168,7 @@ pub(crate) fn flavor_mk(
         let _ = writeln!(out, "_M_PARENTS.{target} := {}", parent_targets.join(" "));
         let plan_file = build_plan::BuildPlan::path(dir, name);
         let _ = writeln!(out, "_M_PLAN.{target} := {}", mk(&path(&plan_file)));
-        let _ = writeln!(out, ".PHONY: build.{target} push.{target} clean.{target}");
+        let _ = writeln!(out, "_M_SHA.{target} := {sha}");
         let _ = writeln!(out, "build.{target}: {stamp}");
         // A missing extra tag runs the recipe too, which then only tags (never rebuilds).
         let mut extra_missing = String::new();
@@ -191,7 +193,6 @@ pub(crate) fn flavor_mk(
         let _ = writeln!(out, "{}", action("clean", false));
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, ".PHONY: build.{id} push.{id} clean.{id}");
     let _ = writeln!(
         out,
         "build.{id}: $(foreach image,$(_M_SELECTED),build.{id}.$(image))"
@@ -223,6 +224,7 @@ pub(crate) const LITERAL_COMMAND_LINE: &str = "$(foreach v,$(.VARIABLES),$(if $(
 /// Paths and image names were checked by [`flavor_mk`].
 pub(crate) fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
     let images = config.images.join(" ");
+    let staging_root = mk(&path(&config.staging_root));
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -231,11 +233,15 @@ pub(crate) fn build_mk(config: &Config, staging_dirs: &[&Path]) -> String {
     out.push_str(&format!(
         r#"SHELL := /bin/bash
 .DEFAULT_GOAL := build
+# No implicit rule search for each stamp and digest file: it costs more than the rest of a run.
+MAKEFLAGS += --no-builtin-rules
 # Values reach matriochka and the engine as data, never as make code: read through $(value …).
 {LITERAL_COMMAND_LINE}
+_M_COMMAND_LINE := $(strip $(foreach v,$(.VARIABLES),$(if $(filter override,$(origin $(v))),$(v))))
 MATRIOCHKA ?= matriochka
 CONTAINER_ENGINE ?= docker
 _M_EQ := =
+_M_STAGING_ROOT := {staging_root}
 _M_ALL_IMAGES := {images}
 _M_SELECTED := $(or $(value IMAGES),$(_M_ALL_IMAGES))
 ifneq ($(filter-out $(_M_ALL_IMAGES),$(value IMAGES)),)
@@ -248,29 +254,64 @@ _M_DRY_RUN := $(if $(findstring n,$(_M_FLAGS))$(findstring t,$(_M_FLAGS))$(finds
 # as `ceph/x` and `docker.io/library/x` as `x`; podman lists a name without registry as
 # `localhost/ceph/x`.
 _m_short = $(patsubst localhost/%,%,$(patsubst docker.io/%,%,$(patsubst docker.io/library/%,%,$(1))))
-_M_EXISTING := $(call _m_short,$(shell $(CONTAINER_ENGINE) images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 2>/dev/null))
+# Each listed image is a variable, so that each lookup is one, not a scan of the listing. The
+# names reach eval unexpanded ($$): the listing is data.
+$(foreach i,$(call _m_short,$(shell $(CONTAINER_ENGINE) images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 2>/dev/null)),$(eval _M_HAVE.$$(i) := 1))
 # An image missing from the engine (or FORCE=1) is rebuilt even when its stamp is up to date.
-_m_missing = $(if $(value FORCE),_m_force,$(if $(filter $(call _m_short,$(1)),$(_M_EXISTING)),,_m_force))
+_m_missing = $(if $(value FORCE),_m_force,$(if $(_M_HAVE.$(call _m_short,$(1))),,_m_force))
 .PHONY: _m_force build push clean
 _m_force:
+# Each flavor's fragment, read as `include` would: make's `include` costs a walk of every makefile
+# read before, which is quadratic in the number of flavors; $(eval $(file <…)) is not.
+_m_include = $(if $(wildcard $(1)),$(eval $(file <$(1))),$(error $(1) is missing: run `matriochka stage`))
 "#
     ));
     for dir in staging_dirs {
-        let _ = writeln!(out, "include {}", mk(&path(&dir.join(layout::FLAVOR_MK))));
+        let _ = writeln!(
+            out,
+            "$(call _m_include,{})",
+            mk(&path(&dir.join(layout::FLAVOR_MK)))
+        );
     }
     out.push_str(
         r#"
+# One rule for every phony target: a target named in many rules (`.PHONY` in each flavor.mk) costs
+# make a walk of its whole prerequisite list at each of them.
+.PHONY: $(foreach id,$(_M_IDS),build.$(id) push.$(id) clean.$(id) $(foreach image,$(_M_IMAGES.$(id)),build.$(id).$(image) push.$(id).$(image) clean.$(id).$(image)))
 _M_SELECTED_TARGETS := $(foreach id,$(_M_IDS),$(foreach image,$(_M_SELECTED),$(id).$(image)))
 _m_closure = $(foreach t,$(1),$(t) $(call _m_closure,$(_M_PARENTS.$(t))))
-_M_BUILD_SET := $(sort $(call _m_closure,$(_M_SELECTED_TARGETS)))
-_M_ORDERED := $(foreach id,$(_M_IDS),$(foreach image,$(_M_IMAGES.$(id)),$(filter $(id).$(image),$(_M_BUILD_SET))))
+# Every step below is linear in the number of images: membership is a variable per target (never a
+# $(filter) of one list against another), and one phony target stands for all builds of the set.
+# Names are passed to eval unexpanded ($$): a `=` in them must not turn a rule into an assignment.
+$(foreach t,$(sort $(call _m_closure,$(_M_SELECTED_TARGETS))),$(eval _M_IN.$$(t) := 1))
+_M_ORDERED := $(foreach id,$(_M_IDS),$(foreach image,$(_M_IMAGES.$(id)),$(if $(_M_IN.$(id).$(image)),$(id).$(image))))
 _M_TOTAL := $(words $(_M_ORDERED))
 # A push starts only after every build of the set succeeded.
-_M_PUSH_AFTER := $(foreach t,$(_M_ORDERED),$(_M_STAMP.$(t)))
-# Names are passed to eval unexpanded ($$): a `=` in them must not turn a rule into an assignment.
-$(foreach t,$(_M_ORDERED),$(eval push.$$(t): $$(_M_PUSH_AFTER)))
-_M_SEQ :=
-$(foreach t,$(_M_ORDERED),$(eval _M_SEQ += x)$(eval _M_N.$$(_M_STAMP.$$(t)) := $(words $(_M_SEQ)))$(eval _M_N.push.$$(t) := $(words $(_M_SEQ))))
+.PHONY: _m_built
+_m_built: $(foreach t,$(_M_ORDERED),$(_M_STAMP.$(t)))
+$(foreach t,$(_M_ORDERED),$(eval push.$$(t): _m_built))
+# Progress numbers 1 … $(_M_TOTAL), written digit by digit (make has no arithmetic), paired with
+# the targets by $(join).
+_m_digits = $(foreach n,$(1),$(addprefix $(n),0 1 2 3 4 5 6 7 8 9))
+_m_numbers = $(if $(word $(2),$(1)),$(wordlist 1,$(2),$(1)),$(call _m_numbers,$(1) $(call _m_digits,$(3)),$(2),$(call _m_digits,$(3))))
+_m_number = $(eval _M_N.$$(_M_STAMP.$$(1)) := $(2))$(eval _M_N.push.$$(1) := $(2))
+$(foreach p,$(if $(_M_ORDERED),$(join $(_M_ORDERED),$(addprefix :,$(call _m_numbers,1 2 3 4 5 6 7 8 9,$(_M_TOTAL),1 2 3 4 5 6 7 8 9)))),$(call _m_number,$(firstword $(subst :, ,$(p))),$(lastword $(subst :, ,$(p)))))
+
+# Under `make -n` (or -t, -q), one matriochka start writes the engine command lines of every image
+# the goals may run (`image dry-run`), which the recipes print, instead of one start per image. The
+# files are make's own (its pid), and gone once read.
+ifneq ($(_M_DRY_RUN),)
+_M_DRY_ACTIONS := $(sort $(foreach g,$(or $(MAKECMDGOALS),build),$(patsubst push,build push,$(firstword $(subst ., ,$(g))))))
+_M_DRY_FILE := $(_M_STAGING_ROOT)/.dry-run-$(shell echo $$PPID)
+_m_dry = $(1) $(2) $(_M_PLAN.$(2)) $(_M_SHA.$(2))
+$(file >$(_M_DRY_FILE).list,$(foreach a,$(filter build push,$(_M_DRY_ACTIONS)),$(foreach t,$(_M_ORDERED),$(call _m_dry,$(a),$(t)))) $(if $(filter clean,$(_M_DRY_ACTIONS)),$(foreach id,$(_M_IDS),$(foreach image,$(_M_IMAGES.$(id)),$(call _m_dry,clean,$(id).$(image))))))
+# $(shell) does not see what make exports (make 4.3): command-line variables (made `override` at the
+# top, and listed then) are given by `env`, their values single-quoted, as data.
+_m_quote = '$(subst ','\'',$(1))'
+$(shell env $(foreach v,$(_M_COMMAND_LINE),$(call _m_quote,$(v)=$(value $(v)))) $(MATRIOCHKA) image dry-run $(_M_DRY_FILE).list > $(_M_DRY_FILE).mk 2>/dev/null)
+$(eval $(file <$(_M_DRY_FILE).mk))
+$(shell rm -f $(_M_DRY_FILE).list $(_M_DRY_FILE).mk)
+endif
 
 # REUSE=1: before the first build, the content tags of the whole build set are looked up in the
 # registry at once; each build then pulls what the registry holds instead of building it.
