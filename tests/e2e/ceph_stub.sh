@@ -105,6 +105,9 @@ install_package() {
       mkdir -p /etc/lvm
       if [ -e /stub/broken-lvm ]; then
         printf 'activation {\n\tudev_sync = 1\n\tudev_rules = 1\n}\n' >/etc/lvm/lvm.conf
+      elif [ "${STUB_FAMILY:-}" = deb ]; then
+        # The deb family gets the lvm.conf of Debian's real lvm2 package.
+        cp /stub/debian-lvm.conf /etc/lvm/lvm.conf
       else
         printf 'devices {\n\t# obtain_device_list_from_udev = 1\n}\nactivation {\n\tudev_sync = 1\n\tudev_rules = 1\n}\n' >/etc/lvm/lvm.conf
       fi ;;
@@ -165,7 +168,7 @@ case $1 in
     # As ceph-mgr-cephadm's postinst: a service restart, which fails without a policy-rc.d
     # denying it (no init runs in a build).
     [ -x /usr/sbin/policy-rc.d ] || { echo "deb-systemd-invoke: failed to restart ceph-mgr.target" >&2; exit 100; }
-    install_all "$@" ;;
+    STUB_FAMILY=deb; install_all "$@" ;;
   upgrade | clean) ;;
   *) exit 1 ;;
 esac
@@ -215,6 +218,22 @@ grep -q "^$owner:" /etc/passwd || { echo "install: invalid user '$owner'" >&2; e
 mkdir -p "$1" && chmod "$mode" "$1"
 EOF
 chmod 0755 "$root"/usr/bin/*
+# Debian's lvm2 ships its settings commented out (`# udev_sync = 1`, `# obtain_device_list_from_udev
+# = 0`), which the edit must handle: the deb family's stub install puts that real file in place.
+# apt-get download needs the package lists (.ci/run's apt-get update); cached under ~/.cache.
+lvm_cache=${XDG_CACHE_HOME:-$HOME/.cache}/matriochka
+mkdir -p "$lvm_cache"
+if [ ! -s "$lvm_cache/debian-lvm.conf" ]; then
+  (cd "$work" && apt-get download lvm2 >"$work/lvm2.download.log" 2>&1) &&
+    dpkg-deb --fsys-tarfile "$work"/lvm2_*.deb | tar -xO ./etc/lvm/lvm.conf >"$lvm_cache/debian-lvm.conf.tmp" &&
+    mv "$lvm_cache/debian-lvm.conf.tmp" "$lvm_cache/debian-lvm.conf"
+fi
+if ! grep -q 'obtain_device_list_from_udev' "$lvm_cache/debian-lvm.conf" 2>/dev/null; then
+  echo "cannot get Debian's lvm.conf (apt-get download lvm2: run apt-get update)" >&2
+  cat "$work/lvm2.download.log" >&2 2>/dev/null
+  exit 1
+fi
+cp "$lvm_cache/debian-lvm.conf" "$root/stub/debian-lvm.conf"
 : >"$root/stub/installed"
 tar -C "$root" -cf "$work/base.tar" . || exit 1
 base=localhost/$namespace/base
@@ -222,6 +241,18 @@ podman import --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$work/base.tar"
 touch "$root/stub/broken-lvm"
 tar -C "$root" -cf "$work/broken.tar" . || exit 1
 podman import --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$work/broken.tar" "$base:broken-lvm" >/dev/null || exit 1
+
+# A stand-in release key: an armored public-key packet (old format, tag 6), whose fingerprint the
+# build checks as it checks the real key's (CEPH_KEY_FINGERPRINT).
+printf '\231\000\010stand-in' >"$work/key.bin"
+{
+  echo "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+  echo
+  base64 "$work/key.bin"
+  echo "=AAAA"
+  echo "-----END PGP PUBLIC KEY BLOCK-----"
+} >"$work/stand-in-release.asc"
+key_fingerprint=$(sha1sum "$work/key.bin" | cut -c1-40 | tr a-f A-F)
 
 echo "== staging every buildable flavor on the stand-in base"
 project="$work/project"
@@ -292,8 +323,9 @@ for i in "${!flavors[@]}"; do
   image=$(var DAEMON_BASE_IMAGE)
   context="$project/$(var STAGING_DIR)/daemon-base"
   echo "== $id ($family): podman build of daemon-base"
-  echo "-----BEGIN PGP PUBLIC KEY BLOCK----- (stand-in)" >"$context/stand-in-release.asc"
+  cp "$work/stand-in-release.asc" "$context/stand-in-release.asc"
   podman build --isolation chroot --pull=never --build-arg CEPH_KEY_URL=stand-in-release.asc \
+    --build-arg CEPH_KEY_FINGERPRINT="$key_fingerprint" \
     -t "$image" "$context" >"$work/$id.build.log" 2>&1
   status=$?
   equals "$id: daemon-base builds, every RUN run" 0 "$status"
@@ -331,7 +363,8 @@ for i in "${!flavors[@]}"; do
     deb) want="apt-get update,apt-get upgrade,apt-get install," ;;
   esac
   equals "$id: key, repositories and update come before the install" "$want" "$order"
-  lvm=$(grep -E 'udev' "$work/$id.lvm.conf" | tr -d '\t' | sort | tr '\n' ,)
+  lvm=$(grep -E '^[[:space:]]*(udev_sync|udev_rules|obtain_device_list_from_udev) =' "$work/$id.lvm.conf" |
+    tr -d '\t' | sed 's/^ *//' | sort | tr '\n' ,)
   equals "$id: lvm.conf tells LVM not to use udev" \
     "obtain_device_list_from_udev = 0,udev_rules = 0,udev_sync = 0," "$lvm"
   # Repositories without signature checks (gpgcheck=0) and CI ones (shaman's tcmu-runner,
@@ -361,15 +394,25 @@ first=${stub_flavors[0]}
 IFS=, read -r rel arch distro version _registry _repo _tag <<<"$first"
 "$tool" -C "$project" stage "$rel,$arch,$distro,$version,localhost,$namespace/base,broken-lvm" >/dev/null 2>&1
 broken="$project/staging/$(basename "$("$tool" -C "$project" show vars "$rel,$arch,$distro,$version,localhost,$namespace/base,broken-lvm" | sed -n 's/^STAGING_DIR=//p')")/daemon-base"
-echo "-----BEGIN PGP PUBLIC KEY BLOCK----- (stand-in)" >"$broken/stand-in-release.asc"
+cp "$work/stand-in-release.asc" "$broken/stand-in-release.asc"
 podman build --isolation chroot --pull=never --build-arg CEPH_KEY_URL=stand-in-release.asc \
+  --build-arg CEPH_KEY_FINGERPRINT="$key_fingerprint" \
   -t "localhost/$namespace/broken:1" "$broken" >"$work/broken.build.log" 2>&1
 status=$?
 grep -qF "grep -Eq '^[[:space:]]*obtain_device_list_from_udev = 0\$' /etc/lvm/lvm.conf" "$work/broken.build.log"
 at_check=$?
 equals "a missing lvm.conf setting fails the build at its check" "failed/0" "$([ $status -ne 0 ] && echo failed || echo built)/$at_check"
 
-expected_checks=$((${#flavors[@]} * checks_per_flavor + 1))
+# The release key is checked: a key whose fingerprint is not the expected one fails the build.
+podman build --isolation chroot --pull=never --build-arg CEPH_KEY_URL=stand-in-release.asc \
+  --build-arg CEPH_KEY_FINGERPRINT=08B73419AC32B4E966C1A330E84AC2C0460F3994 \
+  -t "localhost/$namespace/wrong-key:1" "$broken" >"$work/wrong-key.build.log" 2>&1
+status=$?
+grep -qF "the release key fetched has fingerprint $key_fingerprint, not 08B73419AC32B4E966C1A330E84AC2C0460F3994: refusing it" "$work/wrong-key.build.log"
+said=$?
+equals "a release key with another fingerprint fails the build, saying so" "failed/0" "$([ $status -ne 0 ] && echo failed || echo built)/$said"
+
+expected_checks=$((${#flavors[@]} * checks_per_flavor + 2))
 total=$((passed + failed))
 if [ "$total" -ne "$expected_checks" ]; then
   fail "ran $total checks, expected $expected_checks"
