@@ -91,6 +91,8 @@ impl<'a> Image<'a> {
                 root.display()
             );
         }
+        // Checked before anything is built or pushed.
+        crate::app::reuse::cache_repo(project)?;
         Ok(Image { project, args, id })
     }
 
@@ -291,7 +293,7 @@ impl<'a> Image<'a> {
         let line = engine.display(&args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
-            for line in self.further_push_lines(&engine, &plan) {
+            for line in self.further_push_lines(&engine, &plan)? {
                 writeln!(out, "{line}")?;
             }
             return Ok(EXIT_SUCCESS);
