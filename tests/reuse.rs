@@ -35,7 +35,12 @@ case "$1" in
   rmi) grep -v "^$2 " "$d/store" > "$d/store.new"; mv "$d/store.new" "$d/store"; echo "Untagged: $2";;
   image)
     cid=$(get "$d/store" "$last") || exit 1
-    case "$4" in *io.matriochka.flavor*) echo "$STUB_FLAVOR";; *) echo "$cid";; esac;;
+    case "$4" in
+      *io.matriochka.flavor*) echo "$STUB_FLAVOR";;
+      *RootFS*) echo "layer ";;
+      *Architecture*) echo "$cid linux/amd64";;
+      *) echo "$cid";;
+    esac;;
   images) awk '{ print $1 }' "$d/store";;
 esac
 "#;
