@@ -16,12 +16,13 @@ use anyhow::{bail, Context as _, Result};
 use crate::app::project::{at, engine, Project};
 use crate::app::report::{Action, ImageRecord};
 use crate::commands::args::{ImageAction, ImageArgs};
+use crate::domain::date::rfc3339_seconds;
 use crate::domain::env_names;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::{argv, Engine};
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::build_plan::{self, BuildPlan};
-use crate::plan::labels::{CONTENT_ID_LABEL, FLAVOR_LABEL};
+use crate::plan::labels::{CONTENT_ID_LABEL, CREATED_LABEL, FLAVOR_LABEL};
 use crate::stage::model::Prepared;
 
 mod tags;
@@ -215,6 +216,11 @@ impl<'a> Image<'a> {
         let proxies = crate::domain::vars::set_proxies(&project.env);
         let extra = words(project, "BUILD_ARGS");
         let dockerfile = self.path(&plan.dockerfile);
+        // podman: the commit's date is the image's, so two machines build the same digest.
+        let timestamp = plan
+            .label(CREATED_LABEL)
+            .and_then(rfc3339_seconds)
+            .filter(|_| engine.kind == argv::Kind::Podman);
         let args = engine.args(argv::build(&argv::Build {
             tag: &plan.tag,
             platform: &plan.platform,
@@ -222,6 +228,7 @@ impl<'a> Image<'a> {
             context: &context,
             pull,
             squash,
+            timestamp,
             env_build_args: &proxies,
             build_args: &plan.build_args,
             labels: &plan.labels,

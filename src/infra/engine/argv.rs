@@ -144,6 +144,9 @@ pub(crate) struct Build<'a> {
     pub(crate) pull: Option<&'static str>,
     /// `--squash`: this build's layers merged into one (`SQUASH=1`).
     pub(crate) squash: bool,
+    /// `--timestamp SECONDS` (podman): the creation time of the image and of its layers' files,
+    /// so the same inputs give the same image digest.
+    pub(crate) timestamp: Option<i64>,
     /// Names of build arguments the engine takes from its environment (`--build-arg NAME`).
     pub(crate) env_build_args: &'a [String],
     /// `[images.<name>]` build arguments (`--build-arg NAME=value`), after those of the environment.
@@ -153,7 +156,7 @@ pub(crate) struct Build<'a> {
     pub(crate) extra: &'a [String],
 }
 
-/// `build --platform P -t TAG --file F [PULL] [--squash] [--build-arg NAME]… [--build-arg NAME=V]…
+/// `build --platform P -t TAG --file F [PULL] [--squash] [--timestamp S] [--build-arg NAME]… [--build-arg NAME=V]…
 /// [--label K=V]… EXTRA… CONTEXT`
 pub(crate) fn build(build: &Build) -> Vec<OsString> {
     let mut args = words(&["build", "--platform", build.platform, "-t", build.tag]);
@@ -164,6 +167,10 @@ pub(crate) fn build(build: &Build) -> Vec<OsString> {
     }
     if build.squash {
         args.push("--squash".into());
+    }
+    if let Some(seconds) = build.timestamp {
+        args.push("--timestamp".into());
+        args.push(seconds.to_string().into());
     }
     for name in build.env_build_args {
         args.push("--build-arg".into());
@@ -324,6 +331,7 @@ mod tests {
             context: Path::new("staging/a b/core"),
             pull: Some("--pull=missing"),
             squash: true,
+            timestamp: Some(1_714_564_800),
             env_build_args: &["HTTP_PROXY".to_string()],
             build_args: &BTreeMap::from([("CEPH_REF".to_string(), "squid $x".to_string())]),
             labels: &labels,
@@ -341,6 +349,8 @@ mod tests {
                 "staging/a b/core/Dockerfile",
                 "--pull=missing",
                 "--squash",
+                "--timestamp",
+                "1714564800",
                 "--build-arg",
                 "HTTP_PROXY",
                 "--build-arg",
@@ -365,6 +375,7 @@ mod tests {
             context: Path::new("s/app"),
             pull: None,
             squash: false,
+            timestamp: None,
             env_build_args: &[],
             build_args: &BTreeMap::new(),
             labels: &BTreeMap::new(),
