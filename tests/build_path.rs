@@ -299,6 +299,13 @@ fn a_failed_build_names_its_log_and_leaves_no_stamp() {
 fn pushes_are_retried_with_growing_back_off() {
     let test = staged(project());
     let sha = plan_sha(&test, "core");
+    // The engine holds the planned image under the tag.
+    let plan: serde_json::Value =
+        serde_json::from_str(&test.read(&format!("staging/{ID}/.matriochka/core.json"))).unwrap();
+    let test = test.write(
+        "content-ids",
+        &format!("{CORE_TAG} {}\n", plan["content_id"].as_str().unwrap()),
+    );
     let test = test
         .env("STUB_PUSH_STATUS", "1")
         .env("PUSH_RETRIES", "1")
@@ -323,6 +330,76 @@ fn pushes_are_retried_with_growing_back_off() {
         .stderr("error: PUSH_RETRIES `x` is not a number: set it to 0 or more\n")
         .status(1);
     test.run();
+}
+
+/// `image push` of core with the engine holding `content_ids` (`<tag> <content id>` lines) and
+/// images of `arch`: refused with `error`, nothing pushed.
+#[track_caller]
+fn push_refused(content_ids: &str, arch: &str, error: &str) {
+    let test = staged(project());
+    let sha = plan_sha(&test, "core");
+    let test = test
+        .write("content-ids", content_ids)
+        .env("STUB_ARCH", arch)
+        .args(&image_core("push", &sha, &[]))
+        .stdout("")
+        .stderr(error)
+        .status(1);
+    test.run();
+    assert_eq!(calls_of(&test, "push"), Vec::<Vec<String>>::new());
+    assert!(test
+        .read(&format!("staging/logs/{ID}/core.push.log"))
+        .starts_with("refused to push "));
+}
+
+#[test]
+fn a_foreign_image_under_the_tag_is_never_pushed() {
+    let test = staged(project());
+    let plan: serde_json::Value =
+        serde_json::from_str(&test.read(&format!("staging/{ID}/.matriochka/core.json"))).unwrap();
+    let planned = plan["content_id"].as_str().unwrap().to_string();
+    push_refused(
+        &format!("{CORE_TAG} sha256:foreign\n"),
+        "amd64",
+        &format!(
+            "error: refused to push `{CORE_TAG}`: the local image carries content id `sha256:foreign`, not the plan's `{planned}`\n"
+        ),
+    );
+    push_refused(
+        &format!("{CORE_TAG} {planned}\n"),
+        "arm64",
+        &format!(
+            "error: refused to push `{CORE_TAG}`: the local image's platform is `linux/arm64`, not the plan's `linux/amd64`\n"
+        ),
+    );
+    push_refused(
+        "",
+        "amd64",
+        &format!("error: refused to push `{CORE_TAG}`: no local image has this tag\n"),
+    );
+}
+
+#[test]
+fn a_child_not_built_on_the_parent_of_this_run_fails_and_is_untagged() {
+    let test = staged(project());
+    let (core, app) = (plan_sha(&test, "core"), plan_sha(&test, "app"));
+    let test = test.args(&image_core("build", &core, &[])).stdout(&format!(
+        "build {CORE_TAG}\nstub build\nbuild {CORE_TAG}: ok\n"
+    ));
+    test.run();
+    let test = test
+        .env("STUB_OTHER_LAYERS", CORE_TAG)
+        .args(&["image", "build", &format!("staging/{ID}"), "app", "--plan", &app])
+        .stdout(&format!(
+            "build {APP_TAG}\nstub build\nbuild {APP_TAG}: FAILED: not built on its parent `{CORE_TAG}` of this run: its layers do not start with the parent's\n"
+        ))
+        .status(1);
+    test.run();
+    assert_eq!(calls_of(&test, "rmi"), [["rmi", APP_TAG]]);
+    assert!(!test
+        .path()
+        .join(format!("staging/.stamps/{ID}/app"))
+        .exists());
 }
 
 #[test]

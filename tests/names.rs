@@ -144,3 +144,62 @@ fn a_tag_is_folded_to_a_valid_image_tag() {
     repo.git(&["checkout", "-q", "--detach", "release/été+1"]);
     repo.release_is("release-ete-1");
 }
+
+/// Every file under `dir`, recursively, as text.
+fn all_text(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            text.push_str(&String::from_utf8_lossy(
+                &std::fs::read(entry.path()).unwrap(),
+            ));
+        }
+    }
+    text
+}
+
+#[test]
+fn credentials_in_the_origin_url_reach_no_file_nor_output() {
+    let repo = Repo::new();
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://ada:ghp_s3cret@github.com/ceph/ceph-container.git",
+    ]);
+    let Repo {
+        mut test,
+        home: _home,
+    } = repo;
+    test = test.env("RELEASE", "r1");
+    for args in [
+        &["show", "vars", SQUID][..],
+        &["stage", SQUID],
+        &["plan", "--json", SQUID],
+        &["bake", SQUID],
+    ] {
+        test = test.args(args).any_stdout().any_stderr();
+        let output = test.run();
+        let printed = output.stdout + &output.stderr;
+        assert!(!printed.contains("s3cret"), "{args:?}: {printed}");
+        if args[0] == "show" {
+            assert!(
+                printed.contains("GIT_REPO=https://github.com/ceph/ceph-container.git\n"),
+                "{printed}"
+            );
+        }
+    }
+    let staged = all_text(&test.path().join("staging"));
+    assert!(
+        staged.contains(
+            "\"org.opencontainers.image.source\": \"https://github.com/ceph/ceph-container.git\""
+        ),
+        "the plan's source label: {staged}"
+    );
+    assert!(test.path().join("staging/docker-bake.json").exists());
+    assert!(
+        !staged.contains("s3cret") && !staged.contains("ada:"),
+        "{staged}"
+    );
+}

@@ -10,8 +10,11 @@ const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const REEF: &str = "reef,x86_64,centos,9,quay.io,centos/centos,stream9";
 
 /// An engine whose builds succeed unless their tag is `$STUB_FAIL`; `images` lists
-/// `$STUB_IMAGES`, and every image's id is `sha256:0123abcd`.
+/// `$STUB_IMAGES`, and every image's id is `sha256:0123abcd` (its content id as built,
+/// [`crate::common::stub::CONTENT_IDS`]).
 const STUB_ENGINE: &str = r#"#!/bin/sh
+STUB_DIR=.
+CONTENT_IDS_HERE
 case "$1" in
   build)
     case " $* " in *" -t $STUB_FAIL "*) echo "stub build failed"; exit 1;; esac
@@ -19,7 +22,12 @@ case "$1" in
   push)
     case " $* " in *" $STUB_PUSH_FAIL "*) echo "stub push failed"; exit 1;; esac
     echo "stub push";;
-  image) echo "sha256:0123abcd";;
+  image)
+    case "$4" in
+      *RootFS*) echo "layer ";;
+      *Architecture*) content_id "$last";;
+      *) echo "sha256:0123abcd";;
+    esac;;
   images) printf '%s' "$STUB_IMAGES";;
 esac
 "#;
@@ -29,7 +37,8 @@ fn tag(image: &str, release: &str) -> String {
 }
 
 fn project() -> Test {
-    build_project().write_bytes("engine", STUB_ENGINE.as_bytes(), 0o755)
+    let engine = STUB_ENGINE.replace("CONTENT_IDS_HERE", crate::common::stub::CONTENT_IDS);
+    build_project().write_bytes("engine", engine.as_bytes(), 0o755)
 }
 
 /// `make -f <repo>/Makefile ARGS` for both flavors, with the stub engine.

@@ -35,7 +35,12 @@ case "$1" in
   rmi) grep -v "^$2 " "$d/store" > "$d/store.new"; mv "$d/store.new" "$d/store"; echo "Untagged: $2";;
   image)
     cid=$(get "$d/store" "$last") || exit 1
-    case "$4" in *io.matriochka.flavor*) echo "$STUB_FLAVOR";; *) echo "$cid";; esac;;
+    case "$4" in
+      *io.matriochka.flavor*) echo "$STUB_FLAVOR";;
+      *RootFS*) echo "layer ";;
+      *Architecture*) echo "$cid linux/amd64";;
+      *) echo "$cid";;
+    esac;;
   images) awk '{ print $1 }' "$d/store";;
 esac
 "#;
@@ -305,6 +310,72 @@ fn reuse_builds_exactly_the_changed_image_and_its_child() {
     );
     assert_eq!(calls(&test, "build").len(), 1);
     assert!(calls(&test, "build")[0].contains(&format!("-t {APP_TAG}")));
+}
+
+#[test]
+fn cache_repo_holds_the_content_tags_and_reuse_looks_there() {
+    let test = project();
+    make_ok(
+        &test,
+        &["push", "CACHE_REPO=cache.example/c"],
+        &any_push(),
+        "",
+    );
+    let cached = |image: &str| {
+        content_ref(&test, image).replace(
+            &format!("ceph/{image}:"),
+            &format!("cache.example/c/{image}:"),
+        )
+    };
+    let (core, app) = (cached("core"), cached("app"));
+    assert_eq!(
+        calls(&test, "push"),
+        [
+            format!("push {CORE_TAG}"),
+            format!("push {core}"),
+            format!("push {APP_TAG}"),
+            format!("push {app}"),
+        ]
+    );
+    forget_the_store(&test);
+    make_ok(
+        &test,
+        &["build", "REUSE=1", "CACHE_REPO=cache.example/c"],
+        &format!(
+            "reuse: 2 of 2 looked-up images are in the registry\n\
+             [1/2] build {CORE_TAG}\nstub pull\n[1/2] build {CORE_TAG}: reused\n\
+             [2/2] build {APP_TAG}\nstub pull\n[2/2] build {APP_TAG}: reused\n"
+        ),
+        "",
+    );
+    assert_eq!(
+        calls(&test, "pull"),
+        [format!("pull {core}"), format!("pull {app}")]
+    );
+    // Without it, the images' own repositories hold no content tag: both are built.
+    forget_the_store(&test);
+    make_ok(
+        &test,
+        &["build", "REUSE=1"],
+        &format!("reuse: 0 of 2 looked-up images are in the registry\n{BUILT}"),
+        "",
+    );
+}
+
+#[test]
+fn a_cache_repo_that_is_no_repository_is_refused_before_any_build() {
+    let test = project();
+    let output = make(&test, &["push", "CACHE_REPO=Cache/x:y"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "error: CACHE_REPO `Cache/x:y` is not a registry repository (bad name component `Cache`): set it to `[host[:port]/]path`, e.g. `quay.io/ceph/cache`\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(calls(&test, "build"), Vec::<String>::new());
+    assert_eq!(calls(&test, "push"), Vec::<String>::new());
 }
 
 #[test]

@@ -3,19 +3,40 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::app::project::Project;
 use crate::domain::env_names;
 use crate::domain::layout;
+use crate::domain::reference::check_reference;
 use crate::infra::engine::{argv, Engine};
 use crate::infra::process::Runner;
 use crate::infra::registry::{self, Access};
+use crate::plan::build_plan::BuildPlan;
 use crate::plan::labels::{self, CONTENT_ID_LABEL};
 
 /// Whether `REUSE=1` is set.
 pub(crate) fn enabled(project: &Project) -> bool {
     project.env.get(env_names::REUSE) == Some("1")
+}
+
+/// The repository content tags are pushed to and looked up in (`CACHE_REPO`), checked; `None`
+/// (unset or empty): each image's own repository.
+pub(crate) fn cache_repo(project: &Project) -> Result<Option<&str>> {
+    let Some(repo) = project.env.get_nonempty(env_names::CACHE_REPO) else {
+        return Ok(None);
+    };
+    if let Err(why) = check_reference(&format!("{repo}/image:tag")) {
+        bail!(
+            "CACHE_REPO `{repo}` is not a registry repository ({why}): set it to `[host[:port]/]path`, e.g. `quay.io/ceph/cache`"
+        );
+    }
+    Ok(Some(repo))
+}
+
+/// The content tag of a planned image, in `CACHE_REPO` when it is set.
+pub(crate) fn content_reference(project: &Project, plan: &BuildPlan) -> Result<String> {
+    Ok(plan.content_reference(cache_repo(project)?))
 }
 
 /// What the registry said about a content tag.

@@ -16,12 +16,13 @@ use anyhow::{bail, Context as _, Result};
 use crate::app::project::{at, engine, Project};
 use crate::app::report::{Action, ImageRecord};
 use crate::commands::args::{ImageAction, ImageArgs};
+use crate::domain::date::rfc3339_seconds;
 use crate::domain::env_names;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::infra::engine::argv;
+use crate::infra::engine::{argv, Engine};
 use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::build_plan::{self, BuildPlan};
-use crate::plan::labels::FLAVOR_LABEL;
+use crate::plan::labels::{CONTENT_ID_LABEL, CREATED_LABEL, FLAVOR_LABEL};
 use crate::plan::makefile;
 use crate::stage::model::Prepared;
 
@@ -157,6 +158,8 @@ impl<'a> Image<'a> {
                 root.display()
             );
         }
+        // Checked before anything is built or pushed.
+        crate::app::reuse::cache_repo(project)?;
         Ok(Image { project, args, id })
     }
 
@@ -271,11 +274,19 @@ impl<'a> Image<'a> {
                 return Ok(code);
             }
         }
-        let pull = argv::Pull::from_env(project.env.get(env_names::PULL)).option(engine.kind);
-        let pull = pull.filter(|_| plan.external_base);
+        let pull = argv::Pull::from_env(project.env.get(env_names::PULL)).for_build(
+            engine.kind,
+            !plan.parents.is_empty(),
+            plan.external_base,
+        );
         let proxies = crate::domain::vars::set_proxies(&project.env);
         let extra = words(project, "BUILD_ARGS");
         let dockerfile = self.path(&plan.dockerfile);
+        // podman: the commit's date is the image's, so two machines build the same digest.
+        let timestamp = plan
+            .label(CREATED_LABEL)
+            .and_then(rfc3339_seconds)
+            .filter(|_| engine.kind == argv::Kind::Podman);
         let args = engine.args(argv::build(&argv::Build {
             tag: &plan.tag,
             platform: &plan.platform,
@@ -283,6 +294,7 @@ impl<'a> Image<'a> {
             context: &context,
             pull,
             squash,
+            timestamp,
             env_build_args: &proxies,
             build_args: &plan.build_args,
             labels: &plan.labels,
@@ -301,9 +313,21 @@ impl<'a> Image<'a> {
         let record = ImageRecord::build(project, &self.id, &plan)?;
         let (log_path, mut log) = self.log("build")?;
         writeln!(log, "{line}")?;
-        if engine.run_teed(&args, &mut log, out)?
-            && self.tag_extras(&engine, &plan, &mut log, out)?
-        {
+        let built = engine.run_teed(&args, &mut log, out)?;
+        if built {
+            if let Some(problem) = self.not_on_parent(&engine, &plan)? {
+                // Nothing stays under the tag that is not what the plan says.
+                let rmi = engine.args(argv::rmi(&plan.tag));
+                writeln!(log, "{problem}")?;
+                self.run_logged_quietly(&engine, &rmi, &mut log)?;
+                record.finish(project, Action::Failed, &log_path, || {
+                    Ok((false, String::new()))
+                })?;
+                writeln!(out, "{start}: FAILED: {problem}")?;
+                return Ok(EXIT_FAILURE);
+            }
+        }
+        if built && self.tag_extras(&engine, &plan, &mut log, out)? {
             self.touch_stamp()?;
             // The build is the image's first use (its creation time may be fixed, `--timestamp`).
             if let Err(error) = crate::app::uses::record_use(project, &engine, &plan.tag) {
@@ -325,6 +349,83 @@ impl<'a> Image<'a> {
             writeln!(out, "{start}: FAILED (see {}){hint}", log_path.display())?;
             Ok(EXIT_FAILURE)
         }
+    }
+
+    /// Why the built image is not built on the parent this run built (its layers must start
+    /// with those of one of its parents), or `None`. Not checked for an image with an outside
+    /// base too: its last stage may be built on that base.
+    fn not_on_parent(&self, engine: &Engine, plan: &BuildPlan) -> Result<Option<String>> {
+        if plan.parents.is_empty() || plan.external_base {
+            return Ok(None);
+        }
+        let layers = |tag: &str| -> Result<Vec<String>> {
+            let (found, text) = engine.capture(&engine.args(argv::inspect_layers(tag)))?;
+            Ok(if found {
+                text.split_whitespace().map(str::to_string).collect()
+            } else {
+                Vec::new()
+            })
+        };
+        let own = layers(&plan.tag)?;
+        let mut parent_tags = Vec::new();
+        for parent in &plan.parents {
+            let rel = BuildPlan::path(&self.args.staging_dir, parent);
+            let path = self.path(&rel);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            let parent_plan: BuildPlan = serde_json::from_slice(&bytes)
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            let theirs = layers(&parent_plan.tag)?;
+            if !theirs.is_empty() && own.starts_with(&theirs) {
+                return Ok(None);
+            }
+            parent_tags.push(format!("`{}`", parent_plan.tag));
+        }
+        Ok(Some(format!(
+            "not built on its parent {} of this run: its layers do not start with the parent's",
+            parent_tags.join(", ")
+        )))
+    }
+
+    /// Why the local image under `tag` is not the one the plan says (another content id or
+    /// platform, or none), or `None`.
+    fn not_planned(&self, engine: &Engine, plan: &BuildPlan, tag: &str) -> Result<Option<String>> {
+        let inspect = engine.args(argv::inspect_label_and_platform(tag, CONTENT_ID_LABEL));
+        let (found, text) = engine.capture(&inspect)?;
+        if !found {
+            return Ok(Some("no local image has this tag".into()));
+        }
+        let text = text.trim_end_matches('\n');
+        let (content_id, platform) = text.rsplit_once(' ').unwrap_or((text, ""));
+        if content_id != plan.content_id {
+            let found = if content_id.is_empty() || content_id == "<no value>" {
+                "no content id".to_string()
+            } else {
+                format!("content id `{content_id}`")
+            };
+            return Ok(Some(format!(
+                "the local image carries {found}, not the plan's `{}`",
+                plan.content_id
+            )));
+        }
+        if platform != plan.platform {
+            return Ok(Some(format!(
+                "the local image's platform is `{platform}`, not the plan's `{}`",
+                plan.platform
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Runs the engine, its command and output to the log only.
+    fn run_logged_quietly(
+        &self,
+        engine: &Engine,
+        args: &[std::ffi::OsString],
+        log: &mut File,
+    ) -> Result<bool> {
+        writeln!(log, "{}", engine.display(args))?;
+        engine.run_teed(args, log, &mut std::io::sink())
     }
 
     fn touch_stamp(&self) -> Result<()> {
@@ -357,15 +458,26 @@ impl<'a> Image<'a> {
         let line = engine.display(&args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
-            for line in self.further_push_lines(&engine, &plan) {
+            for line in self.further_push_lines(&engine, &plan)? {
                 writeln!(out, "{line}")?;
             }
             return Ok(EXIT_SUCCESS);
         }
         let start = self.progress("push", &plan.tag);
-        writeln!(out, "{start}")?;
         let record = ImageRecord::push(project, &self.id, &plan)?;
         let (log_path, mut log) = self.log("push")?;
+        // Only what was planned is pushed: every tag first, before any push.
+        for tag in std::iter::once(&plan.tag).chain(&plan.extra_tags) {
+            if let Some(why) = self.not_planned(&engine, &plan, tag)? {
+                let refusal = format!("refused to push `{tag}`: {why}");
+                writeln!(log, "{refusal}")?;
+                record.finish(project, Action::PushFailed, &log_path, || {
+                    Ok((false, String::new()))
+                })?;
+                bail!("{refusal}");
+            }
+        }
+        writeln!(out, "{start}")?;
         let pushed = crate::infra::process::with_retries(
             retries,
             &format!("push {}", plan.tag),

@@ -54,12 +54,17 @@ pub(crate) fn lookup_command(
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("failed to create `{}`", dir.display()))?;
     let access = access(project);
+    let cache_repo = cache_repo(project)?;
     // Registry requests wait on the network, not the CPU: more workers than cores.
     let answers = pool::map(THREADS, read.len(), |index| {
         let plan = &read[index];
         match is_local(engine, &plan.tag, &plan.content_id) {
             Ok(true) => Lookup::Local,
-            _ => lookup(&mut ProcessRunner, &access, &plan.content_reference()),
+            _ => lookup(
+                &mut ProcessRunner,
+                &access,
+                &plan.content_reference(cache_repo),
+            ),
         }
     });
     let (mut hits, mut asked) = (0, 0);

@@ -12,6 +12,7 @@ pub(crate) const CONTAINER_ENGINE: &str = "CONTAINER_ENGINE";
 pub(crate) const PULL: &str = "PULL";
 pub(crate) const FORCE: &str = "FORCE";
 pub(crate) const REUSE: &str = "REUSE";
+pub(crate) const CACHE_REPO: &str = "CACHE_REPO";
 pub(crate) const SQUASH: &str = "SQUASH";
 pub(crate) const PUSH_ARGS: &str = "PUSH_ARGS";
 pub(crate) const PUSH_RETRIES: &str = "PUSH_RETRIES";
@@ -46,6 +47,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     (PULL, "1: always pull bases; 0: never; else when missing"),
     (FORCE, "1: rebuild images even when up to date"),
     (REUSE, "1: pull images the registry holds by content id"),
+    (
+        CACHE_REPO,
+        "where content tags are pushed and REUSE looks (default: each image's repository)",
+    ),
     (SQUASH, "1: one layer for what each build adds"),
     (PUSH_ARGS, "extra arguments to every push and registry read"),
     (PUSH_RETRIES, "retries of a failed push (default 3)"),

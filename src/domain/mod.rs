@@ -1,6 +1,7 @@
 //! Domain: pure values and rules (flavors, configuration, variables); no I/O, no processes.
 
 pub(crate) mod config;
+pub(crate) mod date;
 pub(crate) mod decor;
 pub(crate) mod derived;
 pub(crate) mod digest;

@@ -44,6 +44,7 @@ pub(crate) fn read(root: &Path) -> GitFacts {
     };
     let repo = line(repo)
         .filter(|url| url != "origin")
+        .map(|url| without_credentials(&url))
         .unwrap_or(unknown.repo);
     let branch = line(branch).unwrap_or(unknown.branch);
     // `--abbrev-ref` says `HEAD` when no branch is checked out: CI building a tag.
@@ -69,6 +70,20 @@ pub(crate) fn read(root: &Path) -> GitFacts {
         commit_date,
         clean,
         modified,
+    }
+}
+
+/// The URL without the user information of its authority (`https://user:token@host/x` →
+/// `https://host/x`), so that no credential reaches GIT_REPO, a label, a plan or a log. A URL
+/// without a scheme (`git@host:x`, a path) names no password and is kept.
+pub(crate) fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -126,6 +141,28 @@ mod tests {
         assert_eq!(highest(&["b", "a"]), Some("b"));
         assert_eq!(highest(&["1.2.", "1.2"]), Some("1.2"));
         assert_eq!(highest(&[]), None);
+    }
+
+    #[test]
+    fn credentials_are_stripped_from_the_origin_url() {
+        let cases = [
+            (
+                "https://user:ghp_token@github.com/ceph/ceph-container.git",
+                "https://github.com/ceph/ceph-container.git",
+            ),
+            ("https://ghp_token@github.com/a/b", "https://github.com/a/b"),
+            ("http://u:p:q@host:8080", "http://host:8080"),
+            ("ssh://git:pw@host/a@b", "ssh://host/a@b"),
+            ("https://github.com/a/b@c", "https://github.com/a/b@c"),
+            (
+                "git@github.com:ceph/ceph.git",
+                "git@github.com:ceph/ceph.git",
+            ),
+            ("/srv/git/project", "/srv/git/project"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(without_credentials(url), expected, "{url}");
+        }
     }
 
     #[test]

@@ -68,10 +68,20 @@ impl BuildPlan {
         text
     }
 
-    /// The image's content tag in its repository: `<repo>:mcid-<20 hex>`, pushed beside its tag.
-    pub(crate) fn content_reference(&self) -> String {
-        let repo = crate::domain::reference::repository(&self.tag);
-        format!("{repo}:{}", labels::content_tag(&self.content_id))
+    /// The image's content tag, pushed beside its tag: `<repo>:mcid-<20 hex>` in its own
+    /// repository, or `<cache repo>/<name>:mcid-<20 hex>` under a cache repository (`CACHE_REPO`).
+    pub(crate) fn content_reference(&self, cache_repo: Option<&str>) -> String {
+        let content_tag = labels::content_tag(&self.content_id);
+        match cache_repo {
+            None => {
+                let repo = crate::domain::reference::repository(&self.tag);
+                format!("{repo}:{content_tag}")
+            }
+            Some(cache) => {
+                let name = crate::domain::reference::name(&self.tag);
+                format!("{cache}/{name}:{content_tag}")
+            }
+        }
     }
 
     /// A label's value.
@@ -232,8 +242,12 @@ mod tests {
             skipped_extra_tags: Vec::new(),
         };
         assert_eq!(
-            plan.content_reference(),
+            plan.content_reference(None),
             "127.0.0.1:5000/e2e/parent:mcid-0123456789abcdef0123"
+        );
+        assert_eq!(
+            plan.content_reference(Some("127.0.0.1:5000/cache")),
+            "127.0.0.1:5000/cache/parent:mcid-0123456789abcdef0123"
         );
         // Without extra tags the plan's bytes are what they were before extra tags existed.
         assert!(!plan.to_json().contains("extra_tags"));

@@ -18,6 +18,8 @@ use crate::stage::model::{StagedFlavor, StagedImage};
 pub(crate) const CONTENT_ID_LABEL: &str = "io.matriochka.content-id";
 /// The label holding the flavor tuple; matriochka's own images are the ones that carry it.
 pub(crate) const FLAVOR_LABEL: &str = "io.matriochka.flavor";
+/// The label holding the commit's date, the image's creation time.
+pub(crate) const CREATED_LABEL: &str = "org.opencontainers.image.created";
 /// The label holding the context digest (`sha256:<hex>`).
 pub(crate) const CONTEXT_LABEL: &str = "io.matriochka.context";
 
@@ -99,7 +101,7 @@ pub(crate) fn image_labels(
         ("org.opencontainers.image.version", var("RELEASE")),
         ("org.opencontainers.image.revision", var("GIT_COMMIT")),
         ("org.opencontainers.image.source", var("GIT_REPO")),
-        ("org.opencontainers.image.created", git.commit_date.clone()),
+        (CREATED_LABEL, git.commit_date.clone()),
         (FLAVOR_LABEL, staged.prepared.flavor.tuple()),
         (CONTEXT_LABEL, format!("sha256:{}", image.digest)),
         (CONTENT_ID_LABEL, content_id.to_string()),

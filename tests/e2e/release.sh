@@ -19,7 +19,7 @@ registry_pid=
 passed=0
 failed=0
 # The number of checks below; a run that skips some fails.
-expected=42
+expected=57
 
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
@@ -289,6 +289,58 @@ equals "D: built exactly the changed parent and its child" \
 equals "D: reused the other flavor's images" \
   "build $reg/e2e/child:e2e-one-19.2.1-aarch64: reused build $reg/e2e/parent:e2e-one-19.2.1-aarch64: reused" \
   "$(grep ': reused$' "$work/D2.log" | sed 's/^\[[0-9]*\/[0-9]*\] //' | sort | paste -sd' ')"
+
+echo "== 1, 10: E changes the parent while the registry holds an older one; content tags go to CACHE_REPO"
+machine E
+on E podman import --arch amd64 "$work/amd64.tar" localhost/e2e/busybox:amd64 >/dev/null 2>&1 || die "podman import failed"
+printf 'release __ENV_[CEPH_VERSION]____ENV_[CEPH_POINT_RELEASE]__ changed\n' >"$work/E/project/templates/common/parent/release.txt"
+old_parent=$(digest parent:e2e-two-x86_64)
+mk E push FLAVORS="$two_amd" CACHE_REPO="$reg/e2e/cache" >"$work/E1.log" 2>&1
+equals "E: make push of the changed parent exits 0" 0 $?
+check "E: the registry's older parent was replaced" [ "$old_parent" != "$(digest parent:e2e-two-x86_64)" ]
+chmod -R u+w "$work/E/root" "$work/E/run" 2>/dev/null
+rm -rf "$work/E/root" "$work/E/run"
+equals "E: the pushed parent holds the new content" "release two changed" \
+  "$(on E file_in "$reg/e2e/parent:e2e-two-x86_64" /release.txt)"
+equals "E: the pushed child holds the new content" "release two changed" \
+  "$(on E file_in "$reg/e2e/child:e2e-two-x86_64" /release.txt)"
+e_cid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["content_id"][7:27])' \
+  "$work/E/project/staging/two-x86_64/.matriochka/parent.json")
+equals "E: the content tag is in CACHE_REPO" "mcid-$e_cid" "$(all_tags cache/parent)"
+equals "E: not in the image's own repository" "" "$(all_tags parent | tr ' ' '\n' | grep -x "mcid-$e_cid")"
+machine F
+on F podman import --arch amd64 "$work/amd64.tar" localhost/e2e/busybox:amd64 >/dev/null 2>&1 || die "podman import failed"
+cp "$work/E/project/templates/common/parent/release.txt" "$work/F/project/templates/common/parent/release.txt"
+mk F build FLAVORS="$two_amd" REUSE=1 CACHE_REPO="$reg/e2e/cache" >"$work/F1.log" 2>&1
+equals "F: make build REUSE=1 CACHE_REPO=… reuses both images from CACHE_REPO" "0 2" "$? $(grep -c ': reused$' "$work/F1.log")"
+
+echo "== 2: a foreign image retagged under a flavor's tag is never pushed"
+on F podman tag localhost/e2e/busybox:amd64 "$reg/e2e/parent:e2e-two-x86_64" || die "podman tag failed"
+before=$(digest parent:e2e-two-x86_64)
+mk F push FLAVORS="$two_amd" >"$work/F2.log" 2>&1
+equals "F: make push of a foreign image fails" 2 $?
+f_cid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["content_id"])' \
+  "$work/F/project/staging/two-x86_64/.matriochka/parent.json")
+check "F: the refusal says why" grep -qxF \
+  "error: refused to push \`$reg/e2e/parent:e2e-two-x86_64\`: the local image carries no content id, not the plan's \`$f_cid\`" "$work/F2.log"
+equals "F: nothing pushed under the tag" "$before" "$(digest parent:e2e-two-x86_64)"
+equals "F: no engine push ran" "" "$(grep -E '^podman push|^\+ podman push' "$work/F2.log" "$work/F/project/staging/logs/two-x86_64/parent.push.log")"
+
+echo "== 8: the same commit built on two stores gives the same image digests"
+machine G
+machine H
+on G podman import --arch amd64 "$work/amd64.tar" localhost/e2e/busybox:amd64 >/dev/null 2>&1 || die "podman import failed"
+on G podman save -q -o "$work/base.tar" localhost/e2e/busybox:amd64 || die "podman save failed"
+on H podman load -q -i "$work/base.tar" >/dev/null || die "podman load failed"
+mk G build FLAVORS="$two_amd" >"$work/G.log" 2>&1 && mk H build FLAVORS="$two_amd" >"$work/H.log" 2>&1
+equals "G and H build" 0 $?
+for image in parent child; do
+  id_g=$(on G podman image inspect --format '{{.Id}}' "$reg/e2e/$image:e2e-two-x86_64")
+  id_h=$(on H podman image inspect --format '{{.Id}}' "$reg/e2e/$image:e2e-two-x86_64")
+  equals "G, H: $image has the same image id" "${id_g:-no image in G}" "$id_h"
+done
+equals "G: the image's creation label is the commit's date" "$(git -C "$src" log -1 --format=%cI)" \
+  "$(on G podman image inspect --format '{{index .Labels "org.opencontainers.image.created"}}' "$reg/e2e/child:e2e-two-x86_64")"
 
 total=$((passed + failed))
 [ "$total" -eq "$expected" ] || fail "ran $total checks, expected $expected"

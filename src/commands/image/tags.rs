@@ -62,7 +62,7 @@ impl Image<'_> {
         if !reuse::enabled(self.project) {
             return Ok(None);
         }
-        let reference = plan.content_reference();
+        let reference = reuse::content_reference(self.project, plan)?;
         let record = reuse::record_path(&self.project.config.staging_root, &plan.content_id);
         let answer = match reuse::take_record(&self.path(&record)) {
             Some(answer) => answer,
@@ -188,26 +188,35 @@ impl Image<'_> {
 
     /// The command lines that push the extra tags and the content tag, after the image's tag:
     /// The content tag is tagged for its push and untagged after it.
-    fn further_pushes(&self, engine: &Engine, plan: &BuildPlan) -> Vec<(Vec<OsString>, Step)> {
+    fn further_pushes(
+        &self,
+        engine: &Engine,
+        plan: &BuildPlan,
+    ) -> Result<Vec<(Vec<OsString>, Step)>> {
         let push_args = words(self.project, "PUSH_ARGS");
         let mut commands: Vec<(Vec<OsString>, Step)> = plan
             .extra_tags
             .iter()
             .map(|extra| (engine.args(argv::push(extra, &push_args)), Step::Push))
             .collect();
-        let reference = plan.content_reference();
+        let reference = reuse::content_reference(self.project, plan)?;
         commands.push((engine.args(argv::tag(&plan.tag, &reference)), Step::Tag));
         commands.push((engine.args(argv::push(&reference, &push_args)), Step::Push));
         commands.push((engine.args(argv::rmi(&reference)), Step::Untag));
-        commands
+        Ok(commands)
     }
 
     /// The further pushes' command lines (for dry runs).
-    pub(super) fn further_push_lines(&self, engine: &Engine, plan: &BuildPlan) -> Vec<String> {
-        self.further_pushes(engine, plan)
+    pub(super) fn further_push_lines(
+        &self,
+        engine: &Engine,
+        plan: &BuildPlan,
+    ) -> Result<Vec<String>> {
+        Ok(self
+            .further_pushes(engine, plan)?
             .iter()
             .map(|(args, _)| engine.display(args))
-            .collect()
+            .collect())
     }
 
     /// Pushes the extra tags and the content tag, pushes retried as the image's; whether all
@@ -220,7 +229,7 @@ impl Image<'_> {
         log: &mut File,
         out: &mut dyn Write,
     ) -> Result<bool> {
-        for (args, step) in self.further_pushes(engine, plan) {
+        for (args, step) in self.further_pushes(engine, plan)? {
             let ok = match step {
                 Step::Push => {
                     let what = format!("push {}", args.last().unwrap().to_string_lossy());

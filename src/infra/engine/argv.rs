@@ -101,6 +101,25 @@ impl Pull {
         }
     }
 
+    /// The pull option of an image's build: an image built on a parent of its flavor never pulls
+    /// (podman `--pull=never`; docker's classic builder takes the local image, and `--pull` is
+    /// not given), so the parent this run built is never replaced by an older one from the
+    /// registry under the same tag; an image built on outside bases only pulls as asked.
+    pub(crate) fn for_build(
+        self,
+        kind: Kind,
+        has_parent: bool,
+        external_base: bool,
+    ) -> Option<&'static str> {
+        if has_parent {
+            Pull::Never.option(kind)
+        } else if external_base {
+            self.option(kind)
+        } else {
+            None
+        }
+    }
+
     /// The build option that asks `kind` for this: podman `--pull=always|missing|never`; docker's
     /// classic builder takes only `--pull` (always) and otherwise pulls a missing base itself.
     pub(crate) fn option(self, kind: Kind) -> Option<&'static str> {
@@ -125,6 +144,9 @@ pub(crate) struct Build<'a> {
     pub(crate) pull: Option<&'static str>,
     /// `--squash`: this build's layers merged into one (`SQUASH=1`).
     pub(crate) squash: bool,
+    /// `--timestamp SECONDS` (podman): the creation time of the image and of its layers' files,
+    /// so the same inputs give the same image digest.
+    pub(crate) timestamp: Option<i64>,
     /// Names of build arguments the engine takes from its environment (`--build-arg NAME`).
     pub(crate) env_build_args: &'a [String],
     /// `[images.<name>]` build arguments (`--build-arg NAME=value`), after those of the environment.
@@ -134,7 +156,7 @@ pub(crate) struct Build<'a> {
     pub(crate) extra: &'a [String],
 }
 
-/// `build --platform P -t TAG --file F [PULL] [--squash] [--build-arg NAME]… [--build-arg NAME=V]…
+/// `build --platform P -t TAG --file F [PULL] [--squash] [--timestamp S] [--build-arg NAME]… [--build-arg NAME=V]…
 /// [--label K=V]… EXTRA… CONTEXT`
 pub(crate) fn build(build: &Build) -> Vec<OsString> {
     let mut args = words(&["build", "--platform", build.platform, "-t", build.tag]);
@@ -145,6 +167,10 @@ pub(crate) fn build(build: &Build) -> Vec<OsString> {
     }
     if build.squash {
         args.push("--squash".into());
+    }
+    if let Some(seconds) = build.timestamp {
+        args.push("--timestamp".into());
+        args.push(seconds.to_string().into());
     }
     for name in build.env_build_args {
         args.push("--build-arg".into());
@@ -192,6 +218,26 @@ pub(crate) fn pull_from(tag: &str, extra: &[String]) -> Vec<OsString> {
 /// `image inspect --format {{index .Config.Labels "LABEL"}} TAG`: prints the label's value.
 pub(crate) fn inspect_label(tag: &str, label: &str) -> Vec<OsString> {
     let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
+    words(&["image", "inspect", "--format", &format, tag])
+}
+
+/// `image inspect --format {{range .RootFS.Layers}}{{.}} {{end}} TAG`: the image's layer digests,
+/// bottom first, each followed by a space.
+pub(crate) fn inspect_layers(tag: &str) -> Vec<OsString> {
+    words(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{range .RootFS.Layers}}{{.}} {{end}}",
+        tag,
+    ])
+}
+
+/// `image inspect --format {{index .Config.Labels "LABEL"}} {{.Os}}/{{.Architecture}} TAG`: the
+/// label's value and the image's platform.
+pub(crate) fn inspect_label_and_platform(tag: &str, label: &str) -> Vec<OsString> {
+    let format =
+        format!("{{{{index .Config.Labels \"{label}\"}}}} {{{{.Os}}}}/{{{{.Architecture}}}}");
     words(&["image", "inspect", "--format", &format, tag])
 }
 
@@ -285,6 +331,7 @@ mod tests {
             context: Path::new("staging/a b/core"),
             pull: Some("--pull=missing"),
             squash: true,
+            timestamp: Some(1_714_564_800),
             env_build_args: &["HTTP_PROXY".to_string()],
             build_args: &BTreeMap::from([("CEPH_REF".to_string(), "squid $x".to_string())]),
             labels: &labels,
@@ -302,6 +349,8 @@ mod tests {
                 "staging/a b/core/Dockerfile",
                 "--pull=missing",
                 "--squash",
+                "--timestamp",
+                "1714564800",
                 "--build-arg",
                 "HTTP_PROXY",
                 "--build-arg",
@@ -326,6 +375,7 @@ mod tests {
             context: Path::new("s/app"),
             pull: None,
             squash: false,
+            timestamp: None,
             env_build_args: &[],
             build_args: &BTreeMap::new(),
             labels: &BTreeMap::new(),
@@ -444,6 +494,50 @@ mod tests {
                 "{value:?} {kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_image_on_a_parent_never_pulls() {
+        for pull in [Pull::Always, Pull::Missing, Pull::Never] {
+            assert_eq!(
+                pull.for_build(Kind::Podman, true, false),
+                Some("--pull=never")
+            );
+            assert_eq!(
+                pull.for_build(Kind::Podman, true, true),
+                Some("--pull=never")
+            );
+            assert_eq!(pull.for_build(Kind::Docker, true, true), None);
+            assert_eq!(pull.for_build(Kind::Podman, false, false), None);
+            assert_eq!(
+                pull.for_build(Kind::Podman, false, true),
+                pull.option(Kind::Podman)
+            );
+        }
+        assert_eq!(
+            Pull::Always.for_build(Kind::Docker, false, true),
+            Some("--pull")
+        );
+        assert_eq!(
+            strings(&inspect_layers("a:1")),
+            [
+                "image",
+                "inspect",
+                "--format",
+                "{{range .RootFS.Layers}}{{.}} {{end}}",
+                "a:1"
+            ]
+        );
+        assert_eq!(
+            strings(&inspect_label_and_platform("a:1", "l")),
+            [
+                "image",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"l\"}} {{.Os}}/{{.Architecture}}",
+                "a:1"
+            ]
+        );
     }
 
     #[test]
