@@ -93,7 +93,7 @@ const GOLDEN: &str = r#"{
       },
       "dockerfile": "Dockerfile",
       "labels": {
-        "io.matriochka.content-id": "sha256:837a04bbd42e217c6024b9fb4de32a82c2657ef75ad938379901044cf2c35125",
+        "io.matriochka.content-id": "sha256:e87fbbacd363544e15dbbcd04e073b871fd9f003d1bcb46a5240e0b71e6a34e1",
         "io.matriochka.context": "sha256:a0d7d590e553e0e40c798d76eed4f3bc196a07212196801aa32bf6312f84d583",
         "io.matriochka.flavor": "squid,aarch64,centos,9,quay.io,centos/centos,stream9",
         "io.matriochka.git-clean": "False",
@@ -114,7 +114,7 @@ const GOLDEN: &str = r#"{
       "context": "staging/squid-centos-9-aarch64/core",
       "dockerfile": "Dockerfile",
       "labels": {
-        "io.matriochka.content-id": "sha256:a68d947e9b2e014f6a2f83d543a18bc279a3c0f5ea3d67be5fda610ae5734637",
+        "io.matriochka.content-id": "sha256:5bf07571981ddd0589ce652a50a0a0b8e8b2859b3d631b94967c7426b7577a39",
         "io.matriochka.context": "sha256:80d1b28018aed3007cd4b883ce5c0ac7568c915a84064bf70d5c421d10985912",
         "io.matriochka.flavor": "squid,aarch64,centos,9,quay.io,centos/centos,stream9",
         "io.matriochka.git-clean": "False",
@@ -138,7 +138,7 @@ const GOLDEN: &str = r#"{
       },
       "dockerfile": "Dockerfile",
       "labels": {
-        "io.matriochka.content-id": "sha256:73bbfc7ef3bc24ee6796ed1d8ff7be6bf185bace2733ecc1e6b850c1bf358d87",
+        "io.matriochka.content-id": "sha256:f6d432ed8991bf63080aa27f5a3cf21c66742b57347b79f3bf89364b04dc454f",
         "io.matriochka.context": "sha256:9d1a43f134d671915e63463b994f58b7b8964902b943c9b3ef5a391476d750a7",
         "io.matriochka.flavor": "squid,x86_64,centos,9,quay.io,centos/centos,stream9",
         "io.matriochka.git-clean": "False",
@@ -159,7 +159,7 @@ const GOLDEN: &str = r#"{
       "context": "staging/squid-centos-9-x86_64/core",
       "dockerfile": "Dockerfile",
       "labels": {
-        "io.matriochka.content-id": "sha256:17b432a427752fe1177483c323937d853a7245093bdcfc6ca6c89cca7a27e5e0",
+        "io.matriochka.content-id": "sha256:9d7ae0666f45c1079b9bab686d73e99ffe0abc7e194811571fbdfd9b1416588d",
         "io.matriochka.context": "sha256:80d1b28018aed3007cd4b883ce5c0ac7568c915a84064bf70d5c421d10985912",
         "io.matriochka.flavor": "squid,x86_64,centos,9,quay.io,centos/centos,stream9",
         "io.matriochka.git-clean": "False",

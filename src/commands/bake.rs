@@ -204,7 +204,12 @@ pub(crate) fn bake_file(
         let dir = flavor.prepared.vars.staging_dir();
         let platform = labels::platform(flavor);
         let build_args = &flavor.prepared.vars.build_args;
-        let content_ids = labels::content_ids(&flavor.images, &platform, build_args);
+        let content_ids = labels::content_ids(
+            &flavor.images,
+            &platform,
+            build_args,
+            &flavor.prepared.vars.run_inputs,
+        );
         let flavor_group = bake_name(&id);
         file.claim(&flavor_group, format!("the flavor `{id}`"))?;
         for image in &flavor.images {

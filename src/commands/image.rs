@@ -280,7 +280,7 @@ impl<'a> Image<'a> {
             plan.external_base,
         );
         let proxies = crate::domain::vars::set_proxies(&project.env);
-        let extra = words(project, "BUILD_ARGS");
+        let extra = words(project, env_names::BUILD_ARGS);
         let dockerfile = self.path(&plan.dockerfile);
         // podman: the commit's date is the image's, so two machines build the same digest.
         let timestamp = plan
@@ -454,7 +454,7 @@ impl<'a> Image<'a> {
                 anyhow::anyhow!("PUSH_RETRIES `{text}` is not a number: set it to 0 or more")
             })?,
         };
-        let args = engine.args(argv::push(&plan.tag, &words(project, "PUSH_ARGS")));
+        let args = engine.args(argv::push(&plan.tag, &words(project, env_names::PUSH_ARGS)));
         let line = engine.display(&args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;

@@ -14,6 +14,7 @@ pub(crate) const FORCE: &str = "FORCE";
 pub(crate) const REUSE: &str = "REUSE";
 pub(crate) const CACHE_REPO: &str = "CACHE_REPO";
 pub(crate) const SQUASH: &str = "SQUASH";
+pub(crate) const BUILD_ARGS: &str = "BUILD_ARGS";
 pub(crate) const PUSH_ARGS: &str = "PUSH_ARGS";
 pub(crate) const PUSH_RETRIES: &str = "PUSH_RETRIES";
 pub(crate) const HEADER: &str = "HEADER";
@@ -52,6 +53,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
         "where content tags are pushed and REUSE looks (default: each image's repository)",
     ),
     (SQUASH, "1: one layer for what each build adds"),
+    (
+        BUILD_ARGS,
+        "extra arguments to every build, e.g. \"--isolation chroot\"",
+    ),
     (PUSH_ARGS, "extra arguments to every push and registry read"),
     (PUSH_RETRIES, "retries of a failed push (default 3)"),
     (

@@ -1,5 +1,6 @@
 //! Domain: pure values and rules (flavors, configuration, variables); no I/O, no processes.
 
+pub(crate) mod build_options;
 pub(crate) mod config;
 pub(crate) mod date;
 pub(crate) mod decor;

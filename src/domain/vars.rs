@@ -104,6 +104,9 @@ pub(crate) struct Vars {
     pub(crate) extra_tags: BTreeMap<String, Vec<String>>,
     /// `layout.extra_tags` patterns left out: they name GIT_COMMIT and the tree is dirty.
     pub(crate) skipped_extra_tags: Vec<String>,
+    /// What the whole run's builds take that changes every image: the content-changing words of
+    /// `BUILD_ARGS` and `SQUASH=1` (part of each content id).
+    pub(crate) run_inputs: Vec<String>,
 }
 
 impl Vars {
@@ -165,6 +168,7 @@ impl Vars {
             build_args: BTreeMap::new(),
             extra_tags: BTreeMap::new(),
             skipped_extra_tags: Vec::new(),
+            run_inputs: Vec::new(),
         };
 
         let staging_dir = vars.expand(config, &config.staging_dir, "layout.staging_dir")?;
@@ -211,6 +215,16 @@ impl Vars {
             })
             .map_err(|why| anyhow::anyhow!("flavor `{}`: {why}", flavor.text))?;
         vars.add_extra_tags(config, flavor)?;
+        let build_args: Vec<String> = env
+            .get(env_names::BUILD_ARGS)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        vars.run_inputs = crate::domain::build_options::content_changing(&build_args);
+        if env.get(env_names::SQUASH) == Some("1") {
+            vars.run_inputs.push("SQUASH=1".into());
+        }
         Ok(vars)
     }
 

@@ -96,7 +96,7 @@ pub(crate) fn plans(staged: &StagedFlavor, git: &GitFacts) -> BTreeMap<String, B
     let dir = vars.staging_dir();
     let platform = labels::platform(staged);
     let build_args = &staged.prepared.vars.build_args;
-    let content_ids = labels::content_ids(&staged.images, &platform, build_args);
+    let content_ids = labels::content_ids(&staged.images, &platform, build_args, &vars.run_inputs);
     staged
         .images
         .iter()

@@ -1,15 +1,18 @@
 //! Labels and content ids: what every image of a flavor is stamped with, whatever builds it
 //! (`make build`, a bake file).
 //!
-//! The content id is a digest of what an image is made of — its context digest, its platform,
-//! the build arguments matriochka passes and its parents' content ids — and nothing else (no git
-//! facts, no dates, no tags): equal content ids mean the same image, on any machine.
+//! The content id is a digest of what an image is made of — its context (with each parent's tag
+//! replaced by that parent's content id, so that `RELEASE` and `TAG_REGISTRY` do not leak in), its
+//! platform, the build arguments matriochka passes, the content-changing words of `BUILD_ARGS`
+//! and `SQUASH`, and its parents' content ids — and nothing else (no git facts, no dates, no
+//! tags): equal content ids mean the same image, on any machine.
 
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::digest::hex;
+use crate::domain::digest::{hex, ContextHasher};
+use crate::domain::dockerfile::DOCKERFILE;
 
 use crate::domain::git_facts::GitFacts;
 use crate::stage::model::{StagedFlavor, StagedImage};
@@ -40,7 +43,12 @@ pub(crate) fn content_ids(
     images: &[StagedImage],
     platform: &str,
     build_args: &BTreeMap<String, BTreeMap<String, String>>,
+    run_inputs: &[String],
 ) -> BTreeMap<String, String> {
+    let tags: BTreeMap<&str, &str> = images
+        .iter()
+        .map(|image| (image.name.as_str(), image.tag.as_str()))
+        .collect();
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     // Each round adds the images whose parents all have ids; bounded by the number of images.
     for _ in 0..=images.len() {
@@ -57,8 +65,8 @@ pub(crate) fn content_ids(
                 hasher.update(value.as_bytes());
                 hasher.update([b'\n']);
             };
-            line("matriochka-content-id", "1");
-            line("context", &image.digest);
+            line("matriochka-content-id", "2");
+            line("context", &normalized_digest(image, &tags, &ids));
             line("platform", platform);
             let mut parents: Vec<&String> = image.parents.iter().collect();
             parents.sort();
@@ -68,11 +76,48 @@ pub(crate) fn content_ids(
             for (name, value) in build_args.get(&image.name).into_iter().flatten() {
                 line("arg", &format!("{name}={value}"));
             }
+            for input in run_inputs {
+                line("run", input);
+            }
             let id = format!("sha256:{}", hex(&hasher.finalize()));
             ids.insert(image.name.clone(), id);
         }
     }
     ids
+}
+
+/// The context digest of `image` with every parent's tag in its Dockerfile replaced by the
+/// parent's content id: the same context under another `RELEASE` or `TAG_REGISTRY` digests the
+/// same. A context known only by its digest (no files in memory) is taken as it is.
+fn normalized_digest(
+    image: &StagedImage,
+    tags: &BTreeMap<&str, &str>,
+    ids: &BTreeMap<String, String>,
+) -> String {
+    if image.files.is_empty() {
+        return image.digest.clone();
+    }
+    let mut hasher = ContextHasher::default();
+    for (path, file) in &image.files {
+        let mut bytes = file.bytes.clone();
+        if path == DOCKERFILE {
+            let mut text = String::from_utf8_lossy(&bytes).into_owned();
+            // Longest tags first, so that a tag that is a prefix of another is not replaced in it.
+            let mut parents: Vec<(&str, &String)> = image
+                .parents
+                .iter()
+                .filter_map(|parent| Some((*tags.get(parent.as_str())?, ids.get(parent)?)))
+                .collect();
+            parents.sort_by_key(|(tag, _)| std::cmp::Reverse(tag.len()));
+            for (tag, id) in parents {
+                text = text.replace(tag, &format!("content-id:{id}"));
+            }
+            bytes = text.into_bytes();
+        }
+        hasher.file(path, file.mode, bytes.len() as u64);
+        hasher.bytes(&bytes);
+    }
+    hasher.finish()
 }
 
 /// The short content tag of an image, `mcid-<first 20 hex digits>`, pushed beside its tag.
@@ -125,7 +170,7 @@ mod tests {
     }
 
     fn ids(images: &[StagedImage], platform: &str) -> BTreeMap<String, String> {
-        content_ids(images, platform, &BTreeMap::new())
+        content_ids(images, platform, &BTreeMap::new(), &[])
     }
 
     #[test]
@@ -164,9 +209,62 @@ mod tests {
             &[image("core", "aa", &[]), image("app", "bb", &["core"])],
             "linux/amd64",
             &args,
+            &[],
         );
         assert_eq!(base["core"], with_args["core"]);
         assert_ne!(base["app"], with_args["app"]);
+    }
+
+    /// Two images with contexts in memory, tagged for `release`: `app` is `FROM` `core`.
+    fn released(release: &str) -> Vec<StagedImage> {
+        let file = |text: &str| crate::stage::render::StagedFile {
+            bytes: text.as_bytes().to_vec(),
+            mode: 0o644,
+            source: "t".into(),
+            fragments: BTreeMap::new(),
+        };
+        let core_tag = format!("r.io/ceph/core:{release}-squid");
+        let mut core = image("core", "unused", &[]);
+        core.tag = core_tag.clone();
+        core.files = BTreeMap::from([(DOCKERFILE.to_string(), file("FROM base\nRUN true\n"))]);
+        let mut app = image("app", "unused", &["core"]);
+        app.tag = format!("r.io/ceph/app:{release}-squid");
+        app.files = BTreeMap::from([(DOCKERFILE.to_string(), file(&format!("FROM {core_tag}\n")))]);
+        vec![core, app]
+    }
+
+    #[test]
+    fn release_and_registry_stay_out_of_the_content_id() {
+        let main = ids(&released("main"), "linux/amd64");
+        let v1 = ids(&released("v1"), "linux/amd64");
+        assert_eq!(main, v1);
+        // The same bytes without the parent link are another image.
+        let mut other = released("main");
+        other[1].parents.clear();
+        assert_ne!(ids(&other, "linux/amd64")["app"], main["app"]);
+    }
+
+    #[test]
+    fn build_options_and_squash_are_in_the_content_id() {
+        let images = released("main");
+        let plain = content_ids(&images, "linux/amd64", &BTreeMap::new(), &[]);
+        let squashed = content_ids(
+            &images,
+            "linux/amd64",
+            &BTreeMap::new(),
+            &["SQUASH=1".into()],
+        );
+        let with_arg = content_ids(
+            &images,
+            "linux/amd64",
+            &BTreeMap::new(),
+            &["--build-arg".into(), "X=1".into()],
+        );
+        for name in ["core", "app"] {
+            assert_ne!(plain[name], squashed[name]);
+            assert_ne!(plain[name], with_arg[name]);
+            assert_ne!(squashed[name], with_arg[name]);
+        }
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub(crate) fn bake_file(
         let content_ids: Vec<BTreeMap<String, String>> = members
             .iter()
             .zip(&platforms)
-            .map(|(m, platform)| labels::content_ids(&m.images, platform, &BTreeMap::new()))
+            .map(|(m, platform)| {
+                let vars = &m.prepared.vars;
+                labels::content_ids(&m.images, platform, &vars.build_args, &vars.run_inputs)
+            })
             .collect();
         let first = members[0];
         for (image_name, manifest_tag) in &group.tags {

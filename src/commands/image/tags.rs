@@ -84,7 +84,7 @@ impl Image<'_> {
         writeln!(out, "{start}")?;
         // Its own log: when the pull fails, the build that follows writes the build log.
         let (log_path, mut log) = self.log("pull")?;
-        let tls: Vec<String> = words(self.project, "PUSH_ARGS")
+        let tls: Vec<String> = words(self.project, env_names::PUSH_ARGS)
             .into_iter()
             .filter(|arg| engine.kind == argv::Kind::Podman && arg == "--tls-verify=false")
             .collect();
@@ -193,7 +193,7 @@ impl Image<'_> {
         engine: &Engine,
         plan: &BuildPlan,
     ) -> Result<Vec<(Vec<OsString>, Step)>> {
-        let push_args = words(self.project, "PUSH_ARGS");
+        let push_args = words(self.project, env_names::PUSH_ARGS);
         let mut commands: Vec<(Vec<OsString>, Step)> = plan
             .extra_tags
             .iter()
