@@ -14,7 +14,7 @@ images = ["core", "app"]
 staging_dir = "staging/{CEPH_VERSION}{CEPH_POINT_RELEASE}-{DISTRO}-{HOST_ARCH}"
 image_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}-{HOST_ARCH}"
 manifest_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}"
-rolling_tags = ["{IMAGE}:v{CEPH_MAJOR}"]
+rolling_tags = ["{IMAGE}:v{CEPH_MAJOR}-{DISTRO}"]
 
 [flavors]
 buildable = [
@@ -93,18 +93,18 @@ fn manifest_joins_both_arches_by_digest_with_platforms_from_the_registry() {
         + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {core} docker://r.io/ceph/core@sha256:{amd}
         + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {core} docker://r.io/ceph/core@sha256:{arm}
         + podman manifest push --all --retry 0 {core} docker://r.io/ceph/core:test-squid-centos
-        + podman manifest push --all --retry 0 {core} docker://r.io/ceph/core:v19
+        + podman manifest push --all --retry 0 {core} docker://r.io/ceph/core:v19-centos
         + podman manifest rm {core}
         pushed r.io/ceph/core:test-squid-centos
-        pushed r.io/ceph/core:v19
+        pushed r.io/ceph/core:v19-centos
         + podman manifest create {app}
         + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {app} docker://r.io/ceph/app@sha256:{amd}
         + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {app} docker://r.io/ceph/app@sha256:{arm}
         + podman manifest push --all --retry 0 {app} docker://r.io/ceph/app:test-squid-centos
-        + podman manifest push --all --retry 0 {app} docker://r.io/ceph/app:v19
+        + podman manifest push --all --retry 0 {app} docker://r.io/ceph/app:v19-centos
         + podman manifest rm {app}
         pushed r.io/ceph/app:test-squid-centos
-        pushed r.io/ceph/app:v19
+        pushed r.io/ceph/app:v19-centos
         "
     );
     let test = test
@@ -168,7 +168,7 @@ fn manifest_needs_a_manifest_tag() {
             "flavors/matriochka.toml",
             &CONFIG
                 .replace("manifest_tag = \"{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}\"\n", "")
-                .replace("rolling_tags = [\"{IMAGE}:v{CEPH_MAJOR}\"]\n", ""),
+                .replace("rolling_tags = [\"{IMAGE}:v{CEPH_MAJOR}-{DISTRO}\"]\n", ""),
         )
         .env("CONTAINER_ENGINE", "podman")
         .args(&["manifest", SQUID_AMD])
@@ -352,10 +352,10 @@ fn manifest_takes_an_engine_given_by_path_with_options() {
             + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {list} docker://r.io/ceph/{image}@sha256:{amd}
             + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {list} docker://r.io/ceph/{image}@sha256:{arm}
             + {engine} manifest push --all {list} docker://r.io/ceph/{image}:test-squid-centos
-            + {engine} manifest push --all {list} docker://r.io/ceph/{image}:v19
+            + {engine} manifest push --all {list} docker://r.io/ceph/{image}:v19-centos
             + {engine} manifest rm {list}
             pushed r.io/ceph/{image}:test-squid-centos
-            pushed r.io/ceph/{image}:v19"
+            pushed r.io/ceph/{image}:v19-centos"
         ));
     }
     expected.push('\n');
@@ -376,4 +376,46 @@ fn manifest_takes_an_engine_given_by_path_with_options() {
         )),
         "{log}"
     );
+}
+
+/// The configuration the project shipped with: `v{CEPH_MAJOR}` for every distro of a release.
+fn with_shared_rolling_tag() -> Test {
+    project().write(
+        "flavors/matriochka.toml",
+        &CONFIG.replace("v{CEPH_MAJOR}-{DISTRO}", "v{CEPH_MAJOR}"),
+    )
+}
+
+const SHARED_ROLLING: &str = "error: manifest groups `r.io/ceph/core:test-reef-centos` and `r.io/ceph/core:test-reef-ubuntu` both get tag `r.io/ceph/core:v{CEPH_MAJOR of reef}` (`layout.rolling_tags` `{IMAGE}:v{CEPH_MAJOR}`): a tag names one list; name in the pattern what separates the groups (e.g. `{DISTRO}-{BASEOS_TAG}`)\n";
+
+#[test]
+fn two_groups_with_one_rolling_tag_fail_check_stage_and_manifest() {
+    for args in [
+        &["check"][..],
+        &["stage", SQUID_AMD],
+        &["manifest", SQUID_AMD],
+    ] {
+        let test = with_shared_rolling_tag()
+            .args(args)
+            .stdout("")
+            .stderr(SHARED_ROLLING)
+            .status(1);
+        test.run();
+        assert!(!test.path().join("staging/build.mk").exists(), "{args:?}");
+        assert!(!test.path().join("podman.log").exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn two_groups_with_one_extra_tag_fail_at_load() {
+    project()
+        .write(
+            "flavors/matriochka.toml",
+            &CONFIG.replace("rolling_tags =", "extra_tags = [\"{IMAGE}:candidate\"]\nrolling_tags ="),
+        )
+        .args(&["check"])
+        .stdout("")
+        .stderr("error: manifest groups `r.io/ceph/core:test-squid-centos` and `r.io/ceph/core:test-reef-centos` both get tag `r.io/ceph/core:candidate` (`layout.extra_tags` `{IMAGE}:candidate`): a tag names one list; name in the pattern what separates the groups (e.g. `{DISTRO}-{BASEOS_TAG}`)\n")
+        .status(1)
+        .run();
 }

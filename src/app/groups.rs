@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Result};
 
 use crate::app::project::Project;
+use crate::domain::config::{check_group_tags, GroupTag, Pattern, POINT_RELEASE_VARIABLES};
 use crate::domain::reference::{check_reference, with_registry};
 use crate::domain::vars::PointRelease;
 use crate::stage::model::Prepared;
@@ -29,27 +30,34 @@ pub(crate) struct Member {
     pub(crate) image_tags: BTreeMap<String, String>,
 }
 
-/// The tag of `pattern` for one image of a flavor, with `TAG_REGISTRY` in front, checked.
-fn expand_tag(
+/// `pattern` for one image of a flavor, without `TAG_REGISTRY`; a variable in `overrides` takes
+/// its value from there.
+fn render(
     p: &Prepared,
-    key: &str,
-    pattern: &crate::domain::config::Pattern,
+    pattern: &Pattern,
     image: &str,
-) -> Result<String> {
-    let name = pattern
-        .expand(|var| {
-            if var == "IMAGE" {
-                Some(image)
-            } else {
-                p.vars.value(var)
-            }
-        })
-        .map_err(|name| {
-            anyhow!(
-                "flavor `{}`: `layout.{key}` names `{{{name}}}`, which is not set",
-                p.flavor.text
-            )
-        })?;
+    overrides: &BTreeMap<&str, String>,
+) -> Result<String, String> {
+    pattern.expand(|var| {
+        if var == "IMAGE" {
+            Some(image)
+        } else {
+            overrides
+                .get(var)
+                .map(String::as_str)
+                .or_else(|| p.vars.value(var))
+        }
+    })
+}
+
+/// The tag of `pattern` for one image of a flavor, with `TAG_REGISTRY` in front, checked.
+fn expand_tag(p: &Prepared, key: &str, pattern: &Pattern, image: &str) -> Result<String> {
+    let name = render(p, pattern, image, &BTreeMap::new()).map_err(|name| {
+        anyhow!(
+            "flavor `{}`: `layout.{key}` names `{{{name}}}`, which is not set",
+            p.flavor.text
+        )
+    })?;
     let registry = p.vars.value("TAG_REGISTRY").unwrap_or_default();
     let tag = with_registry(registry, name);
     if let Err(why) = check_reference(&tag) {
@@ -124,4 +132,63 @@ pub(crate) fn groups(project: &Project, prepared: &[Prepared]) -> Result<Vec<Gro
         });
     }
     Ok(groups)
+}
+
+/// Fails when two manifest groups get the same manifest, rolling or extra tag, over the
+/// buildable, default and test flavors and `texts`. Groups that differ only by their point
+/// release share their rolling tags by design (the newest holds them), so tags are rendered
+/// with placeholders for the point release (`v{CEPH_MAJOR of squid}`): the check holds for
+/// every point release a run may pin.
+pub(crate) fn check_tags(project: &Project, texts: &[&str]) -> Result<()> {
+    let config = &project.config;
+    let Some(manifest_tag) = &config.manifest_tag else {
+        return Ok(());
+    };
+    let mut all: Vec<&str> = project.buildable_texts()?;
+    all.extend(crate::domain::flavor::Flavor::split_list(
+        &config.default_flavors,
+    ));
+    all.extend(project.test_texts()?);
+    all.extend(texts);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut tags = Vec::new();
+    for text in all {
+        let flavor = project.parse(text)?;
+        if !seen.insert(flavor.tuple()) {
+            continue;
+        }
+        let p = Prepared::new(flavor, config, &project.env, project.git(), false)?;
+        let release = p.vars.value("CEPH_VERSION").unwrap_or_default().to_string();
+        let mut overrides: BTreeMap<&str, String> = POINT_RELEASE_VARIABLES
+            .iter()
+            .map(|&var| (var, format!("{{{var} of {release}}}")))
+            .collect();
+        overrides.insert("CEPH_POINT_RELEASE", String::new());
+        overrides.insert("CEPH_POINT_RELEASE_TAG", String::new());
+        let registry = p.vars.value("TAG_REGISTRY").unwrap_or_default();
+        for image in &config.images {
+            let rendered = |pattern: &Pattern| {
+                render(&p, pattern, image, &overrides)
+                    .ok()
+                    .map(|name| with_registry(registry, name))
+            };
+            let Some(group) = rendered(manifest_tag) else {
+                continue;
+            };
+            let patterns = std::iter::once(("manifest_tag", manifest_tag))
+                .chain(config.rolling_tags.iter().map(|p| ("rolling_tags", p)))
+                .chain(config.extra_tags.iter().map(|p| ("extra_tags", p)));
+            for (key, pattern) in patterns {
+                if let Some(tag) = rendered(pattern) {
+                    tags.push(GroupTag {
+                        tag,
+                        group: group.clone(),
+                        key,
+                        pattern: pattern.text.clone(),
+                    });
+                }
+            }
+        }
+    }
+    check_group_tags(&tags)
 }

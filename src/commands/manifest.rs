@@ -215,6 +215,7 @@ pub(crate) fn command(
     err: &mut dyn Write,
 ) -> Result<u8> {
     let texts = project.requested_texts(args)?;
+    crate::app::groups::check_tags(project, &texts)?;
     let prepared = project.prepare(&texts)?;
     for p in &prepared {
         project.refuse_test_flavor(&p.flavor, "joined into a manifest list")?;
@@ -402,14 +403,78 @@ fn join_image(
         // A list left by an interrupted run; a missing one is what we expect.
         registry.runner.run(&engine::remove_list(engine, &list))?;
     }
-    let commands = engine::create_and_push(
-        engine,
-        &registry.access,
-        &list,
-        &entries,
-        &annotations,
-        &destinations,
-    );
+    let push = |registry: &mut Registry, destinations: &[String], out: &mut dyn Write| {
+        let commands = engine::create_and_push(
+            engine,
+            &registry.access,
+            &list,
+            &entries,
+            &annotations,
+            destinations,
+        );
+        run_all(engine, registry, &list, commands, out)
+    };
+    if let Err(why) = push(registry, &destinations, out)? {
+        for (destination, outcome) in &mut outcomes {
+            if destinations.contains(destination) {
+                *outcome = Outcome::Failed(why.clone());
+            }
+        }
+        return Ok(outcomes);
+    }
+    // Two manifest runs that overlap may both have read a rolling tag before either pushed: read
+    // each rolling tag again, and push again where an older release landed after ours.
+    for (destination, outcome) in outcomes.iter_mut().skip(1) {
+        if *outcome != Outcome::Pushed {
+            continue;
+        }
+        for attempt in 0..2 {
+            // A failed read leaves the outcome as it is: the push itself succeeded.
+            let Ok(Some(now)) = registry.list(destination) else {
+                break;
+            };
+            if now.digests == digests {
+                break;
+            }
+            match (now.version, group.version) {
+                (Some(theirs), Some(ours)) if theirs > ours => {
+                    *outcome = Outcome::KeptNewer(theirs);
+                    break;
+                }
+                _ if attempt == 0 => {
+                    let theirs = now.version.map(|v| v.to_string());
+                    writeln!(
+                        out,
+                        "repairing {destination}: an overlapping run moved it back to {} after this run pushed it",
+                        theirs.as_deref().unwrap_or("another list")
+                    )?;
+                    if let Err(why) = push(registry, std::slice::from_ref(destination), out)? {
+                        *outcome = Outcome::Refused(format!(
+                            "an overlapping run moved it back, and pushing it again failed: {why}"
+                        ));
+                        break;
+                    }
+                }
+                _ => {
+                    *outcome = Outcome::Refused(
+                        "an overlapping run moved it back twice: run `make manifest` again once the other runs are done".into(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Runs the commands that create and push a list, printing each; the first failure stops them
+/// (and removes podman's local list) and is the error.
+fn run_all(
+    engine: &Engine,
+    registry: &mut Registry,
+    list: &str,
+    commands: Vec<Cmd>,
+    out: &mut dyn Write,
+) -> Result<Result<(), String>> {
     for cmd in commands {
         writeln!(out, "+ {}", cmd.display())?;
         out.flush()?;
@@ -421,17 +486,12 @@ fn join_image(
                 last_line(&output.stderr)
             );
             if engine.kind == Kind::Podman {
-                registry.runner.run(&engine::remove_list(engine, &list))?;
+                registry.runner.run(&engine::remove_list(engine, list))?;
             }
-            for (destination, outcome) in &mut outcomes {
-                if destinations.contains(destination) {
-                    *outcome = Outcome::Failed(why.clone());
-                }
-            }
-            break;
+            return Ok(Err(why));
         }
     }
-    Ok(outcomes)
+    Ok(Ok(()))
 }
 
 #[cfg(test)]
@@ -441,10 +501,15 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// Answers from a table of `command line → (success, stdout, stderr)`; records every call.
+    ///
+    /// A `manifest push` of a list to `docker://r/d:<tag>` makes the tag read as `pushed`, then
+    /// as the next of `after_push[<tag>]` (another run's list landing after ours).
     #[derive(Default)]
     struct Fake {
         answers: BTreeMap<String, Output>,
         calls: Vec<String>,
+        pushed: Vec<String>,
+        after_push: BTreeMap<String, Vec<String>>,
     }
 
     impl Fake {
@@ -494,6 +559,19 @@ mod tests {
             let argv = cmd.words();
             let line = cmd.display();
             self.calls.push(line.clone());
+            if argv[1..3] == ["manifest", "push"] {
+                let tag = argv.last().unwrap().trim_start_matches("docker://r/d:");
+                let later = self.after_push.get_mut(tag).and_then(|l| l.pop());
+                let body = later.unwrap_or_else(|| {
+                    let entries: Vec<String> = self
+                        .pushed
+                        .iter()
+                        .map(|d| format!(r#"{{"digest":"{d}"}}"#))
+                        .collect();
+                    format!(r#"{{"manifests":[{}]}}"#, entries.join(","))
+                });
+                self.answer(&format!("skopeo inspect --raw docker://r/d:{tag}"), &body);
+            }
             Ok(self.answers.get(&line).cloned().unwrap_or_else(|| {
                 let read = argv[0] == "skopeo";
                 Output {
@@ -527,6 +605,7 @@ mod tests {
     }
 
     fn join(fake: &mut Fake, group: &Group) -> (Vec<(String, Outcome)>, String) {
+        fake.pushed = digests();
         let mut out = Vec::new();
         let mut registry = Registry {
             runner: fake,
@@ -653,6 +732,62 @@ mod tests {
         );
         assert!(out.contains("docker://r/d:v19.2.0\n"), "{out}");
         assert!(!out.contains("docker://r/d:v19\n"), "{out}");
+    }
+
+    #[test]
+    fn a_rolling_tag_an_overlapping_run_moved_back_is_pushed_again() {
+        let mut fake = Fake::default();
+        both(&mut fake, "abc");
+        let older = r#"{"manifests":[{"digest":"sha256:older","annotations":{"io.matriochka.ceph-version":"19.2.0"}}]}"#;
+        fake.after_push.insert("v19".into(), vec![older.into()]);
+        let (outcomes, out) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
+        assert_eq!(
+            outcomes,
+            [
+                ("r/d:t".to_string(), Outcome::Pushed),
+                ("r/d:v19".to_string(), Outcome::Pushed)
+            ]
+        );
+        assert!(
+            out.contains("repairing r/d:v19: an overlapping run moved it back to 19.2.0 after this run pushed it\n"),
+            "{out}"
+        );
+        assert_eq!(
+            fake.calls
+                .iter()
+                .filter(|c| c.starts_with("podman manifest push") && c.ends_with("docker://r/d:v19"))
+                .count(),
+            2,
+            "{:?}",
+            fake.calls
+        );
+    }
+
+    #[test]
+    fn a_rolling_tag_moved_back_twice_is_refused() {
+        let mut fake = Fake::default();
+        both(&mut fake, "abc");
+        let older = r#"{"manifests":[{"digest":"sha256:older","annotations":{"io.matriochka.ceph-version":"19.2.0"}}]}"#;
+        fake.after_push
+            .insert("v19".into(), vec![older.into(), older.into()]);
+        let (outcomes, _) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
+        assert_eq!(
+            outcomes[1].1,
+            Outcome::Refused("an overlapping run moved it back twice: run `make manifest` again once the other runs are done".into())
+        );
+    }
+
+    #[test]
+    fn a_rolling_tag_a_newer_run_took_after_ours_is_kept_newer() {
+        let mut fake = Fake::default();
+        both(&mut fake, "abc");
+        let newer = r#"{"manifests":[{"digest":"sha256:newer","annotations":{"io.matriochka.ceph-version":"19.2.3"}}]}"#;
+        fake.after_push.insert("v19".into(), vec![newer.into()]);
+        let (outcomes, _) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
+        assert_eq!(
+            outcomes[1].1,
+            Outcome::KeptNewer(PointRelease::of("19.2.3").unwrap())
+        );
     }
 
     #[test]
