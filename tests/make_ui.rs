@@ -579,6 +579,7 @@ fn make_manifest_with_registry_joins_that_registrys_images() {
             ("PATH", &path),
             ("PODMAN_LOG", &log),
             ("CONTAINER_ENGINE", "podman"),
+            ("CIDS", &test.path().join("cids").display().to_string()),
         ],
         &[
             "manifest",

@@ -37,15 +37,17 @@ amd='{"layers":["amd"]}'
 arm='{"layers":["arm"]}'
 d() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 for a; do last=$a; done
+# The content id this checkout's plan gives the image named in the reference, for an arch.
+cid() { image=${last#docker://r.io/ceph/}; cat "$CIDS/${image%%@*}-$1"; }
 case "$2 $last" in
   "--raw docker://r.io/ceph/"*:test-squid-centos-x86_64) printf %s "$amd" ;;
   "--raw docker://r.io/ceph/"*:test-squid-centos-aarch64)
     if [ -n "$NO_ARM" ]; then echo 'manifest unknown: manifest unknown' >&2; exit 1; fi
     printf %s "$arm" ;;
   "--config docker://r.io/ceph/"*@sha256:$(d "$amd"))
-    printf '{"os":"linux","architecture":"amd64","config":{"Labels":{"org.opencontainers.image.revision":"c1"}}}' ;;
+    printf '{"os":"linux","architecture":"amd64","config":{"Labels":{"io.matriochka.content-id":"%s"}}}' "$(cid amd64)" ;;
   "--config docker://r.io/ceph/"*@sha256:$(d "$arm"))
-    printf '{"os":"linux","architecture":"arm64","variant":"v8","config":{"Labels":{"org.opencontainers.image.revision":"c1"}}}' ;;
+    printf '{"os":"linux","architecture":"arm64","variant":"v8","config":{"Labels":{"io.matriochka.content-id":"%s"}}}' "$(cid arm64)" ;;
   *) echo 'manifest unknown: manifest unknown' >&2; exit 1 ;;
 esac
 "#;
@@ -71,7 +73,35 @@ pub fn project() -> Test {
         std::env::var("PATH").unwrap_or_default()
     );
     let log = test.path().join("podman.log").display().to_string();
-    test.env("PATH", &path)
+    let test = test
+        .write("templates/src/core/Dockerfile", "FROM busybox\n")
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
+        .env("TAG_REGISTRY", "r.io/ceph");
+    // The registry's images carry the content ids this checkout's plan gives them.
+    let staged = test
+        .command()
+        .args(["stage", SQUID_AMD, SQUID_ARM])
+        .output()
+        .unwrap();
+    assert!(staged.status.success(), "{staged:?}");
+    let cids = test.path().join("cids");
+    std::fs::create_dir(&cids).unwrap();
+    for (arch, go) in [("x86_64", "amd64"), ("aarch64", "arm64")] {
+        for image in ["core", "app"] {
+            let plan = test.read(&format!(
+                "staging/squid-centos-{arch}/.matriochka/{image}.json"
+            ));
+            let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+            let id = plan["content_id"].as_str().unwrap();
+            std::fs::write(cids.join(format!("{image}-{go}")), id).unwrap();
+        }
+    }
+    let cids = cids.display().to_string();
+    test.env("CIDS", &cids)
+        .env("PATH", &path)
         .env("PODMAN_LOG", &log)
         .env("TAG_REGISTRY", "r.io/ceph")
         .env("CONTAINER_ENGINE", "podman")
@@ -149,6 +179,7 @@ fn manifest_refuses_a_group_with_a_missing_arch_and_pushes_nothing() {
 fn manifest_notes_that_unpinned_flavors_get_no_rolling_tags() {
     let test = project();
     let out = test
+        .env("FORCE", "1")
         .args(&["manifest", SQUID_AMD])
         .any_stdout()
         .stderr(NO_ROLLING)
@@ -400,8 +431,9 @@ fn two_groups_with_one_rolling_tag_fail_check_stage_and_manifest() {
             .stdout("")
             .stderr(SHARED_ROLLING)
             .status(1);
+        std::fs::remove_dir_all(test.path().join("staging")).unwrap();
         test.run();
-        assert!(!test.path().join("staging/build.mk").exists(), "{args:?}");
+        assert!(!test.path().join("staging").exists(), "{args:?}");
         assert!(!test.path().join("podman.log").exists(), "{args:?}");
     }
 }
@@ -418,4 +450,32 @@ fn two_groups_with_one_extra_tag_fail_at_load() {
         .stderr("error: manifest groups `r.io/ceph/core:test-squid-centos` and `r.io/ceph/core:test-reef-centos` both get tag `r.io/ceph/core:candidate` (`layout.extra_tags` `{IMAGE}:candidate`): a tag names one list; name in the pattern what separates the groups (e.g. `{DISTRO}-{BASEOS_TAG}`)\n")
         .status(1)
         .run();
+}
+
+#[test]
+fn a_run_of_fewer_arches_than_buildable_is_refused_unless_forced() {
+    let test = project()
+        .args(&["manifest", SQUID_AMD])
+        .stdout(
+            "
+            refused r.io/ceph/core:test-squid-centos: arch `aarch64` of `flavors.buildable` is not in this run (it has `x86_64`): add its flavors, or set FORCE=1 to join these alone
+            refused r.io/ceph/app:test-squid-centos: arch `aarch64` of `flavors.buildable` is not in this run (it has `x86_64`): add its flavors, or set FORCE=1 to join these alone
+            ",
+        )
+        .stderr(&format!("{NO_ROLLING}error: 2 of 2 manifest lists were refused or failed: nothing was pushed for them\n"))
+        .status(1);
+    test.run();
+    assert!(!test.path().join("podman.log").exists(), "podman ran");
+    let out = test
+        .env("ARCHES", "x86_64")
+        .any_stdout()
+        .stderr(NO_ROLLING)
+        .status(0)
+        .run();
+    assert!(
+        out.stdout
+            .ends_with("pushed r.io/ceph/app:test-squid-centos\n"),
+        "{}",
+        out.stdout
+    );
 }

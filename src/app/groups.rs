@@ -7,8 +7,10 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::app::project::Project;
 use crate::domain::config::{check_group_tags, GroupTag, Pattern, POINT_RELEASE_VARIABLES};
+use crate::domain::env_names;
 use crate::domain::reference::{check_reference, with_registry};
 use crate::domain::vars::PointRelease;
+use crate::infra::registry::Platform;
 use crate::stage::model::Prepared;
 
 /// One manifest group: the flavors of a run whose manifest tags are equal.
@@ -28,6 +30,68 @@ pub(crate) struct Member {
     pub(crate) arch: String,
     pub(crate) flavor: String,
     pub(crate) image_tags: BTreeMap<String, String>,
+    /// The platform its images must have: `linux/<GO_ARCH>`, arm64 with variant `v8`.
+    pub(crate) platform: Platform,
+    /// Each image's content id in this checkout's plan (filled by `manifest`).
+    pub(crate) content_ids: BTreeMap<String, String>,
+}
+
+/// The platform of a flavor's images in a list: `linux/<GO_ARCH>`; arm64 is `v8`, the variant
+/// every 64-bit ARM image is.
+pub(crate) fn platform_of(p: &Prepared) -> Platform {
+    let architecture = p.vars.value("GO_ARCH").unwrap_or_default().to_string();
+    Platform {
+        os: "linux".into(),
+        variant: (architecture == "arm64").then(|| "v8".to_string()),
+        architecture,
+    }
+}
+
+/// The arches a group's lists must hold: `ARCHES` when set, else the arches of the buildable
+/// flavors of the same manifest tag (a buildable flavor taken with the group's point release),
+/// with the arches of the run's own flavors.
+pub(crate) fn expected_arches(
+    project: &Project,
+    group: &Group,
+    first: &Prepared,
+) -> Result<Vec<String>> {
+    let mut arches: Vec<String> = Vec::new();
+    if let Some(list) = project.env.get_nonempty(env_names::ARCHES) {
+        arches.extend(
+            list.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
+        );
+    } else {
+        let Some(manifest_tag) = &project.config.manifest_tag else {
+            return Ok(Vec::new());
+        };
+        let (image, tag) = &group.tags[0];
+        let release = first.flavor.text.split(',').next().unwrap_or_default();
+        for text in project.buildable_texts()? {
+            let flavor = project.parse(text)?;
+            if flavor.ceph_version != first.flavor.ceph_version || arches.contains(&flavor.arch) {
+                continue;
+            }
+            let mut fields: Vec<&str> = text.split(',').collect();
+            fields[0] = release;
+            let pinned = project.parse(&fields.join(","))?;
+            let p = Prepared::new(pinned, &project.config, &project.env, project.git(), true)?;
+            if expand_tag(&p, "manifest_tag", manifest_tag, image)
+                .ok()
+                .as_ref()
+                == Some(tag)
+            {
+                arches.push(p.flavor.arch.clone());
+            }
+        }
+        for member in &group.members {
+            if !arches.contains(&member.arch) {
+                arches.push(member.arch.clone());
+            }
+        }
+    }
+    Ok(arches)
 }
 
 /// `pattern` for one image of a flavor, without `TAG_REGISTRY`; a variable in `overrides` takes
@@ -95,6 +159,8 @@ pub(crate) fn groups(project: &Project, prepared: &[Prepared]) -> Result<Vec<Gro
             arch: p.flavor.arch.clone(),
             flavor: p.flavor.text.clone(),
             image_tags: p.vars.image_tags.iter().cloned().collect(),
+            platform: platform_of(p),
+            content_ids: BTreeMap::new(),
         };
         if let Some(group) = groups.iter_mut().find(|g| g.tags == tags) {
             if let Some(other) = group.members.iter().find(|m| m.arch == member.arch) {

@@ -19,7 +19,7 @@ registry_pid=
 passed=0
 failed=0
 # The number of checks below; a run that skips some fails.
-expected=42
+expected=48
 
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
@@ -289,6 +289,45 @@ equals "D: built exactly the changed parent and its child" \
 equals "D: reused the other flavor's images" \
   "build $reg/e2e/child:e2e-one-19.2.1-aarch64: reused build $reg/e2e/parent:e2e-one-19.2.1-aarch64: reused" \
   "$(grep ': reused$' "$work/D2.log" | sed 's/^\[[0-9]*\/[0-9]*\] //' | sort | paste -sd' ')"
+
+echo "== 5a. two manifest groups with one rolling tag are refused when the configuration loads"
+cp "$work/C/project/flavors/matriochka.toml" "$work/config.orig"
+sed -i 's/^rolling_tags = \[/rolling_tags = ["{IMAGE}:{RELEASE}-latest", /' "$work/C/project/flavors/matriochka.toml"
+on C env RELEASE=e2e TAG_REGISTRY="$reg/e2e" "$tool" check >"$work/C-collide.log" 2>&1
+equals "C: check of a config giving two groups one rolling tag exits 1" 1 $?
+equals "C: the error names both groups and the tag" \
+  "error: manifest groups \`$reg/e2e/parent:e2e-one\` and \`$reg/e2e/parent:e2e-two\` both get tag \`$reg/e2e/parent:e2e-latest\` (\`layout.rolling_tags\` \`{IMAGE}:{RELEASE}-latest\`): a tag names one list; name in the pattern what separates the groups (e.g. \`{DISTRO}-{BASEOS_TAG}\`)" \
+  "$(cat "$work/C-collide.log")"
+cp "$work/config.orig" "$work/C/project/flavors/matriochka.toml"
+
+echo "== 5b. an overlapping run that moves a rolling tag back after this run's push is repaired"
+v3_amd="one-19.2.3,x86_64,busybox,1,localhost,e2e/busybox,amd64"
+v3_arm="one-19.2.3,aarch64,busybox,1,localhost,e2e/busybox,arm64"
+mk A push FLAVORS="$v3_amd" >"$work/A5.log" 2>&1 && mk B push FLAVORS="$v3_arm" >"$work/B5.log" 2>&1
+equals "A and B push 19.2.3" 0 $?
+# A podman that, right after pushing a list to the rolling tag, lets "another run" push the
+# 19.2.0 list there (once per image), as a manifest run of 19.2.0 overlapping this one would.
+mkdir -p "$work/race"
+touch "$work/race/armed-parent" "$work/race/armed-child"
+cat >"$work/race/podman" <<RACE
+#!/bin/sh
+$(command -v podman) "\$@" || exit
+for a; do last=\$a; done
+case "\$*:\$last" in
+  *"manifest push"*:docker://*:e2e-v19)
+    name=\${last##*/}; name=\${name%%:*}
+    if [ -e "$work/race/armed-\$name" ]; then
+      rm "$work/race/armed-\$name"
+      skopeo copy -q --all --registries-conf "$CONTAINERS_REGISTRIES_CONF" "\${last%:e2e-v19}:e2e-one-19.2.0" "\$last" >&2
+    fi;;
+esac
+RACE
+chmod +x "$work/race/podman"
+mk C manifest FLAVORS="$v3_amd $v3_arm" CONTAINER_ENGINE="$work/race/podman" >"$work/C5.log" 2>&1
+equals "C: make manifest of 19.2.3 with an overlapping run exits 0" 0 $?
+check "C: says it repaired the rolling tag" grep -qF \
+  "repairing $reg/e2e/parent:e2e-v19: an overlapping run moved it back to 19.2.0 after this run pushed it" "$work/C5.log"
+equals "C: the rolling tag holds 19.2.3" "$(digest parent:e2e-one-19.2.3)" "$(digest parent:e2e-v19)"
 
 total=$((passed + failed))
 [ "$total" -eq "$expected" ] || fail "ran $total checks, expected $expected"
