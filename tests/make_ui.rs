@@ -580,6 +580,7 @@ fn make_manifest_with_registry_joins_that_registrys_images() {
             ("PATH", &path),
             ("PODMAN_LOG", &log),
             ("CONTAINER_ENGINE", "podman"),
+            ("CIDS", &test.path().join("cids").display().to_string()),
         ],
         &[
             "manifest",
@@ -601,9 +602,9 @@ fn make_manifest_with_registry_joins_that_registrys_images() {
     );
     for pushed in [
         "r.io/ceph/core:test-squid-centos",
-        "r.io/ceph/core:v19",
+        "r.io/ceph/core:v19-centos",
         "r.io/ceph/app:test-squid-centos",
-        "r.io/ceph/app:v19",
+        "r.io/ceph/app:v19-centos",
     ] {
         assert!(stdout.contains(&format!("\npushed {pushed}\n")), "{stdout}");
     }

@@ -14,7 +14,7 @@ images = ["core", "app"]
 staging_dir = "staging/{CEPH_VERSION}{CEPH_POINT_RELEASE}-{DISTRO}-{HOST_ARCH}"
 image_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}-{HOST_ARCH}"
 manifest_tag = "{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}"
-rolling_tags = ["{IMAGE}:v{CEPH_MAJOR}"]
+rolling_tags = ["{IMAGE}:v{CEPH_MAJOR}-{DISTRO}"]
 
 [flavors]
 buildable = [
@@ -37,15 +37,17 @@ amd='{"layers":["amd"]}'
 arm='{"layers":["arm"]}'
 d() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 for a; do last=$a; done
+# The content id this checkout's plan gives the image named in the reference, for an arch.
+cid() { image=${last#docker://r.io/ceph/}; cat "$CIDS/${image%%@*}-$1"; }
 case "$2 $last" in
   "--raw docker://r.io/ceph/"*:test-squid-centos-x86_64) printf %s "$amd" ;;
   "--raw docker://r.io/ceph/"*:test-squid-centos-aarch64)
     if [ -n "$NO_ARM" ]; then echo 'manifest unknown: manifest unknown' >&2; exit 1; fi
     printf %s "$arm" ;;
   "--config docker://r.io/ceph/"*@sha256:$(d "$amd"))
-    printf '{"os":"linux","architecture":"amd64","config":{"Labels":{"org.opencontainers.image.revision":"c1"}}}' ;;
+    printf '{"os":"linux","architecture":"amd64","config":{"Labels":{"io.matriochka.content-id":"%s"}}}' "$(cid amd64)" ;;
   "--config docker://r.io/ceph/"*@sha256:$(d "$arm"))
-    printf '{"os":"linux","architecture":"arm64","variant":"v8","config":{"Labels":{"org.opencontainers.image.revision":"c1"}}}' ;;
+    printf '{"os":"linux","architecture":"arm64","variant":"v8","config":{"Labels":{"io.matriochka.content-id":"%s"}}}' "$(cid arm64)" ;;
   *) echo 'manifest unknown: manifest unknown' >&2; exit 1 ;;
 esac
 "#;
@@ -71,7 +73,35 @@ pub fn project() -> Test {
         std::env::var("PATH").unwrap_or_default()
     );
     let log = test.path().join("podman.log").display().to_string();
-    test.env("PATH", &path)
+    let test = test
+        .write("templates/src/core/Dockerfile", "FROM busybox\n")
+        .write(
+            "templates/src/app/Dockerfile",
+            "FROM __ENV_[CORE_IMAGE]__\n",
+        )
+        .env("TAG_REGISTRY", "r.io/ceph");
+    // The registry's images carry the content ids this checkout's plan gives them.
+    let staged = test
+        .command()
+        .args(["stage", SQUID_AMD, SQUID_ARM])
+        .output()
+        .unwrap();
+    assert!(staged.status.success(), "{staged:?}");
+    let cids = test.path().join("cids");
+    std::fs::create_dir(&cids).unwrap();
+    for (arch, go) in [("x86_64", "amd64"), ("aarch64", "arm64")] {
+        for image in ["core", "app"] {
+            let plan = test.read(&format!(
+                "staging/squid-centos-{arch}/.matriochka/{image}.json"
+            ));
+            let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+            let id = plan["content_id"].as_str().unwrap();
+            std::fs::write(cids.join(format!("{image}-{go}")), id).unwrap();
+        }
+    }
+    let cids = cids.display().to_string();
+    test.env("CIDS", &cids)
+        .env("PATH", &path)
         .env("PODMAN_LOG", &log)
         .env("TAG_REGISTRY", "r.io/ceph")
         .env("CONTAINER_ENGINE", "podman")
@@ -93,18 +123,18 @@ fn manifest_joins_both_arches_by_digest_with_platforms_from_the_registry() {
         + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {core} docker://r.io/ceph/core@sha256:{amd}
         + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {core} docker://r.io/ceph/core@sha256:{arm}
         + podman manifest push --all --retry 0 {core} docker://r.io/ceph/core:test-squid-centos
-        + podman manifest push --all --retry 0 {core} docker://r.io/ceph/core:v19
+        + podman manifest push --all --retry 0 {core} docker://r.io/ceph/core:v19-centos
         + podman manifest rm {core}
         pushed r.io/ceph/core:test-squid-centos
-        pushed r.io/ceph/core:v19
+        pushed r.io/ceph/core:v19-centos
         + podman manifest create {app}
         + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {app} docker://r.io/ceph/app@sha256:{amd}
         + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {app} docker://r.io/ceph/app@sha256:{arm}
         + podman manifest push --all --retry 0 {app} docker://r.io/ceph/app:test-squid-centos
-        + podman manifest push --all --retry 0 {app} docker://r.io/ceph/app:v19
+        + podman manifest push --all --retry 0 {app} docker://r.io/ceph/app:v19-centos
         + podman manifest rm {app}
         pushed r.io/ceph/app:test-squid-centos
-        pushed r.io/ceph/app:v19
+        pushed r.io/ceph/app:v19-centos
         "
     );
     let test = test
@@ -149,6 +179,7 @@ fn manifest_refuses_a_group_with_a_missing_arch_and_pushes_nothing() {
 fn manifest_notes_that_unpinned_flavors_get_no_rolling_tags() {
     let test = project();
     let out = test
+        .env("FORCE", "1")
         .args(&["manifest", SQUID_AMD])
         .any_stdout()
         .stderr(NO_ROLLING)
@@ -168,7 +199,7 @@ fn manifest_needs_a_manifest_tag() {
             "flavors/matriochka.toml",
             &CONFIG
                 .replace("manifest_tag = \"{IMAGE}:{RELEASE}-{CEPH_VERSION}-{DISTRO}\"\n", "")
-                .replace("rolling_tags = [\"{IMAGE}:v{CEPH_MAJOR}\"]\n", ""),
+                .replace("rolling_tags = [\"{IMAGE}:v{CEPH_MAJOR}-{DISTRO}\"]\n", ""),
         )
         .env("CONTAINER_ENGINE", "podman")
         .args(&["manifest", SQUID_AMD])
@@ -352,10 +383,10 @@ fn manifest_takes_an_engine_given_by_path_with_options() {
             + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {list} docker://r.io/ceph/{image}@sha256:{amd}
             + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {list} docker://r.io/ceph/{image}@sha256:{arm}
             + {engine} manifest push --all {list} docker://r.io/ceph/{image}:test-squid-centos
-            + {engine} manifest push --all {list} docker://r.io/ceph/{image}:v19
+            + {engine} manifest push --all {list} docker://r.io/ceph/{image}:v19-centos
             + {engine} manifest rm {list}
             pushed r.io/ceph/{image}:test-squid-centos
-            pushed r.io/ceph/{image}:v19"
+            pushed r.io/ceph/{image}:v19-centos"
         ));
     }
     expected.push('\n');
@@ -375,5 +406,76 @@ fn manifest_takes_an_engine_given_by_path_with_options() {
             "podman --root /t/store manifest rm {core}\npodman --root /t/store manifest create {core}\n"
         )),
         "{log}"
+    );
+}
+
+/// The configuration the project shipped with: `v{CEPH_MAJOR}` for every distro of a release.
+fn with_shared_rolling_tag() -> Test {
+    project().write(
+        "flavors/matriochka.toml",
+        &CONFIG.replace("v{CEPH_MAJOR}-{DISTRO}", "v{CEPH_MAJOR}"),
+    )
+}
+
+const SHARED_ROLLING: &str = "error: manifest groups `r.io/ceph/core:test-reef-centos` and `r.io/ceph/core:test-reef-ubuntu` both get tag `r.io/ceph/core:v{CEPH_MAJOR of reef}` (`layout.rolling_tags` `{IMAGE}:v{CEPH_MAJOR}`): a tag names one list; name in the pattern what separates the groups (e.g. `{DISTRO}-{BASEOS_TAG}`)\n";
+
+#[test]
+fn two_groups_with_one_rolling_tag_fail_check_stage_and_manifest() {
+    for args in [
+        &["check"][..],
+        &["stage", SQUID_AMD],
+        &["manifest", SQUID_AMD],
+    ] {
+        let test = with_shared_rolling_tag()
+            .args(args)
+            .stdout("")
+            .stderr(SHARED_ROLLING)
+            .status(1);
+        std::fs::remove_dir_all(test.path().join("staging")).unwrap();
+        test.run();
+        assert!(!test.path().join("staging").exists(), "{args:?}");
+        assert!(!test.path().join("podman.log").exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn two_groups_with_one_extra_tag_fail_at_load() {
+    project()
+        .write(
+            "flavors/matriochka.toml",
+            &CONFIG.replace("rolling_tags =", "extra_tags = [\"{IMAGE}:candidate\"]\nrolling_tags ="),
+        )
+        .args(&["check"])
+        .stdout("")
+        .stderr("error: manifest groups `r.io/ceph/core:test-squid-centos` and `r.io/ceph/core:test-reef-centos` both get tag `r.io/ceph/core:candidate` (`layout.extra_tags` `{IMAGE}:candidate`): a tag names one list; name in the pattern what separates the groups (e.g. `{DISTRO}-{BASEOS_TAG}`)\n")
+        .status(1)
+        .run();
+}
+
+#[test]
+fn a_run_of_fewer_arches_than_buildable_is_refused_unless_forced() {
+    let test = project()
+        .args(&["manifest", SQUID_AMD])
+        .stdout(
+            "
+            refused r.io/ceph/core:test-squid-centos: arch `aarch64` of `flavors.buildable` is not in this run (it has `x86_64`): add its flavors, or set FORCE=1 to join these alone
+            refused r.io/ceph/app:test-squid-centos: arch `aarch64` of `flavors.buildable` is not in this run (it has `x86_64`): add its flavors, or set FORCE=1 to join these alone
+            ",
+        )
+        .stderr(&format!("{NO_ROLLING}error: 2 of 2 manifest lists were refused or failed: nothing was pushed for them\n"))
+        .status(1);
+    test.run();
+    assert!(!test.path().join("podman.log").exists(), "podman ran");
+    let out = test
+        .env("ARCHES", "x86_64")
+        .any_stdout()
+        .stderr(NO_ROLLING)
+        .status(0)
+        .run();
+    assert!(
+        out.stdout
+            .ends_with("pushed r.io/ceph/app:test-squid-centos\n"),
+        "{}",
+        out.stdout
     );
 }

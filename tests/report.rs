@@ -276,9 +276,9 @@ fn manifest_lists_are_reported_with_their_platforms_and_digests() {
         report["manifests"],
         serde_json::json!([
             pushed("r.io/ceph/core:test-squid-centos"),
-            pushed("r.io/ceph/core:v19"),
+            pushed("r.io/ceph/core:v19-centos"),
             pushed("r.io/ceph/app:test-squid-centos"),
-            pushed("r.io/ceph/app:v19"),
+            pushed("r.io/ceph/app:v19-centos"),
         ])
     );
     assert_eq!(

@@ -49,6 +49,7 @@ pub(crate) fn stage_command(
     err: &mut dyn Write,
 ) -> Result<u8> {
     let texts = project.requested_texts(args)?;
+    crate::app::groups::check_tags(project, &texts)?;
     let flavors = project.prepare_with(&texts, |text, p| ToStage {
         text,
         staging_dir: p.vars.staging_dir().into(),

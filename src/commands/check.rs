@@ -43,6 +43,7 @@ pub(crate) fn command(project: &Project, args: &[String], out: &mut dyn Write) -
     } else {
         project.requested_texts(args)?
     };
+    crate::app::groups::check_tags(project, &texts)?;
     let prepared = project.prepare(&texts)?;
     let tree = FsTree::of(&project.config);
     let mut checker = Checker::new(project)?;

@@ -2,9 +2,11 @@
 //! (OCI image index) per image, read from the registry, and pushes it under the manifest tag and
 //! the rolling tags.
 //!
-//! It needs no local image. Nothing is pushed for a group whose arches are not all in the
-//! registry or whose `org.opencontainers.image.revision` labels differ; a list the registry
-//! already holds is not pushed again; a rolling tag never moves back to an older point release.
+//! It needs no local image. A list holds every arch of `flavors.buildable` (or `ARCHES`) for its
+//! tag; nothing is pushed for a group when a run covers fewer (unless `FORCE=1`), when an arch is
+//! not in the registry, has another platform than its flavor's, or another content id than this
+//! checkout's plan; a list the registry already holds is not pushed again; a rolling tag never
+//! moves back to an older point release.
 
 use std::io::Write;
 
@@ -22,8 +24,16 @@ use crate::infra::engine::{Engine, Kind};
 use crate::infra::process::{Cmd, Runner};
 use crate::infra::registry::{self as engine, Access, Entry, Platform};
 
-/// The label whose values must be equal across the arches of a list.
-pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+/// The labels of each image copied to its entry's annotations in a list.
+const ANNOTATED_LABELS: &[&str] = &[
+    "org.opencontainers.image.created",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.base.name",
+    "org.opencontainers.image.base.digest",
+];
+const CONTENT_ID_LABEL: &str = crate::plan::labels::CONTENT_ID_LABEL;
 /// The annotation, on each entry of a list, holding the point release it was made for.
 pub(crate) const VERSION_ANNOTATION: &str = "io.matriochka.ceph-version";
 const FLAVOR_LABEL: &str = crate::plan::labels::FLAVOR_LABEL;
@@ -33,7 +43,8 @@ const FLAVOR_LABEL: &str = crate::plan::labels::FLAVOR_LABEL;
 pub(crate) struct RemoteImage {
     pub(crate) digest: String,
     pub(crate) platform: Platform,
-    pub(crate) revision: Option<String>,
+    /// Its labels.
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A manifest list as the registry holds it.
@@ -91,21 +102,30 @@ impl Registry<'_> {
             .with_context(|| format!("failed to read the config of `{reference}`: not JSON"))
     }
 
-    /// A per-arch image; `None` when the tag is not in the registry.
-    pub(crate) fn image(&mut self, tag: &str) -> Result<Option<RemoteImage>> {
-        let Some(raw) = self.raw(tag)? else {
+    /// A per-arch image; `None` when the tag is not in the registry. A tag holding an index (as
+    /// BuildKit pushes an image with its provenance) gives its `want` platform's image.
+    pub(crate) fn image(&mut self, tag: &str, want: &Platform) -> Result<Option<RemoteImage>> {
+        let Some(mut raw) = self.raw(tag)? else {
             return Ok(None);
         };
+        let repository = crate::domain::reference::repository(tag);
         let manifest: serde_json::Value = serde_json::from_slice(&raw)
             .with_context(|| format!("failed to read the manifest of `{tag}`: not JSON"))?;
         if is_list(&manifest) {
-            bail!("`{tag}` is a manifest list, not a per-arch image");
+            let digest = manifest["manifests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|entry| platform_matches(&entry["platform"], want))
+                .and_then(|entry| entry["digest"].as_str())
+                .ok_or_else(|| anyhow!("`{tag}` is a list without a {want} image"))?;
+            let reference = format!("{repository}@{digest}");
+            raw = self.raw(&reference)?.ok_or_else(|| {
+                anyhow!("`{tag}` names `{reference}`, which the registry does not hold")
+            })?;
         }
         let digest = sha256(&raw);
-        let config = self.config(&format!(
-            "{}@{digest}",
-            crate::domain::reference::repository(tag)
-        ))?;
+        let config = self.config(&format!("{repository}@{digest}"))?;
         let text = |key: &str| {
             config
                 .get(key)
@@ -119,11 +139,18 @@ impl Registry<'_> {
                 .ok_or_else(|| anyhow!("the config of `{tag}` names no architecture"))?,
             variant: text("variant"),
         };
-        let revision = label(&config, REVISION_LABEL);
+        let labels = config
+            .get("config")
+            .and_then(|c| c.get("Labels"))
+            .and_then(|l| l.as_object())
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
         Ok(Some(RemoteImage {
             digest,
             platform,
-            revision,
+            labels,
         }))
     }
 
@@ -167,6 +194,14 @@ impl Registry<'_> {
         }
         Ok(Some(RemoteList { digests, version }))
     }
+}
+
+/// Whether an index entry's platform is `want` (an entry without a variant matches any).
+fn platform_matches(platform: &serde_json::Value, want: &Platform) -> bool {
+    let text = |key: &str| platform.get(key).and_then(|v| v.as_str());
+    text("os") == Some(want.os.as_str())
+        && text("architecture") == Some(want.architecture.as_str())
+        && text("variant").is_none_or(|v| Some(v) == want.variant.as_deref())
 }
 
 fn label(config: &serde_json::Value, name: &str) -> Option<String> {
@@ -215,11 +250,53 @@ pub(crate) fn command(
     err: &mut dyn Write,
 ) -> Result<u8> {
     let texts = project.requested_texts(args)?;
+    crate::app::groups::check_tags(project, &texts)?;
     let prepared = project.prepare(&texts)?;
     for p in &prepared {
         project.refuse_test_flavor(&p.flavor, "joined into a manifest list")?;
     }
-    let groups = groups(project, &prepared)?;
+    let mut groups = groups(project, &prepared)?;
+    let force = project.env.get(env_names::FORCE) == Some("1");
+    let tree = crate::stage::tree::FsTree::of(&project.config);
+    let mut refusals = Vec::new();
+    for group in &mut groups {
+        let first = prepared
+            .iter()
+            .find(|p| p.flavor.text == group.members[0].flavor)
+            .expect("a member is a prepared flavor");
+        let expected = crate::app::groups::expected_arches(project, group, first)?;
+        group.members.retain(|m| expected.contains(&m.arch));
+        let missing: Vec<String> = expected
+            .iter()
+            .filter(|arch| !group.members.iter().any(|m| &m.arch == *arch))
+            .map(|arch| format!("`{arch}`"))
+            .collect();
+        let from = if project.env.get_nonempty(env_names::ARCHES).is_some() {
+            "`ARCHES`"
+        } else {
+            "`flavors.buildable`"
+        };
+        refusals.push((!missing.is_empty() && !force).then(|| {
+            let run: Vec<String> = group.members.iter().map(|m| format!("`{}`", m.arch)).collect();
+            format!(
+                "arch {} of {from} is not in this run (it has {}): add its flavors, or set FORCE=1 to join these alone",
+                missing.join(", "),
+                if run.is_empty() { "none".to_string() } else { run.join(", ") }
+            )
+        }));
+        for member in &mut group.members {
+            let p = prepared
+                .iter()
+                .find(|p| p.flavor.text == member.flavor)
+                .expect("a member is a prepared flavor");
+            let staged = crate::stage::compute(&tree, &project.config, p)
+                .with_context(|| format!("failed to stage `{}`", p.flavor.text))?;
+            member.content_ids = crate::plan::build_plan::plans(&staged, project.git())
+                .into_iter()
+                .map(|(image, plan)| (image, plan.content_id))
+                .collect();
+        }
+    }
     let engine = crate::app::project::engine(project)?;
     let mut access =
         Access::from_push_args(project.env.get(env_names::PUSH_ARGS).unwrap_or_default());
@@ -231,7 +308,10 @@ pub(crate) fn command(
     let mut bad = 0;
     let mut total = 0;
     let mut recorded = Vec::new();
-    for group in &groups {
+    for (group, refusal) in groups.iter().zip(refusals) {
+        if group.members.is_empty() {
+            continue;
+        }
         if group.version.is_none() && !project.config.rolling_tags.is_empty() {
             writeln!(
                 err,
@@ -241,7 +321,10 @@ pub(crate) fn command(
         }
         for (image, tag) in &group.tags {
             let mut found = Vec::new();
-            let outcomes = join_image(&engine, &mut registry, group, image, tag, &mut found, out)?;
+            let outcomes = match &refusal {
+                Some(why) => refuse_all(group, image, tag, why),
+                None => join_image(&engine, &mut registry, group, image, tag, &mut found, out)?,
+            };
             found.sort();
             for (tag, outcome) in outcomes {
                 recorded.push(report::ManifestEntry {
@@ -308,18 +391,12 @@ fn join_image(
     out: &mut dyn Write,
 ) -> Result<Vec<(String, Outcome)>> {
     let rolling = group.rolling.get(image).cloned().unwrap_or_default();
-    let refuse_all = |why: String| {
-        std::iter::once(tag.to_string())
-            .chain(rolling.iter().cloned())
-            .map(|t| (t, Outcome::Refused(why.clone())))
-            .collect::<Vec<_>>()
-    };
     // Every arch, as the registry holds it.
     let mut found: Vec<(&Member, RemoteImage)> = Vec::new();
     let mut missing = Vec::new();
     for member in &group.members {
         let arch_tag = &member.image_tags[image];
-        match registry.image(arch_tag) {
+        match registry.image(arch_tag, &member.platform) {
             Ok(Some(remote)) => found.push((member, remote)),
             Ok(None) => missing.push(format!(
                 "arch `{}` is missing (`{arch_tag}` is not in the registry)",
@@ -333,30 +410,36 @@ fn join_image(
             .iter()
             .map(|(_, remote)| (remote.platform.to_string(), remote.digest.clone())),
     );
+    for (index, (member, remote)) in found.iter().enumerate() {
+        missing.extend(member_problem(member, remote, image, &found[..index]));
+    }
     if !missing.is_empty() {
-        return Ok(refuse_all(missing.join("; ")));
+        return Ok(refuse_all(group, image, tag, &missing.join("; ")));
     }
-    let revisions: Vec<String> = found
-        .iter()
-        .map(|(m, r)| format!("{} `{}`", m.arch, r.revision.as_deref().unwrap_or("")))
+    let version: Vec<(String, String)> = group
+        .version
+        .map(|v| (VERSION_ANNOTATION.to_string(), v.to_string()))
+        .into_iter()
         .collect();
-    if found.windows(2).any(|w| w[0].1.revision != w[1].1.revision) {
-        return Ok(refuse_all(format!(
-            "the arches' `{REVISION_LABEL}` labels differ: {}",
-            revisions.join(", ")
-        )));
-    }
-    let mut entries: Vec<Entry> = found
-        .iter()
-        .map(|(member, remote)| Entry {
-            reference: format!(
-                "{}@{}",
-                crate::domain::reference::repository(&member.image_tags[image]),
-                remote.digest
-            ),
-            platform: remote.platform.clone(),
-        })
-        .collect();
+    let mut entries: Vec<Entry> =
+        found
+            .iter()
+            .map(|(member, remote)| Entry {
+                reference: format!(
+                    "{}@{}",
+                    crate::domain::reference::repository(&member.image_tags[image]),
+                    remote.digest
+                ),
+                platform: member.platform.clone(),
+                annotations: version
+                    .iter()
+                    .cloned()
+                    .chain(ANNOTATED_LABELS.iter().filter_map(|&key| {
+                        Some((key.to_string(), remote.labels.get(key)?.clone()))
+                    }))
+                    .collect(),
+            })
+            .collect();
     entries.sort_by(|a, b| a.platform.cmp(&b.platform));
     let mut digests: Vec<String> = found.iter().map(|(_, r)| r.digest.clone()).collect();
     digests.sort();
@@ -389,11 +472,6 @@ fn join_image(
     if destinations.is_empty() {
         return Ok(outcomes);
     }
-    let annotations: Vec<(String, String)> = group
-        .version
-        .map(|v| (VERSION_ANNOTATION.to_string(), v.to_string()))
-        .into_iter()
-        .collect();
     let list = format!(
         "localhost/matriochka-list/{}",
         &sha256(tag.as_bytes())[7..19]
@@ -402,14 +480,123 @@ fn join_image(
         // A list left by an interrupted run; a missing one is what we expect.
         registry.runner.run(&engine::remove_list(engine, &list))?;
     }
-    let commands = engine::create_and_push(
-        engine,
-        &registry.access,
-        &list,
-        &entries,
-        &annotations,
-        &destinations,
-    );
+    let push = |registry: &mut Registry, destinations: &[String], out: &mut dyn Write| {
+        let commands =
+            engine::create_and_push(engine, &registry.access, &list, &entries, destinations);
+        run_all(engine, registry, &list, commands, out)
+    };
+    if let Err(why) = push(registry, &destinations, out)? {
+        for (destination, outcome) in &mut outcomes {
+            if destinations.contains(destination) {
+                *outcome = Outcome::Failed(why.clone());
+            }
+        }
+        return Ok(outcomes);
+    }
+    // Two manifest runs that overlap may both have read a rolling tag before either pushed: read
+    // each rolling tag again, and push again where an older release landed after ours.
+    for (destination, outcome) in outcomes.iter_mut().skip(1) {
+        if *outcome != Outcome::Pushed {
+            continue;
+        }
+        for attempt in 0..2 {
+            // A failed read leaves the outcome as it is: the push itself succeeded.
+            let Ok(Some(now)) = registry.list(destination) else {
+                break;
+            };
+            if now.digests == digests {
+                break;
+            }
+            match (now.version, group.version) {
+                (Some(theirs), Some(ours)) if theirs > ours => {
+                    *outcome = Outcome::KeptNewer(theirs);
+                    break;
+                }
+                _ if attempt == 0 => {
+                    let theirs = now.version.map(|v| v.to_string());
+                    writeln!(
+                        out,
+                        "repairing {destination}: an overlapping run moved it back to {} after this run pushed it",
+                        theirs.as_deref().unwrap_or("another list")
+                    )?;
+                    if let Err(why) = push(registry, std::slice::from_ref(destination), out)? {
+                        *outcome = Outcome::Refused(format!(
+                            "an overlapping run moved it back, and pushing it again failed: {why}"
+                        ));
+                        break;
+                    }
+                }
+                _ => {
+                    *outcome = Outcome::Refused(
+                        "an overlapping run moved it back twice: run `make manifest` again once the other runs are done".into(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Every tag of one image of a group (its manifest tag, then its rolling tags), refused.
+fn refuse_all(group: &Group, image: &str, tag: &str, why: &str) -> Vec<(String, Outcome)> {
+    let rolling = group.rolling.get(image).into_iter().flatten();
+    std::iter::once(tag)
+        .chain(rolling.map(String::as_str))
+        .map(|t| (t.to_string(), Outcome::Refused(why.to_string())))
+        .collect()
+}
+
+/// Why a member's image, as the registry holds it, cannot join the list: another platform than
+/// its flavor's, the image of an arch before it, or another content id than the plan's.
+fn member_problem(
+    member: &Member,
+    remote: &RemoteImage,
+    image: &str,
+    before: &[(&Member, RemoteImage)],
+) -> Option<String> {
+    let arch_tag = &member.image_tags[image];
+    let want = &member.platform;
+    let got = &remote.platform;
+    if got.os != want.os
+        || got.architecture != want.architecture
+        || got
+            .variant
+            .as_ref()
+            .is_some_and(|v| Some(v) != want.variant.as_ref())
+    {
+        return Some(format!(
+            "arch `{}`: `{arch_tag}` is a {got} image, not {want}",
+            member.arch
+        ));
+    }
+    if let Some((other, _)) = before.iter().find(|(_, r)| r.digest == remote.digest) {
+        return Some(format!(
+            "arch `{}`: `{arch_tag}` is the image of arch `{}` (`{}`)",
+            member.arch, other.arch, remote.digest
+        ));
+    }
+    let planned = member.content_ids.get(image).map(String::as_str);
+    let held = remote.labels.get(CONTENT_ID_LABEL).map(String::as_str);
+    if planned.is_some() && held != planned {
+        return Some(format!(
+            "arch `{}`: `{arch_tag}` holds content id `{}`, this checkout's plan is `{}`: push it from this checkout",
+            member.arch,
+            held.unwrap_or("none"),
+            planned.unwrap_or_default()
+        ));
+    }
+    None
+}
+
+/// Runs the commands that create and push a list, printing each; the first failure stops them
+/// (and removes podman's local list) and is the error.
+fn run_all(
+    engine: &Engine,
+    registry: &mut Registry,
+    list: &str,
+    commands: Vec<Cmd>,
+    out: &mut dyn Write,
+) -> Result<Result<(), String>> {
     for cmd in commands {
         writeln!(out, "+ {}", cmd.display())?;
         out.flush()?;
@@ -421,17 +608,12 @@ fn join_image(
                 last_line(&output.stderr)
             );
             if engine.kind == Kind::Podman {
-                registry.runner.run(&engine::remove_list(engine, &list))?;
+                registry.runner.run(&engine::remove_list(engine, list))?;
             }
-            for (destination, outcome) in &mut outcomes {
-                if destinations.contains(destination) {
-                    *outcome = Outcome::Failed(why.clone());
-                }
-            }
-            break;
+            return Ok(Err(why));
         }
     }
-    Ok(outcomes)
+    Ok(Ok(()))
 }
 
 #[cfg(test)]
@@ -441,10 +623,15 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// Answers from a table of `command line → (success, stdout, stderr)`; records every call.
+    ///
+    /// A `manifest push` of a list to `docker://r/d:<tag>` makes the tag read as `pushed`, then
+    /// as the next of `after_push[<tag>]` (another run's list landing after ours).
     #[derive(Default)]
     struct Fake {
         answers: BTreeMap<String, Output>,
         calls: Vec<String>,
+        pushed: Vec<String>,
+        after_push: BTreeMap<String, Vec<String>>,
     }
 
     impl Fake {
@@ -460,7 +647,7 @@ mod tests {
         }
 
         /// An image under `tag` in repo `r/d`, with its config.
-        fn image(&mut self, tag: &str, manifest: &str, arch: &str, revision: &str) {
+        fn image(&mut self, tag: &str, manifest: &str, arch: &str, content_id: &str) {
             self.answer(
                 &format!("skopeo inspect --raw docker://r/d:{tag}"),
                 manifest,
@@ -469,7 +656,7 @@ mod tests {
             self.answer(
                 &format!("skopeo inspect --config docker://r/d@{digest}"),
                 &format!(
-                    r#"{{"os":"linux","architecture":"{arch}","config":{{"Labels":{{"{REVISION_LABEL}":"{revision}","{FLAVOR_LABEL}":"s=19.2.2,x"}}}}}}"#
+                    r#"{{"os":"linux","architecture":"{arch}","config":{{"Labels":{{"{CONTENT_ID_LABEL}":"{content_id}","org.opencontainers.image.revision":"abc","{FLAVOR_LABEL}":"s=19.2.2,x"}}}}}}"#
                 ),
             );
         }
@@ -494,6 +681,19 @@ mod tests {
             let argv = cmd.words();
             let line = cmd.display();
             self.calls.push(line.clone());
+            if argv[1..3] == ["manifest", "push"] {
+                let tag = argv.last().unwrap().trim_start_matches("docker://r/d:");
+                let later = self.after_push.get_mut(tag).and_then(|l| l.pop());
+                let body = later.unwrap_or_else(|| {
+                    let entries: Vec<String> = self
+                        .pushed
+                        .iter()
+                        .map(|d| format!(r#"{{"digest":"{d}"}}"#))
+                        .collect();
+                    format!(r#"{{"manifests":[{}]}}"#, entries.join(","))
+                });
+                self.answer(&format!("skopeo inspect --raw docker://r/d:{tag}"), &body);
+            }
             Ok(self.answers.get(&line).cloned().unwrap_or_else(|| {
                 let read = argv[0] == "skopeo";
                 Output {
@@ -510,10 +710,16 @@ mod tests {
     }
 
     fn group(version: Option<&str>, rolling: &[&str]) -> Group {
-        let member = |arch: &str| Member {
+        let member = |arch: &str, go: &str| Member {
             arch: arch.into(),
             flavor: format!("s,{arch}"),
             image_tags: BTreeMap::from([("d".to_string(), format!("r/d:t-{arch}"))]),
+            platform: Platform {
+                os: "linux".into(),
+                architecture: go.into(),
+                variant: (go == "arm64").then(|| "v8".into()),
+            },
+            content_ids: BTreeMap::from([("d".to_string(), format!("id-{arch}"))]),
         };
         Group {
             tags: vec![("d".into(), "r/d:t".into())],
@@ -522,11 +728,12 @@ mod tests {
                 rolling.iter().map(|t| format!("r/d:{t}")).collect(),
             )]),
             version: version.and_then(PointRelease::of),
-            members: vec![member("x86_64"), member("aarch64")],
+            members: vec![member("x86_64", "amd64"), member("aarch64", "arm64")],
         }
     }
 
     fn join(fake: &mut Fake, group: &Group) -> (Vec<(String, Outcome)>, String) {
+        fake.pushed = digests();
         let mut out = Vec::new();
         let mut registry = Registry {
             runner: fake,
@@ -548,9 +755,9 @@ mod tests {
     const AMD: &str = r#"{"schemaVersion":2,"layers":["amd"]}"#;
     const ARM: &str = r#"{"schemaVersion":2,"layers":["arm"]}"#;
 
-    fn both(fake: &mut Fake, arm_revision: &str) {
-        fake.image("t-x86_64", AMD, "amd64", "abc");
-        fake.image("t-aarch64", ARM, "arm64", arm_revision);
+    fn both(fake: &mut Fake, arm_content_id: &str) {
+        fake.image("t-x86_64", AMD, "amd64", "id-x86_64");
+        fake.image("t-aarch64", ARM, "arm64", arm_content_id);
     }
 
     fn digests() -> Vec<String> {
@@ -562,7 +769,7 @@ mod tests {
     #[test]
     fn a_missing_arch_refuses_the_list_and_pushes_nothing() {
         let mut fake = Fake::default();
-        fake.image("t-x86_64", AMD, "amd64", "abc");
+        fake.image("t-x86_64", AMD, "amd64", "id-x86_64");
         let (outcomes, out) = join(&mut fake, &group(None, &[]));
         assert_eq!(
             outcomes,
@@ -582,23 +789,83 @@ mod tests {
     }
 
     #[test]
-    fn differing_revisions_refuse_the_list() {
+    fn a_member_of_other_content_than_the_plan_refuses_the_list() {
         let mut fake = Fake::default();
-        both(&mut fake, "def");
+        both(&mut fake, "id-other");
         let (outcomes, _) = join(&mut fake, &group(None, &[]));
         assert_eq!(
             outcomes[0].1,
             Outcome::Refused(
-                "the arches' `org.opencontainers.image.revision` labels differ: x86_64 `abc`, aarch64 `def`".into()
+                "arch `aarch64`: `r/d:t-aarch64` holds content id `id-other`, this checkout's plan is `id-aarch64`: push it from this checkout".into()
             )
         );
         assert!(fake.calls.iter().all(|c| c.starts_with("skopeo")));
     }
 
     #[test]
+    fn an_amd64_image_under_the_aarch64_tag_refuses_the_list() {
+        let mut fake = Fake::default();
+        fake.image("t-x86_64", AMD, "amd64", "id-x86_64");
+        fake.image("t-aarch64", AMD, "amd64", "id-x86_64");
+        let (outcomes, _) = join(&mut fake, &group(None, &[]));
+        assert_eq!(
+            outcomes[0].1,
+            Outcome::Refused(
+                "arch `aarch64`: `r/d:t-aarch64` is a linux/amd64 image, not linux/arm64/v8".into()
+            )
+        );
+        assert!(fake.calls.iter().all(|c| c.starts_with("skopeo")));
+    }
+
+    #[test]
+    fn one_image_under_two_arch_tags_refuses_the_list() {
+        let mut fake = Fake::default();
+        fake.image("t-x86_64", AMD, "amd64", "id-x86_64");
+        fake.image("t-aarch64", AMD, "amd64", "id-x86_64");
+        let mut group = group(None, &[]);
+        group.members[1].platform = group.members[0].platform.clone();
+        group.members[1].content_ids = group.members[0].content_ids.clone();
+        let (outcomes, _) = join(&mut fake, &group);
+        let amd = sha256(AMD.as_bytes());
+        assert_eq!(
+            outcomes[0].1,
+            Outcome::Refused(format!(
+                "arch `aarch64`: `r/d:t-aarch64` is the image of arch `x86_64` (`{amd}`)"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_per_arch_tag_holding_an_index_gives_its_platforms_image() {
+        let mut fake = Fake::default();
+        fake.image("t-x86_64", AMD, "amd64", "id-x86_64");
+        let arm = sha256(ARM.as_bytes());
+        fake.image(&arm, ARM, "arm64", "id-aarch64");
+        fake.answers
+            .remove(&format!("skopeo inspect --raw docker://r/d:{arm}"));
+        fake.answer(&format!("skopeo inspect --raw docker://r/d@{arm}"), ARM);
+        fake.answer(
+            "skopeo inspect --raw docker://r/d:t-aarch64",
+            &format!(
+                r#"{{"manifests":[{{"digest":"sha256:provenance","platform":{{"os":"unknown","architecture":"unknown"}}}},{{"digest":"{arm}","platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#
+            ),
+        );
+        let (outcomes, out) = join(&mut fake, &group(None, &[]));
+        assert_eq!(outcomes, [("r/d:t".to_string(), Outcome::Pushed)]);
+        assert!(
+            out.contains(&format!(
+                "--os linux --arch arm64 --variant v8 {}",
+                "localhost/"
+            )),
+            "{out}"
+        );
+        assert!(out.contains(&format!("docker://r/d@{arm}\n")), "{out}");
+    }
+
+    #[test]
     fn a_new_list_is_created_by_digest_with_platforms_from_the_configs() {
         let mut fake = Fake::default();
-        both(&mut fake, "abc");
+        both(&mut fake, "id-aarch64");
         let (outcomes, out) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
         assert_eq!(
             outcomes,
@@ -614,8 +881,8 @@ mod tests {
             out,
             format!(
                 "+ podman manifest create {list}\n\
-                 + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {list} docker://r/d@{amd}\n\
-                 + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 {list} docker://r/d@{arm}\n\
+                 + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --annotation org.opencontainers.image.revision=abc --os linux --arch amd64 {list} docker://r/d@{amd}\n\
+                 + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --annotation org.opencontainers.image.revision=abc --os linux --arch arm64 --variant v8 {list} docker://r/d@{arm}\n\
                  + podman manifest push --all {list} docker://r/d:t\n\
                  + podman manifest push --all {list} docker://r/d:v19\n\
                  + podman manifest rm {list}\n"
@@ -626,7 +893,7 @@ mod tests {
     #[test]
     fn a_list_the_registry_holds_is_not_pushed_again() {
         let mut fake = Fake::default();
-        both(&mut fake, "abc");
+        both(&mut fake, "id-aarch64");
         fake.list("t", &digests(), None);
         let (outcomes, out) = join(&mut fake, &group(None, &[]));
         assert_eq!(outcomes, [("r/d:t".to_string(), Outcome::UpToDate)]);
@@ -636,7 +903,7 @@ mod tests {
     #[test]
     fn a_rolling_tag_is_not_moved_back_to_an_older_point_release() {
         let mut fake = Fake::default();
-        both(&mut fake, "abc");
+        both(&mut fake, "id-aarch64");
         fake.list("v19", &["sha256:older".to_string()], Some("19.2.2"));
         fake.list("v19.2.0", &["sha256:older".to_string()], Some("19.1.9"));
         let (outcomes, out) = join(&mut fake, &group(Some("19.2.1"), &["v19", "v19.2.0"]));
@@ -656,9 +923,65 @@ mod tests {
     }
 
     #[test]
+    fn a_rolling_tag_an_overlapping_run_moved_back_is_pushed_again() {
+        let mut fake = Fake::default();
+        both(&mut fake, "id-aarch64");
+        let older = r#"{"manifests":[{"digest":"sha256:older","annotations":{"io.matriochka.ceph-version":"19.2.0"}}]}"#;
+        fake.after_push.insert("v19".into(), vec![older.into()]);
+        let (outcomes, out) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
+        assert_eq!(
+            outcomes,
+            [
+                ("r/d:t".to_string(), Outcome::Pushed),
+                ("r/d:v19".to_string(), Outcome::Pushed)
+            ]
+        );
+        assert!(
+            out.contains("repairing r/d:v19: an overlapping run moved it back to 19.2.0 after this run pushed it\n"),
+            "{out}"
+        );
+        assert_eq!(
+            fake.calls
+                .iter()
+                .filter(|c| c.starts_with("podman manifest push") && c.ends_with("docker://r/d:v19"))
+                .count(),
+            2,
+            "{:?}",
+            fake.calls
+        );
+    }
+
+    #[test]
+    fn a_rolling_tag_moved_back_twice_is_refused() {
+        let mut fake = Fake::default();
+        both(&mut fake, "id-aarch64");
+        let older = r#"{"manifests":[{"digest":"sha256:older","annotations":{"io.matriochka.ceph-version":"19.2.0"}}]}"#;
+        fake.after_push
+            .insert("v19".into(), vec![older.into(), older.into()]);
+        let (outcomes, _) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
+        assert_eq!(
+            outcomes[1].1,
+            Outcome::Refused("an overlapping run moved it back twice: run `make manifest` again once the other runs are done".into())
+        );
+    }
+
+    #[test]
+    fn a_rolling_tag_a_newer_run_took_after_ours_is_kept_newer() {
+        let mut fake = Fake::default();
+        both(&mut fake, "id-aarch64");
+        let newer = r#"{"manifests":[{"digest":"sha256:newer","annotations":{"io.matriochka.ceph-version":"19.2.3"}}]}"#;
+        fake.after_push.insert("v19".into(), vec![newer.into()]);
+        let (outcomes, _) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
+        assert_eq!(
+            outcomes[1].1,
+            Outcome::KeptNewer(PointRelease::of("19.2.3").unwrap())
+        );
+    }
+
+    #[test]
     fn without_an_annotation_the_version_comes_from_the_flavor_label() {
         let mut fake = Fake::default();
-        both(&mut fake, "abc");
+        both(&mut fake, "id-aarch64");
         let amd = sha256(AMD.as_bytes());
         fake.list("v19", std::slice::from_ref(&amd), None);
         let (outcomes, _) = join(&mut fake, &group(Some("19.2.1"), &["v19"]));
@@ -671,7 +994,7 @@ mod tests {
     #[test]
     fn a_registry_error_is_not_a_missing_arch() {
         let mut fake = Fake::default();
-        fake.image("t-x86_64", AMD, "amd64", "abc");
+        fake.image("t-x86_64", AMD, "amd64", "id-x86_64");
         fake.answers.insert(
             "skopeo inspect --raw docker://r/d:t-aarch64".into(),
             Output {

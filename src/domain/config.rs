@@ -471,6 +471,47 @@ fn build_globs(globs: &[String], key: &str) -> Result<GlobSet> {
         .with_context(|| format!("`{key}`: bad globs"))
 }
 
+/// A tag the configuration gives to a manifest group: the tag, the group (named by its manifest
+/// tag), and the key and pattern that give it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GroupTag {
+    pub(crate) tag: String,
+    pub(crate) group: String,
+    pub(crate) key: &'static str,
+    pub(crate) pattern: String,
+}
+
+/// Fails on the first tag two manifest groups both get (a manifest, rolling or extra tag): a tag
+/// names one list, and two groups pushing it would overwrite each other.
+pub(crate) fn check_group_tags(tags: &[GroupTag]) -> Result<()> {
+    let mut owners: BTreeMap<&str, &GroupTag> = BTreeMap::new();
+    for tag in tags {
+        match owners.get(tag.tag.as_str()) {
+            Some(first) if first.group != tag.group => {
+                let keys = if (first.key, &first.pattern) == (tag.key, &tag.pattern) {
+                    format!("`layout.{}` `{}`", tag.key, tag.pattern)
+                } else {
+                    format!(
+                        "`layout.{}` `{}`, `layout.{}` `{}`",
+                        first.key, first.pattern, tag.key, tag.pattern
+                    )
+                };
+                bail!(
+                    "manifest groups `{}` and `{}` both get tag `{}` ({keys}): a tag names one list; name in the pattern what separates the groups (e.g. `{{DISTRO}}-{{BASEOS_TAG}}`)",
+                    first.group,
+                    tag.group,
+                    tag.tag
+                );
+            }
+            Some(_) => {}
+            None => {
+                owners.insert(&tag.tag, tag);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn first_duplicate(items: &[String]) -> Option<&str> {
     items
         .iter()
@@ -640,6 +681,50 @@ default = ["squid,centos,9"]
                 "line 10: `layout.rolling_tags` pattern `{IMAGE}:{GO_ARCH}` names `{GO_ARCH}`"
             ),
             "{err}"
+        );
+    }
+
+    fn group_tag(group: &str, key: &'static str, pattern: &str, tag: &str) -> GroupTag {
+        GroupTag {
+            tag: tag.into(),
+            group: group.into(),
+            key,
+            pattern: pattern.into(),
+        }
+    }
+
+    #[test]
+    fn two_groups_with_one_tag_are_refused_naming_both_and_the_tag() {
+        let rolling = "{IMAGE}:v{CEPH_MAJOR}";
+        let tags = [
+            group_tag("d:squid-centos", "manifest_tag", "m", "d:squid-centos"),
+            group_tag("d:squid-centos", "rolling_tags", rolling, "d:v19"),
+            group_tag("d:squid-ubuntu", "manifest_tag", "m", "d:squid-ubuntu"),
+        ];
+        check_group_tags(&tags).unwrap();
+        let mut colliding = tags.to_vec();
+        colliding.push(group_tag(
+            "d:squid-ubuntu",
+            "rolling_tags",
+            rolling,
+            "d:v19",
+        ));
+        assert_eq!(
+            check_group_tags(&colliding).unwrap_err().to_string(),
+            "manifest groups `d:squid-centos` and `d:squid-ubuntu` both get tag `d:v19` (`layout.rolling_tags` `{IMAGE}:v{CEPH_MAJOR}`): \
+             a tag names one list; name in the pattern what separates the groups (e.g. `{DISTRO}-{BASEOS_TAG}`)"
+        );
+        let mut extra = tags.to_vec();
+        extra.push(group_tag(
+            "d:squid-ubuntu",
+            "extra_tags",
+            "{IMAGE}:v19",
+            "d:v19",
+        ));
+        assert_eq!(
+            check_group_tags(&extra).unwrap_err().to_string(),
+            "manifest groups `d:squid-centos` and `d:squid-ubuntu` both get tag `d:v19` (`layout.rolling_tags` `{IMAGE}:v{CEPH_MAJOR}`, `layout.extra_tags` `{IMAGE}:v19`): \
+             a tag names one list; name in the pattern what separates the groups (e.g. `{DISTRO}-{BASEOS_TAG}`)"
         );
     }
 

@@ -11,6 +11,7 @@ pub(crate) const REGISTRY: &str = "REGISTRY";
 pub(crate) const CONTAINER_ENGINE: &str = "CONTAINER_ENGINE";
 pub(crate) const PULL: &str = "PULL";
 pub(crate) const FORCE: &str = "FORCE";
+pub(crate) const ARCHES: &str = "ARCHES";
 pub(crate) const REUSE: &str = "REUSE";
 pub(crate) const CACHE_REPO: &str = "CACHE_REPO";
 pub(crate) const SQUASH: &str = "SQUASH";
@@ -46,7 +47,14 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     (REGISTRY, "a synonym of TAG_REGISTRY"),
     (CONTAINER_ENGINE, "docker or podman, a path, with options"),
     (PULL, "1: always pull bases; 0: never; else when missing"),
-    (FORCE, "1: rebuild images even when up to date"),
+    (
+        FORCE,
+        "1: rebuild images even when up to date; manifest: join a run of fewer arches",
+    ),
+    (
+        ARCHES,
+        "the arches of build.all/push.all, and of each manifest list",
+    ),
     (REUSE, "1: pull images the registry holds by content id"),
     (
         CACHE_REPO,

@@ -53,11 +53,12 @@ impl fmt::Display for Platform {
     }
 }
 
-/// One image of a list: `repo@sha256:…` and its platform.
+/// One image of a list: `repo@sha256:…`, its platform and the annotations of its descriptor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) reference: String,
     pub(crate) platform: Platform,
+    pub(crate) annotations: Vec<(String, String)>,
 }
 
 /// `skopeo inspect --raw docker://<reference>`: the manifest's bytes, as the registry holds them.
@@ -100,7 +101,7 @@ fn engine_cmd(engine: &Engine, words: Vec<String>) -> Cmd {
     engine.cmd(&engine.args(words.into_iter().map(OsString::from).collect()))
 }
 
-/// The commands that create a list of `entries`, with `annotations` on each entry (podman: OCI
+/// The commands that create a list of `entries`, with each entry's annotations (podman: OCI
 /// descriptor annotations; docker cannot annotate), and push it to every destination.
 ///
 /// podman builds one local list named `list` and pushes it to each destination; docker's local
@@ -110,7 +111,6 @@ pub(crate) fn create_and_push(
     access: &Access,
     list: &str,
     entries: &[Entry],
-    annotations: &[(String, String)],
     destinations: &[String],
 ) -> Vec<Cmd> {
     let s = |text: &str| text.to_string();
@@ -126,7 +126,7 @@ pub(crate) fn create_and_push(
                 if access.insecure() {
                     add.push(s("--tls-verify=false"));
                 }
-                for (key, value) in annotations {
+                for (key, value) in &entry.annotations {
                     add.extend([s("--annotation"), format!("{key}={value}")]);
                 }
                 add.extend(platform_args(&entry.platform));
@@ -192,6 +192,10 @@ mod tests {
                     architecture: "amd64".into(),
                     variant: None,
                 },
+                annotations: vec![(
+                    "io.matriochka.ceph-version".to_string(),
+                    "19.2.1".to_string(),
+                )],
             },
             Entry {
                 reference: "r:5000/ceph/daemon@sha256:bb".into(),
@@ -200,6 +204,10 @@ mod tests {
                     architecture: "arm64".into(),
                     variant: Some("v8".into()),
                 },
+                annotations: vec![(
+                    "io.matriochka.ceph-version".to_string(),
+                    "19.2.1".to_string(),
+                )],
             },
         ]
     }
@@ -215,16 +223,11 @@ mod tests {
     #[test]
     fn podman_creates_adds_by_digest_and_pushes_each_destination() {
         let access = Access::from_push_args(" --tls-verify=false ");
-        let annotations = [(
-            "io.matriochka.ceph-version".to_string(),
-            "19.2.1".to_string(),
-        )];
         let commands = create_and_push(
             &engine("podman"),
             &access,
             "matriochka-list-1",
             &entries(),
-            &annotations,
             &[
                 "r:5000/ceph/daemon:s".into(),
                 "r:5000/ceph/daemon:v19".into(),
@@ -268,7 +271,6 @@ mod tests {
             &access,
             "unused",
             &entries(),
-            &[],
             &["r:5000/ceph/daemon:s".into()],
         );
         assert_eq!(
@@ -329,14 +331,13 @@ mod tests {
             &Access::default(),
             "l",
             &entries()[..1],
-            &[],
             &["r/d:s".into()],
         );
         assert_eq!(
             lines(&commands),
             [
                 "/usr/bin/podman --root /t/store manifest create l",
-                "/usr/bin/podman --root /t/store manifest add --os linux --arch amd64 l docker://r:5000/ceph/daemon@sha256:aa",
+                "/usr/bin/podman --root /t/store manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 l docker://r:5000/ceph/daemon@sha256:aa",
                 "/usr/bin/podman --root /t/store manifest push --all l docker://r/d:s",
                 "/usr/bin/podman --root /t/store manifest rm l",
             ]
