@@ -147,7 +147,7 @@ clean.{ID}.app:
 build.{ID}: $(foreach image,$(_M_SELECTED),build.{ID}.$(image))
 push.{ID}: $(foreach image,$(_M_SELECTED),push.{ID}.$(image))
 clean.{ID}: $(foreach image,core app,clean.{ID}.$(image))
-	rm -rf 'staging/{ID}' 'staging/.stamps/{ID}' 'staging/logs/{ID}'
+	+@$(MATRIOCHKA) clean --flavor-dir staging/{ID}$(_M_DRY_RUN)
 "#
     );
     assert_eq!(test.read(&format!("staging/{ID}/flavor.mk")), expected);
@@ -640,7 +640,7 @@ fn clean_all_takes_tag_registry_as_data_and_keeps_the_lock() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(left, [".gitkeep", ".lock"]);
+    assert_eq!(left, [".gitkeep"]);
     let output = make(
         &test,
         &[("CONTAINER_ENGINE", "./engine"), ("STUB_IMAGES", images)],
@@ -742,4 +742,76 @@ fn image_and_clean_errors() {
         )
         .status(2)
         .run();
+}
+
+/// Issue 21: `make clean.<id>` removed a context while a build (holding the staging lock) read
+/// it; it now takes the lock as `clean.all` does, and removes nothing until it has it.
+#[test]
+fn clean_of_a_flavor_waits_for_a_build_holding_the_lock() {
+    let test = staged(project());
+    let before = test.tree("staging");
+    let staging = std::fs::File::open(test.path().join("staging")).unwrap();
+    staging.lock_shared().unwrap();
+    let clean = || {
+        let mut make = crate::common::make_command(test.path());
+        make.args(["--no-print-directory", "-f", "staging/build.mk"])
+            .arg(format!("MATRIOCHKA={}", bin()))
+            .arg(format!("clean.{ID}"))
+            .env("CONTAINER_ENGINE", "./engine")
+            .env("STUB_DIR", ".")
+            .env("HOST_ARCH", "x86_64")
+            .env("MATRIOCHKA_NO_WAIT", "1");
+        make.output().unwrap()
+    };
+    let output = clean();
+    let stderr = regex::Regex::new(r"flavor.mk:[0-9]+:")
+        .unwrap()
+        .replace_all(&text(&output.stderr), "flavor.mk:N:")
+        .into_owned();
+    assert_eq!(
+        stderr,
+        format!(
+            "error: another matriochka run holds `staging/`: wait for it, or unset --no-wait / MATRIOCHKA_NO_WAIT\n\
+             make: *** [staging/{ID}/flavor.mk:N: clean.{ID}] Error 1\n"
+        )
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        test.tree("staging"),
+        before,
+        "nothing removed under the lock"
+    );
+    drop(staging);
+    let output = clean();
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(
+        text(&output.stdout),
+        format!("rm -rf staging/{ID} staging/.stamps/{ID} staging/logs/{ID}\n")
+    );
+    assert!(!test.path().join(DIR).exists());
+}
+
+/// Issue 21: a build whose context was cleaned after make read its plan failed with an engine
+/// (or read) error; it fails with the "context changed" line and runs no engine.
+#[test]
+fn a_build_whose_context_was_cleaned_says_the_context_changed() {
+    let test = staged(project());
+    let sha = plan_sha(&test, "core");
+    let changed = format!(
+        "error: context `staging/{ID}/core` changed since make read it (another matriochka run staged it): run make again\n"
+    );
+    std::fs::remove_dir_all(test.path().join(format!("{DIR}/core"))).unwrap();
+    let build = image_core("build", &sha, &[]);
+    let test = test.args(&build).stdout("").stderr(&changed).status(1);
+    test.run();
+    let test = test
+        .args(&["clean", "--flavor-dir", DIR])
+        .stdout(&format!(
+            "rm -rf {DIR} staging/.stamps/{ID} staging/logs/{ID}\n"
+        ))
+        .status(0);
+    test.run();
+    let test = test.args(&build).stdout("").stderr(&changed).status(1);
+    test.run();
+    assert!(engine_calls(&test).is_empty());
 }

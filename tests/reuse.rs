@@ -530,7 +530,7 @@ fn clean_removes_the_extra_tags_too() {
         &format!(
             "./engine rmi {CORE_TAG}\nUntagged: {CORE_TAG}\n\
              ./engine rmi ceph/core:candidate\nUntagged: ceph/core:candidate\n\
-             rm -rf 'staging/{ID}' 'staging/.stamps/{ID}' 'staging/logs/{ID}'\n"
+             rm -rf staging/{ID} staging/.stamps/{ID} staging/logs/{ID}\n"
         ),
         "",
     );

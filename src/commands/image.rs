@@ -80,17 +80,7 @@ impl<'a> Image<'a> {
     fn new(project: &'a Project, args: &'a ImageArgs) -> Result<Image<'a>> {
         let root = &project.config.staging_root;
         let dir = &args.staging_dir;
-        let id = dir
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !dir.starts_with(root) || dir == root || dir.is_absolute() || id.is_empty() {
-            bail!(
-                "staging dir `{}` is not a directory below the staging root `{}`",
-                dir.display(),
-                root.display()
-            );
-        }
+        let id = crate::domain::layout::flavor_id(root, dir)?;
         Ok(Image { project, args, id })
     }
 
@@ -102,8 +92,13 @@ impl<'a> Image<'a> {
     fn plan(&self) -> Result<BuildPlan> {
         let rel = BuildPlan::path(&self.args.staging_dir, &self.args.image);
         let path = self.path(&rel);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let bytes = match std::fs::read(&path) {
+            // Cleaned since make read it: the same line as any other change.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{}", self.changed())
+            }
+            read => read.with_context(|| format!("failed to read `{}`", path.display()))?,
+        };
         if build_plan::sha256_hex(&bytes) != self.args.plan {
             bail!("{}", self.changed());
         }
@@ -196,7 +191,8 @@ impl<'a> Image<'a> {
         }
         let context = self.path(&plan.context);
         if !self.args.dry_run
-            && build_plan::context_digest_on_disk(&context)? != plan.context_digest
+            && (!context.is_dir()
+                || build_plan::context_digest_on_disk(&context)? != plan.context_digest)
         {
             bail!("{}", self.changed());
         }
