@@ -5,7 +5,8 @@
 //! flavor, the footer at the end of every Dockerfile. Both files are read once, when the project
 //! is loaded, so a missing one fails before anything is written; their bytes then are part of the
 //! staged contexts (digests, the fast path's fingerprint, make's up-to-date check) and
-//! `files-sources` names them.
+//! `files-sources` names them. Only a regular file of at most the size of a staged file is read:
+//! a FIFO would block `stage`, `/dev/zero` would fill the memory.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use anyhow::{Context as _, Result};
 use crate::domain::decor::{Decor, Part};
 use crate::domain::dockerfile::{after_first_from, references, DOCKERFILE};
 use crate::stage::model::StagedImage;
+use crate::stage::render::MAX_EXPANDED;
 
 /// Reads the files named by `header` and `footer` (empty: none); `root` is the project's.
 pub(crate) fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> Result<Decor> {
@@ -22,7 +24,7 @@ pub(crate) fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> R
             return Ok(None);
         };
         let path = PathBuf::from(path);
-        let mut text = std::fs::read(&path)
+        let mut text = crate::infra::fs::read_regular(&path, MAX_EXPANDED)
             .with_context(|| format!("failed to read {what} `{}`", path.display()))?;
         if !text.is_empty() && !text.ends_with(b"\n") {
             text.push(b'\n');
