@@ -236,7 +236,10 @@ impl<'a> Image<'a> {
         {
             self.touch_stamp()?;
             // The build is the image's first use (its creation time may be fixed, `--timestamp`).
-            if let Err(error) = crate::app::uses::record_use(project, &engine, &plan.tag) {
+            let tags = &plan.extra_tags;
+            let recorded =
+                crate::app::uses::record_build(project, &engine, &plan.tag, &plan.content_id, tags);
+            if let Err(error) = recorded {
                 writeln!(err, "warning: use not recorded: {error:#}")?;
             }
             let image_id = || engine.capture(&engine.args(argv::image_id(&plan.tag)));
