@@ -815,3 +815,30 @@ fn a_build_whose_context_was_cleaned_says_the_context_changed() {
     test.run();
     assert!(engine_calls(&test).is_empty());
 }
+
+/// Issue 21: a podman that needs `--isolation chroot` failed every RUN with "cgroups in hybrid
+/// mode" and no word on what to do; the FAILED line now says it, once.
+#[test]
+fn a_build_failing_for_hybrid_cgroups_asks_for_chroot_isolation() {
+    let engine = recording_engine(
+        r#"
+    echo "STEP 2/2: RUN true"
+    echo "error running container: cgroups in hybrid mode are not supported"
+    echo "Error: building at STEP \"RUN true\": exit status 1"
+    exit 1;;"#,
+    );
+    let test = staged(project().write_bytes("engine", engine.as_bytes(), 0o755));
+    let sha = plan_sha(&test, "core");
+    let test = test
+        .args(&image_core("build", &sha, &[]))
+        .stdout(&format!(
+            "build {CORE_TAG}\n\
+             STEP 2/2: RUN true\n\
+             error running container: cgroups in hybrid mode are not supported\n\
+             Error: building at STEP \"RUN true\": exit status 1\n\
+             build {CORE_TAG}: FAILED (see staging/logs/{ID}/core.log): podman cannot isolate RUN \
+             steps here (cgroups in hybrid mode): set BUILD_ARGS=\"--isolation chroot\"\n"
+        ))
+        .status(1);
+    test.run();
+}

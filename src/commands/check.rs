@@ -83,16 +83,17 @@ pub(crate) fn command(project: &Project, args: &[String], out: &mut dyn Write) -
     if checker.problems.is_empty() {
         writeln!(
             out,
-            "checked {} flavors ({tools}): no problem",
-            prepared.len()
+            "checked {} ({tools}): no problem",
+            counted(prepared.len(), "flavor")
         )?;
         Ok(EXIT_SUCCESS)
     } else {
         writeln!(
             out,
-            "checked {} flavors ({tools}): {} problems in {failed_flavors} flavors",
-            prepared.len(),
-            checker.problems.len()
+            "checked {} ({tools}): {} in {}",
+            counted(prepared.len(), "flavor"),
+            counted(checker.problems.len(), "problem"),
+            counted(failed_flavors, "flavor")
         )?;
         Ok(EXIT_FAILURE)
     }
@@ -255,6 +256,15 @@ fn run_on(program: &str, args: &[&str], input: &[u8]) -> Result<(bool, String)> 
     let mut text = output.text();
     text.push_str(&output.stderr);
     Ok((output.success, text))
+}
+
+/// `1 flavor`, `3 flavors`: a count and its noun, in the singular for one.
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 #[cfg(test)]

@@ -253,7 +253,7 @@ impl<'a> Image<'a> {
             let hint = if pull_failed(&log_path) {
                 ": pulling the base image failed: to build offline, load the base image locally and set PULL=0"
             } else {
-                ""
+                crate::infra::engine::hints::failed_build(&log_path).unwrap_or("")
             };
             writeln!(out, "{start}: FAILED (see {}){hint}", log_path.display())?;
             Ok(EXIT_FAILURE)
