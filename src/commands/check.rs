@@ -144,7 +144,8 @@ impl Checker {
                 }
                 if path == dockerfile::DOCKERFILE {
                     let text = String::from_utf8_lossy(&file.bytes);
-                    self.dockerfile(&shown, from, &text, &tags);
+                    let args = prepared.vars.build_args.get(&image.name);
+                    self.dockerfile(&shown, from, &text, &tags, args);
                 }
                 let is_script = path.ends_with(".sh")
                     || std::str::from_utf8(&file.bytes)
@@ -179,11 +180,30 @@ impl Checker {
         }
     }
 
-    fn dockerfile(&mut self, shown: &Path, from: &Path, text: &str, tags: &BTreeMap<&str, &str>) {
+    fn dockerfile(
+        &mut self,
+        shown: &Path,
+        from: &Path,
+        text: &str,
+        tags: &BTreeMap<&str, &str>,
+        build_args: Option<&BTreeMap<String, String>>,
+    ) {
         if !dockerfile::has_from(text) {
             self.push(shown, None, "no `FROM` instruction", from);
         }
-        for (reference, line) in dockerfile::references(text).images {
+        let refs = dockerfile::references(text, build_args);
+        for (written, line, variable) in refs.unresolved {
+            self.push(
+                shown,
+                Some(line),
+                &format!(
+                    "`FROM {written}` cannot be resolved: `{variable}` is no global `ARG` with a \
+                     default or a build argument of the image, so its parent is not known"
+                ),
+                from,
+            );
+        }
+        for (reference, line) in refs.images {
             if tags.values().any(|tag| *tag == reference) {
                 continue;
             }

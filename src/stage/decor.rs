@@ -8,6 +8,7 @@
 //! `files-sources` names them. Only a regular file of at most the size of a staged file is read:
 //! a FIFO would block `stage`, `/dev/zero` would fill the memory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -48,7 +49,11 @@ pub(crate) fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> R
 /// Adds the header and footer to the Dockerfiles of `images`, whose parents are linked;
 /// `HEADER` and `FOOTER` are recorded as fragments of the Dockerfile (for `files-sources`).
 /// Digests are the caller's to compute again.
-pub(crate) fn apply(decor: &Decor, images: &mut [StagedImage]) {
+pub(crate) fn apply(
+    decor: &Decor,
+    images: &mut [StagedImage],
+    build_args: &BTreeMap<String, BTreeMap<String, String>>,
+) {
     if decor.header.is_none() && decor.footer.is_none() {
         return;
     }
@@ -59,7 +64,7 @@ pub(crate) fn apply(decor: &Decor, images: &mut [StagedImage]) {
         };
         if let Some(header) = &decor.header {
             let text = String::from_utf8_lossy(&file.bytes);
-            let refs = references(&text);
+            let refs = references(&text, build_args.get(&image.name));
             let external = refs
                 .from_images
                 .first()
@@ -131,7 +136,7 @@ mod tests {
             ),
             image("app", "FROM r/core:1\nRUN b\n"),
         ];
-        apply(&decor, &mut images);
+        apply(&decor, &mut images, &BTreeMap::new());
         let text = |i: usize| String::from_utf8(images[i].files[DOCKERFILE].bytes.clone()).unwrap();
         assert_eq!(
             text(0),
