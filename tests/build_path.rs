@@ -664,14 +664,14 @@ fn clean_all_takes_tag_registry_as_data_and_keeps_the_lock() {
     );
 }
 
-/// A pinned release (`squid=19.2.1-1`) puts `=` in the staging dir: make must read the rules as
-/// rules, not assignments.
+/// A pinned release (`squid=19.2.1-1`) put `=` in the staging dir, and so in the flavor's id: make
+/// read `make build.<id>.core` as a variable assignment (issue 21). The id writes it `@`.
 #[test]
 fn a_pinned_release_with_an_equals_sign_builds() {
     let pinned = "squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9";
     let config = CONFIG.replace("buildable = [", &format!("buildable = [\"{pinned}\", "));
     let test = project().write("flavors/matriochka.toml", &config);
-    let id = "squid=19.2.1-1-centos-9-x86_64";
+    let id = "squid@19.2.1-1-centos-9-x86_64";
     let output = make(
         &test,
         &[("CONTAINER_ENGINE", "./engine")],
@@ -690,6 +690,25 @@ fn a_pinned_release_with_an_equals_sign_builds() {
         &format!("staging/{id}/core"),
         "{builds:?}"
     );
+    // The per-image target of the pinned flavor is a target, not an assignment.
+    let output = make(
+        &test,
+        &[("CONTAINER_ENGINE", "./engine")],
+        &[&format!("build.{id}.core")],
+    );
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "{bin} stage --target \"$_M_TARGET\" && make --no-print-directory -f staging/build.mk \"$_M_TARGET\"\n\
+             staged staging/{id}: 0 written, 9 unchanged, 0 removed\n\
+             [1/2] build {CORE_TAG}\n\
+             stub build\n\
+             [1/2] build {CORE_TAG}: ok\n",
+            bin = bin()
+        )
+    );
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0));
 }
 
 #[test]
