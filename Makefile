@@ -333,12 +333,14 @@ unexport BAKE_ARGS BAKE_CACHE
 bake: export _M_BAKE_ARGS = $(value BAKE_ARGS)
 bake: export _M_BAKE_CACHE = $(value BAKE_CACHE)
 bake: export _M_BAKE_FILE = $(_M_STAGING_ROOT)/docker-bake.json
+bake: export _M_BAKE_DIR = $(_M_ROOT)
 bake: $(_M_TOOL) ## Stage, write the bake file and run `docker buildx bake` (BAKE_ARGS, BAKE_CACHE)
 	$(_M_NEED_BUILDX)
 	+BAKE_CACHE="$$_M_BAKE_CACHE" $(MATRIOCHKA) bake$(if $(filter 1,$(value BAKE_MERGE_ARCHES)), --merge-arches)
-	set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file "$$_M_BAKE_FILE" $$_M_BAKE_ARGS
+	set -f; cd "$$_M_BAKE_DIR" && env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file "$$_M_BAKE_FILE" $$_M_BAKE_ARGS
 
-graph: export _M_GRAPH = $(_M_STAGING_ROOT)/graph
+# From a subdirectory, where the root's targets write: below the project root.
+graph: export _M_GRAPH = $(if $(filter-out $(CURDIR),$(_M_ROOT)),$(_M_ROOT)/)$(_M_STAGING_ROOT)/graph
 graph: $(_M_TOOL) ## Write the image graph to staging/graph.dot, and graph.svg when dot is installed
 	@mkdir -p "$$(dirname "$$_M_GRAPH")"
 	@$(MATRIOCHKA) graph --dot > "$$_M_GRAPH.dot.tmp" && mv -f "$$_M_GRAPH.dot.tmp" "$$_M_GRAPH.dot" \

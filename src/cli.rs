@@ -170,11 +170,17 @@ pub(crate) enum CliCommand {
     #[command(after_help = "Example:\n  TAG_REGISTRY=quay.io/me matriochka clean --all")]
     Clean {
         /// Images tagged in $TAG_REGISTRY (default: ceph)
-        #[arg(long, required_unless_present = "nuke")]
+        #[arg(long, required_unless_present_any = ["nuke", "flavor_dir"])]
         all: bool,
         /// Images of every registry (risky)
         #[arg(long, conflicts_with = "all")]
         nuke: bool,
+        /// Only this flavor's staging dir, stamps and logs, under the lock (what `make clean.<id>` runs)
+        #[arg(long, value_name = "STAGING_DIR", conflicts_with_all = ["all", "nuke"])]
+        flavor_dir: Option<PathBuf>,
+        /// With --flavor-dir: print what would be removed
+        #[arg(long, requires = "flavor_dir")]
+        dry_run: bool,
     },
     /// Summarize the last build/push/manifest/release run's report (`<staging root>/report.json`)
     #[command(
@@ -383,7 +389,15 @@ impl Cli {
             CliCommand::CheckArches { flavors, push } => Command::CheckArches { flavors, push },
             CliCommand::Check { flavors } => Command::Check { flavors },
             CliCommand::Image(image) => image.into_command(),
-            CliCommand::Clean { all: _, nuke } => Command::CleanAll {
+            CliCommand::Clean {
+                flavor_dir: Some(staging_dir),
+                dry_run,
+                ..
+            } => Command::CleanFlavor {
+                staging_dir,
+                dry_run,
+            },
+            CliCommand::Clean { nuke, .. } => Command::CleanAll {
                 every_registry: nuke,
             },
             CliCommand::Report {

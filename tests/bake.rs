@@ -468,11 +468,42 @@ fn make_bake_passes_bake_args_as_data() {
             format!("BAKE_CACHE=\"$_M_BAKE_CACHE\" {} bake", matriochka.display()).as_str(),
             "staged staging/squid-centos-9-x86_64: 8 written, 0 unchanged, 0 removed",
             "wrote staging/docker-bake.json: 2 targets of 1 flavors",
-            "set -f; env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file \"$_M_BAKE_FILE\" $_M_BAKE_ARGS",
+            "set -f; cd \"$_M_BAKE_DIR\" && env -u BUILDX_BAKE_FILE_RELATIVE_PATHS docker buildx bake --file \"$_M_BAKE_FILE\" $_M_BAKE_ARGS",
         ]
     );
     assert!(!test.path().join("made").exists());
     assert!(!test.path().join("shell").exists());
+}
+
+/// Issue 21: `make bake` from a subdirectory ran `docker buildx bake` where neither the bake file
+/// nor the contexts it names (relative to the root) are.
+#[test]
+fn make_bake_from_a_subdirectory_runs_at_the_root() {
+    let test = project().write("sub/README", "");
+    let bin = stub_docker(
+        &test,
+        "#!/bin/sh\n[ \"$2\" = version ] && exit 0\necho \"cwd: $(pwd)\"\n\
+         [ -f \"$4\" ] && echo \"bake file: $4\"\n",
+    );
+    let output = repo_make(&test)
+        .current_dir(test.path().join("sub"))
+        .env("PATH", path_with(&bin))
+        .arg("bake")
+        .arg(format!("FLAVORS={X86}"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let root = test.path().canonicalize().unwrap();
+    assert!(
+        stdout.ends_with(&format!(
+            "cwd: {}\nbake file: staging/docker-bake.json\n",
+            root.display()
+        )),
+        "{stdout}"
+    );
+    assert!(!test.path().join("sub/staging").exists());
 }
 
 #[test]

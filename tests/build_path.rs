@@ -146,7 +146,7 @@ clean.{ID}.app:
 build.{ID}: $(foreach image,$(_M_SELECTED),build.{ID}.$(image))
 push.{ID}: $(foreach image,$(_M_SELECTED),push.{ID}.$(image))
 clean.{ID}: $(foreach image,core app,clean.{ID}.$(image))
-	rm -rf 'staging/{ID}' 'staging/.stamps/{ID}' 'staging/logs/{ID}'
+	+@$(MATRIOCHKA) clean --flavor-dir staging/{ID}$(_M_DRY_RUN)
 "#
     );
     assert_eq!(test.read(&format!("staging/{ID}/flavor.mk")), expected);
@@ -716,7 +716,7 @@ fn clean_all_takes_tag_registry_as_data_and_keeps_the_lock() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(left, [".gitkeep", ".lock"]);
+    assert_eq!(left, [".gitkeep"]);
     let output = make(
         &test,
         &[("CONTAINER_ENGINE", "./engine"), ("STUB_IMAGES", images)],
@@ -740,14 +740,14 @@ fn clean_all_takes_tag_registry_as_data_and_keeps_the_lock() {
     );
 }
 
-/// A pinned release (`squid=19.2.1-1`) puts `=` in the staging dir: make must read the rules as
-/// rules, not assignments.
+/// A pinned release (`squid=19.2.1-1`) put `=` in the staging dir, and so in the flavor's id: make
+/// read `make build.<id>.core` as a variable assignment (issue 21). The id writes it `@`.
 #[test]
 fn a_pinned_release_with_an_equals_sign_builds() {
     let pinned = "squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9";
     let config = CONFIG.replace("buildable = [", &format!("buildable = [\"{pinned}\", "));
     let test = project().write("flavors/matriochka.toml", &config);
-    let id = "squid=19.2.1-1-centos-9-x86_64";
+    let id = "squid@19.2.1-1-centos-9-x86_64";
     let output = make(
         &test,
         &[("CONTAINER_ENGINE", "./engine")],
@@ -766,6 +766,25 @@ fn a_pinned_release_with_an_equals_sign_builds() {
         &format!("staging/{id}/core"),
         "{builds:?}"
     );
+    // The per-image target of the pinned flavor is a target, not an assignment.
+    let output = make(
+        &test,
+        &[("CONTAINER_ENGINE", "./engine")],
+        &[&format!("build.{id}.core")],
+    );
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "{bin} stage --target \"$_M_TARGET\" && make --no-print-directory -f staging/build.mk \"$_M_TARGET\"\n\
+             staged staging/{id}: 0 written, 9 unchanged, 0 removed\n\
+             [1/2] build {CORE_TAG}\n\
+             stub build\n\
+             [1/2] build {CORE_TAG}: ok\n",
+            bin = bin()
+        )
+    );
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0));
 }
 
 #[test]
@@ -818,4 +837,103 @@ fn image_and_clean_errors() {
         )
         .status(2)
         .run();
+}
+
+/// Issue 21: `make clean.<id>` removed a context while a build (holding the staging lock) read
+/// it; it now takes the lock as `clean.all` does, and removes nothing until it has it.
+#[test]
+fn clean_of_a_flavor_waits_for_a_build_holding_the_lock() {
+    let test = staged(project());
+    let before = test.tree("staging");
+    let staging = std::fs::File::open(test.path().join("staging")).unwrap();
+    staging.lock_shared().unwrap();
+    let clean = || {
+        let mut make = crate::common::make_command(test.path());
+        make.args(["--no-print-directory", "-f", "staging/build.mk"])
+            .arg(format!("MATRIOCHKA={}", bin()))
+            .arg(format!("clean.{ID}"))
+            .env("CONTAINER_ENGINE", "./engine")
+            .env("STUB_DIR", ".")
+            .env("HOST_ARCH", "x86_64")
+            .env("MATRIOCHKA_NO_WAIT", "1");
+        make.output().unwrap()
+    };
+    let output = clean();
+    let stderr = regex::Regex::new(r"build.mk:[0-9]+:")
+        .unwrap()
+        .replace_all(&text(&output.stderr), "build.mk:N:")
+        .into_owned();
+    assert_eq!(
+        stderr,
+        format!(
+            "error: another matriochka run holds `staging/`: wait for it, or unset --no-wait / MATRIOCHKA_NO_WAIT\n\
+             make: *** [staging/build.mk:N: clean.{ID}] Error 1\n"
+        )
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        test.tree("staging"),
+        before,
+        "nothing removed under the lock"
+    );
+    drop(staging);
+    let output = clean();
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(
+        text(&output.stdout),
+        format!("rm -rf staging/{ID} staging/.stamps/{ID} staging/logs/{ID}\n")
+    );
+    assert!(!test.path().join(DIR).exists());
+}
+
+/// Issue 21: a build whose context was cleaned after make read its plan failed with an engine
+/// (or read) error; it fails with the "context changed" line and runs no engine.
+#[test]
+fn a_build_whose_context_was_cleaned_says_the_context_changed() {
+    let test = staged(project());
+    let sha = plan_sha(&test, "core");
+    let changed = format!(
+        "error: context `staging/{ID}/core` changed since make read it (another matriochka run staged it): run make again\n"
+    );
+    std::fs::remove_dir_all(test.path().join(format!("{DIR}/core"))).unwrap();
+    let build = image_core("build", &sha, &[]);
+    let test = test.args(&build).stdout("").stderr(&changed).status(1);
+    test.run();
+    let test = test
+        .args(&["clean", "--flavor-dir", DIR])
+        .stdout(&format!(
+            "rm -rf {DIR} staging/.stamps/{ID} staging/logs/{ID}\n"
+        ))
+        .status(0);
+    test.run();
+    let test = test.args(&build).stdout("").stderr(&changed).status(1);
+    test.run();
+    assert!(engine_calls(&test).is_empty());
+}
+
+/// Issue 21: a podman that needs `--isolation chroot` failed every RUN with "cgroups in hybrid
+/// mode" and no word on what to do; the FAILED line now says it, once.
+#[test]
+fn a_build_failing_for_hybrid_cgroups_asks_for_chroot_isolation() {
+    let engine = recording_engine(
+        r#"
+    echo "STEP 2/2: RUN true"
+    echo "error running container: cgroups in hybrid mode are not supported"
+    echo "Error: building at STEP \"RUN true\": exit status 1"
+    exit 1;;"#,
+    );
+    let test = staged(project().write_bytes("engine", engine.as_bytes(), 0o755));
+    let sha = plan_sha(&test, "core");
+    let test = test
+        .args(&image_core("build", &sha, &[]))
+        .stdout(&format!(
+            "build {CORE_TAG}\n\
+             STEP 2/2: RUN true\n\
+             error running container: cgroups in hybrid mode are not supported\n\
+             Error: building at STEP \"RUN true\": exit status 1\n\
+             build {CORE_TAG}: FAILED (see staging/logs/{ID}/core.log): podman cannot isolate RUN \
+             steps here (cgroups in hybrid mode): set BUILD_ARGS=\"--isolation chroot\"\n"
+        ))
+        .status(1);
+    test.run();
 }

@@ -60,11 +60,13 @@ impl Flavor {
     }
 
     /// The staging dir's name, from the configuration's `staging_dir` pattern.
+    /// The staging dir's name: a pinned apt release's `=` is written `@` (a make-safe id).
     fn id(&self) -> String {
         format!(
             "{}{}-{}-{}-{}",
             self.ceph_version, self.point_release, self.distro, self.distro_version, self.arch
         )
+        .replace('=', "@")
     }
 
     fn base_image(&self) -> String {

@@ -87,9 +87,9 @@ fn derived_variable_missing_a_requested_flavors_value() {
         .args(&["stage", "squid,x86_64,debian,12,_,debian,12"])
         .stdout("")
         .stderr(
-            "error: flavor `squid,x86_64,debian,12,_,debian,12`: `variables.PKG_FAMILY` has no value \
+            "error: invalid flavor `squid,x86_64,debian,12,_,debian,12`: `variables.PKG_FAMILY` has no value \
              for DISTRO `debian`; known: centos, ubuntu\n",
         )
-        .status(1)
+        .status(2)
         .run();
 }

@@ -303,7 +303,22 @@ fn tera_unknown_variable() {
         staged().write("templates/src/core/conf.tera", "x={{ NOPE }}\n"),
         &["stage", SQUID],
         "
-        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera: Variable `NOPE` not found in context while rendering 'templates/src/core/conf.tera' (staged as `core/conf`)
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera:1:6: Variable `NOPE` not found in context while rendering 'templates/src/core/conf.tera' (staged as `core/conf`)
+        ",
+    );
+}
+
+/// Issue 21: Tera's runtime errors carried no line: the tag naming the culprit gives it.
+#[test]
+fn tera_runtime_errors_name_the_line() {
+    fails(
+        staged().write(
+            "templates/src/core/conf.tera",
+            "a\n{{ CEPH_VERSION }}\nb={{ CEPH_VERSION | nope }}\n",
+        ),
+        &["stage", SQUID],
+        "
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera:3:21: Filter 'nope' not found (staged as `core/conf`)
         ",
     );
 }
@@ -316,7 +331,7 @@ fn tera_cannot_read_the_environment() {
             .write("templates/src/core/conf.tera", "{{ get_env(name=\"SECRET\") }}\n"),
         &["stage", SQUID],
         "
-        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera: Function call 'get_env' failed: `get_env` is disabled: use a variable allowed by `layout.env` (staged as `core/conf`)
+        error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: templates/src/core/conf.tera:1:4: Function call 'get_env' failed: `get_env` is disabled: use a variable allowed by `layout.env` (staged as `core/conf`)
         ",
     );
 }

@@ -288,3 +288,25 @@ fn make_graph_writes_the_dot_file_and_the_svg() {
         assert_eq!(names, ["graph.dot"]);
     }
 }
+
+/// Issue 21: `make graph` from a subdirectory wrote `sub/staging/graph.dot`, not the root's.
+#[test]
+fn make_graph_from_a_subdirectory_writes_at_the_root() {
+    let test = project().write("sub/README", "");
+    let output = repo_make(&test)
+        .current_dir(test.path().join("sub"))
+        .arg("graph")
+        .arg(format!("FLAVORS={X86} {ARM}"))
+        .output()
+        .unwrap();
+    let root = test.path().display().to_string();
+    let stdout = String::from_utf8_lossy(&output.stdout).replace(&root, "<root>");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("wrote <root>/staging/graph.dot\n"),
+        "{stdout}"
+    );
+    test.expect_file("staging/graph.dot", DOT);
+    assert!(!test.path().join("sub/staging").exists());
+}

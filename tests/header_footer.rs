@@ -136,3 +136,70 @@ fn a_missing_header_is_one_line_and_nothing_is_written() {
     test.run();
     assert!(!test.path().join("staging").exists());
 }
+
+/// A FIFO's path, made with `mkfifo`.
+fn mkfifo(test: &Test, path: &str) {
+    let full = test.path().join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&full)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Runs `test`'s command, killing it after 20 s (a run blocked on a FIFO fails the test instead
+/// of hanging it); its exit code and stderr.
+fn run_bounded(test: &Test) -> (Option<i32>, String) {
+    let mut child = test.spawn();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() > 20 {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+/// Issue 21: a `HEADER` naming a FIFO hung `stage`, `/dev/zero` read until memory ran out: only a
+/// regular file is read, and anything else is one line before anything is written.
+#[test]
+fn a_header_or_footer_that_is_no_regular_file_is_one_line() {
+    for (name, path, kind) in [
+        ("HEADER", "pipe", "a FIFO"),
+        ("FOOTER", "/dev/zero", "a character device"),
+        ("HEADER", "templates", "a directory"),
+    ] {
+        let test = project().env(name, path).args(&["stage", SQUID]);
+        mkfifo(&test, "pipe");
+        let (code, stderr) = run_bounded(&test);
+        let what = name.to_lowercase();
+        assert_eq!(
+            stderr,
+            format!("error: failed to read {what} `{path}`: {kind}, not a regular file\n")
+        );
+        assert_eq!(code, Some(1));
+        assert!(!test.path().join("staging").exists());
+    }
+}
+
+/// Issue 21: a FIFO, socket or device among the templates was silently left out of the image.
+#[test]
+fn a_template_that_is_a_fifo_is_an_error_naming_it() {
+    let test = project();
+    mkfifo(&test, "templates/rel/ALL/centos/9/core/pipe");
+    let test = test
+        .args(&["stage", SQUID])
+        .stderr(
+            "error: failed to stage `squid,x86_64,centos,9,quay.io,centos/centos,stream9`: \
+             template `templates/rel/ALL/centos/9/core/pipe` is a FIFO, not a regular \
+             file: templates hold only files, directories and links to them\n",
+        )
+        .status(1);
+    test.run();
+    assert!(!test.path().join(format!("staging/{ID}")).exists());
+}

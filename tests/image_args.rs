@@ -152,3 +152,54 @@ fn an_allowed_but_unset_variable_fails_the_flavor() {
         .status(1)
         .run();
 }
+
+/// Issue 21: `FROM ${BASE}` with `ARG BASE` hid the parent: order, rebuilds and `graph` did not
+/// see it. The global ARG's default and the image's build argument both name it now.
+#[test]
+fn a_from_naming_an_arg_has_its_parent() {
+    let parents = |test: &Test| {
+        test.read(&format!("staging/{ID}/flavor.mk"))
+            .lines()
+            .find(|line| line.starts_with(&format!("_M_PARENTS.{ID}.app")))
+            .unwrap()
+            .to_string()
+    };
+    let expected = format!("_M_PARENTS.{ID}.app := {ID}.core");
+    // By the ARG's default.
+    let test = staged(project("").write(
+        "templates/rel/ALL/centos/9/app/Dockerfile",
+        "ARG BASE=__ENV_[CORE_IMAGE]__\nFROM ${BASE}\n",
+    ));
+    assert_eq!(parents(&test), expected);
+    // By the image's build argument, over another default.
+    let test = staged(project(APP_ARGS).write(
+        "templates/rel/ALL/centos/9/app/Dockerfile",
+        "ARG FROM_TAG=quay.io/other:1\nFROM $FROM_TAG\n",
+    ));
+    assert_eq!(parents(&test), expected);
+    let test = test.args(&["graph", SQUID]).any_stdout();
+    let output = test.run();
+    let edge = format!("  \"{ID}/core\" -> \"{ID}/app\";\n");
+    assert!(output.stdout.contains(&edge), "{}", output.stdout);
+    assert!(!output.stdout.contains("FROM_TAG"), "{}", output.stdout);
+}
+
+/// Issue 21: `check` says when a `FROM` names a variable without a value.
+#[test]
+fn check_names_a_from_it_cannot_resolve() {
+    project("")
+        .write(
+            "templates/rel/ALL/centos/9/app/Dockerfile",
+            "ARG BASE\nFROM ${BASE}\n",
+        )
+        .env("SHELLCHECK", "true")
+        .args(&["check", SQUID])
+        .stdout(&format!(
+            "staging/{ID}/app/Dockerfile:2: `FROM ${{BASE}}` cannot be resolved: `BASE` is no global \
+             `ARG` with a default or a build argument of the image, so its parent is not known (from \
+             `templates/rel/ALL/centos/9/app/Dockerfile`)\n\
+             checked 1 flavor (bash -n, shellcheck): 1 problem in 1 flavor\n"
+        ))
+        .status(1)
+        .run();
+}

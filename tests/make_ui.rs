@@ -301,7 +301,7 @@ fn check_suggests_the_image_variable_staging_defines_for_a_dotted_image() {
             "{dir}/app/Dockerfile:1: `ceph/foo.bar:other` names image `foo.bar`, which this flavor tags \
              `ceph/foo.bar:test-squid-centos-stream9-x86_64`: use `__ENV_[FOO_BAR_IMAGE]__` (from \
              `templates/src/app/Dockerfile`)\n\
-             checked 1 flavors (bash -n; shellcheck is not installed): 1 problems in 1 flavors\n"
+             checked 1 flavor (bash -n; shellcheck is not installed): 1 problem in 1 flavor\n"
         ))
         .status(1)
         .run();
@@ -320,7 +320,7 @@ fn check_reports_each_kind_of_defect() {
     defective()
         .args(&["check", SQUID])
         .stdout(&format!(
-            "{problems}checked 1 flavors (bash -n, shellcheck): 5 problems in 1 flavors\n"
+            "{problems}checked 1 flavor (bash -n, shellcheck): 5 problems in 1 flavor\n"
         ))
         .status(1)
         .run();
@@ -334,7 +334,7 @@ fn check_reports_each_kind_of_defect() {
         .env("SHELLCHECK", "/nonexistent/shellcheck")
         .args(&["check", SQUID])
         .stdout(&format!(
-            "{without}checked 1 flavors (bash -n; shellcheck is not installed): 4 problems in 1 flavors\n"
+            "{without}checked 1 flavor (bash -n; shellcheck is not installed): 4 problems in 1 flavor\n"
         ))
         .status(1)
         .run();

@@ -438,9 +438,46 @@ fn an_always_glob_reports_every_flavor_and_image() {
             &format!("FLAVORS=\"{SQUID} {REEF} {UBUNTU}\"\n"),
             NOTE,
         );
+    // A layout change of the configuration still reaches every flavor.
+    let repo = Repo::new();
+    repo.write(
+        "flavors/matriochka.toml",
+        &CONFIG.replace(
+            "images = [\"daemon-base\", \"daemon\"]",
+            "images = [\"daemon-base\", \"daemon\"]\nenv = [\"X\"]",
+        ),
+    );
+    repo.both_modes(&["modified"], ALL, NOTE);
+}
+
+/// Issue 21: any edit of flavors/matriochka.toml (`flavors/**` in `[modified] always`) marked
+/// every flavor; the parsed configurations of both sides are compared now.
+#[test]
+fn an_edit_of_the_flavor_lists_marks_only_the_flavors_it_adds() {
     let repo = Repo::new();
     repo.write("flavors/matriochka.toml", &format!("# a comment\n{CONFIG}"));
-    repo.both_modes(&["modified"], ALL, NOTE);
+    let repo = repo.both_modes(&["modified"], "", NOTHING);
+    let added = "squid,x86_64,ubuntu,24.04,_,ubuntu,24.04";
+    repo.write(
+        "flavors/matriochka.toml",
+        &CONFIG.replace(
+            "  \"squid,ubuntu,22.04\",\n",
+            &format!("  \"squid,ubuntu,22.04\",\n  \"{added}\",\n"),
+        ),
+    );
+    repo.write("templates/rel/ALL/ubuntu/24.04/__CODENAME__", "noble");
+    repo.commit("ubuntu 24.04");
+    let both = ["daemon-base", "daemon"];
+    let items = [json(
+        added,
+        "squid-ubuntu-24.04-x86_64",
+        &both,
+        &[
+            "flavors/matriochka.toml",
+            "templates/rel/ALL/ubuntu/24.04/__CODENAME__",
+        ],
+    )];
+    repo.both_modes(&["modified", "--json"], &json_lines(&items), NOTE);
 }
 
 const MISSING_FRAGMENT: &str = "templates/rel/ALL/ubuntu/__INSTALL__:1: fragment `__MISSING__` not found (staged as `daemon-base/__INSTALL__`; searched `templates/src`, `templates/src/daemon-base`, `templates/rel/ALL`, `templates/rel/ALL/daemon-base`, `templates/rel/ALL/ubuntu`, `templates/rel/ALL/ubuntu/daemon-base`, `templates/rel/ALL/ubuntu/22.04`, `templates/rel/ALL/ubuntu/22.04/daemon-base`, `templates/rel/squid`, `templates/rel/squid/daemon-base`, `templates/rel/squid/ubuntu`, `templates/rel/squid/ubuntu/daemon-base`)";

@@ -249,6 +249,16 @@ fn a_fresh_machine_with_reuse_builds_nothing_the_registry_holds() {
         .map(|line| line.split(' ').next().unwrap().to_string())
         .collect();
     assert_eq!(store, [APP_TAG, CORE_TAG]);
+    // What it pulled is recorded as matriochka's, for prune (the stub's image id is the content id).
+    let cid = content_id(&test, "core");
+    let record = test.read(&format!(
+        "staging/.uses/{}",
+        cid.trim_start_matches("sha256:")
+    ));
+    assert!(
+        record.ends_with(&format!("\ncontent-id {cid}\ntag {CORE_TAG}\n")),
+        "{record}"
+    );
     // The records served their builds.
     assert_eq!(
         std::fs::read_dir(test.path().join("staging/.reuse"))
@@ -601,7 +611,7 @@ fn clean_removes_the_extra_tags_too() {
         &format!(
             "./engine rmi {CORE_TAG}\nUntagged: {CORE_TAG}\n\
              ./engine rmi ceph/core:candidate\nUntagged: ceph/core:candidate\n\
-             rm -rf 'staging/{ID}' 'staging/.stamps/{ID}' 'staging/logs/{ID}'\n"
+             rm -rf staging/{ID} staging/.stamps/{ID} staging/logs/{ID}\n"
         ),
         "",
     );

@@ -416,11 +416,11 @@ fn point_release_is_part_of_the_staging_dir_and_variables() {
             "stage",
             "squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9",
         ])
-        .stdout("staged staging/squid=19.2.1-1-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n")
+        .stdout("staged staging/squid@19.2.1-1-centos-9-x86_64: 10 written, 0 unchanged, 0 removed\n")
         .stderr("warning: flavor `squid=19.2.1-1,x86_64,centos,9,quay.io,centos/centos,stream9` is not in `flavors.buildable` of `flavors/matriochka.toml`\n");
     test.run();
     assert_eq!(
-        test.read("staging/squid=19.2.1-1-centos-9-x86_64/core/v"),
+        test.read("staging/squid@19.2.1-1-centos-9-x86_64/core/v"),
         "squid [=19.2.1-1]\n"
     );
 }
@@ -476,7 +476,7 @@ fn show_flavors_default_and_vars() {
             HOST_ARCH=aarch64
             IMAGES_TO_BUILD=core app
             RELEASE=test
-            STAGING_DIR=staging/squid=19.2.1-ubuntu-22.04-aarch64
+            STAGING_DIR=staging/squid@19.2.1-ubuntu-22.04-aarch64
             TAG_REGISTRY=
             ",
         )
@@ -538,12 +538,7 @@ fn plan_prints_json_and_writes_nothing() {
 #[test]
 fn a_closed_stdout_is_not_an_error() {
     let test = Test::with_config().args(&["show", "flavors"]);
-    let mut child = test
-        .command()
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = test.spawn();
     drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0));

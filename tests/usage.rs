@@ -165,10 +165,26 @@ fn check_names_a_layer_pattern_that_no_buildable_flavor_matches() {
         .stdout(
             "
             `flavors/matriochka.toml`: layer pattern `rel/al/{DISTRO}` matches no directory below `templates` for any buildable flavor: fix it or remove it
-            checked 3 flavors (bash -n, shellcheck): 1 problems in 0 flavors
+            checked 3 flavors (bash -n, shellcheck): 1 problem in 0 flavors
             ",
         )
         .stderr("")
         .status(1)
         .run();
+}
+
+/// Issue 21: `squid,x86_64,centos` was read as a distro named `x86_64`.
+#[test]
+fn a_short_flavor_with_an_arch_names_the_two_forms() {
+    let test = project()
+        .args(&["stage", "squid,x86_64,centos"])
+        .stderr(
+            "error: invalid flavor `squid,x86_64,centos`: field 2 `x86_64` is an arch, but the \
+             3-field form is `<ceph rel>,<os name>,<os version>`: write `squid,centos,<os version>` \
+             (the arch is HOST_ARCH) or all 7 fields `squid,x86_64,centos,<os version>,<base \
+             registry>,<base repo>,<base tag>`\n",
+        )
+        .status(2);
+    test.run();
+    assert!(!test.path().join("staging").exists());
 }

@@ -187,6 +187,15 @@ impl Repo {
         )
     }
 
+    /// The text of `rel` (relative to the root) at `rev`; `None` when it is not there.
+    pub(crate) fn text_at(&self, rev: &str, rel: &Path) -> Result<Option<String>> {
+        let spec = format!("{rev}:{}{}", self.prefix, rel.display());
+        let output = self.output(&["show", "--end-of-options", &spec])?;
+        Ok(output
+            .success
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned()))
+    }
+
     /// Paths, relative to the root, changed from `base` to HEAD, joined with `worktree`: the
     /// working tree's changes as [`GitFacts`](crate::domain::git_facts::GitFacts) read them (staged, unstaged,
     /// untracked and not ignored; both sides of a rename).

@@ -1,7 +1,9 @@
 //! Uses: when each image matriochka built was last used (recorded at the end of every build and
-//! push run, and by `image build`), which `prune` reads.
+//! push run, and by `image build`), which `prune` reads, and what matriochka built under each image
+//! id: its content id and the tags it gave it. Prune removes only such an image, never one a user
+//! built FROM it (it inherits the labels, not the record) nor a tag a user added.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,26 +28,97 @@ pub(crate) fn uses_dir(project: &Project) -> PathBuf {
     )
 }
 
-/// The recorded uses: image id → unix seconds. Unreadable entries are left out.
-pub(crate) fn read_uses(project: &Project) -> BTreeMap<String, i64> {
+/// What `.uses/<image id>` holds: the last use (unix seconds) on the first line, then, when
+/// matriochka built the image, `content-id <id>` and one `tag <tag>` a line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Use {
+    pub(crate) seconds: i64,
+    pub(crate) content_id: Option<String>,
+    pub(crate) tags: BTreeSet<String>,
+}
+
+impl Use {
+    fn parse(text: &str) -> Option<Use> {
+        let mut lines = text.lines();
+        let mut record = Use {
+            seconds: lines.next()?.trim().parse().ok()?,
+            ..Use::default()
+        };
+        for line in lines {
+            if let Some(id) = line.strip_prefix("content-id ") {
+                record.content_id = Some(id.to_string());
+            } else if let Some(tag) = line.strip_prefix("tag ") {
+                record.tags.insert(tag.to_string());
+            }
+        }
+        Some(record)
+    }
+
+    fn text(&self) -> String {
+        let mut text = format!("{}\n", self.seconds);
+        if let Some(id) = &self.content_id {
+            text.push_str(&format!("content-id {id}\n"));
+            for tag in &self.tags {
+                text.push_str(&format!("tag {tag}\n"));
+            }
+        }
+        text
+    }
+}
+
+/// The recorded uses: image id → record. Unreadable entries are left out.
+pub(crate) fn read_uses(project: &Project) -> BTreeMap<String, Use> {
     let mut uses = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(uses_dir(project)) else {
         return uses;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(seconds) = std::fs::read_to_string(entry.path())
+        if let Some(record) = std::fs::read_to_string(entry.path())
             .ok()
-            .and_then(|text| text.trim().parse::<i64>().ok())
+            .and_then(|text| Use::parse(&text))
         {
-            uses.insert(name, seconds);
+            uses.insert(name, record);
         }
     }
     uses
 }
 
-/// Records that the image `tag` names was used now.
+/// Records that the image `tag` names was used now; a tag of an image matriochka built is added
+/// to what it built (make found it up to date under this tag).
 pub(crate) fn record_use(project: &Project, engine: &Engine, tag: &str) -> Result<()> {
+    update(project, engine, tag, |record| {
+        if record.content_id.is_some() {
+            record.tags.insert(tag.to_string());
+        }
+    })
+}
+
+/// Records that matriochka built (or pulled) the image `tag` names, with `content_id` and
+/// `tags`, and that it was used now.
+pub(crate) fn record_build(
+    project: &Project,
+    engine: &Engine,
+    tag: &str,
+    content_id: &str,
+    tags: &[String],
+) -> Result<()> {
+    update(project, engine, tag, |record| {
+        if record.content_id.as_deref() != Some(content_id) {
+            record.tags.clear();
+        }
+        record.content_id = Some(content_id.to_string());
+        record.tags.insert(tag.to_string());
+        record.tags.extend(tags.iter().cloned());
+    })
+}
+
+fn update(
+    project: &Project,
+    engine: &Engine,
+    tag: &str,
+    change: impl FnOnce(&mut Use),
+) -> Result<()> {
     let args = engine.args(argv::image_id(tag));
     let (found, id) = engine.capture(&args)?;
     let id = id.trim().trim_start_matches("sha256:");
@@ -53,7 +126,13 @@ pub(crate) fn record_use(project: &Project, engine: &Engine, tag: &str) -> Resul
         return Ok(());
     }
     let path = uses_dir(project).join(id);
-    crate::infra::fs::write_beside(&path, format!("{}\n", now()).as_bytes())
+    let mut record = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| Use::parse(&text))
+        .unwrap_or_default();
+    record.seconds = now();
+    change(&mut record);
+    crate::infra::fs::write_beside(&path, record.text().as_bytes())
 }
 
 /// The tags of the current flavors' images (arguments, else `FLAVORS`, else the default).
@@ -79,4 +158,32 @@ pub(crate) fn record(project: &Project, flavors: &[String], err: &mut dyn Write)
         writeln!(err, "warning: uses not recorded: {error:#}")?;
     }
     Ok(EXIT_SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_read_back() {
+        let record = Use {
+            seconds: 7,
+            content_id: Some("sha256:ab".into()),
+            tags: BTreeSet::from(["r/a:1".to_string(), "r/a:x".to_string()]),
+        };
+        assert_eq!(
+            record.text(),
+            "7\ncontent-id sha256:ab\ntag r/a:1\ntag r/a:x\n"
+        );
+        assert_eq!(Use::parse(&record.text()), Some(record));
+        // What earlier versions wrote: a use, nothing built.
+        assert_eq!(
+            Use::parse("3600\n"),
+            Some(Use {
+                seconds: 3600,
+                ..Use::default()
+            })
+        );
+        assert_eq!(Use::parse("x\n"), None);
+    }
 }

@@ -111,6 +111,11 @@ pub(crate) enum Command {
     CleanAll {
         every_registry: bool,
     },
+    /// Removes one flavor's staging dir, stamps and logs, under the exclusive staging lock.
+    CleanFlavor {
+        staging_dir: PathBuf,
+        dry_run: bool,
+    },
     /// The build report: its summary, the flavors to run again, or the end of a run.
     Report(ReportAction),
     /// Removes matriochka's images unused for `PRUNE_HOURS`; `record`: records the current

@@ -264,7 +264,10 @@ fn contexts_of_parents(
     let Some(file) = image.files.get(DOCKERFILE) else {
         return Map::new();
     };
-    let refs = dockerfile::references(&String::from_utf8_lossy(&file.bytes));
+    let refs = dockerfile::references(
+        &String::from_utf8_lossy(&file.bytes),
+        flavor.prepared.vars.build_args.get(&image.name),
+    );
     refs.images
         .iter()
         .filter_map(|(reference, _)| {

@@ -84,16 +84,17 @@ pub(crate) fn command(project: &Project, args: &[String], out: &mut dyn Write) -
     if checker.problems.is_empty() {
         writeln!(
             out,
-            "checked {} flavors ({tools}): no problem",
-            prepared.len()
+            "checked {} ({tools}): no problem",
+            counted(prepared.len(), "flavor")
         )?;
         Ok(EXIT_SUCCESS)
     } else {
         writeln!(
             out,
-            "checked {} flavors ({tools}): {} problems in {failed_flavors} flavors",
-            prepared.len(),
-            checker.problems.len()
+            "checked {} ({tools}): {} in {}",
+            counted(prepared.len(), "flavor"),
+            counted(checker.problems.len(), "problem"),
+            counted(failed_flavors, "flavor")
         )?;
         Ok(EXIT_FAILURE)
     }
@@ -144,7 +145,8 @@ impl Checker {
                 }
                 if path == dockerfile::DOCKERFILE {
                     let text = String::from_utf8_lossy(&file.bytes);
-                    self.dockerfile(&shown, from, &text, &tags);
+                    let args = prepared.vars.build_args.get(&image.name);
+                    self.dockerfile(&shown, from, &text, &tags, args);
                 }
                 let is_script = path.ends_with(".sh")
                     || std::str::from_utf8(&file.bytes)
@@ -179,11 +181,30 @@ impl Checker {
         }
     }
 
-    fn dockerfile(&mut self, shown: &Path, from: &Path, text: &str, tags: &BTreeMap<&str, &str>) {
+    fn dockerfile(
+        &mut self,
+        shown: &Path,
+        from: &Path,
+        text: &str,
+        tags: &BTreeMap<&str, &str>,
+        build_args: Option<&BTreeMap<String, String>>,
+    ) {
         if !dockerfile::has_from(text) {
             self.push(shown, None, "no `FROM` instruction", from);
         }
-        for (reference, line) in dockerfile::references(text).images {
+        let refs = dockerfile::references(text, build_args);
+        for (written, line, variable) in refs.unresolved {
+            self.push(
+                shown,
+                Some(line),
+                &format!(
+                    "`FROM {written}` cannot be resolved: `{variable}` is no global `ARG` with a \
+                     default or a build argument of the image, so its parent is not known"
+                ),
+                from,
+            );
+        }
+        for (reference, line) in refs.images {
             if tags.values().any(|tag| *tag == reference) {
                 continue;
             }
@@ -256,6 +277,15 @@ fn run_on(program: &str, args: &[&str], input: &[u8]) -> Result<(bool, String)> 
     let mut text = output.text();
     text.push_str(&output.stderr);
     Ok((output.success, text))
+}
+
+/// `1 flavor`, `3 flavors`: a count and its noun, in the singular for one.
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `matriochka clean --all|--nuke`: removes matriochka's images and everything below the staging
-//! root but its lock file and `.gitkeep`, under the exclusive staging lock.
+//! root but `.gitkeep`, under the exclusive staging lock.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 
@@ -15,7 +16,7 @@ use crate::infra::lock::{self, Access, StagingLock};
 use crate::plan::labels::FLAVOR_LABEL;
 
 /// Entries of the staging root that clean keeps.
-const KEPT: [&str; 2] = [layout::LOCK_FILE, ".gitkeep"];
+const KEPT: [&str; 1] = [".gitkeep"];
 
 /// Whether `reference` (`repo:tag` as the engine lists it) is tagged in `registry`, compared in
 /// the form both engines' listings agree on ([`argv::short_name`]).
@@ -27,7 +28,7 @@ pub(crate) fn in_registry(reference: &str, registry: &str) -> bool {
 }
 
 /// Removes the labelled images of `TAG_REGISTRY` or `REGISTRY` (default `ceph`), or of every registry, then
-/// everything below the staging root but its lock and `.gitkeep`.
+/// everything below the staging root but `.gitkeep`.
 pub(crate) fn clean_all(
     project: &Project,
     every_registry: bool,
@@ -80,6 +81,39 @@ pub(crate) fn clean_all(
         removed.with_context(|| format!("failed to remove `{}`", path.display()))?;
     }
     Ok(code)
+}
+
+/// Removes the staging dir `staging_dir`, its stamps and its logs under the exclusive staging
+/// lock, so no build reads a context while it goes (`make clean.<id>`); prints what it removes.
+pub(crate) fn clean_flavor(
+    project: &Project,
+    staging_dir: &Path,
+    dry_run: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8> {
+    let staging_root = &project.config.staging_root;
+    let id = layout::flavor_id(staging_root, staging_dir)?;
+    let paths = layout::flavor_paths(staging_root, staging_dir, &id);
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let line = format!("rm -rf {}", crate::infra::process::display(&shown));
+    if dry_run {
+        writeln!(out, "{line}")?;
+        return Ok(EXIT_SUCCESS);
+    }
+    let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
+    let _lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
+    writeln!(out, "{line}")?;
+    for path in paths {
+        let path = at(project.root(), &path);
+        match std::fs::remove_dir_all(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(error).with_context(|| format!("failed to remove `{}`", path.display()))
+            }
+            _ => {}
+        }
+    }
+    Ok(EXIT_SUCCESS)
 }
 
 #[cfg(test)]

@@ -65,8 +65,10 @@ impl ImageGraph {
                     .map(|image| {
                         let mut external = Vec::new();
                         if let Some(file) = image.files.get(DOCKERFILE) {
-                            let refs =
-                                dockerfile::references(&String::from_utf8_lossy(&file.bytes));
+                            let refs = dockerfile::references(
+                                &String::from_utf8_lossy(&file.bytes),
+                                staged.prepared.vars.build_args.get(&image.name),
+                            );
                             for (reference, _) in refs.images {
                                 if !tags.contains(reference.as_str())
                                     && !external.contains(&reference)

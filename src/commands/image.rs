@@ -147,17 +147,7 @@ impl<'a> Image<'a> {
     fn new(project: &'a Project, args: &'a ImageArgs) -> Result<Image<'a>> {
         let root = &project.config.staging_root;
         let dir = &args.staging_dir;
-        let id = dir
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !dir.starts_with(root) || dir == root || dir.is_absolute() || id.is_empty() {
-            bail!(
-                "staging dir `{}` is not a directory below the staging root `{}`",
-                dir.display(),
-                root.display()
-            );
-        }
+        let id = crate::domain::layout::flavor_id(root, dir)?;
         // Checked before anything is built or pushed.
         crate::app::reuse::cache_repo(project)?;
         Ok(Image { project, args, id })
@@ -171,8 +161,13 @@ impl<'a> Image<'a> {
     fn plan(&self) -> Result<BuildPlan> {
         let rel = BuildPlan::path(&self.args.staging_dir, &self.args.image);
         let path = self.path(&rel);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let bytes = match std::fs::read(&path) {
+            // Cleaned since make read it: the same line as any other change.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{}", self.changed())
+            }
+            read => read.with_context(|| format!("failed to read `{}`", path.display()))?,
+        };
         if build_plan::sha256_hex(&bytes) != self.args.plan {
             bail!("{}", self.changed());
         }
@@ -265,7 +260,8 @@ impl<'a> Image<'a> {
         }
         let context = self.path(&plan.context);
         if !self.args.dry_run
-            && build_plan::context_digest_on_disk(&context)? != plan.context_digest
+            && (!context.is_dir()
+                || build_plan::context_digest_on_disk(&context)? != plan.context_digest)
         {
             bail!("{}", self.changed());
         }
@@ -330,7 +326,10 @@ impl<'a> Image<'a> {
         if built && self.tag_extras(&engine, &plan, &mut log, out)? {
             self.touch_stamp()?;
             // The build is the image's first use (its creation time may be fixed, `--timestamp`).
-            if let Err(error) = crate::app::uses::record_use(project, &engine, &plan.tag) {
+            let tags = &plan.extra_tags;
+            let recorded =
+                crate::app::uses::record_build(project, &engine, &plan.tag, &plan.content_id, tags);
+            if let Err(error) = recorded {
                 writeln!(err, "warning: use not recorded: {error:#}")?;
             }
             let image_id = || engine.capture(&engine.args(argv::image_id(&plan.tag)));
@@ -344,7 +343,7 @@ impl<'a> Image<'a> {
             let hint = if pull_failed(&log_path) {
                 ": pulling the base image failed: to build offline, load the base image locally and set PULL=0"
             } else {
-                ""
+                crate::infra::engine::hints::failed_build(&log_path).unwrap_or("")
             };
             writeln!(out, "{start}: FAILED (see {}){hint}", log_path.display())?;
             Ok(EXIT_FAILURE)

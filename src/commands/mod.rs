@@ -164,6 +164,10 @@ pub(crate) fn execute(
         Command::CleanAll { every_registry } => {
             crate::commands::clean::clean_all(project, *every_registry, out, err)
         }
+        Command::CleanFlavor {
+            staging_dir,
+            dry_run,
+        } => crate::commands::clean::clean_flavor(project, staging_dir, *dry_run, out, err),
         Command::Report(action) => crate::commands::report::command(project, *action, out, err),
         Command::Prune {
             flavors,

@@ -1,8 +1,9 @@
 //! `matriochka modified`: prints the buildable flavors a branch changes (lines, JSON, or a
 //! `FLAVORS=` line for make); the change set and the comparison are [`crate::app::modified`]'s.
 
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -38,7 +39,15 @@ pub(crate) fn command(
         .map(|path| normal_path(path))
         .collect();
     let prepared = project.prepare(&project.buildable_texts()?)?;
-    let affected = if by_path {
+    // An edit of the flavor lists alone is no `modified.always` change: it marks the flavors it
+    // made buildable, and the other changes are weighed without it.
+    let config_edit = config_edit(project, &repo, &merge_base, &changes)?;
+    let all_changes = changes;
+    let changes: Vec<PathBuf> = match &config_edit {
+        Some((index, _)) => [&all_changes[..*index], &all_changes[index + 1..]].concat(),
+        None => all_changes.clone(),
+    };
+    let mut affected = if by_path {
         self::by_path(config, &prepared, &changes)
     } else {
         let before = GitTree::of(config, &repo.prefix, &merge_base)?;
@@ -50,7 +59,16 @@ pub(crate) fn command(
                         .is_ok_and(|meta| meta.is_symlink())
             });
         let exact = exact(config, &prepared, &changes, &before, &after, links);
+        // A flavor the edit made buildable is marked whatever its staging at the merge-base gave.
+        let newly = |text: &str| {
+            config_edit
+                .as_ref()
+                .is_some_and(|(_, new)| new.contains(text))
+        };
         for failure in &exact.failures {
+            if newly(&prepared[failure.flavor].flavor.text) {
+                continue;
+            }
             let side = match failure.side {
                 Side::MergeBase => format!("at the merge-base with `{}`", target.name),
                 Side::WorkTree => "in the working tree".to_string(),
@@ -63,12 +81,59 @@ pub(crate) fn command(
         }
         exact.affected
     };
-    print(output, &prepared, &changes, &affected, out)?;
+    if let Some((index, newly)) = config_edit {
+        for item in &mut affected {
+            for change in &mut item.because {
+                *change += usize::from(*change >= index);
+            }
+        }
+        for (flavor, p) in prepared.iter().enumerate() {
+            if !newly.contains(p.flavor.text.as_str()) {
+                continue;
+            }
+            if !affected.iter().any(|item| item.flavor == flavor) {
+                affected.push(Affected {
+                    flavor,
+                    images: Vec::new(),
+                    because: Vec::new(),
+                });
+            }
+            let item = affected
+                .iter_mut()
+                .find(|item| item.flavor == flavor)
+                .unwrap();
+            item.images = config.images.clone();
+            item.because.push(index);
+            item.because.sort_unstable();
+        }
+        affected.sort_by_key(|item| item.flavor);
+    }
+    print(output, &prepared, &all_changes, &affected, out)?;
     if affected.is_empty() {
         // stdout stays empty (it feeds FLAVORS=…); a person still gets an answer.
         writeln!(err, "no flavor changed since `{}`", target.name)?;
     }
     Ok(EXIT_SUCCESS)
+}
+
+/// The index of the configuration file among `changes` and the flavors its edit made
+/// buildable, when the edit touched nothing but the flavor lists (parsed, both sides).
+fn config_edit(
+    project: &Project,
+    repo: &Repo,
+    merge_base: &str,
+    changes: &[PathBuf],
+) -> Result<Option<(usize, BTreeSet<String>)>> {
+    let config = &project.config;
+    let rel = normal_path(Path::new(&config.display_path()));
+    let Some(index) = changes.iter().position(|path| *path == rel) else {
+        return Ok(None);
+    };
+    let Ok(after) = std::fs::read_to_string(&config.path) else {
+        return Ok(None);
+    };
+    let before = repo.text_at(merge_base, &rel)?;
+    Ok(config_edit::newly_buildable(before.as_deref(), &after).map(|newly| (index, newly)))
 }
 
 #[derive(Serialize)]

@@ -16,14 +16,14 @@ use anyhow::{bail, Result};
 
 use crate::app::project::engine;
 use crate::app::project::Project;
-use crate::app::uses::{current_tags, now, read_uses, uses_dir};
+use crate::app::uses::{current_tags, now, read_uses, uses_dir, Use};
 use crate::domain::date::rfc3339_seconds;
 use crate::domain::env_names;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv::{self, Kind};
 use crate::infra::engine::Engine;
 use crate::infra::lock::{self, Access, StagingLock};
-use crate::plan::labels::FLAVOR_LABEL;
+use crate::plan::labels::{CONTENT_ID_LABEL, FLAVOR_LABEL};
 
 /// What prune keeps and whether it only lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +45,17 @@ impl Settings {
                 }),
             }
         };
+        let hours = number(env_names::PRUNE_HOURS, 48)?;
+        // In seconds it must fit the clock's i64: a larger value wrapped to a negative age.
+        const MAX_HOURS: u64 = (i64::MAX / 3600) as u64;
+        if hours > MAX_HOURS {
+            bail!(
+                "{} `{hours}` is out of range: set it to at most {MAX_HOURS}",
+                env_names::PRUNE_HOURS
+            );
+        }
         Ok(Settings {
-            hours: number(env_names::PRUNE_HOURS, 48)?,
+            hours,
             keep: number(env_names::PRUNE_KEEP, 24)? as usize,
             current: env.get(env_names::PRUNE_CURRENT) == Some("1"),
             dry_run: dry_run || env.get(env_names::PRUNE_DRY) == Some("1"),
@@ -91,7 +100,8 @@ pub(crate) fn choose(
         })
         .collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
-    let limit = now.saturating_sub((settings.hours as i64).saturating_mul(3600));
+    let hours = i64::try_from(settings.hours).unwrap_or(i64::MAX);
+    let limit = now.saturating_sub(hours.saturating_mul(3600));
     ranked
         .into_iter()
         .enumerate()
@@ -149,11 +159,16 @@ pub(crate) fn prune(
             err,
         )?)
     };
-    let images = list(&engine)?;
-    let in_use = images_of_containers(&engine)?;
     let uses = read_uses(project);
+    // Only what matriochka built itself: not an image built FROM one (it inherits the labels).
+    let images: Vec<Listed> = list(&engine)?
+        .into_iter()
+        .filter(|image| uses.get(&image.id).is_some_and(|u| u.content_id.is_some()))
+        .collect();
+    let in_use = images_of_containers(&engine)?;
+    let last_uses = uses.iter().map(|(id, u)| (id.clone(), u.seconds)).collect();
     let now = now();
-    let chosen = choose(&images, &uses, &current, now, &settings);
+    let chosen = choose(&images, &last_uses, &current, now, &settings);
     let total = chosen.len();
     let mut gone = 0;
     let mut code = EXIT_SUCCESS;
@@ -169,6 +184,11 @@ pub(crate) fn prune(
         };
         if in_use.contains(&image.id) {
             writeln!(out, "kept {short} {names}: a container uses it")?;
+            continue;
+        }
+        let record = &uses[&image.id];
+        if let Some(why) = not_ours(&engine, &image, record)? {
+            writeln!(out, "kept {short} {names}: {why}")?;
             continue;
         }
         let hours = (now - last_use).max(0) / 3600;
@@ -190,7 +210,19 @@ pub(crate) fn prune(
         };
         let rmi = engine.args(argv::rmi_all(&targets));
         writeln!(out, "{}", engine.display(&rmi))?;
-        if !engine.run_teed(&rmi, &mut std::io::sink(), out)? {
+        let mut said = Vec::new();
+        let removed = engine.run_teed(&rmi, &mut said, &mut std::io::sink())?;
+        if !removed && held_by_a_container(&String::from_utf8_lossy(&said)) {
+            // A leftover build container (buildah's, which `ps` does not list) holds it.
+            writeln!(
+                out,
+                "kept {short} {names}: a container holds it (a leftover build container?)"
+            )?;
+            gone -= 1;
+            continue;
+        }
+        out.write_all(&said)?;
+        if !removed {
             code = EXIT_FAILURE;
             continue;
         }
@@ -203,6 +235,42 @@ pub(crate) fn prune(
     };
     writeln!(out, "{verb} {gone} of {total} matriochka images")?;
     Ok(code)
+}
+
+/// Why the image the engine lists under `image.id` is not what matriochka recorded building
+/// there: another content id (`record`'s must equal the image's label), or a tag matriochka
+/// did not give it (a user's own name for it stays, and the image with it); `None` when it is.
+fn not_ours(engine: &Engine, image: &Listed, record: &Use) -> Result<Option<String>> {
+    let (found, label) =
+        engine.capture(&engine.args(argv::inspect_label(&image.id, CONTENT_ID_LABEL)))?;
+    if !found || Some(label.trim_end_matches('\n')) != record.content_id.as_deref() {
+        return Ok(Some(
+            "not the image matriochka built there (another content id)".into(),
+        ));
+    }
+    let foreign: Vec<&str> = image
+        .tags
+        .iter()
+        .filter(|tag| !record.tags.iter().any(|ours| tag_forms(ours).contains(tag)))
+        .map(String::as_str)
+        .collect();
+    Ok((!foreign.is_empty()).then(|| {
+        format!(
+            "tagged {} outside matriochka",
+            itertools::join(foreign.iter().map(|tag| format!("`{tag}`")), ", ")
+        )
+    }))
+}
+
+/// Whether a failed `rmi`'s output says a container holds the image (podman, docker).
+fn held_by_a_container(said: &str) -> bool {
+    const SIGNS: [&str; 3] = [
+        "in use by a container",
+        "is being used by",
+        "is using its referenced image",
+    ];
+    let said = said.to_lowercase();
+    SIGNS.iter().any(|sign| said.contains(sign))
 }
 
 /// The ids (hex) of the images containers were created from, of every container.

@@ -129,7 +129,7 @@ pub(crate) fn values(
             Some(mapped) => out.push((entry.name.clone(), mapped.clone())),
             None => {
                 let mut message = format!(
-                    "flavor `{flavor}`: `variables.{}` has no value for {} `{value}`; known: {}",
+                    "`variables.{}` has no value for {} `{value}`; known: {}",
                     entry.name,
                     entry.from,
                     itertools::join(entry.map.keys(), ", ")
@@ -138,7 +138,12 @@ pub(crate) fn values(
                 if let Some(close) = crate::domain::suggest::closest(value, known) {
                     message.push_str(&format!("; did you mean `{close}`?"));
                 }
-                bail!(message)
+                // The flavor's value is what the user fixes: a usage error, as a bad field is.
+                return Err(crate::domain::flavor::FlavorError {
+                    flavor: flavor.to_string(),
+                    problem: message,
+                }
+                .into());
             }
         }
     }
@@ -209,7 +214,7 @@ mod tests {
         let vars = BTreeMap::from([("DISTRO".to_string(), "alpine".to_string())]);
         assert_eq!(
             values(&derived, &vars, "squid,alpine,3").unwrap_err().to_string(),
-            "flavor `squid,alpine,3`: `variables.PKG_FAMILY` has no value for DISTRO `alpine`; known: centos, ubuntu"
+            "invalid flavor `squid,alpine,3`: `variables.PKG_FAMILY` has no value for DISTRO `alpine`; known: centos, ubuntu"
         );
     }
 
@@ -219,7 +224,7 @@ mod tests {
         let vars = BTreeMap::from([("DISTRO".to_string(), "centoss".to_string())]);
         assert_eq!(
             values(&derived, &vars, "f").unwrap_err().to_string(),
-            "flavor `f`: `variables.PKG_FAMILY` has no value for DISTRO `centoss`; known: centos, ubuntu; \
+            "invalid flavor `f`: `variables.PKG_FAMILY` has no value for DISTRO `centoss`; known: centos, ubuntu; \
              did you mean `centos`?"
         );
     }

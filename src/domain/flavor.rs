@@ -84,6 +84,14 @@ impl Flavor {
                 repo.to_string(),
                 tag.to_string(),
             ),
+            [rel, arch, distro] if KNOWN_ARCHES.contains(arch) => {
+                return Err(err(format!(
+                    "field 2 `{arch}` is an arch, but the 3-field form is `<ceph rel>,<os name>,\
+                     <os version>`: write `{rel},{distro},<os version>` (the arch is HOST_ARCH) or \
+                     all 7 fields `{rel},{arch},{distro},<os version>,<base registry>,<base repo>,\
+                     <base tag>`"
+                )))
+            }
             [rel, distro, version] => (
                 rel.to_string(),
                 defaults.host_arch.clone(),
@@ -401,6 +409,13 @@ mod tests {
         assert!(problem("squid,x86_64,centos,9,_,centos,st'9")
             .starts_with("field 7 (base tag) `st'9` contains `'`"));
         assert!(problem("squid==1,centos,9").starts_with("field 1 (ceph release)"));
+        // Issue 21: read as a distro named `x86_64` before.
+        assert_eq!(
+            problem("squid,x86_64,centos"),
+            "field 2 `x86_64` is an arch, but the 3-field form is `<ceph rel>,<os name>,<os version>`: \
+             write `squid,centos,<os version>` (the arch is HOST_ARCH) or all 7 fields \
+             `squid,x86_64,centos,<os version>,<base registry>,<base repo>,<base tag>`"
+        );
     }
 
     #[test]

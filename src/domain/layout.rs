@@ -25,8 +25,6 @@ pub(crate) const USES_DIR: &str = ".uses";
 pub(crate) const REUSE_DIR: &str = ".reuse";
 /// In the staging root: a run's temporary files, emptied by each run.
 pub(crate) const TEMP_DIR: &str = ".tmp";
-/// In the staging root: the lock of the write phase.
-pub(crate) const LOCK_FILE: &str = ".lock";
 /// In the staging root: the bake file.
 pub(crate) const BAKE_FILE: &str = "docker-bake.json";
 /// In the staging root: the stamps of built images, `<id>/<image>`.
@@ -37,6 +35,32 @@ pub(crate) const LOGS_DIR: &str = "logs";
 /// The stamp of a built image: `<staging root>/.stamps/<id>/<image>`.
 pub(crate) fn stamp(staging_root: &Path, id: &str, image: &str) -> PathBuf {
     staging_root.join(STAMPS_DIR).join(id).join(image)
+}
+
+/// The flavor id of `dir` (its base name); fails unless `dir` is a relative path strictly below
+/// `staging_root`.
+pub(crate) fn flavor_id(staging_root: &Path, dir: &Path) -> anyhow::Result<String> {
+    let id = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !dir.starts_with(staging_root) || dir == staging_root || dir.is_absolute() || id.is_empty() {
+        anyhow::bail!(
+            "staging dir `{}` is not a directory below the staging root `{}`",
+            dir.display(),
+            staging_root.display()
+        );
+    }
+    Ok(id)
+}
+
+/// What a flavor's clean removes: its staging dir, its stamps and its logs.
+pub(crate) fn flavor_paths(staging_root: &Path, dir: &Path, id: &str) -> [PathBuf; 3] {
+    [
+        dir.to_path_buf(),
+        staging_root.join(STAMPS_DIR).join(id),
+        staging_root.join(LOGS_DIR).join(id),
+    ]
 }
 
 /// `<staging root>/logs/<id>/<image>.log` for builds, `<image>.<action>.log` for other actions.
@@ -68,5 +92,23 @@ mod tests {
             Path::new("staging/logs/i/core.push.log")
         );
         assert!(MANIFEST.starts_with(CONTEXT_DIR));
+    }
+
+    #[test]
+    fn flavor_ids() {
+        let root = Path::new("staging");
+        let id = |dir: &str| flavor_id(root, Path::new(dir)).ok();
+        assert_eq!(id("staging/squid-x").as_deref(), Some("squid-x"));
+        assert_eq!(id("staging"), None);
+        assert_eq!(id("other/squid-x"), None);
+        assert_eq!(id("/staging/squid-x"), None);
+        assert_eq!(
+            flavor_paths(root, Path::new("staging/i"), "i"),
+            [
+                PathBuf::from("staging/i"),
+                PathBuf::from("staging/.stamps/i"),
+                PathBuf::from("staging/logs/i")
+            ]
+        );
     }
 }

@@ -172,6 +172,7 @@ impl Vars {
         };
 
         let staging_dir = vars.expand(config, &config.staging_dir, "layout.staging_dir")?;
+        let staging_dir = make_safe(&staging_dir);
         check_staging_dir(&staging_dir, &config.staging_root, flavor)?;
         vars.computed.insert("STAGING_DIR".into(), staging_dir);
 
@@ -419,6 +420,13 @@ pub(crate) fn tag_from(text: &str, max: usize) -> String {
     // ASCII only from here on, so cutting at a byte index is cutting at a character.
     let kept = tag[..max - suffix.len() - 1].trim_end_matches(['.', '-']);
     format!("{kept}-{suffix}")
+}
+
+/// The staging dir with each `=` (a pinned apt release, `squid=19.2.1-1jammy`) written `@`: its
+/// base name is the flavor's id, which names make targets (`make build.<id>.core`), and make reads
+/// a command-line word holding `=` as a variable assignment.
+fn make_safe(dir: &str) -> String {
+    dir.replace('=', "@")
 }
 
 fn check_staging_dir(dir: &str, root: &Path, flavor: &Flavor) -> Result<()> {

@@ -5,6 +5,7 @@
 //! Manifest lists and registry reads are [`crate::infra::registry`]'s.
 
 pub(crate) mod argv;
+pub(crate) mod hints;
 pub(crate) mod squash;
 
 pub(crate) use argv::{Engine, Kind};

@@ -1,13 +1,56 @@
 //! Fs: the one atomic write. A file is written whole to a temp path on the same filesystem, then
 //! renamed over its destination, so a reader (make, a build, another run) sees the old bytes or
-//! the new ones, never a part; the temp file is removed when anything fails.
+//! the new ones, never a part; the temp file is removed when anything fails. Also the one read of
+//! a file a user names (header, footer): a regular file only, of bounded size.
 
 use std::fs::Metadata;
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+
+/// What a directory entry is when it is neither a regular file, a directory nor a link: a FIFO,
+/// a socket or a device, which a template or a header must never be (reading a FIFO blocks,
+/// reading `/dev/zero` never ends); `None` otherwise.
+pub(crate) fn special_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    if file_type.is_fifo() {
+        Some("a FIFO")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else if file_type.is_char_device() {
+        Some("a character device")
+    } else if file_type.is_block_device() {
+        Some("a block device")
+    } else {
+        None
+    }
+}
+
+/// Reads the regular file `path` (links followed), failing for anything else without opening it
+/// (so a FIFO cannot block) and for a file of more than `cap` bytes (so it cannot grow under the
+/// read until memory runs out).
+pub(crate) fn read_regular(path: &Path, cap: usize) -> std::io::Result<Vec<u8>> {
+    let not_regular = |kind: &str| std::io::Error::other(format!("{kind}, not a regular file"));
+    let file_type = std::fs::metadata(path)?.file_type();
+    if let Some(kind) = special_kind(file_type) {
+        return Err(not_regular(kind));
+    }
+    if file_type.is_dir() {
+        return Err(not_regular("a directory"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(cap as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > cap {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB, the limit for a staged file",
+            cap >> 20
+        )));
+    }
+    Ok(bytes)
+}
 
 /// Writes `bytes` (with `mode`, else the default) to `temp`, then renames it to `path`; the
 /// written file's metadata (its mtime is what the fast path compares).
@@ -50,6 +93,28 @@ pub(crate) fn write_beside(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "12345").unwrap();
+        assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
+        assert_eq!(
+            read_regular(&file, 4).unwrap_err().to_string(),
+            "larger than 0 MiB, the limit for a staged file"
+        );
+        assert_eq!(
+            read_regular(dir.path(), 5).unwrap_err().to_string(),
+            "a directory, not a regular file"
+        );
+        assert_eq!(
+            read_regular(Path::new("/dev/zero"), 5)
+                .unwrap_err()
+                .to_string(),
+            "a character device, not a regular file"
+        );
+    }
 
     #[test]
     fn writes_whole_files_and_leaves_no_temp() {

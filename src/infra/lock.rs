@@ -2,15 +2,16 @@
 //!
 //! A run that writes below the staging root (stage, clean) holds the exclusive lock for its whole
 //! write phase; a build holds the shared lock while it checks and reads its context, so no stage
-//! rewrites a context under a build. The lock is an advisory `flock` on `<staging root>/.lock`
-//! (std's `File::lock`): the kernel releases it when the process dies, so a killed run never
-//! leaves a stale lock behind.
+//! rewrites a context under a build. The lock is an advisory `flock` on the staging root
+//! directory itself (std's `File::lock`), not on a file in it: a file can be deleted or replaced
+//! under a running holder, letting a second run in beside it; the directory cannot be swapped
+//! while runs write below it. The kernel releases the lock when the process dies, so a killed run
+//! never leaves a stale lock behind.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::layout;
 use anyhow::{bail, Context as _, Result};
 
 /// What the holder may do.
@@ -37,8 +38,7 @@ pub(crate) struct StagingLock {
 }
 
 impl StagingLock {
-    /// Takes the lock of `root/staging_root`, creating the staging root and the lock file when
-    /// missing. When another run holds it, writes one line to `note` and waits, or fails at once
+    /// Takes the lock of `root/staging_root`, creating the staging root when missing. When another run holds it, writes one line to `note` and waits, or fails at once
     /// with `Wait::No`.
     pub(crate) fn acquire(
         root: &Path,
@@ -50,14 +50,9 @@ impl StagingLock {
         let dir = root.join(staging_root);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("failed to create `{}`", dir.display()))?;
-        let path = dir.join(layout::LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        let path = dir;
+        let file =
+            File::open(&path).with_context(|| format!("failed to open `{}`", path.display()))?;
         let tried = match access {
             Access::Exclusive => file.try_lock(),
             Access::Shared => file.try_lock_shared(),
@@ -86,7 +81,7 @@ impl StagingLock {
         Ok(StagingLock { file, path })
     }
 
-    /// The lock file.
+    /// The locked directory: the staging root.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -122,7 +117,7 @@ mod tests {
         let (held, note) = lock(dir.path(), Access::Exclusive, Wait::Yes);
         let held = held.unwrap();
         assert_eq!(note, "");
-        assert_eq!(held.path(), dir.path().join("staging/.lock"));
+        assert_eq!(held.path(), dir.path().join("staging"));
         let (second, note) = lock(dir.path(), Access::Exclusive, Wait::No);
         assert_eq!(
             second.unwrap_err().to_string(),
@@ -131,6 +126,22 @@ mod tests {
         assert_eq!(note, "");
         let (reader, _) = lock(dir.path(), Access::Shared, Wait::No);
         assert!(reader.is_err(), "a reader must not enter under a writer");
+        drop(held);
+        assert!(lock(dir.path(), Access::Exclusive, Wait::No).0.is_ok());
+    }
+
+    /// Issue 21: deleting `staging/.lock` let a second run in beside the holder.
+    #[test]
+    fn a_deleted_lock_file_lets_no_second_run_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path(), Access::Exclusive, Wait::Yes).0.unwrap();
+        let file = dir.path().join("staging/.lock");
+        let _ = std::fs::remove_file(&file);
+        std::fs::write(&file, "").unwrap();
+        let (second, _) = lock(dir.path(), Access::Exclusive, Wait::No);
+        assert!(second.is_err(), "a second writer beside the holder");
+        let (reader, _) = lock(dir.path(), Access::Shared, Wait::No);
+        assert!(reader.is_err(), "a reader beside the holder");
         drop(held);
         assert!(lock(dir.path(), Access::Exclusive, Wait::No).0.is_ok());
     }

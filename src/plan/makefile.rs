@@ -19,12 +19,6 @@ use crate::domain::layout;
 use crate::plan::build_plan;
 use crate::stage::model::StagedFlavor;
 
-/// Quotes for a POSIX shell, then escapes `$` for make.
-pub(crate) fn quote(value: &str) -> String {
-    let single = value.replace(['\n', '\r'], " ").replace('\'', r"'\''");
-    format!("'{}'", single.replace('$', "$$"))
-}
-
 /// Checks that `value` can be written into a Makefile as a word, a target and a shell word alike:
 /// letters, digits and `._+@/=-` only (`=` written as `$(_M_EQ)` by [`mk`]). `what` names the
 /// value, `fix` says where it comes from.
@@ -206,12 +200,11 @@ pub(crate) fn flavor_mk(
         "clean.{id}: $(foreach image,{},clean.{id}.$(image))",
         names.join(" ")
     );
+    // Under the staging lock, so no build reads the context while it goes.
     let _ = writeln!(
         out,
-        "\trm -rf {} {} {}",
-        quote(&path(dir)),
-        quote(&path(&staging_root.join(layout::STAMPS_DIR).join(&raw_id))),
-        quote(&path(&staging_root.join(layout::LOGS_DIR).join(&raw_id)))
+        "\t+@$(MATRIOCHKA) clean --flavor-dir {}$(_M_DRY_RUN)",
+        path(dir)
     );
     Ok(out)
 }
@@ -333,13 +326,6 @@ clean: $(foreach id,$(_M_IDS),clean.$(id))
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote("plain"), "'plain'");
-        assert_eq!(quote("it's $HOME"), r"'it'\''s $$HOME'");
-        assert_eq!(quote("a\nb"), "'a b'");
-    }
 
     #[test]
     fn make_words() {

@@ -5,8 +5,10 @@
 //! flavor, the footer at the end of every Dockerfile. Both files are read once, when the project
 //! is loaded, so a missing one fails before anything is written; their bytes then are part of the
 //! staged contexts (digests, the fast path's fingerprint, make's up-to-date check) and
-//! `files-sources` names them.
+//! `files-sources` names them. Only a regular file of at most the size of a staged file is read:
+//! a FIFO would block `stage`, `/dev/zero` would fill the memory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -14,6 +16,7 @@ use anyhow::{Context as _, Result};
 use crate::domain::decor::{Decor, Part};
 use crate::domain::dockerfile::{after_first_from, references, DOCKERFILE};
 use crate::stage::model::StagedImage;
+use crate::stage::render::MAX_EXPANDED;
 
 /// Reads the files named by `header` and `footer` (empty: none); `root` is the project's.
 pub(crate) fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> Result<Decor> {
@@ -22,7 +25,7 @@ pub(crate) fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> R
             return Ok(None);
         };
         let path = PathBuf::from(path);
-        let mut text = std::fs::read(&path)
+        let mut text = crate::infra::fs::read_regular(&path, MAX_EXPANDED)
             .with_context(|| format!("failed to read {what} `{}`", path.display()))?;
         if !text.is_empty() && !text.ends_with(b"\n") {
             text.push(b'\n');
@@ -46,7 +49,11 @@ pub(crate) fn load(root: &Path, header: Option<&str>, footer: Option<&str>) -> R
 /// Adds the header and footer to the Dockerfiles of `images`, whose parents are linked;
 /// `HEADER` and `FOOTER` are recorded as fragments of the Dockerfile (for `files-sources`).
 /// Digests are the caller's to compute again.
-pub(crate) fn apply(decor: &Decor, images: &mut [StagedImage]) {
+pub(crate) fn apply(
+    decor: &Decor,
+    images: &mut [StagedImage],
+    build_args: &BTreeMap<String, BTreeMap<String, String>>,
+) {
     if decor.header.is_none() && decor.footer.is_none() {
         return;
     }
@@ -57,7 +64,7 @@ pub(crate) fn apply(decor: &Decor, images: &mut [StagedImage]) {
         };
         if let Some(header) = &decor.header {
             let text = String::from_utf8_lossy(&file.bytes);
-            let refs = references(&text);
+            let refs = references(&text, build_args.get(&image.name));
             let external = refs
                 .from_images
                 .first()
@@ -129,7 +136,7 @@ mod tests {
             ),
             image("app", "FROM r/core:1\nRUN b\n"),
         ];
-        apply(&decor, &mut images);
+        apply(&decor, &mut images, &BTreeMap::new());
         let text = |i: usize| String::from_utf8(images[i].files[DOCKERFILE].bytes.clone()).unwrap();
         assert_eq!(
             text(0),

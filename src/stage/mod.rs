@@ -112,9 +112,9 @@ pub(crate) fn compute_on(
             external_base: false,
         });
     }
-    parents::link(&mut images)?;
+    parents::link(&mut images, &vars.build_args)?;
     if config.decor != crate::domain::decor::Decor::default() {
-        decor::apply(&config.decor, &mut images);
+        decor::apply(&config.decor, &mut images, &vars.build_args);
         for image in &mut images {
             image.digest = context_digest(&image.files);
         }

@@ -3,15 +3,19 @@
 //! A `FROM` (with `--platform=…` and `AS name`) or `COPY --from=` naming another image's tag makes
 //! that image a parent; a cycle is an error naming the chain.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
 
 use crate::domain::dockerfile::{references, DOCKERFILE};
 use crate::stage::model::StagedImage;
 
-/// Fills each image's parents and `external_base`; a cycle is an error.
-pub(crate) fn link(images: &mut [StagedImage]) -> Result<()> {
+/// Fills each image's parents and `external_base`, reading a `FROM ${ARG}` with the image's
+/// `build_args`; a cycle is an error.
+pub(crate) fn link(
+    images: &mut [StagedImage],
+    build_args: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<()> {
     let tags: Vec<(String, String)> = images
         .iter()
         .map(|image| (image.tag.clone(), image.name.clone()))
@@ -21,7 +25,10 @@ pub(crate) fn link(images: &mut [StagedImage]) -> Result<()> {
         let Some(file) = image.files.get(DOCKERFILE) else {
             continue;
         };
-        let refs = references(&String::from_utf8_lossy(&file.bytes));
+        let refs = references(
+            &String::from_utf8_lossy(&file.bytes),
+            build_args.get(&image.name),
+        );
         let parent_of = |reference: &str| {
             tags.iter()
                 .find(|(tag, _)| tag == reference)
@@ -99,7 +106,7 @@ mod tests {
     fn reads_from_and_copy_from() {
         let text = "# comment\nFROM --platform=linux/amd64 ceph/base:1 AS build\nRUN a \\\n  b\n\
                     COPY --from=build /x /y\nfrom ceph/other:2\nCOPY --from=ceph/tool:3 /a /b\nFROM scratch\n";
-        let refs = references(text);
+        let refs = references(text, None);
         assert_eq!(
             refs.images,
             [
@@ -113,7 +120,7 @@ mod tests {
 
     #[test]
     fn continuation_lines() {
-        let refs = references("FROM \\\n  ceph/base:1 \\\n  AS b\n");
+        let refs = references("FROM \\\n  ceph/base:1 \\\n  AS b\n", None);
         assert_eq!(refs.images, [("ceph/base:1".to_string(), 1)]);
     }
 }

@@ -686,9 +686,31 @@ fn render_tera(
             tera
         }
     };
-    Ok(tera
-        .render(&name, context)
-        .map_err(|err| tera_error(err, source, staged))?)
+    Ok(tera.render(&name, context).map_err(|err| {
+        let mut error = tera_error(err, source, staged);
+        if let RenderError::Tera { at, message, .. } = &mut error {
+            *at = at.or_else(|| runtime_position(text, message));
+        }
+        error
+    })?)
+}
+
+/// Where a Tera runtime error (which carries no position) happened: the first tag (`{{ … }}`,
+/// `{% … %}`) of `text` that holds a name the message quotes (the variable, function or filter).
+fn runtime_position(text: &str, message: &str) -> Option<(usize, usize)> {
+    static NAMED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[`']([A-Za-z_][A-Za-z0-9_.]*)[`']").unwrap());
+    static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\{\{.*?\}\}|\{%.*?%\}").unwrap());
+    NAMED.captures_iter(message).find_map(|named| {
+        let name = &named[1];
+        let word = Regex::new(&format!(r"\b{}\b", regex::escape(name))).ok()?;
+        text.lines().enumerate().find_map(|(index, line)| {
+            TAG.find_iter(line).find_map(|tag| {
+                let found = word.find(tag.as_str())?;
+                Some((index + 1, tag.start() + found.start() + 1))
+            })
+        })
+    })
 }
 
 #[cfg(test)]

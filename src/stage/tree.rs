@@ -150,7 +150,13 @@ impl FsTree {
                     mode: git_mode(metadata.permissions().mode()),
                 }
             } else {
-                continue;
+                // Never dropped without a word: a FIFO, a socket or a device.
+                let kind = crate::infra::fs::special_kind(metadata.file_type()).unwrap_or("");
+                bail!(
+                    "template `{}` is {kind}, not a regular file: templates hold only files, \
+                     directories and links to them",
+                    dir.join(&name).display()
+                );
             };
             entries.push(Entry { name, kind });
         }

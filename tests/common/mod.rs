@@ -211,6 +211,15 @@ impl Test {
         command
     }
 
+    /// The command, started with stdout and stderr piped.
+    pub fn spawn(&self) -> std::process::Child {
+        self.command()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs and checks stdout, stderr (both empty unless set) and the exit code.
     #[track_caller]
     pub fn run(&self) -> Output {

@@ -354,6 +354,7 @@ pub(crate) fn sorted(items: impl Iterator<Item = usize>) -> Vec<usize> {
     items.collect::<BTreeSet<_>>().into_iter().collect()
 }
 
+pub(crate) mod config_edit;
 #[cfg(test)]
 mod exact_property;
 

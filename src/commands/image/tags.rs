@@ -12,6 +12,7 @@ use anyhow::Result;
 use super::{words, Image};
 use crate::app::report::{Action, ImageRecord};
 use crate::app::reuse::{self, Lookup};
+use crate::app::uses;
 use crate::domain::env_names;
 use crate::domain::layout;
 use crate::error::EXIT_SUCCESS;
@@ -157,6 +158,12 @@ impl Image<'_> {
         };
         let image_id = || engine.capture(&engine.args(argv::image_id(&plan.tag)));
         record.finish(self.project, action, log_path, image_id)?;
+        if action == Action::Reused {
+            // Pulled by its content id: matriochka's to prune, as one it built. Unrecorded, prune
+            // only keeps it.
+            let tags = &plan.extra_tags;
+            let _ = uses::record_build(self.project, engine, &plan.tag, &plan.content_id, tags);
+        }
         writeln!(out, "{start}: {done}")?;
         Ok(Some(EXIT_SUCCESS))
     }
