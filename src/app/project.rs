@@ -251,6 +251,48 @@ pub(crate) fn find_root(start: &Path) -> PathBuf {
     PathBuf::from(".")
 }
 
+impl Project {
+    /// Takes the staging root's lock (`access`), waiting for another run unless
+    /// `MATRIOCHKA_NO_WAIT` says not to; what it waits for is said on `note`.
+    pub(crate) fn lock(
+        &self,
+        access: crate::infra::lock::Access,
+        note: &mut dyn std::io::Write,
+    ) -> Result<crate::infra::lock::StagingLock> {
+        let wait = crate::infra::lock::wait_from_env(self.env.get(env_names::NO_WAIT));
+        self.lock_with(access, wait, note)
+    }
+
+    /// [`Project::lock`] with the waiting decided by the caller (`stage --no-wait`).
+    pub(crate) fn lock_with(
+        &self,
+        access: crate::infra::lock::Access,
+        wait: crate::infra::lock::Wait,
+        note: &mut dyn std::io::Write,
+    ) -> Result<crate::infra::lock::StagingLock> {
+        crate::infra::lock::StagingLock::acquire(
+            self.root(),
+            &self.config.staging_root,
+            access,
+            wait,
+            note,
+        )
+    }
+
+    /// How the registry is read and written: `PUSH_ARGS` (`--tls-verify=false`, `--insecure`)
+    /// and `CONTAINERS_REGISTRIES_CONF`.
+    pub(crate) fn registry_access(&self) -> crate::infra::registry::Access {
+        let mut access = crate::infra::registry::Access::from_push_args(
+            self.env.get(env_names::PUSH_ARGS).unwrap_or_default(),
+        );
+        access.registries_conf = self
+            .env
+            .get_nonempty(env_names::REGISTRIES_CONF)
+            .map(str::to_string);
+        access
+    }
+}
+
 /// The container engine of `CONTAINER_ENGINE`.
 pub(crate) fn engine(project: &Project) -> Result<Engine> {
     match project

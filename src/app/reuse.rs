@@ -75,18 +75,6 @@ impl Lookup {
     }
 }
 
-/// How the registry is read: `PUSH_ARGS` (`--tls-verify=false`, `--insecure`) and
-/// `CONTAINERS_REGISTRIES_CONF`, as for manifest lists.
-pub(crate) fn access(project: &Project) -> Access {
-    let mut access =
-        Access::from_push_args(project.env.get(env_names::PUSH_ARGS).unwrap_or_default());
-    access.registries_conf = project
-        .env
-        .get_nonempty(env_names::REGISTRIES_CONF)
-        .map(str::to_string);
-    access
-}
-
 /// Asks the registry whether it holds `reference`: one `skopeo inspect --raw`.
 pub(crate) fn lookup(runner: &mut dyn Runner, access: &Access, reference: &str) -> Lookup {
     let argv = registry::inspect_raw(access, reference);

@@ -7,10 +7,9 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use crate::app::project::Project;
-use crate::domain::env_names;
 use crate::domain::layout;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
-use crate::infra::lock::{self, Access, StagingLock, Wait};
+use crate::infra::lock::{Access, Wait};
 use crate::infra::pool;
 use crate::plan::makefile;
 use crate::stage::model::StagedFlavor;
@@ -64,13 +63,12 @@ pub(crate) fn stage_command(
             project.config.display_path()
         )?;
     }
-    let wait = if no_wait {
-        Wait::No
+    let lock = if no_wait {
+        project.lock_with(Access::Exclusive, Wait::No, err)?
     } else {
-        lock::wait_from_env(project.env.get(env_names::NO_WAIT))
+        project.lock(Access::Exclusive, err)?
     };
     let staging_root = &project.config.staging_root;
-    let lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
     let temps = Temps::clean(project.root(), staging_root, &lock)?;
     let results = stage_all(project, &flavors, &temps);
     let mut failed = 0;

@@ -21,7 +21,7 @@ use crate::domain::git_facts::GitFacts;
 use crate::domain::layout;
 use crate::domain::vars::Env;
 use crate::error::EXIT_SUCCESS;
-use crate::infra::lock::{self, Access, StagingLock};
+use crate::infra::lock::Access;
 use crate::plan::labels;
 use crate::stage;
 use crate::stage::model::{StagedFlavor, StagedImage};
@@ -308,8 +308,7 @@ pub(crate) fn command(
     let staging_root = &project.config.staging_root;
     let rel = staging_root.join(layout::BAKE_FILE);
     // A write below the staging root, like stage's: under the exclusive lock.
-    let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
-    let held = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
+    let held = project.lock(Access::Exclusive, err)?;
     let temps = stage::Temps::clean(project.root(), staging_root, &held)?;
     let written = stage::write_one(project.root(), staging_root, &rel, &text, &temps)?;
     writeln!(

@@ -8,11 +8,10 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::app::project::Project;
 use crate::app::project::{at, engine};
-use crate::domain::env_names;
 use crate::domain::layout;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv;
-use crate::infra::lock::{self, Access, StagingLock};
+use crate::infra::lock::Access;
 use crate::plan::labels::FLAVOR_LABEL;
 
 /// Entries of the staging root that clean keeps.
@@ -42,8 +41,7 @@ pub(crate) fn clean_all(
     };
     let engine = engine(project)?;
     let staging_root = &project.config.staging_root;
-    let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
-    let _lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
+    let _lock = project.lock(Access::Exclusive, err)?;
     let list = engine.args(argv::images_labelled(FLAVOR_LABEL));
     let (listed, text) = engine.capture(&list)?;
     if !listed {
@@ -101,8 +99,7 @@ pub(crate) fn clean_flavor(
         writeln!(out, "{line}")?;
         return Ok(EXIT_SUCCESS);
     }
-    let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
-    let _lock = StagingLock::acquire(project.root(), staging_root, Access::Exclusive, wait, err)?;
+    let _lock = project.lock(Access::Exclusive, err)?;
     writeln!(out, "{line}")?;
     for path in paths {
         let path = at(project.root(), &path);

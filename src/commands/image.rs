@@ -20,7 +20,7 @@ use crate::domain::date::rfc3339_seconds;
 use crate::domain::env_names;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::{argv, Engine};
-use crate::infra::lock::{self, Access, StagingLock};
+use crate::infra::lock::Access;
 use crate::plan::build_plan::{self, BuildPlan};
 use crate::plan::labels::{CONTENT_ID_LABEL, CREATED_LABEL, FLAVOR_LABEL};
 use crate::plan::makefile;
@@ -244,14 +244,7 @@ impl<'a> Image<'a> {
         let _lock = if self.args.dry_run {
             None
         } else {
-            let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
-            Some(StagingLock::acquire(
-                project.root(),
-                &project.config.staging_root,
-                Access::Shared,
-                wait,
-                err,
-            )?)
+            Some(project.lock(Access::Shared, err)?)
         };
         let plan = self.plan()?;
         let squash = crate::infra::engine::squash::wanted(&project.env)?;

@@ -298,12 +298,7 @@ pub(crate) fn command(
         }
     }
     let engine = crate::app::project::engine(project)?;
-    let mut access =
-        Access::from_push_args(project.env.get(env_names::PUSH_ARGS).unwrap_or_default());
-    access.registries_conf = project
-        .env
-        .get_nonempty(env_names::REGISTRIES_CONF)
-        .map(str::to_string);
+    let access = project.registry_access();
     let mut registry = Registry { runner, access };
     let mut bad = 0;
     let mut total = 0;

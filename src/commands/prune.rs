@@ -22,7 +22,7 @@ use crate::domain::env_names;
 use crate::error::{EXIT_FAILURE, EXIT_SUCCESS};
 use crate::infra::engine::argv::{self, Kind};
 use crate::infra::engine::Engine;
-use crate::infra::lock::{self, Access, StagingLock};
+use crate::infra::lock::Access;
 use crate::plan::labels::{CONTENT_ID_LABEL, FLAVOR_LABEL};
 
 /// What prune keeps and whether it only lists.
@@ -150,14 +150,7 @@ pub(crate) fn prune(
     let _lock = if settings.dry_run {
         None
     } else {
-        let wait = lock::wait_from_env(project.env.get(env_names::NO_WAIT));
-        Some(StagingLock::acquire(
-            project.root(),
-            &project.config.staging_root,
-            Access::Exclusive,
-            wait,
-            err,
-        )?)
+        Some(project.lock(Access::Exclusive, err)?)
     };
     let uses = read_uses(project);
     // Only what matriochka built itself: not an image built FROM one (it inherits the labels).

@@ -53,7 +53,7 @@ pub(crate) fn lookup_command(
     let dir = at(root, &staging_root.join(layout::REUSE_DIR));
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    let access = access(project);
+    let access = project.registry_access();
     let cache_repo = cache_repo(project)?;
     // Registry requests wait on the network, not the CPU: more workers than cores.
     let answers = pool::map(THREADS, read.len(), |index| {

@@ -252,14 +252,7 @@ pub(crate) fn finish(
     };
     let root = project.root();
     let staging_root = &project.config.staging_root;
-    let wait = crate::infra::lock::wait_from_env(project.env.get(env_names::NO_WAIT));
-    let lock = crate::infra::lock::StagingLock::acquire(
-        root,
-        staging_root,
-        crate::infra::lock::Access::Exclusive,
-        wait,
-        note,
-    )?;
+    let lock = project.lock(crate::infra::lock::Access::Exclusive, note)?;
     let report = assemble(project, &run, kind)?;
     let temps = crate::stage::Temps::clean(root, staging_root, &lock)?;
     crate::stage::write_one(

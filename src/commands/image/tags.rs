@@ -68,7 +68,11 @@ impl Image<'_> {
         let answer = match reuse::take_record(&self.path(&record)) {
             Some(answer) => answer,
             None if reuse::is_local(engine, &plan.tag, &plan.content_id)? => Lookup::Local,
-            None => reuse::lookup(&mut ProcessRunner, &reuse::access(self.project), &reference),
+            None => reuse::lookup(
+                &mut ProcessRunner,
+                &self.project.registry_access(),
+                &reference,
+            ),
         };
         match answer {
             Lookup::Hit => {}
