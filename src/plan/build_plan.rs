@@ -252,25 +252,4 @@ mod tests {
         // Without extra tags the plan's bytes are what they were before extra tags existed.
         assert!(!plan.to_json().contains("extra_tags"));
     }
-
-    #[test]
-    fn paths() {
-        let root = Path::new("staging");
-        assert_eq!(
-            stamp(root, "id", "core"),
-            Path::new("staging/.stamps/id/core")
-        );
-        assert_eq!(
-            log(root, "id", "core", "build"),
-            Path::new("staging/logs/id/core.log")
-        );
-        assert_eq!(
-            log(root, "id", "core", "push"),
-            Path::new("staging/logs/id/core.push.log")
-        );
-        assert_eq!(
-            BuildPlan::path(Path::new("staging/id"), "core"),
-            Path::new("staging/id/.matriochka/core.json")
-        );
-    }
 }
