@@ -13,6 +13,7 @@ mod errors;
 mod fastpath;
 mod graph_export;
 mod header_footer;
+mod help;
 mod image_args;
 mod integrity;
 mod make;
