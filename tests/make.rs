@@ -370,8 +370,9 @@ fn build_mk(test: &Test, before: impl Fn(&Test), args: &[&str]) -> std::process:
     let (code, out) = make(test, &["stage", &format!("FLAVORS={SQUID}")]);
     assert_eq!(code, 0, "{out}");
     before(test);
-    Command::new("make")
-        .current_dir(test.path())
+    // A clean environment: under `make test`, an inherited MAKEFLAGS/MAKELEVEL would make this
+    // make print "Entering directory".
+    crate::common::make_command(test.path())
         .args(["-f", "staging/build.mk", "CONTAINER_ENGINE=docker"])
         .arg(format!(
             "MATRIOCHKA={}",
