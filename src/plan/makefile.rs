@@ -3,7 +3,9 @@
 //! Make schedules, matriochka acts: each image is a target with a stamp whose prerequisites are
 //! the image's context digest file (rewritten only when the context changes) and its parents'
 //! stamps, and whose recipe is one `$(MATRIOCHKA) image build|push|clean` line naming the image's
-//! build plan by its sha256. Every value written into a fragment is checked here first (letters,
+//! build plan by its sha256; under `make -n` the recipe prints instead the lines one `image dry-run`
+//! start wrote for every image while make read `build.mk`. Every step of `build.mk` is linear in
+//! the number of images. Every value written into a fragment is checked here first (letters,
 //! digits and `._+@/=-` only, `=` written `$(_M_EQ)`), so no value is ever read by make or a shell as code; the text is
 //! the same bytes for the same input.
 
