@@ -201,13 +201,17 @@ push.all: $(_M_TOOL) ## Build and push every buildable flavor, in parallel
 # target of the generated fragments. The target name reaches the shell as data (the environment);
 # `stage --target` accepts only a target that names a staged flavor's id and image.
 build.% push.% clean.%: export _M_TARGET = $@
-_M_ONE = $(MATRIOCHKA) stage --target "$$_M_TARGET" && $(_M_SUB) "$$_M_TARGET"
+_M_ONE_STAGE = $(MATRIOCHKA) stage --target "$$_M_TARGET"
+_M_ONE_MAKE = $(_M_SUB) "$$_M_TARGET"
+_M_ONE = $(_M_ONE_STAGE) && $(_M_ONE_MAKE)
+# A per-image target ends with the report of what it did, as the aggregate ones do (a target that
+# stages nothing reports nothing).
 build.%: $(_M_TOOL)
 	$(_M_NEED_ENGINE)
-	+$(_M_ONE)
+	+$(_M_ONE_STAGE) && { $(_M_ONE_MAKE); MATRIOCHKA_TARGET="$$_M_TARGET" $(call _m_finish,build) $$?; }
 push.%: $(_M_TOOL)
 	$(_M_NEED_ENGINE)
-	+$(_M_ONE)
+	+$(_M_ONE_STAGE) && { $(_M_ONE_MAKE); MATRIOCHKA_TARGET="$$_M_TARGET" $(call _m_finish,push) $$?; }
 clean.%: $(_M_TOOL)
 	$(_M_NEED_ENGINE)
 	+$(_M_ONE)

@@ -775,11 +775,13 @@ fn a_pinned_release_with_an_equals_sign_builds() {
     assert_eq!(
         text(&output.stdout),
         format!(
-            "{bin} stage --target \"$_M_TARGET\" && make --no-print-directory -f staging/build.mk \"$_M_TARGET\"\n\
+            "{bin} stage --target \"$_M_TARGET\" && {{ make --no-print-directory -f staging/build.mk \"$_M_TARGET\"; \
+             MATRIOCHKA_TARGET=\"$_M_TARGET\" {bin} report --finish build --status $?; }}\n\
              staged staging/{id}: 0 written, 9 unchanged, 0 removed\n\
              [1/2] build {CORE_TAG}\n\
              stub build\n\
-             [1/2] build {CORE_TAG}: ok\n",
+             [1/2] build {CORE_TAG}: ok\n\
+             report: staging/report.json\n  built           1\n",
             bin = bin()
         )
     );

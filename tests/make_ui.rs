@@ -171,20 +171,25 @@ fn make_f_build_all_from_another_directory_recurses_into_the_same_makefile() {
 fn image_targets_work_from_the_top_level_makefile() {
     let test = project();
     let output = make(&test, &[], &[&format!("build.{ID}.app")]);
-    let stage = format!(
-        "<matriochka> stage --target \"$_M_TARGET\" && make --no-print-directory -f staging/build.mk \"$_M_TARGET\"\n\
-         staged staging/{ID}: 9 written, 0 unchanged, 0 removed\n"
-    );
+    let stage = |verb: &str| {
+        format!(
+            "<matriochka> stage --target \"$_M_TARGET\" && {{ make --no-print-directory -f staging/build.mk \"$_M_TARGET\"; \
+             MATRIOCHKA_TARGET=\"$_M_TARGET\" <matriochka> report --finish {verb} --status $?; }}\n\
+             staged staging/{ID}: 9 written, 0 unchanged, 0 removed\n"
+        )
+    };
     assert_output(
         &output,
         &format!(
-            "{stage}[1/2] build {CORE_TAG}\nstub build\n[1/2] build {CORE_TAG}: ok\n\
-             [2/2] build {APP_TAG}\nstub build\n[2/2] build {APP_TAG}: ok\n"
+            "{}[1/2] build {CORE_TAG}\nstub build\n[1/2] build {CORE_TAG}: ok\n\
+             [2/2] build {APP_TAG}\nstub build\n[2/2] build {APP_TAG}: ok\n\
+             report: staging/report.json\n  built           2\n",
+            stage("build")
         ),
         "",
         0,
     );
-    let stage = stage
+    let stage = stage("push")
         .replace("9 written", "0 written")
         .replace("0 unchanged", "9 unchanged");
     // Images the engine holds, stamps up to date: a push only.
@@ -197,7 +202,10 @@ fn image_targets_work_from_the_top_level_makefile() {
     assert_output(
         &output,
         // The image's tag, then its content tag (`mcid-…`).
-        &format!("{stage}[1/2] push {CORE_TAG}\nstub push\nstub push\n[1/2] push {CORE_TAG}: ok\n"),
+        &format!(
+            "{stage}[1/2] push {CORE_TAG}\nstub push\nstub push\n[1/2] push {CORE_TAG}: ok\n\
+             report: staging/report.json\n  pushed          1\n"
+        ),
         "",
         0,
     );
@@ -208,7 +216,11 @@ fn image_targets_work_from_the_top_level_makefile() {
     );
     assert_output(
         &output,
-        &format!("{stage}./engine rmi {CORE_TAG}\nUntagged: {CORE_TAG}\n"),
+        &format!(
+            "<matriochka> stage --target \"$_M_TARGET\" && make --no-print-directory -f staging/build.mk \"$_M_TARGET\"\n\
+             staged staging/{ID}: 0 written, 9 unchanged, 0 removed\n\
+             ./engine rmi {CORE_TAG}\nUntagged: {CORE_TAG}\n"
+        ),
         "",
         0,
     );
@@ -231,7 +243,8 @@ fn an_image_target_naming_no_flavor_is_one_error() {
     let output = make(&test, &[], &[&format!("build.{ID}.ap")]);
     assert_output(
         &output,
-        "<matriochka> stage --target \"$_M_TARGET\" && make --no-print-directory -f staging/build.mk \"$_M_TARGET\"\n",
+        "<matriochka> stage --target \"$_M_TARGET\" && { make --no-print-directory -f staging/build.mk \"$_M_TARGET\"; \
+         MATRIOCHKA_TARGET=\"$_M_TARGET\" <matriochka> report --finish build --status $?; }\n",
         &format!(
             "error: no flavor of FLAVORS, `flavors.default` or `flavors.buildable` has the id of \
              target `build.{ID}.ap`; did you mean `build.{ID}.app`?\n\

@@ -507,5 +507,5 @@ fn show_env_lists_the_variables_read() {
         out.contains("\nSQUASH (unset)  # 1: one layer for what each build adds\n"),
         "{out}"
     );
-    assert_eq!(out.lines().count(), 28, "{out}");
+    assert_eq!(out.lines().count(), 29, "{out}");
 }

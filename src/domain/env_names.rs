@@ -30,6 +30,7 @@ pub(crate) const RUN: &str = "MATRIOCHKA_RUN";
 pub(crate) const BINFMT_DIR: &str = "MATRIOCHKA_BINFMT_DIR";
 pub(crate) const SHELLCHECK: &str = "SHELLCHECK";
 pub(crate) const CI: &str = "CI";
+pub(crate) const MAKE_TARGET: &str = "MATRIOCHKA_TARGET";
 pub(crate) const REGISTRIES_CONF: &str = "CONTAINERS_REGISTRIES_CONF";
 
 /// Every name above, with what it does (README, "Options"; `matriochka show env`).
@@ -94,6 +95,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ),
     (SHELLCHECK, "the shellcheck program `check` runs"),
     (CI, "set: a missing checker is an error, not a note"),
+    (
+        MAKE_TARGET,
+        "the per-image make target a run is (`build.<id>.<image>`; set by make)",
+    ),
     (REGISTRIES_CONF, "the registries.conf that skopeo reads too"),
 ];
 

@@ -39,13 +39,40 @@ struct Selected {
 }
 
 fn selected(project: &Project) -> Result<Vec<Selected>> {
-    let texts = project.requested_texts(&[])?;
-    let wanted: Vec<&str> = project
-        .env
-        .get(env_names::IMAGES)
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    // A per-image target (`build.<id>[.<image>]`, `push.…`) selects its flavor and image; a push
+    // target pushes that image only, a build target builds its parents too.
+    let target = project.env.get_nonempty(env_names::MAKE_TARGET);
+    let (texts, target_image, push_only) = match target {
+        Some(target) => {
+            let text = project.flavor_of_target(target)?;
+            let id = project.prepare(&[text.as_str()])?[0].id();
+            let image = target
+                .split_once('.')
+                .and_then(|(_, rest)| rest.strip_prefix(id.as_str()))
+                .and_then(|rest| rest.strip_prefix('.'))
+                .map(str::to_string);
+            (vec![text], image, target.starts_with("push."))
+        }
+        None => (
+            project
+                .requested_texts(&[])?
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            None,
+            false,
+        ),
+    };
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let wanted: Vec<&str> = match &target_image {
+        Some(image) => vec![image.as_str()],
+        None => project
+            .env
+            .get(env_names::IMAGES)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect(),
+    };
     let mut all = Vec::new();
     for prepared in project.prepare(&texts)? {
         let dir = prepared.vars.staging_dir().to_path_buf();
@@ -64,7 +91,7 @@ fn selected(project: &Project) -> Result<Vec<Selected>> {
             .collect();
         while let Some(image) = todo.pop() {
             if let Some(plan) = plans.get(&image) {
-                if keep.insert(image) {
+                if keep.insert(image) && !push_only {
                     todo.extend(plan.parents.iter().cloned());
                 }
             }
