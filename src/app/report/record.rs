@@ -122,6 +122,7 @@ impl ImageRecord {
                 content_id: plan.content_id.clone(),
                 action: Action::Failed,
                 digest: None,
+                pushed_digest: None,
                 seconds: None,
                 log: None,
                 because: None,
@@ -168,6 +169,12 @@ impl ImageRecord {
     /// A push about to start.
     pub(crate) fn push(project: &Project, id: &str, plan: &BuildPlan) -> Result<Self> {
         ImageRecord::new(project, id, plan, "push")
+    }
+
+    /// The digest the registry gave the pushed image, when the engine told it.
+    pub(crate) fn pushed_digest(mut self, digest: Option<String>) -> Self {
+        self.entry.pushed_digest = digest;
+        self
     }
 
     /// Records the outcome: `action`, the log (relative to the root as shown) and the image id
