@@ -108,6 +108,7 @@ fn entry(
         "seconds": if ran { Some(0.0) } else { None },
         "log": if log { Some(format!("staging/logs/{id}/{image}.log")) } else { None },
         "because": because,
+        "reason": None::<String>,
     })
 }
 
@@ -236,6 +237,7 @@ fn manifest_lists_are_reported_with_their_platforms_and_digests() {
     let refused = |tag: &str| {
         serde_json::json!({
             "tag": tag, "platforms": ["linux/amd64"], "digests": [amd], "action": "refused",
+            "reason": format!("arch `aarch64` is missing (`{tag}-aarch64` is not in the registry)"),
         })
     };
     let report = read_report(&test);
@@ -276,6 +278,7 @@ fn manifest_lists_are_reported_with_their_platforms_and_digests() {
             "platforms": ["linux/amd64", "linux/arm64/v8"],
             "digests": [amd, arm],
             "action": "pushed",
+            "reason": null,
         })
     };
     assert_eq!(
@@ -453,6 +456,52 @@ fn pushed_images_carry_the_digest_the_registry_gave() {
     assert_eq!(push(&[]), [unknown("core"), unknown("app")]);
 }
 
+/// A push refused before it ran (the local image under the tag is not the plan's) says why in
+/// the report, not only in the log.
+#[test]
+fn a_refused_push_has_its_reason_in_the_report() {
+    let test = project();
+    let output = make(
+        &test,
+        &[("STUB_ARCH", "arm64")],
+        &["push", &format!("FLAVORS={SQUID}")],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let core = tag("core", "squid");
+    let mut refused = entry(
+        &test,
+        SQUID,
+        "squid",
+        "core",
+        "push-failed",
+        false,
+        Some("not in engine"),
+    );
+    refused["log"] = "staging/logs/squid-centos-9-x86_64/core.push.log".into();
+    refused["digest"] = "sha256:0123abcd".into();
+    refused["seconds"] = 0.0.into();
+    refused["reason"] = format!(
+        "refused to push `{core}`: the local image's platform is `linux/arm64`, not the plan's `linux/amd64`"
+    )
+    .into();
+    // app was built in this run, and is not in the registry.
+    let mut skipped = entry(
+        &test,
+        SQUID,
+        "squid",
+        "app",
+        "skipped",
+        false,
+        Some("parent rebuilt"),
+    );
+    skipped["digest"] = "sha256:0123abcd".into();
+    skipped["seconds"] = 0.0.into();
+    assert_eq!(
+        report(&test)["images"],
+        serde_json::json!([refused, skipped])
+    );
+}
+
 #[test]
 fn a_dry_run_writes_no_report() {
     let test = project();
@@ -513,7 +562,7 @@ fn the_validator_finds_each_kind_of_break() {
     let schema = report_schema();
     let good = serde_json::json!({
         "schema_version": 1, "commit": "abc", "images": [],
-        "manifests": [{"tag": "t", "platforms": ["linux/amd64"], "digests": ["sha256:1"], "action": "pushed"}],
+        "manifests": [{"tag": "t", "platforms": ["linux/amd64"], "digests": ["sha256:1"], "action": "pushed", "reason": null}],
     });
     assert_eq!(validate(&schema, &good), Vec::<String>::new());
     let bad = serde_json::json!({
@@ -526,6 +575,7 @@ fn the_validator_finds_each_kind_of_break() {
             "$.images: object is not array",
             "$.manifests[0].action: \"sent\" is not one of [\"pushed\",\"up-to-date\",\"refused\",\"kept-newer\",\"failed\"]",
             "$.manifests[0].tag: integer is not string",
+            "$.manifests[0]: `reason` is missing",
             "$.schema_version: 2 is not 1",
             "$: `commit` is missing",
             "$: `extra` is not in the schema",

@@ -122,6 +122,10 @@ pub(crate) struct ImageEntry {
     pub(crate) log: Option<PathBuf>,
     /// Why the image was built.
     pub(crate) because: Option<String>,
+    /// Why matriochka refused or failed the action itself (a push of an image not the plan's, a
+    /// build not on its parent); `None` otherwise (an engine failure is in the log).
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
 }
 
 /// One manifest list's line of the report.
@@ -131,6 +135,9 @@ pub(crate) struct ManifestEntry {
     pub(crate) platforms: Vec<String>,
     pub(crate) digests: Vec<String>,
     pub(crate) action: ManifestAction,
+    /// Why it was refused, failed or kept: the text after the tag in `manifest`'s line.
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
 }
 
 /// The version of `report.json`'s shape (`docs/report.schema.json`): raised when a field changes

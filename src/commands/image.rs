@@ -309,9 +309,11 @@ impl<'a> Image<'a> {
                 let rmi = engine.args(argv::rmi(&plan.tag));
                 writeln!(log, "{problem}")?;
                 self.run_logged_quietly(&engine, &rmi, &mut log)?;
-                record.finish(project, Action::Failed, &log_path, || {
-                    Ok((false, String::new()))
-                })?;
+                record
+                    .reason(&problem)
+                    .finish(project, Action::Failed, &log_path, || {
+                        Ok((false, String::new()))
+                    })?;
                 writeln!(out, "{start}: FAILED: {problem}")?;
                 return Ok(EXIT_FAILURE);
             }
@@ -468,9 +470,11 @@ impl<'a> Image<'a> {
             if let Some(why) = self.not_planned(&engine, &plan, tag)? {
                 let refusal = format!("refused to push `{tag}`: {why}");
                 writeln!(log, "{refusal}")?;
-                record.finish(project, Action::PushFailed, &log_path, || {
-                    Ok((false, String::new()))
-                })?;
+                record
+                    .reason(&refusal)
+                    .finish(project, Action::PushFailed, &log_path, || {
+                        Ok((false, String::new()))
+                    })?;
                 bail!("{refusal}");
             }
         }

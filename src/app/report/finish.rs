@@ -215,6 +215,7 @@ fn assemble(project: &Project, run: &Path, kind: RunKind) -> Result<Report> {
                     seconds: None,
                     log: None,
                     because: None,
+                    reason: None,
                 }
             }
         };

@@ -126,6 +126,7 @@ impl ImageRecord {
                 seconds: None,
                 log: None,
                 because: None,
+                reason: None,
             },
             step,
             start: Instant::now(),
@@ -169,6 +170,12 @@ impl ImageRecord {
     /// A push about to start.
     pub(crate) fn push(project: &Project, id: &str, plan: &BuildPlan) -> Result<Self> {
         ImageRecord::new(project, id, plan, "push")
+    }
+
+    /// Why matriochka refused or failed the action itself.
+    pub(crate) fn reason(mut self, reason: &str) -> Self {
+        self.entry.reason = Some(reason.to_string());
+        self
     }
 
     /// The digest the registry gave the pushed image, when the engine told it.
