@@ -4,7 +4,9 @@
 
 use std::process::Output;
 
-use crate::common::{assert_text, build_project, repo_make, Test};
+use crate::common::schema::{read_report, report_schema, validate};
+use crate::common::stub::{calls_of, recording_engine};
+use crate::common::{assert_text, bin, build_project, make_in, repo_make, Test};
 
 const SQUID: &str = "squid,x86_64,centos,9,quay.io,centos/centos,stream9";
 const REEF: &str = "reef,x86_64,centos,9,quay.io,centos/centos,stream9";
@@ -69,10 +71,9 @@ fn content_id(test: &Test, id: &str, image: &str) -> String {
     plan["content_id"].as_str().unwrap().to_string()
 }
 
-/// The report, with each number of seconds made `0.0`.
+/// The report, checked against its schema, with each number of seconds made `0.0`.
 fn report(test: &Test) -> serde_json::Value {
-    let mut report: serde_json::Value =
-        serde_json::from_str(&test.read("staging/report.json")).unwrap();
+    let mut report = read_report(test);
     for image in report["images"].as_array_mut().unwrap() {
         if image["seconds"].is_number() {
             image["seconds"] = serde_json::json!(0.0);
@@ -103,9 +104,11 @@ fn entry(
         "content_id": content_id(test, &id, image),
         "action": action,
         "digest": if action == "built" { Some("sha256:0123abcd") } else { None },
+        "pushed_digest": None::<String>,
         "seconds": if ran { Some(0.0) } else { None },
         "log": if log { Some(format!("staging/logs/{id}/{image}.log")) } else { None },
         "because": because,
+        "reason": None::<String>,
     })
 }
 
@@ -129,6 +132,8 @@ fn a_run_with_built_up_to_date_failed_and_skipped_images() {
     assert_eq!(
         report(&test),
         serde_json::json!({
+            "schema_version": 1,
+            "commit": "Unknown commit hash",
             "images": [
                 built(SQUID, "squid", "core", "not in engine"),
                 built(SQUID, "squid", "app", "parent rebuilt"),
@@ -150,6 +155,8 @@ fn a_run_with_built_up_to_date_failed_and_skipped_images() {
     assert_eq!(
         report(&test),
         serde_json::json!({
+            "schema_version": 1,
+            "commit": "Unknown commit hash",
             "images": [
                 entry(&test, SQUID, "squid", "core", "up-to-date", false, None),
                 entry(&test, SQUID, "squid", "app", "built", true, changed),
@@ -230,13 +237,15 @@ fn manifest_lists_are_reported_with_their_platforms_and_digests() {
     let refused = |tag: &str| {
         serde_json::json!({
             "tag": tag, "platforms": ["linux/amd64"], "digests": [amd], "action": "refused",
+            "reason": format!("arch `aarch64` is missing (`{tag}-aarch64` is not in the registry)"),
         })
     };
-    let report: serde_json::Value =
-        serde_json::from_str(&test.read("staging/report.json")).unwrap();
+    let report = read_report(&test);
     assert_eq!(
         report,
         serde_json::json!({
+            "schema_version": 1,
+            "commit": "Unknown commit hash",
             "images": [],
             "manifests": [
                 refused("r.io/ceph/core:test-squid-centos"),
@@ -262,14 +271,14 @@ fn manifest_lists_are_reported_with_their_platforms_and_digests() {
         .args(&["report", "--finish", "manifest"])
         .stdout("report: staging/report.json\n  list pushed     4\n");
     test.run();
-    let report: serde_json::Value =
-        serde_json::from_str(&test.read("staging/report.json")).unwrap();
+    let report = read_report(&test);
     let pushed = |tag: &str| {
         serde_json::json!({
             "tag": tag,
             "platforms": ["linux/amd64", "linux/arm64/v8"],
             "digests": [amd, arm],
             "action": "pushed",
+            "reason": null,
         })
     };
     assert_eq!(
@@ -361,6 +370,138 @@ skipped squid-centos-9-x86_64/app ({}): a parent failed or the run stopped
     );
 }
 
+/// The digest the registry gave each pushed image, for a signing step: podman writes it to the
+/// file of `--digestfile` (beside the push's log), docker prints it.
+#[test]
+fn pushed_images_carry_the_digest_the_registry_gave() {
+    let engine = recording_engine(r#" echo "stub build";;"#);
+    let test = build_project()
+        .write_bytes("engine", engine.as_bytes(), 0o755)
+        .write_bytes("podman-stub", engine.as_bytes(), 0o755);
+    let makefile = format!("{}/Makefile", env!("CARGO_MANIFEST_DIR"));
+    let matriochka = format!("MATRIOCHKA={}", bin());
+    let flavors = format!("FLAVORS={SQUID}");
+    let push = |env: &[(&str, &str)]| {
+        let output = make_in(
+            test.path(),
+            &makefile,
+            env,
+            &[&matriochka, "push", &flavors],
+        );
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        read_report(&test)["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|image| {
+                (
+                    image["image"].as_str().unwrap().to_string(),
+                    image["action"].as_str().unwrap().to_string(),
+                    image["pushed_digest"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let podman = format!("sha256:{}", "a".repeat(64));
+    let pushed = |image: &str, digest: &str| {
+        (
+            image.to_string(),
+            "pushed".to_string(),
+            serde_json::json!(digest),
+        )
+    };
+    assert_eq!(
+        push(&[
+            ("CONTAINER_ENGINE", "./podman-stub"),
+            ("STUB_DIGEST", &podman)
+        ]),
+        [pushed("core", &podman), pushed("app", &podman)]
+    );
+    let first_pushes: Vec<Vec<String>> = calls_of(&test, "push")
+        .into_iter()
+        .filter(|call| call.contains(&"--digestfile".to_string()))
+        .collect();
+    assert_eq!(
+        first_pushes,
+        [
+            [
+                "push".to_string(),
+                "--digestfile".to_string(),
+                "staging/logs/squid-centos-9-x86_64/core.push.digest".to_string(),
+                tag("core", "squid"),
+            ],
+            [
+                "push".to_string(),
+                "--digestfile".to_string(),
+                "staging/logs/squid-centos-9-x86_64/app.push.digest".to_string(),
+                tag("app", "squid"),
+            ],
+        ]
+    );
+
+    let docker = format!("sha256:{}", "b".repeat(64));
+    let line = format!("main: digest: {docker} size: 1570");
+    assert_eq!(
+        push(&[("STUB_PUSH_OUTPUT", &line)]),
+        [pushed("core", &docker), pushed("app", &docker)]
+    );
+    // A push that printed no digest: none is reported.
+    let unknown = |image: &str| {
+        (
+            image.to_string(),
+            "pushed".to_string(),
+            serde_json::Value::Null,
+        )
+    };
+    assert_eq!(push(&[]), [unknown("core"), unknown("app")]);
+}
+
+/// A push refused before it ran (the local image under the tag is not the plan's) says why in
+/// the report, not only in the log.
+#[test]
+fn a_refused_push_has_its_reason_in_the_report() {
+    let test = project();
+    let output = make(
+        &test,
+        &[("STUB_ARCH", "arm64")],
+        &["push", &format!("FLAVORS={SQUID}")],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let core = tag("core", "squid");
+    let mut refused = entry(
+        &test,
+        SQUID,
+        "squid",
+        "core",
+        "push-failed",
+        false,
+        Some("not in engine"),
+    );
+    refused["log"] = "staging/logs/squid-centos-9-x86_64/core.push.log".into();
+    refused["digest"] = "sha256:0123abcd".into();
+    refused["seconds"] = 0.0.into();
+    refused["reason"] = format!(
+        "refused to push `{core}`: the local image's platform is `linux/arm64`, not the plan's `linux/amd64`"
+    )
+    .into();
+    // app was built in this run, and is not in the registry.
+    let mut skipped = entry(
+        &test,
+        SQUID,
+        "squid",
+        "app",
+        "skipped",
+        false,
+        Some("parent rebuilt"),
+    );
+    skipped["digest"] = "sha256:0123abcd".into();
+    skipped["seconds"] = 0.0.into();
+    assert_eq!(
+        report(&test)["images"],
+        serde_json::json!([refused, skipped])
+    );
+}
+
 #[test]
 fn a_dry_run_writes_no_report() {
     let test = project();
@@ -412,5 +553,32 @@ fn a_run_id_in_the_environment_is_not_taken() {
     assert!(
         !test.path().join("staging/.report/outer-run").exists(),
         "the outer run's id was used"
+    );
+}
+
+/// The checker of `docs/report.schema.json` that every report read here goes through.
+#[test]
+fn the_validator_finds_each_kind_of_break() {
+    let schema = report_schema();
+    let good = serde_json::json!({
+        "schema_version": 1, "commit": "abc", "images": [],
+        "manifests": [{"tag": "t", "platforms": ["linux/amd64"], "digests": ["sha256:1"], "action": "pushed", "reason": null}],
+    });
+    assert_eq!(validate(&schema, &good), Vec::<String>::new());
+    let bad = serde_json::json!({
+        "schema_version": 2, "images": {}, "extra": 1,
+        "manifests": [{"tag": 1, "platforms": [], "digests": [], "action": "sent"}],
+    });
+    assert_eq!(
+        validate(&schema, &bad),
+        [
+            "$.images: object is not array",
+            "$.manifests[0].action: \"sent\" is not one of [\"pushed\",\"up-to-date\",\"refused\",\"kept-newer\",\"failed\"]",
+            "$.manifests[0].tag: integer is not string",
+            "$.manifests[0]: `reason` is missing",
+            "$.schema_version: 2 is not 1",
+            "$: `commit` is missing",
+            "$: `extra` is not in the schema",
+        ]
     );
 }

@@ -112,12 +112,20 @@ pub(crate) struct ImageEntry {
     pub(crate) action: Action,
     /// The image id the engine gave the image built in this run.
     pub(crate) digest: Option<String>,
+    /// The digest the registry gave the image's manifest when this run pushed it: what a
+    /// signing step signs (`<tag>@<pushed_digest>`).
+    #[serde(default)]
+    pub(crate) pushed_digest: Option<String>,
     /// Seconds the run's actions on the image took (build and push), to the tenth.
     pub(crate) seconds: Option<f64>,
     /// The log of the action shown.
     pub(crate) log: Option<PathBuf>,
     /// Why the image was built.
     pub(crate) because: Option<String>,
+    /// Why matriochka refused or failed the action itself (a push of an image not the plan's, a
+    /// build not on its parent); `None` otherwise (an engine failure is in the log).
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
 }
 
 /// One manifest list's line of the report.
@@ -127,11 +135,24 @@ pub(crate) struct ManifestEntry {
     pub(crate) platforms: Vec<String>,
     pub(crate) digests: Vec<String>,
     pub(crate) action: ManifestAction,
+    /// Why it was refused, failed or kept: the text after the tag in `manifest`'s line.
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
 }
+
+/// The version of `report.json`'s shape (`docs/report.schema.json`): raised when a field changes
+/// meaning or goes, not when one is added.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// `report.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Report {
+    /// [`SCHEMA_VERSION`]; 0 in a report written before it was.
+    #[serde(default)]
+    pub(crate) schema_version: u32,
+    /// The git commit of the project the run built from (`Unknown commit hash` outside git).
+    #[serde(default)]
+    pub(crate) commit: String,
     pub(crate) images: Vec<ImageEntry>,
     pub(crate) manifests: Vec<ManifestEntry>,
 }

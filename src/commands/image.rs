@@ -309,9 +309,11 @@ impl<'a> Image<'a> {
                 let rmi = engine.args(argv::rmi(&plan.tag));
                 writeln!(log, "{problem}")?;
                 self.run_logged_quietly(&engine, &rmi, &mut log)?;
-                record.finish(project, Action::Failed, &log_path, || {
-                    Ok((false, String::new()))
-                })?;
+                record
+                    .reason(&problem)
+                    .finish(project, Action::Failed, &log_path, || {
+                        Ok((false, String::new()))
+                    })?;
                 writeln!(out, "{start}: FAILED: {problem}")?;
                 return Ok(EXIT_FAILURE);
             }
@@ -446,7 +448,12 @@ impl<'a> Image<'a> {
                 anyhow::anyhow!("PUSH_RETRIES `{text}` is not a number: set it to 0 or more")
             })?,
         };
-        let args = engine.args(argv::push(&plan.tag, &words(project, env_names::PUSH_ARGS)));
+        let push_args = words(project, env_names::PUSH_ARGS);
+        let digestfile = self.digestfile(&engine);
+        let args = engine.args(match &digestfile {
+            Some(file) => argv::push_with_digestfile(&plan.tag, &push_args, file),
+            None => argv::push(&plan.tag, &push_args),
+        });
         let line = engine.display(&args);
         if self.args.dry_run {
             writeln!(out, "{line}")?;
@@ -463,13 +470,18 @@ impl<'a> Image<'a> {
             if let Some(why) = self.not_planned(&engine, &plan, tag)? {
                 let refusal = format!("refused to push `{tag}`: {why}");
                 writeln!(log, "{refusal}")?;
-                record.finish(project, Action::PushFailed, &log_path, || {
-                    Ok((false, String::new()))
-                })?;
+                record
+                    .reason(&refusal)
+                    .finish(project, Action::PushFailed, &log_path, || {
+                        Ok((false, String::new()))
+                    })?;
                 bail!("{refusal}");
             }
         }
         writeln!(out, "{start}")?;
+        if let Some(file) = &digestfile {
+            remove_if_present(file)?;
+        }
         let pushed = crate::infra::process::with_retries(
             retries,
             &format!("push {}", plan.tag),
@@ -480,19 +492,51 @@ impl<'a> Image<'a> {
                 engine.run_teed(&args, &mut log, out)
             },
         )?;
+        let digest = if pushed {
+            self.pushed_digest(digestfile.as_deref(), &log_path)
+        } else {
+            None
+        };
         let pushed = pushed && self.push_further(&engine, &plan, retries, &mut log, out)?;
         let action = if pushed {
             Action::Pushed
         } else {
             Action::PushFailed
         };
-        record.finish(project, action, &log_path, || Ok((false, String::new())))?;
+        record
+            .pushed_digest(digest)
+            .finish(project, action, &log_path, || Ok((false, String::new())))?;
         if pushed {
             writeln!(out, "{start}: ok")?;
             Ok(EXIT_SUCCESS)
         } else {
             writeln!(out, "{start}: FAILED (see {})", log_path.display())?;
             Ok(EXIT_FAILURE)
+        }
+    }
+
+    /// The file podman writes the pushed image's digest to, beside the push's log; `None` for
+    /// docker, which prints it.
+    fn digestfile(&self, engine: &Engine) -> Option<PathBuf> {
+        let log = build_plan::log(
+            &self.project.config.staging_root,
+            &self.id,
+            &self.args.image,
+            "push",
+        );
+        (engine.kind == argv::Kind::Podman).then(|| self.path(&log.with_extension("digest")))
+    }
+
+    /// The digest the registry gave the image just pushed: podman's digest file, else docker's
+    /// line in the push's log. `None` when the engine did not tell.
+    fn pushed_digest(&self, digestfile: Option<&Path>, log: &Path) -> Option<String> {
+        match digestfile {
+            Some(file) => std::fs::read_to_string(file)
+                .ok()
+                .and_then(|text| crate::infra::engine::pushed::from_digestfile(&text)),
+            None => std::fs::read_to_string(log)
+                .ok()
+                .and_then(|text| crate::infra::engine::pushed::from_docker_output(&text)),
         }
     }
 
@@ -530,6 +574,16 @@ impl<'a> Image<'a> {
             _ => {}
         }
         Ok(code)
+    }
+}
+
+/// Removes `path`, there or not.
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("failed to remove `{}`", path.display()))
+        }
+        _ => Ok(()),
     }
 }
 

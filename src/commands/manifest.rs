@@ -322,30 +322,37 @@ pub(crate) fn command(
             };
             found.sort();
             for (tag, outcome) in outcomes {
+                let reason = match &outcome {
+                    Outcome::Pushed | Outcome::UpToDate => None,
+                    Outcome::KeptNewer(newer) => Some(format!(
+                        "it holds {newer}, newer than {}",
+                        group.version.map(|v| v.to_string()).unwrap_or_default()
+                    )),
+                    Outcome::Refused(why) | Outcome::Failed(why) => Some(why.clone()),
+                };
+                let action = match &outcome {
+                    Outcome::Pushed => ManifestAction::Pushed,
+                    Outcome::UpToDate => ManifestAction::UpToDate,
+                    Outcome::KeptNewer(_) => ManifestAction::KeptNewer,
+                    Outcome::Refused(_) => ManifestAction::Refused,
+                    Outcome::Failed(_) => ManifestAction::Failed,
+                };
                 recorded.push(report::ManifestEntry {
                     tag: tag.clone(),
                     platforms: found.iter().map(|(platform, _)| platform.clone()).collect(),
                     digests: found.iter().map(|(_, digest)| digest.clone()).collect(),
-                    action: match outcome {
-                        Outcome::Pushed => ManifestAction::Pushed,
-                        Outcome::UpToDate => ManifestAction::UpToDate,
-                        Outcome::KeptNewer(_) => ManifestAction::KeptNewer,
-                        Outcome::Refused(_) => ManifestAction::Refused,
-                        Outcome::Failed(_) => ManifestAction::Failed,
-                    },
+                    action,
+                    reason: reason.clone(),
                 });
                 total += 1;
-                let line = match &outcome {
-                    Outcome::Pushed => format!("pushed {tag}"),
-                    Outcome::UpToDate => {
+                let line = match (&outcome, reason) {
+                    (Outcome::Pushed, _) => format!("pushed {tag}"),
+                    (Outcome::UpToDate, _) => {
                         format!("up-to-date {tag}: the registry holds this list already")
                     }
-                    Outcome::KeptNewer(newer) => format!(
-                        "kept-newer {tag}: it holds {newer}, newer than {}",
-                        group.version.map(|v| v.to_string()).unwrap_or_default()
-                    ),
-                    Outcome::Refused(why) => format!("refused {tag}: {why}"),
-                    Outcome::Failed(why) => format!("failed {tag}: {why}"),
+                    (_, reason) => {
+                        format!("{} {tag}: {}", action.word(), reason.unwrap_or_default())
+                    }
                 };
                 if matches!(outcome, Outcome::Refused(_) | Outcome::Failed(_)) {
                     bad += 1;

@@ -6,6 +6,7 @@
 
 pub(crate) mod argv;
 pub(crate) mod hints;
+pub(crate) mod pushed;
 pub(crate) mod squash;
 
 pub(crate) use argv::{Engine, Kind};

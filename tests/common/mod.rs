@@ -9,6 +9,7 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
+pub mod schema;
 pub mod stub;
 
 /// A minimal configuration: two images, layers by release and distro.

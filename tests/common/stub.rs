@@ -4,8 +4,9 @@
 use super::Test;
 
 /// An engine that records its arguments in `$STUB_DIR/engine.log` (one per line, then `--`);
-/// `build` runs `build` (shell lines of a `case` branch, ending in `;;`), `push` prints
-/// `stub push` and exits `$STUB_PUSH_STATUS`, `image` prints `$STUB_LABEL` (the layers asked:
+/// `build` runs `build` (shell lines of a `case` branch, ending in `;;`), `push` writes
+/// `$STUB_DIGEST` to the file of `--digestfile FILE` (podman's), prints `$STUB_PUSH_OUTPUT`
+/// (`stub push` by default) and exits `$STUB_PUSH_STATUS`, `image` prints `$STUB_LABEL` (the layers asked:
 /// `layer`, or `other` for the tag `$STUB_OTHER_LAYERS`; the content id and platform asked: those
 /// the tag was built or tagged with, in `$STUB_DIR/content-ids`, and `linux/$STUB_ARCH`, amd64 by
 /// default), `images` prints `$STUB_IMAGES` and exits
@@ -19,7 +20,10 @@ echo -- >> "$log"
 {CONTENT_IDS}
 case "$1" in
   build){build}
-  push) echo "stub push"; exit "${{STUB_PUSH_STATUS:-0}}";;
+  push)
+    prev=
+    for a; do [ "$prev" = --digestfile ] && printf '%s\n' "$STUB_DIGEST" > "$a"; prev=$a; done
+    echo "${{STUB_PUSH_OUTPUT:-stub push}}"; exit "${{STUB_PUSH_STATUS:-0}}";;
   image)
     case "$4" in
       *RootFS*) if [ "$last" = "$STUB_OTHER_LAYERS" ]; then echo "other "; else echo "layer "; fi;;

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context as _, Result};
 
 use super::record::{read_json, tenths, write_entry};
-use super::{report_path, run_dir, to_json, Action, ImageEntry, ManifestEntry, Report};
+use super::{
+    report_path, run_dir, to_json, Action, ImageEntry, ManifestEntry, Report, SCHEMA_VERSION,
+};
 use crate::app::project::Project;
 use crate::domain::env_names;
 use crate::domain::layout;
@@ -236,9 +238,11 @@ fn assemble(project: &Project, run: &Path, kind: RunKind) -> Result<Report> {
                     content_id: selected.plan.content_id.clone(),
                     action,
                     digest: None,
+                    pushed_digest: None,
                     seconds: None,
                     log: None,
                     because: None,
+                    reason: None,
                 }
             }
         };
@@ -264,7 +268,12 @@ fn assemble(project: &Project, run: &Path, kind: RunKind) -> Result<Report> {
         images.push(entry);
     }
     images.extend(recorded.into_values());
-    Ok(Report { images, manifests })
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        commit: project.git().commit.clone(),
+        images,
+        manifests,
+    })
 }
 
 /// Ends a run: writes `report.json` from the run's entries (under the exclusive staging lock,

@@ -122,9 +122,11 @@ impl ImageRecord {
                 content_id: plan.content_id.clone(),
                 action: Action::Failed,
                 digest: None,
+                pushed_digest: None,
                 seconds: None,
                 log: None,
                 because: None,
+                reason: None,
             },
             step,
             start: Instant::now(),
@@ -168,6 +170,18 @@ impl ImageRecord {
     /// A push about to start.
     pub(crate) fn push(project: &Project, id: &str, plan: &BuildPlan) -> Result<Self> {
         ImageRecord::new(project, id, plan, "push")
+    }
+
+    /// Why matriochka refused or failed the action itself.
+    pub(crate) fn reason(mut self, reason: &str) -> Self {
+        self.entry.reason = Some(reason.to_string());
+        self
+    }
+
+    /// The digest the registry gave the pushed image, when the engine told it.
+    pub(crate) fn pushed_digest(mut self, digest: Option<String>) -> Self {
+        self.entry.pushed_digest = digest;
+        self
     }
 
     /// Records the outcome: `action`, the log (relative to the root as shown) and the image id

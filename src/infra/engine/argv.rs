@@ -197,6 +197,15 @@ pub(crate) fn push(tag: &str, extra: &[String]) -> Vec<OsString> {
     args
 }
 
+/// `push PUSH_ARGS… --digestfile FILE TAG` (podman): FILE then holds the digest the registry
+/// gave the pushed manifest.
+pub(crate) fn push_with_digestfile(tag: &str, extra: &[String], file: &Path) -> Vec<OsString> {
+    let mut args = push(tag, extra);
+    args.insert(args.len() - 1, "--digestfile".into());
+    args.insert(args.len() - 1, file.into());
+    args
+}
+
 /// `tag SOURCE TARGET`
 pub(crate) fn tag(source: &str, target: &str) -> Vec<OsString> {
     words(&["tag", source, target])
@@ -404,6 +413,20 @@ mod tests {
             ["push", "--tls-verify=false", "r/app:v1"]
         );
         assert_eq!(strings(&push("app:v1", &[])), ["push", "app:v1"]);
+        assert_eq!(
+            strings(&push_with_digestfile(
+                "r/app:v1",
+                &extra,
+                Path::new("logs/app.push.digest")
+            )),
+            [
+                "push",
+                "--tls-verify=false",
+                "--digestfile",
+                "logs/app.push.digest",
+                "r/app:v1"
+            ]
+        );
         assert_eq!(strings(&tag("a:1", "b:2")), ["tag", "a:1", "b:2"]);
         assert_eq!(strings(&rmi("a:1")), ["rmi", "a:1"]);
         assert_eq!(
