@@ -207,8 +207,13 @@ equals "the prune images were created at the epoch" "1970-01-01" \
   "$(inspect '{{.Created}}' "$ns/daemon:p2-one-x86_64" | cut -c1-10)"
 check "a build records its images' use" test -s "staging/.uses/$p2"
 now=$(date +%s)
-used() { # used IMAGE HOURS-AGO: the recorded last use
-  mkdir -p staging/.uses && echo $((now - $2 * 3600)) > "staging/.uses/$(id "$1")"
+used() { # used IMAGE HOURS-AGO: the recorded last use, as a build records it (what matriochka
+  # built: the image's content id and its tag), so that prune takes it for one of its own.
+  mkdir -p staging/.uses && {
+    echo $((now - $2 * 3600))
+    echo "content-id $(inspect '{{index .Config.Labels "io.matriochka.content-id"}}' "$ns/$1")"
+    echo "tag $ns/$1"
+  } >"staging/.uses/$(id "$1")"
 }
 for image in daemon-base:p1-one-x86_64 daemon:p1-one-x86_64 daemon-base:p1-two-x86_64 daemon:p1-two-x86_64; do
   used "$image" 100
