@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::project::Project;
 use crate::domain::layout;
+use crate::plan::build_plan::BuildPlan;
 
 mod finish;
 mod record;
@@ -126,6 +127,31 @@ pub(crate) struct ImageEntry {
     /// build not on its parent); `None` otherwise (an engine failure is in the log).
     #[serde(default)]
     pub(crate) reason: Option<String>,
+}
+
+impl ImageEntry {
+    /// The entry of the image `plan` describes in the flavor `id`, with `action` and nothing
+    /// else known yet.
+    pub(crate) fn of_plan(id: &str, plan: &BuildPlan, action: Action) -> ImageEntry {
+        ImageEntry {
+            flavor: plan
+                .label(crate::plan::labels::FLAVOR_LABEL)
+                .unwrap_or_default()
+                .to_string(),
+            id: id.to_string(),
+            image: plan.image.clone(),
+            tag: plan.tag.clone(),
+            platform: plan.platform.clone(),
+            content_id: plan.content_id.clone(),
+            action,
+            digest: None,
+            pushed_digest: None,
+            seconds: None,
+            log: None,
+            because: None,
+            reason: None,
+        }
+    }
 }
 
 /// One manifest list's line of the report.

@@ -16,7 +16,6 @@ use crate::app::project::Project;
 use crate::domain::env_names;
 use crate::domain::layout;
 use crate::plan::build_plan::{self, BuildPlan};
-use crate::plan::labels::FLAVOR_LABEL;
 
 /// The file `--finish` leaves in a run's directory: a later run may remove it.
 const FINISHED: &str = "finished";
@@ -225,25 +224,7 @@ fn assemble(project: &Project, run: &Path, kind: RunKind) -> Result<Report> {
                 } else {
                     Action::Skipped
                 };
-                ImageEntry {
-                    flavor: selected
-                        .plan
-                        .label(FLAVOR_LABEL)
-                        .unwrap_or_default()
-                        .to_string(),
-                    id: selected.id.clone(),
-                    image: selected.plan.image.clone(),
-                    tag: selected.plan.tag.clone(),
-                    platform: selected.plan.platform.clone(),
-                    content_id: selected.plan.content_id.clone(),
-                    action,
-                    digest: None,
-                    pushed_digest: None,
-                    seconds: None,
-                    log: None,
-                    because: None,
-                    reason: None,
-                }
+                ImageEntry::of_plan(&selected.id, &selected.plan, action)
             }
         };
         // A push run that stopped before an image's push (a build or another push failed)

@@ -14,7 +14,6 @@ use crate::app::project::Project;
 use crate::domain::env_names;
 use crate::domain::layout;
 use crate::plan::build_plan::{self, BuildPlan};
-use crate::plan::labels::FLAVOR_LABEL;
 
 /// The run of this process, when make started it: `<root>/<staging root>/.report/<run>`.
 pub(crate) fn run_dir(project: &Project) -> Result<Option<PathBuf>> {
@@ -113,21 +112,7 @@ impl ImageRecord {
     fn new(project: &Project, id: &str, plan: &BuildPlan, step: &'static str) -> Result<Self> {
         Ok(ImageRecord {
             run: run_dir(project)?,
-            entry: ImageEntry {
-                flavor: plan.label(FLAVOR_LABEL).unwrap_or_default().to_string(),
-                id: id.to_string(),
-                image: plan.image.clone(),
-                tag: plan.tag.clone(),
-                platform: plan.platform.clone(),
-                content_id: plan.content_id.clone(),
-                action: Action::Failed,
-                digest: None,
-                pushed_digest: None,
-                seconds: None,
-                log: None,
-                because: None,
-                reason: None,
-            },
+            entry: ImageEntry::of_plan(id, plan, Action::Failed),
             step,
             start: Instant::now(),
             files: None,
