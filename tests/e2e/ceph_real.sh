@@ -164,11 +164,11 @@ equals "the test flavor is flavors.test's" "$flavor" \
 # Never pushed: `make push` refuses the test flavor with one line before any build or push.
 make -C "$project" -f "$repo/Makefile" push FLAVORS="$flavor" CONTAINER_ENGINE=podman \
   BUILD_ARGS="--isolation chroot" PULL=0 >"$work/push.log" 2>&1
-status=$?
+push_status=$?
 refused=$(grep -cF "error: flavor \`$flavor\` is a test flavor (\`flavors.test\`" "$work/push.log")
 pushes=$(grep -c '^\[[0-9]*/[0-9]*\] push' "$work/push.log")
 equals "make push refuses the test flavor (exit 2, one line, nothing pushed)" "2 1 0" \
-  "$status $refused $pushes"
+  "$push_status $refused $pushes"
 vars=$("$repo/target/release/matriochka" -C "$project" show vars "$flavor" 2>/dev/null)
 var() { sed -n "s/^$1=//p" <<<"$vars"; }
 image=$(var DAEMON_IMAGE)
