@@ -9,9 +9,6 @@ use proptest::prelude::*;
 
 use crate::app::modified;
 use crate::domain::config::Config;
-use crate::domain::flavor::Flavor;
-use crate::domain::git_facts::GitFacts;
-use crate::domain::vars::Env;
 use crate::stage::tree::{Bytes, Entry, Kind, Tree};
 use crate::stage::{self, Prepared};
 
@@ -122,14 +119,7 @@ fn prop_project() -> (Config, Vec<Prepared>) {
         PROP_CONFIG,
     )
     .unwrap();
-    let defaults = Env::default().short_form_defaults();
-    let prepared = PROP_FLAVORS
-        .iter()
-        .map(|text| {
-            let flavor = Flavor::parse(text, &defaults).unwrap();
-            Prepared::new(flavor, &config, &Env::default(), &GitFacts::unknown(), true).unwrap()
-        })
-        .collect();
+    let prepared = super::prepared_for_tests(&config, PROP_FLAVORS);
     (config, prepared)
 }
 

@@ -358,12 +358,25 @@ pub(crate) mod config_edit;
 #[cfg(test)]
 mod exact_property;
 
+/// The flavors `texts` of `config`, prepared as buildable with no environment and no git (tests).
 #[cfg(test)]
-mod tests {
-    use super::*;
+fn prepared_for_tests(config: &Config, texts: &[&str]) -> Vec<Prepared> {
     use crate::domain::flavor::Flavor;
     use crate::domain::git_facts::GitFacts;
     use crate::domain::vars::Env;
+    let defaults = Env::default().short_form_defaults();
+    texts
+        .iter()
+        .map(|text| {
+            let flavor = Flavor::parse(text, &defaults).unwrap();
+            Prepared::new(flavor, config, &Env::default(), &GitFacts::unknown(), true).unwrap()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     const CONFIG: &str = r#"
 [layout]
@@ -382,17 +395,13 @@ always = ["flavors/**", "Makefile"]
 
     fn project_with(text: &str) -> (Config, Vec<Prepared>) {
         let config = Config::parse(Path::new("/r"), Path::new("/r/flavors/m.toml"), text).unwrap();
-        let defaults = Env::default().short_form_defaults();
-        let prepared = [
-            "squid,x86_64,centos,9,_,centos,9",
-            "reef,x86_64,ubuntu,22.04,_,ubuntu,22.04",
-        ]
-        .iter()
-        .map(|text| {
-            let flavor = Flavor::parse(text, &defaults).unwrap();
-            Prepared::new(flavor, &config, &Env::default(), &GitFacts::unknown(), true).unwrap()
-        })
-        .collect();
+        let prepared = super::prepared_for_tests(
+            &config,
+            &[
+                "squid,x86_64,centos,9,_,centos,9",
+                "reef,x86_64,ubuntu,22.04,_,ubuntu,22.04",
+            ],
+        );
         (config, prepared)
     }
 
