@@ -107,36 +107,38 @@ pub fn project() -> Test {
         .env("CONTAINER_ENGINE", "podman")
 }
 
+/// The local list `manifest` builds for a manifest tag.
+fn list_of(tag: &str) -> String {
+    format!("localhost/matriochka-list/{}", &sha256(tag)[..12])
+}
+
+/// What `manifest` prints joining both arches of `core` and `app` of squid 19.2.1: `engine` as it
+/// shows the engine, `push_args` the words its pushes take after `--all`.
+fn joins(engine: &str, push_args: &str) -> String {
+    let amd = sha256(r#"{"layers":["amd"]}"#);
+    let arm = sha256(r#"{"layers":["arm"]}"#);
+    let mut expected = String::new();
+    for image in ["core", "app"] {
+        let list = list_of(&format!("r.io/ceph/{image}:test-squid-centos"));
+        expected.push_str(&format!(
+            "+ {engine} manifest create {list}\n\
+             + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {list} docker://r.io/ceph/{image}@sha256:{amd}\n\
+             + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {list} docker://r.io/ceph/{image}@sha256:{arm}\n\
+             + {engine} manifest push --all{push_args} {list} docker://r.io/ceph/{image}:test-squid-centos\n\
+             + {engine} manifest push --all{push_args} {list} docker://r.io/ceph/{image}:v19-centos\n\
+             + {engine} manifest rm {list}\n\
+             pushed r.io/ceph/{image}:test-squid-centos\n\
+             pushed r.io/ceph/{image}:v19-centos\n"
+        ));
+    }
+    expected
+}
+
 #[test]
 fn manifest_joins_both_arches_by_digest_with_platforms_from_the_registry() {
     let test = project();
-    let amd = sha256(r#"{"layers":["amd"]}"#);
-    let arm = sha256(r#"{"layers":["arm"]}"#);
-    let list = |tag: &str| format!("localhost/matriochka-list/{}", &sha256(tag)[..12]);
-    let (core, app) = (
-        list("r.io/ceph/core:test-squid-centos"),
-        list("r.io/ceph/app:test-squid-centos"),
-    );
-    let expected = format!(
-        "
-        + podman manifest create {core}
-        + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {core} docker://r.io/ceph/core@sha256:{amd}
-        + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {core} docker://r.io/ceph/core@sha256:{arm}
-        + podman manifest push --all --retry 0 {core} docker://r.io/ceph/core:test-squid-centos
-        + podman manifest push --all --retry 0 {core} docker://r.io/ceph/core:v19-centos
-        + podman manifest rm {core}
-        pushed r.io/ceph/core:test-squid-centos
-        pushed r.io/ceph/core:v19-centos
-        + podman manifest create {app}
-        + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {app} docker://r.io/ceph/app@sha256:{amd}
-        + podman manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {app} docker://r.io/ceph/app@sha256:{arm}
-        + podman manifest push --all --retry 0 {app} docker://r.io/ceph/app:test-squid-centos
-        + podman manifest push --all --retry 0 {app} docker://r.io/ceph/app:v19-centos
-        + podman manifest rm {app}
-        pushed r.io/ceph/app:test-squid-centos
-        pushed r.io/ceph/app:v19-centos
-        "
-    );
+    let core = list_of("r.io/ceph/core:test-squid-centos");
+    let expected = joins("podman", " --retry 0");
     let test = test
         .env("PUSH_ARGS", "--retry 0")
         .args(&[
@@ -368,28 +370,8 @@ fn manifest_takes_an_engine_given_by_path_with_options() {
     let test = project();
     let podman = test.path().join("bin/podman").display().to_string();
     let engine = format!("{podman} --root /t/store");
-    let amd = sha256(r#"{"layers":["amd"]}"#);
-    let arm = sha256(r#"{"layers":["arm"]}"#);
-    let list = |tag: &str| format!("localhost/matriochka-list/{}", &sha256(tag)[..12]);
-    let (core, app) = (
-        list("r.io/ceph/core:test-squid-centos"),
-        list("r.io/ceph/app:test-squid-centos"),
-    );
-    let mut expected = String::new();
-    for (image, list) in [("core", &core), ("app", &app)] {
-        expected.push_str(&format!(
-            "
-            + {engine} manifest create {list}
-            + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch amd64 {list} docker://r.io/ceph/{image}@sha256:{amd}
-            + {engine} manifest add --annotation io.matriochka.ceph-version=19.2.1 --os linux --arch arm64 --variant v8 {list} docker://r.io/ceph/{image}@sha256:{arm}
-            + {engine} manifest push --all {list} docker://r.io/ceph/{image}:test-squid-centos
-            + {engine} manifest push --all {list} docker://r.io/ceph/{image}:v19-centos
-            + {engine} manifest rm {list}
-            pushed r.io/ceph/{image}:test-squid-centos
-            pushed r.io/ceph/{image}:v19-centos"
-        ));
-    }
-    expected.push('\n');
+    let core = list_of("r.io/ceph/core:test-squid-centos");
+    let expected = joins(&engine, "");
     let test = test
         .env("CONTAINER_ENGINE", &engine)
         .args(&[
